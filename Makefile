@@ -1,0 +1,71 @@
+# layerspec: set-up, tests and the main job.
+#   make install   virtual environment in .venv, Python and Debian packages (idempotent)
+#   make data      link the SIGNS dataset into data/signs
+#   make test      lint, type-check and run the test suite
+#   make demo      the main job on specs/signs.yaml
+
+PYTHON   ?= python3.11
+VENV     ?= .venv
+BIN      := $(VENV)/bin
+SIGNS_SRC ?= ../shared/data/signs
+APT_PACKAGES := graphviz chromium fonts-dejavu-core
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: install system-deps data test lint typecheck pytest demo fuzz bench clean
+
+install: $(VENV)/.installed system-deps
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (layerspec needs Python 3.11+)"; exit 2; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+# Debian packages: Graphviz's `dot` for diagrams, Chromium for the browser tests.
+system-deps:
+	@missing=""; \
+	command -v dot >/dev/null || missing="$$missing graphviz"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
+	if [ -n "$$missing" ]; then \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  echo "installing Debian packages:$$missing"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+data: data/signs/train_signs.h5
+
+data/signs/train_signs.h5:
+	@if [ -f data/signs/train_signs.h5 ]; then exit 0; fi; \
+	if [ ! -f "$(SIGNS_SRC)/train_signs.h5" ]; then \
+	  echo "error: SIGNS dataset not found in $(SIGNS_SRC); put it in data/signs/ or run 'make data SIGNS_SRC=/path/to/signs'"; exit 3; fi; \
+	mkdir -p data; rm -rf data/signs; ln -s "$$(cd "$(SIGNS_SRC)" && pwd)" data/signs; echo "linked data/signs -> $(SIGNS_SRC)"
+
+lint: install
+	$(BIN)/ruff check layerspec tests
+	$(BIN)/ruff format --check layerspec tests
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install data
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test: lint typecheck pytest
+
+demo: install data
+	$(BIN)/layerspec check specs/signs.yaml
+	$(BIN)/layerspec build specs/signs.yaml
+	$(BIN)/layerspec train
+	$(BIN)/layerspec evaluate
+	$(BIN)/layerspec report
+
+fuzz: install data
+	LAYERSPEC_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz
+
+bench: install data
+	$(BIN)/python tests/bench/bench_check.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

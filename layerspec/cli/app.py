@@ -1,0 +1,61 @@
+"""The typer application and the one place where errors become messages and exit codes."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+
+from layerspec.errors import EXIT_BUG, EXIT_INTERRUPTED, LayerspecError
+
+app = typer.Typer(
+    name="layerspec",
+    help="Declarative model specs for Keras: check, build, train, evaluate, predict and report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def print_error(line: str) -> None:
+    typer.echo(line, err=True)
+
+
+def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Run a command, turning layerspec's errors into `PATH:LINE:COL: error:` lines and exit codes."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except LayerspecError as exc:
+            for diagnostic in exc.diagnostics:
+                print_error(diagnostic.format())
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            print_error("layerspec: interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a bug: say so plainly, keep the traceback for those who ask
+            if os.environ.get("LAYERSPEC_DEBUG"):
+                traceback.print_exc()
+            print_error(f"layerspec: internal error: {type(exc).__name__}: {exc}")
+            print_error("layerspec: this is a bug in layerspec; rerun with LAYERSPEC_DEBUG=1 for the traceback")
+            raise typer.Exit(EXIT_BUG) from None
+
+    return run
+
+
+def emit_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")

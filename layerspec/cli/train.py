@@ -1,0 +1,1 @@
+"""`layerspec train`."""

@@ -1,0 +1,73 @@
+"""The kinds of bad input layerspec reports, one exception type each.
+
+Nothing below the CLI prints or exits: library code raises these, and `layerspec.cli` turns them into
+`PATH:LINE:COL: error: MESSAGE` lines and an exit code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+EXIT_OK = 0
+EXIT_BUG = 1
+EXIT_BAD_SPEC = 2
+EXIT_BAD_DATA = 3
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One error message with the place in a file it is about (1-based line and column; 0 if unknown)."""
+
+    path: str
+    line: int
+    col: int
+    message: str
+
+    def format(self) -> str:
+        if self.line <= 0:
+            return f"{self.path}: error: {self.message}"
+        return f"{self.path}:{self.line}:{self.col}: error: {self.message}"
+
+
+@dataclass
+class LayerspecError(Exception):
+    """Base of every error layerspec reports to a user; carries one or more diagnostics."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    exit_code: int = EXIT_BUG
+
+    def __str__(self) -> str:
+        return "\n".join(d.format() for d in self.diagnostics)
+
+
+class SpecError(LayerspecError):
+    """A spec that cannot be loaded, validated, inferred or built as written (exit code 2)."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        super().__init__(diagnostics, 2)
+
+    @classmethod
+    def single(cls, path: str, message: str, line: int = 0, col: int = 0) -> SpecError:
+        return cls([Diagnostic(path, line, col, message)])
+
+
+class UsageError(LayerspecError):
+    """A command line that asks for something impossible: a missing run, a bad option (exit code 2)."""
+
+    def __init__(self, message: str, path: str = "layerspec") -> None:
+        super().__init__([Diagnostic(path, 0, 0, message)], 2)
+
+
+class DataError(LayerspecError):
+    """A dataset or image that is missing, malformed or does not fit the spec (exit code 3)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__([Diagnostic(path, 0, 0, message)], 3)
+
+
+class CompilerBug(LayerspecError):
+    """The compiled Keras model disagrees with the static inference: a bug in layerspec (exit code 1)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__([Diagnostic(path, 0, 0, message)], 1)

@@ -1,0 +1,220 @@
+"""The graph stage: name every layer, resolve its inputs, order the layers and find graph errors."""
+
+from __future__ import annotations
+
+import graphlib
+import heapq
+from dataclasses import dataclass, field
+
+from layerspec.errors import Diagnostic, SpecError
+from layerspec.layers import LayerSpec, default_name
+from layerspec.spec.blocks import PREVIOUS_PREFIX, Origin, resolve_previous
+from layerspec.spec.diagnostics import did_you_mean
+from layerspec.spec.load import LoadedSpec
+from layerspec.spec.models import InputSpec
+from layerspec.spec.yaml_source import SourcePath
+
+
+@dataclass(frozen=True)
+class Node:
+    """A model input or a layer, with the names of the nodes it reads."""
+
+    name: str
+    inputs: tuple[str, ...]
+    layer: LayerSpec | None = None
+    input_spec: InputSpec | None = None
+    index: int = -1  # position in the expanded `layers` list; -1 for model inputs
+    origin: Origin | None = None
+
+    @property
+    def type(self) -> str:
+        return self.layer.type if self.layer is not None else "InputLayer"
+
+    @property
+    def block(self) -> str | None:
+        return self.origin.block if self.origin is not None else None
+
+    @property
+    def path(self) -> SourcePath:
+        return self.origin.path if self.origin is not None else ("input",)
+
+    def label(self) -> str:
+        if self.origin is None:
+            return f"input '{self.name}'"
+        return f"layers[{self.origin.use[1]}] ({self.name})"
+
+
+@dataclass
+class Graph:
+    """Nodes in a valid evaluation order (inputs first), and the output names."""
+
+    loaded: LoadedSpec
+    nodes: list[Node]
+    outputs: list[str]
+    by_name: dict[str, Node] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_name = {n.name: n for n in self.nodes}
+
+    @property
+    def input_nodes(self) -> list[Node]:
+        return [n for n in self.nodes if n.layer is None]
+
+
+class _Errors:
+    def __init__(self, loaded: LoadedSpec) -> None:
+        self.loaded = loaded
+        self.items: list[Diagnostic] = []
+
+    def add(self, path: SourcePath, message: str, *, key: bool = False) -> None:
+        self.items.append(self.loaded.source.diagnostic(path, message, key=key))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise SpecError(sorted(set(self.items), key=lambda d: (d.line, d.col, d.message)))
+
+
+def build_graph(loaded: LoadedSpec) -> Graph:
+    errors = _Errors(loaded)
+    input_names = _input_names(loaded.spec.input_specs())
+    names = _layer_names(loaded, set(input_names), errors)
+    errors.raise_if_any()
+    inputs = [
+        Node(name, (), input_spec=spec) for name, spec in zip(input_names, loaded.spec.input_specs(), strict=True)
+    ]
+    layers = _resolve_inputs(loaded, names, input_names, errors)
+    outputs = _outputs(loaded, names, errors)
+    errors.raise_if_any()
+    ordered = _order(inputs + layers, errors)
+    errors.raise_if_any()
+    return Graph(loaded, ordered, outputs)
+
+
+def _input_names(specs: list[InputSpec]) -> list[str]:
+    return [s.name or ("input" if i == 0 else f"input_{i}") for i, s in enumerate(specs)]
+
+
+def _layer_names(loaded: LoadedSpec, taken: set[str], errors: _Errors) -> list[str]:
+    """Explicit names, checked for duplicates; the rest generated as Keras does (conv2d, conv2d_1, ...)."""
+    layers, origins = loaded.spec.layers, loaded.origins
+    first: dict[str, int] = {}
+    for i, layer in enumerate(layers):
+        if layer.name is None:
+            continue
+        if layer.name in taken or layer.name in first:
+            where = f"layers[{origins[first[layer.name]].use[1]}]" if layer.name in first else "a model input"
+            errors.add((*origins[i].path, "name"), f"duplicate layer name '{layer.name}' (also used by {where})")
+        first.setdefault(layer.name, i)
+    used = taken | set(first)
+    counters: dict[str, int] = {}
+    names = []
+    for layer in layers:
+        if layer.name is not None:
+            names.append(layer.name)
+            continue
+        base = default_name(layer.type)
+        while True:
+            count = counters.get(base, 0)
+            counters[base] = count + 1
+            candidate = base if count == 0 else f"{base}_{count}"
+            if candidate not in used:
+                break
+        used.add(candidate)
+        names.append(candidate)
+    return names
+
+
+def _resolve_inputs(loaded: LoadedSpec, names: list[str], input_names: list[str], errors: _Errors) -> list[Node]:
+    known = set(names) | set(input_names)
+    nodes = []
+    for i, layer in enumerate(loaded.spec.layers):
+        origin = loaded.origins[i]
+        refs = layer.input_names()
+        if refs is None:
+            refs = [names[i - 1] if i > 0 else input_names[0]]
+        refs = [resolve_previous(r, names, input_names[0]) if r.startswith(PREVIOUS_PREFIX) else r for r in refs]
+        for ref in refs:
+            if ref not in known:
+                hint = did_you_mean(ref, sorted(known))
+                errors.add((*origin.path, "inputs"), f"layers[{origin.use[1]}] ({names[i]}): unknown input '{ref}'{hint}")
+        _check_arity(layer, refs, f"layers[{origin.use[1]}] ({names[i]})", origin, errors)
+        nodes.append(Node(names[i], tuple(refs), layer=layer, index=i, origin=origin))
+    return nodes
+
+
+def _check_arity(layer: LayerSpec, refs: list[str], label: str, origin: Origin, errors: _Errors) -> None:
+    low, high = layer.min_inputs, layer.max_inputs
+    if len(refs) < low or (high is not None and len(refs) > high):
+        wanted = f"exactly {low}" if low == high else f"at least {low}"
+        noun = "input" if low == 1 else "inputs"
+        errors.add(
+            (*origin.path, "inputs"),
+            f"{label}: {layer.type} takes {wanted} {noun}; received {len(refs)} ({', '.join(refs)})",
+        )
+
+
+def _outputs(loaded: LoadedSpec, names: list[str], errors: _Errors) -> list[str]:
+    outputs = loaded.spec.output_names() or [names[-1]]
+    known = set(names)
+    for out in outputs:
+        if out not in known:
+            errors.add(("outputs",), f"unknown output layer '{out}'{did_you_mean(out, names)}")
+    return outputs
+
+
+def _order(nodes: list[Node], errors: _Errors) -> list[Node]:
+    """A topological order that keeps the spec's order wherever the graph allows it."""
+    position = {n.name: i for i, n in enumerate(nodes)}
+    waiting = {n.name: len(set(n.inputs)) for n in nodes}
+    readers: dict[str, list[Node]] = {}
+    for node in nodes:
+        for ref in set(node.inputs):
+            readers.setdefault(ref, []).append(node)
+    ready = [position[n.name] for n in nodes if waiting[n.name] == 0]
+    heapq.heapify(ready)
+    ordered: list[Node] = []
+    while ready:
+        node = nodes[heapq.heappop(ready)]
+        ordered.append(node)
+        for reader in readers.get(node.name, []):
+            waiting[reader.name] -= 1
+            if waiting[reader.name] == 0:
+                heapq.heappush(ready, position[reader.name])
+    if len(ordered) < len(nodes):
+        _report_cycle(nodes, errors)
+    return ordered
+
+
+def _report_cycle(nodes: list[Node], errors: _Errors) -> None:
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter({n.name: n.inputs for n in nodes})
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        cycle = exc.args[1]
+        first = next(n for n in nodes if n.name == cycle[0])
+        errors.add((*first.path, "inputs"), f"the layers form a cycle: {' -> '.join(cycle)}")
+
+
+def unreachable(graph: Graph) -> list[Diagnostic]:
+    """Layers and inputs that no output depends on (Keras would silently drop them)."""
+    errors = _Errors(graph.loaded)
+    nodes, outputs = graph.nodes, graph.outputs
+    by_name = graph.by_name
+    needed: set[str] = set()
+    stack = list(outputs)
+    while stack:
+        name = stack.pop()
+        if name not in needed:
+            needed.add(name)
+            stack.extend(by_name[name].inputs)
+    for node in nodes:
+        if node.name in needed:
+            continue
+        if node.layer is None:
+            errors.add(("inputs",), f"model input '{node.name}' is not used by any output")
+        else:
+            errors.add(
+                node.path,
+                f"{node.label()} does not lead to any output: remove it, or list it under `outputs`",
+            )
+    return errors.items

@@ -1,0 +1,49 @@
+"""Activation layers: Activation, ReLU, LeakyReLU, Softmax."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from layerspec.layers.base import LayerSpec, register
+from layerspec.layers.fields import Activation as ActivationName
+from layerspec.layers.fields import Finite
+
+NonNegative = Annotated[Finite, Field(ge=0)]
+
+
+@register("activation")
+class Activation(LayerSpec):
+    """Applies a named activation function."""
+
+    type: Literal["Activation"]
+    activation: ActivationName = Field(description="Name of the activation, e.g. relu, softmax, swish.")
+
+
+@register("activation")
+class ReLU(LayerSpec):
+    """Rectified linear unit, optionally capped (ReLU6 is max_value: 6)."""
+
+    type: Literal["ReLU"]
+    max_value: NonNegative | None = Field(default=None, description="Upper bound of the output.")
+    negative_slope: NonNegative = Field(default=0.0, description="Slope below the threshold.")
+    threshold: Finite = Field(default=0.0, description="Values below it are damped.")
+
+
+@register("activation")
+class LeakyReLU(LayerSpec):
+    """Leaky rectified linear unit."""
+
+    type: Literal["LeakyReLU"]
+    negative_slope: NonNegative = Field(default=0.3, description="Slope for negative inputs.")
+
+
+@register("activation")
+class Softmax(LayerSpec):
+    """Softmax over an axis."""
+
+    type: Literal["Softmax"]
+    axis: Annotated[int, Field(ge=-64, le=64)] | list[Annotated[int, Field(ge=-64, le=64)]] = Field(
+        default=-1, description="Axis the softmax normalises over."
+    )

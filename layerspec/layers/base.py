@@ -1,0 +1,177 @@
+"""The layer registry: one entry per Keras layer type, holding its spec model and its static rules.
+
+Each registered class is a pydantic model of the layer's Keras constructor arguments (same names, same defaults)
+and knows three things about itself, given the shapes of its inputs (batch dimension left out, None where
+unknown): its output shape, the shapes of the weights Keras would create, and its multiply-accumulate count.
+Parameter counts follow from the weight shapes, so there is no separate rule to keep in step. The Keras
+builder is generic (`keras.layers.<type>(**arguments)`), which is why the argument names must be Keras's own.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Shape = tuple[int | None, ...]
+
+
+class ShapeError(ValueError):
+    """A layer cannot be applied to its inputs; `field` names the argument to point at, if any."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Weight:
+    name: str
+    shape: tuple[int, ...]
+    trainable: bool = True
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+FAMILIES = (
+    "input",
+    "convolution",
+    "normalization",
+    "activation",
+    "pooling",
+    "dense",
+    "merge",
+    "reshape",
+    "regularization",
+    "augmentation",
+    "preprocessing",
+)
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$"
+
+
+class LayerSpec(BaseModel):
+    """Arguments common to every layer entry in a spec."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+    family: ClassVar[str] = "reshape"
+    # How many tensors the layer takes: merges take several, everything else one.
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int | None] = 1
+
+    type: str
+    name: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="Unique layer name; generated as Keras does (conv2d, conv2d_1, ...) when absent.",
+    )
+    inputs: str | list[str] | None = Field(
+        default=None,
+        description="Name(s) of earlier layers or model inputs this layer reads; default: the previous entry.",
+    )
+    trainable: bool = Field(default=True, description="Whether the layer's weights are trained.")
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        return inputs[0]
+
+    def weights(self, inputs: list[Shape]) -> list[Weight]:
+        return []
+
+    def macs(self, inputs: list[Shape], output: Shape) -> int:
+        return 0
+
+    def keras_arguments(self) -> dict[str, Any]:
+        """Constructor arguments for Keras: only those written in the spec, so Keras's defaults apply."""
+        args = self.model_dump(exclude_unset=True, exclude={"type", "inputs"})
+        args["name"] = self.name
+        return args
+
+    def input_names(self) -> list[str] | None:
+        if self.inputs is None:
+            return None
+        return [self.inputs] if isinstance(self.inputs, str) else list(self.inputs)
+
+
+REGISTRY: dict[str, type[LayerSpec]] = {}
+
+L = TypeVar("L", bound=type[LayerSpec])
+
+
+def register(family: str) -> Callable[[L], L]:
+    """Class decorator: add a layer spec to the registry under its `type` literal."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown layer family {family!r}")
+
+    def decorate(cls: L) -> L:
+        (type_name,) = cls.model_fields["type"].annotation.__args__  # type: ignore[union-attr]
+        cls.family = family
+        REGISTRY[type_name] = cls
+        return cls
+
+    return decorate
+
+
+def default_name(type_name: str) -> str:
+    """Keras's automatic layer name for a class: Conv2D -> conv2d, BatchNormalization -> batch_normalization."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", type_name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+# ---- shape arithmetic shared by the rules ---------------------------------------------------------------------
+
+
+def as_tuple(value: int | Sequence[int], rank: int, what: str) -> tuple[int, ...]:
+    """An int or a sequence of `rank` ints, as Keras's `standardize_tuple` accepts them."""
+    if isinstance(value, int):
+        return (value,) * rank
+    if len(value) != rank:
+        raise ShapeError(f"`{what}` must be an integer or a list of {rank} integers; received {list(value)}", what)
+    return tuple(value)
+
+
+def conv_length(size: int | None, kernel: int, stride: int, padding: str, dilation: int = 1) -> int | None:
+    """Output length of a convolution or pooling window along one axis."""
+    if size is None:
+        return None
+    if padding in ("same", "causal"):
+        return -(-size // stride)
+    effective = kernel + (kernel - 1) * (dilation - 1)
+    return (size - effective) // stride + 1
+
+
+def spatial(shape: Shape, rank: int, layer: str) -> tuple[Shape, int | None]:
+    """Split a channels-last shape into its `rank` spatial dimensions and its channels."""
+    if len(shape) != rank + 1:
+        raise ShapeError(
+            f"{layer} expects an input of rank {rank + 2} (batch, {rank} spatial dimension(s), channels); "
+            f"received shape {format_shape(shape)}"
+        )
+    return shape[:rank], shape[rank]
+
+
+def known_channels(channels: int | None, layer: str) -> int:
+    if channels is None:
+        raise ShapeError(f"{layer} needs a known number of input channels; the last dimension is unknown")
+    return channels
+
+
+def check_positive(dims: Shape, layer: str, hint: str) -> None:
+    if any(d is not None and d <= 0 for d in dims):
+        raise ShapeError(f"{layer} output would have a dimension of size zero or less {format_shape(dims)}; {hint}")
+
+
+def format_shape(shape: Sequence[int | None]) -> str:
+    inner = ", ".join("None" if d is None else str(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def prod_known(shape: Shape) -> int:
+    """Product of the dimensions, treating unknown ones as 1 (MACs per known element)."""
+    return math.prod(d for d in shape if d is not None)

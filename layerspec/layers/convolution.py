@@ -1,0 +1,230 @@
+"""Convolution layers: Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D."""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from layerspec.layers.base import (
+    LayerSpec,
+    Shape,
+    ShapeError,
+    Weight,
+    as_tuple,
+    check_positive,
+    conv_length,
+    known_channels,
+    prod_known,
+    register,
+    spatial,
+)
+from layerspec.layers.fields import (
+    Activation,
+    Constraint,
+    ConvPadding,
+    DataFormat,
+    Initializer,
+    IntOrPair,
+    IntOrSingle,
+    PositiveInt,
+    Regularizer,
+)
+
+_TOO_SMALL = "use `padding: same`, a smaller kernel or stride, or a larger input"
+
+
+class _Conv(LayerSpec):
+    """Arguments every Keras convolution takes; `rank` is the number of spatial dimensions."""
+
+    rank: ClassVar[int] = 2
+
+    kernel_size: IntOrPair = Field(description="Height and width of the convolution window.")
+    strides: IntOrPair = Field(default=1, description="Step of the window along each spatial axis.")
+    padding: ConvPadding = Field(default="valid", description="'valid' (no padding) or 'same'.")
+    data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
+    dilation_rate: IntOrPair = Field(default=1, description="Spacing between kernel taps.")
+    activation: Activation = Field(default=None, description="Activation applied to the output.")
+    use_bias: bool = Field(default=True, description="Whether to add a bias vector.")
+    bias_initializer: Initializer = "zeros"
+    bias_regularizer: Regularizer = None
+    activity_regularizer: Regularizer = None
+    bias_constraint: Constraint = None
+
+    def window(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        kernel = as_tuple(self.kernel_size, self.rank, "kernel_size")
+        strides = as_tuple(self.strides, self.rank, "strides")
+        dilation = as_tuple(self.dilation_rate, self.rank, "dilation_rate")
+        if max(strides) > 1 and max(dilation) > 1:
+            raise ShapeError("`strides` > 1 cannot be combined with `dilation_rate` > 1 (Keras refuses it)", "strides")
+        return kernel, strides, dilation
+
+    def spatial_out(self, shape: Shape) -> tuple[Shape, int]:
+        dims, channels = spatial(shape, self.rank, self.type)
+        kernel, strides, dilation = self.window()
+        out = tuple(
+            conv_length(d, k, s, self.padding, r) for d, k, s, r in zip(dims, kernel, strides, dilation, strict=True)
+        )
+        check_positive(out, self.type, _TOO_SMALL)
+        return out, known_channels(channels, self.type)
+
+    def bias(self, size: int) -> list[Weight]:
+        return [Weight("bias", (size,), self.trainable)] if self.use_bias else []
+
+
+class _FilterConv(_Conv):
+    filters: PositiveInt = Field(description="Number of output channels.")
+    groups: PositiveInt = Field(default=1, description="Number of groups the channels are split into.")
+    kernel_initializer: Initializer = "glorot_uniform"
+    kernel_regularizer: Regularizer = None
+    kernel_constraint: Constraint = None
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        out, channels = self.spatial_out(inputs[0])
+        self.check_groups(channels)
+        return (*out, self.filters)
+
+    def check_groups(self, channels: int) -> None:
+        if self.filters % self.groups:
+            raise ShapeError(f"`filters` ({self.filters}) must be divisible by `groups` ({self.groups})", "groups")
+        if channels % self.groups:
+            raise ShapeError(
+                f"the input's {channels} channels must be divisible by `groups` ({self.groups})", "groups"
+            )
+
+    def weights(self, inputs: list[Shape]) -> list[Weight]:
+        channels = known_channels(inputs[0][-1], self.type)
+        kernel = as_tuple(self.kernel_size, self.rank, "kernel_size")
+        shape = (*kernel, channels // self.groups, self.filters)
+        return [Weight("kernel", shape, self.trainable), *self.bias(self.filters)]
+
+    def macs(self, inputs: list[Shape], output: Shape) -> int:
+        channels = known_channels(inputs[0][-1], self.type)
+        kernel = as_tuple(self.kernel_size, self.rank, "kernel_size")
+        return prod_known(output) * math.prod(kernel) * (channels // self.groups)
+
+
+@register("convolution")
+class Conv1D(_FilterConv):
+    """1D convolution (temporal convolution) over inputs of shape (steps, channels)."""
+
+    rank: ClassVar[int] = 1
+    type: Literal["Conv1D"]
+    kernel_size: IntOrSingle = Field(description="Length of the convolution window.")
+    strides: IntOrSingle = 1
+    dilation_rate: IntOrSingle = 1
+    padding: Literal["valid", "same", "causal"] = Field(default="valid", description="'valid', 'same' or 'causal'.")
+
+
+@register("convolution")
+class Conv2D(_FilterConv):
+    """2D convolution over images of shape (height, width, channels)."""
+
+    type: Literal["Conv2D"]
+
+
+@register("convolution")
+class Conv2DTranspose(_Conv):
+    """Transposed 2D convolution (sometimes called deconvolution)."""
+
+    type: Literal["Conv2DTranspose"]
+    filters: PositiveInt = Field(description="Number of output channels.")
+    output_padding: IntOrPair | Literal[0] | None = Field(
+        default=None, description="Extra size added to one side of the output; must be smaller than the stride."
+    )
+    kernel_initializer: Initializer = "glorot_uniform"
+    kernel_regularizer: Regularizer = None
+    kernel_constraint: Constraint = None
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        dims, channels = spatial(inputs[0], self.rank, self.type)
+        known_channels(channels, self.type)
+        kernel, strides, dilation = self.window()
+        extra = None if self.output_padding is None else as_tuple(self.output_padding, self.rank, "output_padding")
+        out = []
+        for i, size in enumerate(dims):
+            effective = kernel[i] + (kernel[i] - 1) * (dilation[i] - 1)
+            out.append(self.transpose_length(size, effective, strides[i], None if extra is None else extra[i]))
+        check_positive(tuple(out), self.type, _TOO_SMALL)
+        return (*out, self.filters)
+
+    def transpose_length(self, size: int | None, kernel: int, stride: int, extra: int | None) -> int | None:
+        if extra is not None and extra >= stride:
+            raise ShapeError(
+                f"`output_padding` ({extra}) must be smaller than `strides` ({stride})", "output_padding"
+            )
+        if size is None:
+            return None
+        if extra is None:
+            return size * stride + max(kernel - stride, 0) if self.padding == "valid" else size * stride
+        pad = kernel // 2 if self.padding == "same" else 0
+        return (size - 1) * stride + kernel - 2 * pad + extra
+
+    def weights(self, inputs: list[Shape]) -> list[Weight]:
+        channels = known_channels(inputs[0][-1], self.type)
+        kernel = as_tuple(self.kernel_size, self.rank, "kernel_size")
+        return [Weight("kernel", (*kernel, self.filters, channels), self.trainable), *self.bias(self.filters)]
+
+    def macs(self, inputs: list[Shape], output: Shape) -> int:
+        channels = known_channels(inputs[0][-1], self.type)
+        kernel = as_tuple(self.kernel_size, self.rank, "kernel_size")
+        return prod_known(inputs[0][:-1]) * math.prod(kernel) * channels * self.filters
+
+
+class _DepthwiseBase(_Conv):
+    depth_multiplier: PositiveInt = Field(default=1, description="Output channels per input channel.")
+    depthwise_initializer: Initializer = "glorot_uniform"
+    depthwise_regularizer: Regularizer = None
+    depthwise_constraint: Constraint = None
+
+    def depthwise_weight(self, channels: int) -> Weight:
+        kernel = as_tuple(self.kernel_size, self.rank, "kernel_size")
+        return Weight("depthwise_kernel", (*kernel, channels, self.depth_multiplier), self.trainable)
+
+
+@register("convolution")
+class DepthwiseConv2D(_DepthwiseBase):
+    """Depthwise 2D convolution: each input channel is convolved with its own filters."""
+
+    type: Literal["DepthwiseConv2D"]
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        out, channels = self.spatial_out(inputs[0])
+        return (*out, channels * self.depth_multiplier)
+
+    def weights(self, inputs: list[Shape]) -> list[Weight]:
+        channels = known_channels(inputs[0][-1], self.type)
+        return [self.depthwise_weight(channels), *self.bias(channels * self.depth_multiplier)]
+
+    def macs(self, inputs: list[Shape], output: Shape) -> int:
+        kernel = as_tuple(self.kernel_size, self.rank, "kernel_size")
+        return prod_known(output) * math.prod(kernel)
+
+
+@register("convolution")
+class SeparableConv2D(_DepthwiseBase):
+    """Depthwise convolution followed by a pointwise (1x1) convolution."""
+
+    type: Literal["SeparableConv2D"]
+    filters: PositiveInt = Field(description="Number of output channels of the pointwise step.")
+    pointwise_initializer: Initializer = "glorot_uniform"
+    pointwise_regularizer: Regularizer = None
+    pointwise_constraint: Constraint = None
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        out, _ = self.spatial_out(inputs[0])
+        return (*out, self.filters)
+
+    def weights(self, inputs: list[Shape]) -> list[Weight]:
+        channels = known_channels(inputs[0][-1], self.type)
+        depth = channels * self.depth_multiplier
+        pointwise = Weight("pointwise_kernel", (1, 1, depth, self.filters), self.trainable)
+        return [self.depthwise_weight(channels), pointwise, *self.bias(self.filters)]
+
+    def macs(self, inputs: list[Shape], output: Shape) -> int:
+        channels = known_channels(inputs[0][-1], self.type)
+        kernel = as_tuple(self.kernel_size, self.rank, "kernel_size")
+        positions = prod_known(output[:-1])
+        depth = channels * self.depth_multiplier
+        return positions * (math.prod(kernel) * depth + depth * self.filters)

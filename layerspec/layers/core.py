@@ -1,0 +1,46 @@
+"""Densely connected layer."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from layerspec.layers.base import LayerSpec, Shape, ShapeError, Weight, prod_known, register
+from layerspec.layers.fields import Activation, Constraint, Initializer, PositiveInt, Regularizer
+
+
+@register("dense")
+class Dense(LayerSpec):
+    """Fully connected layer applied to the last axis of its input."""
+
+    type: Literal["Dense"]
+    units: PositiveInt = Field(description="Number of output units.")
+    activation: Activation = Field(default=None, description="Activation applied to the output.")
+    use_bias: bool = Field(default=True, description="Whether to add a bias vector.")
+    kernel_initializer: Initializer = "glorot_uniform"
+    bias_initializer: Initializer = "zeros"
+    kernel_regularizer: Regularizer = None
+    bias_regularizer: Regularizer = None
+    activity_regularizer: Regularizer = None
+    kernel_constraint: Constraint = None
+    bias_constraint: Constraint = None
+
+    def features(self, shape: Shape) -> int:
+        if not shape or shape[-1] is None:
+            raise ShapeError(
+                f"Dense needs an input whose last dimension is known; received shape {shape}. "
+                "Add a Flatten or GlobalAveragePooling2D layer before it"
+            )
+        return shape[-1]
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        self.features(inputs[0])
+        return (*inputs[0][:-1], self.units)
+
+    def weights(self, inputs: list[Shape]) -> list[Weight]:
+        kernel = Weight("kernel", (self.features(inputs[0]), self.units), self.trainable)
+        return [kernel, Weight("bias", (self.units,), self.trainable)] if self.use_bias else [kernel]
+
+    def macs(self, inputs: list[Shape], output: Shape) -> int:
+        return prod_known(inputs[0]) * self.units

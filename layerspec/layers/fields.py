@@ -1,0 +1,77 @@
+"""Argument types shared by the layer specs, with Keras's own accepted values and sensible bounds."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+# Dimensions are bounded by what a tensor dimension can hold; a 10**9-unit Dense layer is still accepted.
+MAX_DIM = 2**31 - 1
+
+PositiveInt = Annotated[int, Field(gt=0, le=MAX_DIM)]
+NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_DIM)]
+Pair = Annotated[list[PositiveInt], Field(min_length=2, max_length=2)]
+Single = Annotated[list[PositiveInt], Field(min_length=1, max_length=1)]
+NonNegativePair = Annotated[list[NonNegativeInt], Field(min_length=2, max_length=2)]
+IntOrPair = PositiveInt | Pair
+IntOrSingle = PositiveInt | Single
+# ZeroPadding2D / Cropping2D: 1, [top_bottom, left_right] or [[top, bottom], [left, right]].
+Padding2D = NonNegativeInt | NonNegativePair | Annotated[list[NonNegativePair], Field(min_length=2, max_length=2)]
+Padding1D = NonNegativeInt | NonNegativePair
+
+Rate = Annotated[float, Field(ge=0.0, lt=1.0, description="Fraction of units to drop, in [0, 1).")]
+Seed = Annotated[int, Field(ge=0, le=2**63 - 1)] | None
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Factor = Annotated[float, Field(ge=-1.0, le=1.0)]
+FactorOrRange = Factor | Annotated[list[Factor], Field(min_length=2, max_length=2)]
+
+ConvPadding = Literal["valid", "same"]
+DataFormat = Literal["channels_last"] | None
+
+Activation = (
+    Literal[
+        "linear",
+        "relu",
+        "relu6",
+        "leaky_relu",
+        "elu",
+        "selu",
+        "gelu",
+        "sigmoid",
+        "hard_sigmoid",
+        "tanh",
+        "softmax",
+        "log_softmax",
+        "softplus",
+        "softsign",
+        "swish",
+        "silu",
+        "hard_silu",
+        "hard_swish",
+        "mish",
+        "exponential",
+    ]
+    | None
+)
+
+Initializer = Literal[
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "random_uniform",
+    "random_normal",
+    "truncated_normal",
+    "variance_scaling",
+    "orthogonal",
+    "identity",
+    "zeros",
+    "ones",
+]
+Regularizer = Literal["l1", "l2", "l1_l2", "orthogonal_regularizer"] | None
+Constraint = Literal["max_norm", "min_max_norm", "non_neg", "unit_norm"] | None
+FillMode = Literal["reflect", "wrap", "constant", "nearest"]
+Interpolation = Literal["nearest", "bilinear", "bicubic", "lanczos3", "lanczos5", "area"]

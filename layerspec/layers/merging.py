@@ -1,0 +1,120 @@
+"""Merge layers: element-wise (Add, Subtract, Multiply, Average, Maximum, Minimum) and Concatenate."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field
+
+from layerspec.layers.base import LayerSpec, Shape, ShapeError, format_shape, register
+
+FullShape = tuple[int | None, ...]
+
+
+def broadcast(first: FullShape, second: FullShape) -> FullShape:
+    """Keras's element-wise merge rule: shapes (batch included) align from the right; size 1 broadcasts."""
+    if len(first) < len(second):
+        first, second = second, first
+    out = list(first[: len(first) - len(second)])
+    for a, b in zip(first[len(first) - len(second) :], second, strict=True):
+        if a is None or b is None:
+            out.append(None)
+        elif a == 1 or b == 1:
+            out.append(b if a == 1 else a)
+        elif a != b:
+            raise ShapeError("")
+        else:
+            out.append(a)
+    return tuple(out)
+
+
+class _ElementWise(LayerSpec):
+    max_inputs: ClassVar[int | None] = None
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        result: FullShape = (None, *inputs[0])
+        for i, shape in enumerate(inputs[1:], start=1):
+            try:
+                result = broadcast(result, (None, *shape))
+            except ShapeError:
+                raise ShapeError(
+                    f"{self.type} needs inputs of the same shape (or broadcastable, with size 1): input 0 has "
+                    f"shape {format_shape(inputs[0])} and input {i} has shape {format_shape(shape)}"
+                ) from None
+        return result[1:]
+
+
+@register("merge")
+class Add(_ElementWise):
+    """Element-wise sum of its inputs (residual connections)."""
+
+    type: Literal["Add"]
+
+
+@register("merge")
+class Subtract(_ElementWise):
+    """Difference of exactly two inputs."""
+
+    min_inputs: ClassVar[int] = 2
+    max_inputs: ClassVar[int | None] = 2
+    type: Literal["Subtract"]
+
+
+@register("merge")
+class Multiply(_ElementWise):
+    """Element-wise product (gating, squeeze-and-excitation)."""
+
+    type: Literal["Multiply"]
+
+
+@register("merge")
+class Average(_ElementWise):
+    """Element-wise mean of its inputs."""
+
+    type: Literal["Average"]
+
+
+@register("merge")
+class Maximum(_ElementWise):
+    """Element-wise maximum of its inputs."""
+
+    type: Literal["Maximum"]
+
+
+@register("merge")
+class Minimum(_ElementWise):
+    """Element-wise minimum of its inputs."""
+
+    type: Literal["Minimum"]
+
+
+@register("merge")
+class Concatenate(LayerSpec):
+    """Joins its inputs along one axis (DenseNet, Inception)."""
+
+    max_inputs: ClassVar[int | None] = None
+    type: Literal["Concatenate"]
+    axis: Annotated[int, Field(ge=-64, le=64)] = Field(default=-1, description="Axis to join along.")
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        rank = len(inputs[0])
+        if any(len(s) != rank for s in inputs):
+            ranks = ", ".join(format_shape(s) for s in inputs)
+            raise ShapeError(f"Concatenate needs inputs of the same rank; received {ranks}")
+        axis = self.axis + rank + 1 if self.axis < 0 else self.axis
+        if not 1 <= axis <= rank:
+            raise ShapeError(f"`axis` {self.axis} is out of range for inputs of rank {rank + 1}", "axis")
+        out: list[int | None] = []
+        for i in range(rank):
+            dims = [s[i] for s in inputs]
+            if i == axis - 1:
+                out.append(None if None in dims else sum(d for d in dims if d is not None))
+                continue
+            known = {d for d in dims if d is not None}
+            if len(known) > 1:
+                shapes = ", ".join(f"input {j}: {format_shape(s)}" for j, s in enumerate(inputs))
+                raise ShapeError(
+                    f"Concatenate on axis {self.axis} needs all other dimensions equal; received {shapes}"
+                )
+            out.append(known.pop() if known else None)
+        return tuple(out)

@@ -1,0 +1,94 @@
+"""Normalisation layers: BatchNormalization, LayerNormalization."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from layerspec.layers.base import LayerSpec, Shape, ShapeError, Weight, format_shape, prod_known, register
+from layerspec.layers.fields import Constraint, Finite, Initializer, Regularizer
+
+Axis = Annotated[int, Field(ge=-64, le=64)]
+Axes = Axis | Annotated[list[Axis], Field(min_length=1, max_length=8)]
+
+
+def normalized_axes(axis: int | list[int], shape: Shape, layer: str) -> list[int]:
+    """Axes as indices into `shape` (which has no batch dimension); Keras's axis counts the batch as 0."""
+    rank = len(shape) + 1
+    result = []
+    for a in [axis] if isinstance(axis, int) else axis:
+        full = a + rank if a < 0 else a
+        if not 1 <= full < rank:
+            raise ShapeError(
+                f"`axis` {a} is out of range for {layer} on an input of shape (None, "
+                f"{format_shape(shape)[1:]}: use an axis between 1 and {rank - 1} (or -1 for the last)",
+                "axis",
+            )
+        result.append(full - 1)
+    if len(set(result)) != len(result):
+        raise ShapeError(f"`axis` {axis} names the same axis twice", "axis")
+    return sorted(result)
+
+
+def axes_size(axis: int | list[int], shape: Shape, layer: str) -> tuple[int, ...]:
+    dims = [shape[i] for i in normalized_axes(axis, shape, layer)]
+    if any(d is None for d in dims):
+        raise ShapeError(f"{layer} needs known sizes on the normalised axis {axis}; received {format_shape(shape)}")
+    return tuple(d for d in dims if d is not None)
+
+
+class _Normalization(LayerSpec):
+    axis: Axes = Field(default=-1, description="Axis (or axes) normalised; counts the batch axis as 0.")
+    epsilon: Annotated[Finite, Field(gt=0)] = Field(default=1e-3, description="Added to the variance.")
+    center: bool = Field(default=True, description="Learn an offset (beta).")
+    scale: bool = Field(default=True, description="Learn a scale (gamma).")
+    beta_initializer: Initializer = "zeros"
+    gamma_initializer: Initializer = "ones"
+    beta_regularizer: Regularizer = None
+    gamma_regularizer: Regularizer = None
+    beta_constraint: Constraint = None
+    gamma_constraint: Constraint = None
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        axes_size(self.axis, inputs[0], self.type)
+        return inputs[0]
+
+    def macs(self, inputs: list[Shape], output: Shape) -> int:
+        # One multiply-add per element once the statistics are folded into a scale and an offset.
+        return prod_known(output)
+
+
+@register("normalization")
+class BatchNormalization(_Normalization):
+    """Normalises each feature with batch statistics while training and moving averages at inference."""
+
+    type: Literal["BatchNormalization"]
+    momentum: Annotated[Finite, Field(ge=0, le=1)] = Field(default=0.99, description="Moving-average momentum.")
+    moving_mean_initializer: Initializer = "zeros"
+    moving_variance_initializer: Initializer = "ones"
+    synchronized: bool = False
+
+    def weights(self, inputs: list[Shape]) -> list[Weight]:
+        shape = axes_size(self.axis, inputs[0], self.type)
+        size = (math.prod(shape),) if len(shape) > 1 else shape
+        learned = [Weight(n, size, self.trainable) for n, on in (("gamma", self.scale), ("beta", self.center)) if on]
+        return [*learned, Weight("moving_mean", size, False), Weight("moving_variance", size, False)]
+
+
+@register("normalization")
+class LayerNormalization(_Normalization):
+    """Normalises each example over the given axes."""
+
+    type: Literal["LayerNormalization"]
+    rms_scaling: bool = Field(default=False, description="Scale by the root mean square only (no centring).")
+
+    def weights(self, inputs: list[Shape]) -> list[Weight]:
+        shape = axes_size(self.axis, inputs[0], self.type)
+        weights = []
+        if self.scale or self.rms_scaling:
+            weights.append(Weight("gamma", shape, self.trainable))
+        if self.center and not self.rms_scaling:
+            weights.append(Weight("beta", shape, self.trainable))
+        return weights

@@ -1,0 +1,109 @@
+"""Pooling layers, local (1D, 2D) and global."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from layerspec.layers.base import (
+    LayerSpec,
+    Shape,
+    as_tuple,
+    check_positive,
+    conv_length,
+    register,
+    spatial,
+)
+from layerspec.layers.fields import ConvPadding, DataFormat, IntOrPair, IntOrSingle
+
+
+class _Pooling(LayerSpec):
+    rank: ClassVar[int] = 2
+
+    pool_size: IntOrPair = Field(default=2, description="Size of the pooling window.")
+    strides: IntOrPair | None = Field(default=None, description="Step of the window; default: pool_size.")
+    padding: ConvPadding = Field(default="valid", description="'valid' or 'same'.")
+    data_format: DataFormat = None
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        dims, channels = spatial(inputs[0], self.rank, self.type)
+        pool = as_tuple(self.pool_size, self.rank, "pool_size")
+        strides = pool if self.strides is None else as_tuple(self.strides, self.rank, "strides")
+        out = tuple(conv_length(d, p, s, self.padding) for d, p, s in zip(dims, pool, strides, strict=True))
+        check_positive(out, self.type, "the pool window is larger than its input: use `padding: same`")
+        return (*out, channels)
+
+
+class _Pooling1D(_Pooling):
+    rank: ClassVar[int] = 1
+    pool_size: IntOrSingle = Field(default=2, description="Size of the pooling window.")
+    strides: IntOrSingle | None = Field(default=None, description="Step of the window; default: pool_size.")
+
+
+@register("pooling")
+class MaxPooling2D(_Pooling):
+    """Maximum over 2D windows."""
+
+    type: Literal["MaxPooling2D"]
+
+
+@register("pooling")
+class AveragePooling2D(_Pooling):
+    """Average over 2D windows."""
+
+    type: Literal["AveragePooling2D"]
+
+
+@register("pooling")
+class MaxPooling1D(_Pooling1D):
+    """Maximum over 1D windows."""
+
+    type: Literal["MaxPooling1D"]
+
+
+@register("pooling")
+class AveragePooling1D(_Pooling1D):
+    """Average over 1D windows."""
+
+    type: Literal["AveragePooling1D"]
+
+
+class _GlobalPooling(LayerSpec):
+    rank: ClassVar[int] = 2
+    data_format: DataFormat = None
+    keepdims: bool = Field(default=False, description="Keep the pooled spatial axes with size 1.")
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        _, channels = spatial(inputs[0], self.rank, self.type)
+        return (*(1,) * self.rank, channels) if self.keepdims else (channels,)
+
+
+@register("pooling")
+class GlobalAveragePooling2D(_GlobalPooling):
+    """Average over all spatial positions."""
+
+    type: Literal["GlobalAveragePooling2D"]
+
+
+@register("pooling")
+class GlobalMaxPooling2D(_GlobalPooling):
+    """Maximum over all spatial positions."""
+
+    type: Literal["GlobalMaxPooling2D"]
+
+
+@register("pooling")
+class GlobalAveragePooling1D(_GlobalPooling):
+    """Average over all steps."""
+
+    rank: ClassVar[int] = 1
+    type: Literal["GlobalAveragePooling1D"]
+
+
+@register("pooling")
+class GlobalMaxPooling1D(_GlobalPooling):
+    """Maximum over all steps."""
+
+    rank: ClassVar[int] = 1
+    type: Literal["GlobalMaxPooling1D"]

@@ -1,0 +1,34 @@
+"""Regularisation layers: Dropout and SpatialDropout2D (identity at inference)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from layerspec.layers.base import LayerSpec, Shape, register, spatial
+from layerspec.layers.fields import DataFormat, PositiveInt, Rate, Seed
+
+
+@register("regularization")
+class Dropout(LayerSpec):
+    """Randomly sets a fraction `rate` of its inputs to zero while training."""
+
+    type: Literal["Dropout"]
+    rate: Rate
+    noise_shape: list[PositiveInt | None] | None = Field(default=None, description="Shape of the dropout mask.")
+    seed: Seed = Field(default=None, description="Random seed.")
+
+
+@register("regularization")
+class SpatialDropout2D(LayerSpec):
+    """Drops whole feature maps instead of single values."""
+
+    type: Literal["SpatialDropout2D"]
+    rate: Rate
+    data_format: DataFormat = None
+    seed: Seed = Field(default=None, description="Random seed.")
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        spatial(inputs[0], 2, self.type)
+        return inputs[0]

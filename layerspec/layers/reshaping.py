@@ -1,0 +1,113 @@
+"""Layers that move values around without weights: padding, cropping, upsampling, flattening, reshaping."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from layerspec.layers.base import LayerSpec, Shape, ShapeError, check_positive, format_shape, register, spatial
+from layerspec.layers.fields import MAX_DIM, DataFormat, IntOrPair, Padding2D
+
+
+def _pairs(value: int | list[int] | list[list[int]]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """ZeroPadding2D/Cropping2D's three spellings as ((top, bottom), (left, right))."""
+    if isinstance(value, int):
+        return (value, value), (value, value)
+    rows, cols = value
+    if isinstance(rows, int) and isinstance(cols, int):
+        return (rows, rows), (cols, cols)
+    if isinstance(rows, list) and isinstance(cols, list):
+        return (rows[0], rows[1]), (cols[0], cols[1])
+    raise ShapeError("write n, [rows, cols] or [[top, bottom], [left, right]]")
+
+
+@register("reshape")
+class ZeroPadding2D(LayerSpec):
+    """Adds rows and columns of zeros around an image."""
+
+    type: Literal["ZeroPadding2D"]
+    padding: Padding2D = Field(
+        default=1, description="n, [rows, cols] or [[top, bottom], [left, right]] zeros to add."
+    )
+    data_format: DataFormat = None
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        (h, w), channels = spatial(inputs[0], 2, self.type)
+        (top, bottom), (left, right) = _pairs(self.padding)
+        return (None if h is None else h + top + bottom, None if w is None else w + left + right, channels)
+
+
+@register("reshape")
+class Cropping2D(LayerSpec):
+    """Removes rows and columns from the edges of an image."""
+
+    type: Literal["Cropping2D"]
+    cropping: Padding2D = Field(
+        default=0, description="n, [rows, cols] or [[top, bottom], [left, right]] pixels to remove."
+    )
+    data_format: DataFormat = None
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        (h, w), channels = spatial(inputs[0], 2, self.type)
+        (top, bottom), (left, right) = _pairs(self.cropping)
+        out = (None if h is None else h - top - bottom, None if w is None else w - left - right)
+        check_positive(out, self.type, "it crops away the whole image: crop less")
+        return (*out, channels)
+
+
+@register("reshape")
+class UpSampling2D(LayerSpec):
+    """Repeats rows and columns (or interpolates) to enlarge an image."""
+
+    type: Literal["UpSampling2D"]
+    size: IntOrPair = Field(default=2, description="Upsampling factors for rows and columns.")
+    interpolation: Literal["nearest", "bilinear", "bicubic", "lanczos3", "lanczos5"] = "nearest"
+    data_format: DataFormat = None
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        (h, w), channels = spatial(inputs[0], 2, self.type)
+        sh, sw = (self.size, self.size) if isinstance(self.size, int) else self.size
+        return (None if h is None else h * sh, None if w is None else w * sw, channels)
+
+
+@register("reshape")
+class Flatten(LayerSpec):
+    """Flattens everything but the batch axis."""
+
+    type: Literal["Flatten"]
+    data_format: DataFormat = None
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        shape = inputs[0]
+        return (None,) if any(d is None for d in shape) else (math.prod(d for d in shape if d is not None),)
+
+
+TargetDim = Annotated[int, Field(ge=-1, le=MAX_DIM)]
+
+
+@register("reshape")
+class Reshape(LayerSpec):
+    """Reshapes to `target_shape` (batch axis excluded); one dimension may be -1."""
+
+    type: Literal["Reshape"]
+    target_shape: Annotated[list[TargetDim], Field(min_length=1, max_length=16)] = Field(
+        description="The new shape without the batch axis; -1 once for 'whatever is left'."
+    )
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        target = list(self.target_shape)
+        if target.count(-1) > 1 or 0 in target:
+            raise ShapeError(f"`target_shape` {target} may hold -1 at most once and no 0", "target_shape")
+        if any(d is None for d in inputs[0]):
+            return tuple(None if d == -1 else d for d in target)
+        total = math.prod(d for d in inputs[0] if d is not None)
+        known = math.prod(d for d in target if d != -1)
+        if (-1 in target and total % known) or (-1 not in target and known != total):
+            raise ShapeError(
+                f"cannot reshape {format_shape(inputs[0])} ({total:,} values) to {format_shape(target)}: "
+                "the number of values must stay the same",
+                "target_shape",
+            )
+        return tuple(total // known if d == -1 else d for d in target)

@@ -1,0 +1,222 @@
+"""Expansion of reusable blocks into plain layer entries, before the spec is validated.
+
+A block is defined once under `blocks:` and used in `layers:` as `{block: NAME, name: PREFIX, with: {...},
+repeat: N}`. Each use is replaced by copies of the block's layers: `${param}` is replaced by the parameter's value,
+inner names get the instance's prefix (`stage1_conv`), inner references to `$input` point at the layer that
+feeds the block, and the first inner layer reads that layer unless it names its own inputs. Each expanded entry
+remembers where its template was written, so errors point at the right line.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from layerspec.errors import Diagnostic, SpecError
+from layerspec.spec.yaml_source import SourceMap, SourcePath
+
+BLOCK_INPUT = "$input"
+MAX_NESTING = 8
+MAX_EXPANDED = 100_000
+# Expanded references to "the entry before this block" are resolved to a name only after default names exist;
+# the NUL character cannot appear in a user's layer name, so these never clash with one.
+PREVIOUS_PREFIX = "\x00entry:"
+_PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an expanded layer entry came from."""
+
+    path: SourcePath  # the entry's own path in the YAML (inside `blocks:` for a block's layer)
+    use: SourcePath  # the `layers:` entry that produced it (the block use, or the entry itself)
+    block: str | None = None  # the block instance it belongs to, e.g. "stage1"
+    block_type: str | None = None
+
+
+@dataclass
+class _Context:
+    blocks: dict[str, Any]
+    source: SourceMap
+    errors: list[Diagnostic]
+    out: list[dict[str, Any]]
+    origins: list[Origin]
+    uses: dict[str, int] = field(default_factory=dict)
+
+    def error(self, path: SourcePath, message: str, *, key: bool = False) -> None:
+        self.errors.append(self.source.diagnostic(path, message, key=key))
+
+
+def expand_blocks(raw: dict[str, Any], source: SourceMap) -> tuple[list[Any], list[Origin]]:
+    """The spec's `layers` with every block use expanded, and the origin of each resulting entry."""
+    layers = raw.get("layers")
+    blocks = raw.get("blocks") if isinstance(raw.get("blocks"), dict) else {}
+    if not isinstance(layers, list):
+        return layers, []  # type: ignore[return-value]  # validation reports the wrong type
+    ctx = _Context(blocks or {}, source, [], [], [])
+    for i, entry in enumerate(layers):
+        path: SourcePath = ("layers", i)
+        if _is_use(entry):
+            _expand_use(ctx, entry, path, path, prefix="", inside=(), previous=_previous_ref(ctx))
+        else:
+            ctx.out.append(entry)
+            ctx.origins.append(Origin(path, path))
+    if ctx.errors:
+        raise SpecError(ctx.errors)
+    return ctx.out, ctx.origins
+
+
+def _is_use(entry: Any) -> bool:
+    return isinstance(entry, dict) and "block" in entry and "type" not in entry
+
+
+def _previous_ref(ctx: _Context) -> str:
+    return f"{PREVIOUS_PREFIX}{len(ctx.out) - 1}"
+
+
+def _expand_use(
+    ctx: _Context,
+    use: dict[str, Any],
+    path: SourcePath,
+    top: SourcePath,
+    prefix: str,
+    inside: tuple[str, ...],
+    previous: str,
+) -> None:
+    name = use.get("block")
+    definition = _lookup(ctx, name, path, inside)
+    if definition is None:
+        return
+    values = _parameters(ctx, definition, use, path, str(name))
+    if values is None:
+        return
+    repeat = use.get("repeat", 1)
+    repeat = repeat if isinstance(repeat, int) and not isinstance(repeat, bool) and 1 <= repeat <= 1000 else 1
+    base = use.get("name") if isinstance(use.get("name"), str) else _auto_name(ctx, str(name))
+    feed = use["inputs"] if isinstance(use.get("inputs"), str) else previous
+    for copy_index in range(1, repeat + 1):
+        instance = f"{prefix}{base}" if repeat == 1 else f"{prefix}{base}{copy_index}"
+        _expand_layers(ctx, definition, values, (str(name), instance), top, (*inside, str(name)), feed)
+        feed = _previous_ref(ctx)
+
+
+def _lookup(ctx: _Context, name: Any, path: SourcePath, inside: tuple[str, ...]) -> dict[str, Any] | None:
+    if not isinstance(name, str) or name not in ctx.blocks:
+        hint = _did_you_mean(str(name), ctx.blocks)
+        known = ", ".join(sorted(ctx.blocks)) or "none are defined under `blocks:`"
+        ctx.error((*path, "block"), f"unknown block '{name}'{hint} (known blocks: {known})")
+        return None
+    if name in inside or len(inside) >= MAX_NESTING:
+        chain = " -> ".join((*inside, name))
+        ctx.error((*path, "block"), f"block '{name}' uses itself ({chain}); blocks cannot be recursive")
+        return None
+    definition = ctx.blocks[name]
+    if not isinstance(definition, dict) or not isinstance(definition.get("layers"), list):
+        return None  # validation of `blocks:` reports the malformed definition
+    return definition
+
+
+def _parameters(
+    ctx: _Context, definition: dict[str, Any], use: dict[str, Any], path: SourcePath, name: str
+) -> dict[str, Any] | None:
+    declared = definition.get("params") if isinstance(definition.get("params"), dict) else {}
+    given = use.get("with") if isinstance(use.get("with"), dict) else {}
+    ok = True
+    for key in given:
+        if key not in declared:
+            hint = _did_you_mean(key, declared)
+            choices = ", ".join(declared) or "none"
+            ctx.error((*path, "with", key), f"block '{name}' has no parameter '{key}'{hint} (it has: {choices})", key=True)
+            ok = False
+    values = {**declared, **given}
+    for key, value in values.items():
+        if value is None:
+            ctx.error((*path, "block"), f"block '{name}' needs a value for parameter '{key}': add it under `with:`")
+            ok = False
+    return values if ok else None
+
+
+def _expand_layers(
+    ctx: _Context,
+    definition: dict[str, Any],
+    values: dict[str, Any],
+    names: tuple[str, str],
+    top: SourcePath,
+    inside: tuple[str, ...],
+    feed: str,
+) -> None:
+    block_name, instance = names
+    local = {e.get("name") for e in definition["layers"] if isinstance(e, dict) and isinstance(e.get("name"), str)}
+    for j, template in enumerate(definition["layers"]):
+        path: SourcePath = ("blocks", block_name, "layers", j)
+        if len(ctx.out) >= MAX_EXPANDED:
+            ctx.error(top, f"the blocks expand to more than {MAX_EXPANDED:,} layers")
+            return
+        entry = _substitute(ctx, copy.deepcopy(template), values, path)
+        if not isinstance(entry, dict):
+            ctx.out.append(entry)
+            ctx.origins.append(Origin(path, top, instance, block_name))
+            continue
+        if "inputs" not in entry and j == 0:
+            entry["inputs"] = feed
+        elif "inputs" in entry:
+            entry["inputs"] = _rename_refs(entry["inputs"], local, f"{instance}_", feed)
+        if _is_use(entry):
+            _expand_use(ctx, entry, path, top, f"{instance}_", inside, _previous_ref(ctx))
+            continue
+        if isinstance(entry.get("name"), str):
+            entry["name"] = f"{instance}_{entry['name']}"
+        ctx.out.append(entry)
+        ctx.origins.append(Origin(path, top, instance, block_name))
+
+
+def _rename_refs(refs: Any, local: set[Any], prefix: str, feed: str) -> Any:
+    def rename(ref: Any) -> Any:
+        if ref == BLOCK_INPUT:
+            return feed
+        return f"{prefix}{ref}" if ref in local else ref
+
+    return [rename(r) for r in refs] if isinstance(refs, list) else rename(refs)
+
+
+def _auto_name(ctx: _Context, block: str) -> str:
+    """Keras-style default prefix for an unnamed use: residual, residual_1, residual_2, ..."""
+    count = ctx.uses.get(block, 0)
+    ctx.uses[block] = count + 1
+    return block if count == 0 else f"{block}_{count}"
+
+
+def _substitute(ctx: _Context, value: Any, params: dict[str, Any], path: SourcePath) -> Any:
+    """Replace `${name}` with the parameter: a whole-value reference keeps the parameter's type."""
+    if isinstance(value, dict):
+        return {k: _substitute(ctx, v, params, (*path, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(ctx, v, params, (*path, i)) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+    whole = _PARAM.fullmatch(value)
+    if whole:
+        return _param(ctx, whole.group(1), params, path)
+    return _PARAM.sub(lambda m: str(_param(ctx, m.group(1), params, path)), value)
+
+
+def _param(ctx: _Context, name: str, params: dict[str, Any], path: SourcePath) -> Any:
+    if name not in params:
+        hint = _did_you_mean(name, params)
+        ctx.error(path, f"unknown block parameter '${{{name}}}'{hint}: declare it under the block's `params:`")
+        return None
+    return params[name]
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    match = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"; did you mean '{match[0]}'?" if match else ""
+
+
+def resolve_previous(ref: str, names: list[str], default: str) -> str:
+    """Turn a `PREVIOUS_PREFIX` reference into the name of that expanded entry (or the model input)."""
+    index = int(ref.removeprefix(PREVIOUS_PREFIX))
+    return names[index] if index >= 0 else default

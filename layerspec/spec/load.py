@@ -1,0 +1,52 @@
+"""Load a spec file: YAML with source marks -> block expansion -> pydantic validation."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from layerspec.errors import SpecError
+from layerspec.spec.blocks import Origin, expand_blocks
+from layerspec.spec.diagnostics import translate_validation_error
+from layerspec.spec.models import Spec
+from layerspec.spec.yaml_source import SourceMap, parse_yaml, read_text
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated spec with everything needed to point back at its source."""
+
+    spec: Spec
+    path: Path
+    text: str
+    source: SourceMap
+    origins: list[Origin]
+
+    @property
+    def filename(self) -> str:
+        return str(self.path)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+
+def load_spec(path: Path) -> LoadedSpec:
+    """Read, expand and validate a spec, raising SpecError with every problem found."""
+    text = read_text(path)
+    return parse_spec(text, path)
+
+
+def parse_spec(text: str, path: Path) -> LoadedSpec:
+    raw, source = parse_yaml(text, str(path))
+    layers, origins = expand_blocks(raw, source)
+    expanded: dict[str, Any] = {**raw, "layers": layers}
+    try:
+        spec = Spec.model_validate(expanded)
+    except ValidationError as exc:
+        raise SpecError(translate_validation_error(exc, expanded, source, origins)) from None
+    return LoadedSpec(spec, path, text, source, origins)

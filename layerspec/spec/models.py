@@ -1,0 +1,114 @@
+"""The spec's schema: pydantic models mirroring the YAML tree.
+
+Every model forbids unknown keys and uses strict types, so `units: true` is an error rather than 1. Layer entries
+form a union tagged by `type`, built from the layer registry; the JSON Schema (`layerspec schema`) comes from here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import ConfigDict, Discriminator, Field, Tag, model_validator
+
+from layerspec.layers import REGISTRY
+from layerspec.layers.fields import MAX_DIM, NonNegativeInt, PositiveInt
+from layerspec.spec.base import Name, StrictModel
+from layerspec.spec.data import DataSpec
+from layerspec.spec.train import TrainSpec
+
+
+class InputSpec(StrictModel):
+    """One model input."""
+
+    shape: Annotated[list[PositiveInt | None], Field(min_length=1, max_length=8)] = Field(
+        description="Shape of one example, without the batch axis, e.g. [64, 64, 3]; null for an unknown size."
+    )
+    name: Name | None = Field(default=None, description="Name of the input; default 'input'.")
+    dtype: Literal["float32", "float16", "bfloat16", "float64", "int32", "int64", "uint8", "bool"] = Field(
+        default="float32", description="Data type of the input tensor."
+    )
+
+
+class Expect(StrictModel):
+    """Figures the spec promises; `check` and `build` fail when the model does not match them."""
+
+    params: NonNegativeInt | None = Field(default=None, description="Exact total number of parameters.")
+    trainable_params: NonNegativeInt | None = Field(default=None, description="Exact trainable parameters.")
+    non_trainable_params: NonNegativeInt | None = Field(default=None, description="Exact non-trainable parameters.")
+    output_shape: list[Annotated[int, Field(gt=0, le=MAX_DIM)] | None] | None = Field(
+        default=None, description="Shape of the (first) output without the batch axis, e.g. [6]."
+    )
+    max_params: NonNegativeInt | None = Field(default=None, description="Upper bound on the parameters.")
+    max_macs: Annotated[int, Field(ge=0, le=2**62)] | None = Field(
+        default=None, description="Upper bound on multiply-accumulates per example."
+    )
+
+
+class BlockDefinition(StrictModel):
+    """A reusable, parameterised group of layers. `${param}` in a value is replaced by the parameter."""
+
+    description: str | None = Field(default=None, description="What the block does.")
+    params: dict[Name, Any] = Field(default_factory=dict, description="Parameters and their default values.")
+    layers: Annotated[list[dict[str, Any]], Field(min_length=1)] = Field(
+        description="Layer entries (or nested block uses); `$input` names the block's input."
+    )
+
+
+class BlockUse(StrictModel):
+    """Use of a block in `layers`, expanded into its layers before anything else is checked."""
+
+    block: Name = Field(description="Name of a block defined under `blocks`.")
+    name: Name | None = Field(default=None, description="Prefix of the expanded layer names.")
+    inputs: Name | None = Field(default=None, description="Layer feeding the block; default: the previous entry.")
+    with_: dict[Name, Any] = Field(default_factory=dict, alias="with", description="Values of the parameters.")
+    repeat: Annotated[int, Field(ge=1, le=1000)] = Field(default=1, description="Number of copies in a row.")
+
+
+def _entry_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "block" if "block" in value and "type" not in value else value.get("type")
+    return getattr(value, "type", None)
+
+
+Entry = Annotated[
+    Union[  # noqa: UP007
+        Annotated[BlockUse, Tag("block")],
+        *(Annotated[cls, Tag(name)] for name, cls in REGISTRY.items()),
+    ],
+    Discriminator(_entry_tag),
+]
+
+
+class Spec(StrictModel):
+    """A layerspec model specification."""
+
+    model_config = ConfigDict(title="layerspec model spec", populate_by_name=True)
+
+    name: Name = Field(description="The model's name.")
+    description: str | None = Field(default=None, description="Free text about the model.")
+    input: InputSpec | None = Field(default=None, description="The model's input (one of input / inputs).")
+    inputs: Annotated[list[InputSpec], Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="Several model inputs."
+    )
+    blocks: dict[Name, BlockDefinition] = Field(default_factory=dict, description="Reusable layer groups.")
+    layers: Annotated[list[Entry], Field(min_length=1, max_length=100_000)] = Field(  # type: ignore[valid-type]
+        description="Layers in order; each reads the previous entry unless it names its `inputs`."
+    )
+    outputs: Name | list[Name] | None = Field(default=None, description="Output layer name(s); default: the last.")
+    expect: Expect | None = Field(default=None, description="Figures the model must have.")
+    data: DataSpec | None = Field(default=None, description="The dataset to train and evaluate on.")
+    train: TrainSpec | None = Field(default=None, description="The training recipe.")
+
+    @model_validator(mode="after")
+    def _one_input_section(self) -> Spec:
+        if (self.input is None) == (self.inputs is None):
+            raise ValueError("write exactly one of `input` (one input) or `inputs` (a list of inputs)")
+        return self
+
+    def input_specs(self) -> list[InputSpec]:
+        return [self.input] if self.input is not None else list(self.inputs or [])
+
+    def output_names(self) -> list[str] | None:
+        if self.outputs is None:
+            return None
+        return [self.outputs] if isinstance(self.outputs, str) else list(self.outputs)

@@ -1,0 +1,7 @@
+"""The `train:` section of a spec (filled in by the training stage)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TrainSpec = dict[str, Any]

@@ -1,0 +1,286 @@
+"""Safe YAML loading that remembers where every key and value came from.
+
+PyYAML composes the document into nodes that carry marks; we turn the nodes into plain Python values ourselves
+instead of running a constructor, so no tag can ever build a Python object, and so that every value keeps its
+line and column for error messages. Scalars follow the YAML 1.2 core schema: only `true`/`false` are booleans
+(`off` and `yes` stay strings) and `1e-3` is a float, as a Keras user would read them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from layerspec.errors import Diagnostic, SpecError
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+# Alias expansion is counted node by node: a "billion laughs" document stops here, long before memory grows.
+MAX_NODES = 200_000
+MAX_DEPTH = 100
+MAX_INT_DIGITS = 30
+
+SourcePath = tuple[str | int, ...]
+
+_TAG = "tag:yaml.org,2002:"
+_ALLOWED_TAGS = {f"{_TAG}{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")}
+
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_FLOAT = re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+
+
+class _CoreResolver(yaml.resolver.BaseResolver):
+    """YAML 1.2 core-schema resolution of plain scalars (PyYAML implements YAML 1.1)."""
+
+
+for _tag, _regexp, _first in (
+    ("null", _NULL, list("~nN") + [""]),
+    ("bool", _BOOL, list("tTfF")),
+    ("int", _INT, list("-+0123456789")),
+    ("float", _FLOAT, list("-+0123456789.")),
+):
+    _CoreResolver.add_implicit_resolver(f"{_TAG}{_tag}", _regexp, _first)
+
+
+class _Loader(
+    yaml.reader.Reader,
+    yaml.scanner.Scanner,
+    yaml.parser.Parser,
+    yaml.composer.Composer,
+    _CoreResolver,
+):
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        _CoreResolver.__init__(self)
+
+
+@dataclass(frozen=True)
+class Mark:
+    line: int
+    col: int
+
+
+@dataclass
+class SourceMap:
+    """Where each path of the loaded document was written: the key's mark and the value's mark."""
+
+    filename: str
+    keys: dict[SourcePath, Mark] = field(default_factory=dict)
+    values: dict[SourcePath, Mark] = field(default_factory=dict)
+
+    def locate(self, path: SourcePath, *, key: bool = False) -> Mark:
+        """The mark of `path`, or of its nearest ancestor that was written in the file."""
+        table = self.keys if key else self.values
+        for end in range(len(path), -1, -1):
+            prefix = path[:end]
+            if prefix in table:
+                return table[prefix]
+            if prefix in self.values:
+                return self.values[prefix]
+        return Mark(1, 1)
+
+    def diagnostic(self, path: SourcePath, message: str, *, key: bool = False) -> Diagnostic:
+        mark = self.locate(path, key=key)
+        return Diagnostic(self.filename, mark.line, mark.col, message)
+
+
+def _mark(node: Node) -> Mark:
+    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+@dataclass
+class _Converter:
+    source: SourceMap
+    errors: list[Diagnostic] = field(default_factory=list)
+    count: int = 0
+    active: set[int] = field(default_factory=set)
+
+    def error(self, node: Node, message: str) -> None:
+        mark = _mark(node)
+        self.errors.append(Diagnostic(self.source.filename, mark.line, mark.col, message))
+
+    def convert(self, node: Node, path: SourcePath) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _TooLarge(node)
+        if len(path) > MAX_DEPTH:
+            raise _TooDeep(node)
+        self.source.values.setdefault(path, _mark(node))
+        if node.tag not in _ALLOWED_TAGS:
+            self.error(node, f"the YAML tag '{node.tag}' is not allowed: a spec holds plain values only")
+            return None
+        if id(node) in self.active:
+            self.error(node, "a YAML alias refers to a node that contains it (a recursive structure)")
+            return None
+        if isinstance(node, ScalarNode):
+            return self.scalar(node)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, SequenceNode):
+                return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+            assert isinstance(node, MappingNode)
+            return self.mapping(node, path)
+        finally:
+            self.active.discard(id(node))
+
+    def mapping(self, node: MappingNode, path: SourcePath) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        first_seen: dict[str, Node] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                self.error(key_node, "a mapping key must be a plain name, not a list or mapping")
+                continue
+            key = str(key_node.value)
+            if key in first_seen:
+                first = _mark(first_seen[key]).line
+                self.error(
+                    key_node,
+                    f"duplicate key '{key}' (first written on line {first}); "
+                    "YAML would silently keep only the last one: remove one of them",
+                )
+                continue
+            first_seen[key] = key_node
+            self.source.keys[(*path, key)] = _mark(key_node)
+            result[key] = self.convert(value_node, (*path, key))
+        return result
+
+    def scalar(self, node: ScalarNode) -> Any:
+        tag, text = node.tag.removeprefix(_TAG), str(node.value)
+        if tag == "null":
+            return None
+        if tag == "bool":
+            if not _BOOL.match(text):
+                self.error(node, f"'{text}' is not a boolean: write true or false")
+            return text.lower() == "true"
+        if tag == "int":
+            return self.integer(node, text)
+        if tag == "float":
+            return self.floating(node, text)
+        return text
+
+    def integer(self, node: ScalarNode, text: str) -> int | None:
+        digits = text.lstrip("+-")
+        if len(digits) > MAX_INT_DIGITS:
+            self.error(node, f"integer with {len(digits)} digits is far too large for any layer argument")
+            return None
+        try:
+            return int(text, 0) if digits[:2] in ("0o", "0x") else int(text, 10)
+        except ValueError:
+            self.error(node, f"'{text}' is not an integer")
+            return None
+
+    def floating(self, node: ScalarNode, text: str) -> float | None:
+        lowered = text.lower()
+        if lowered.endswith(".nan"):
+            return math.nan
+        if lowered.endswith(".inf"):
+            return -math.inf if text.startswith("-") else math.inf
+        if len(text) > 64:
+            self.error(node, "number literal is too long")
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            self.error(node, f"'{text}' is not a number")
+            return None
+
+
+class _TooLarge(Exception):
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+
+class _TooDeep(Exception):
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+
+def read_text(path: Path) -> str:
+    """Read a spec file as UTF-8, turning every way of failing into a SpecError."""
+    name = str(path)
+    try:
+        if path.is_dir():
+            raise SpecError.single(name, "is a directory, not a spec file")
+        data = path.read_bytes()[: MAX_FILE_BYTES + 1]
+    except FileNotFoundError:
+        raise SpecError.single(name, "no such file") from None
+    except OSError as exc:
+        raise SpecError.single(name, f"cannot read the file: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SpecError.single(name, f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SpecError.single(
+            name, f"the file is not valid UTF-8 (byte 0x{data[exc.start]:02x}); save it as UTF-8", line, col
+        ) from None
+
+
+def parse_yaml(text: str, filename: str) -> tuple[Any, SourceMap]:
+    """Parse one YAML document into plain values and the marks of every key and value."""
+    source = SourceMap(filename)
+    text = text.removeprefix("\ufeff")
+    try:
+        loader = _Loader(text)
+        try:
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise SpecError.single(filename, f"YAML syntax error: {problem}", line, col) from None
+    except yaml.YAMLError as exc:
+        raise SpecError.single(filename, f"YAML error: {exc}") from None
+    except RecursionError:
+        raise SpecError.single(filename, "the YAML is nested too deeply") from None
+    if root is None:
+        raise SpecError.single(filename, "the file is empty: a spec is a YAML mapping with name, input and layers", 1, 1)
+    return _convert_root(root, source), source
+
+
+def _convert_root(root: Node, source: SourceMap) -> Any:
+    converter = _Converter(source)
+    try:
+        value = converter.convert(root, ())
+    except _TooLarge as exc:
+        mark = _mark(exc.node)
+        raise SpecError.single(
+            source.filename,
+            f"the document expands to more than {MAX_NODES:,} values (YAML aliases); write it out plainly",
+            mark.line,
+            mark.col,
+        ) from None
+    except (_TooDeep, RecursionError) as exc:
+        mark = _mark(exc.node) if isinstance(exc, _TooDeep) else Mark(0, 0)
+        raise SpecError.single(
+            source.filename, f"the YAML is nested more than {MAX_DEPTH} levels deep", mark.line, mark.col
+        ) from None
+    if converter.errors:
+        raise SpecError(converter.errors)
+    if not isinstance(value, dict):
+        kind = "a list" if isinstance(value, list) else f"a single value ({type(value).__name__})"
+        raise SpecError.single(
+            source.filename, f"the top level of a spec must be a mapping (name:, input:, layers:), not {kind}", 1, 1
+        )
+    return value
+
+
+def load_yaml(path: Path) -> tuple[dict[str, Any], SourceMap]:
+    data, source = parse_yaml(read_text(path), str(path))
+    return data, source

@@ -1,0 +1,57 @@
+"""Text rendering of a model summary, in the style of Keras's `model.summary()` plus MACs and shares."""
+
+from __future__ import annotations
+
+from layerspec.layers import format_shape
+from layerspec.shapes import ModelSummary
+
+
+def _share(part: int, total: int) -> str:
+    return f"{100 * part / total:.1f}%" if total else "-"
+
+
+def _human(count: int) -> str:
+    for unit, size in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if count >= size:
+            return f"{count / size:.2f} {unit}"
+    return str(count)
+
+
+def render_summary(summary: ModelSummary, *, shares: bool = False) -> str:
+    """A fixed-width table of every layer and the totals."""
+    headers = ["Layer (type)", "Output Shape", "Param #", "MACs"]
+    if shares:
+        headers += ["% params", "% MACs"]
+    rows = []
+    for r in summary.layers:
+        row = [f"{r.name} ({r.type})", format_shape((None, *r.output_shape)), f"{r.params:,}", f"{r.macs:,}"]
+        if shares:
+            row += [_share(r.params, summary.params), _share(r.macs, summary.macs)]
+        rows.append(row)
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+    total_width = sum(widths) + 3 * (len(widths) - 1)
+
+    def line(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = [c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells[1:], widths[1:], strict=True))]
+        return "   ".join([first, *rest]).rstrip()
+
+    out = [f'Model: "{summary.name}"', "━" * total_width, line(headers), "━" * total_width]
+    out += [line(row) for row in rows]
+    out += [
+        "━" * total_width,
+        f" Total params: {summary.params:,} ({_bytes(summary.params)})",
+        f" Trainable params: {summary.trainable_params:,} ({_bytes(summary.trainable_params)})",
+        f" Non-trainable params: {summary.non_trainable_params:,} ({_bytes(summary.non_trainable_params)})",
+        f" Total MACs: {summary.macs:,} ({_human(summary.macs)} per example)",
+    ]
+    return "\n".join(out) + "\n"
+
+
+def _bytes(params: int) -> str:
+    size = params * 4.0
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.2f} {unit}"
+        size /= 1024
+    return f"{size:.2f} TB"
