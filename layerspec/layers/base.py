@@ -132,7 +132,9 @@ def as_tuple(value: int | Sequence[int], rank: int, what: str) -> tuple[int, ...
     if isinstance(value, int):
         return (value,) * rank
     if len(value) != rank:
-        raise ShapeError(f"`{what}` must be an integer or a list of {rank} integers; received {list(value)}", what)
+        raise ShapeError(
+            f"`{what}` must be an integer or a list of {rank} integers; received {list(value)}", what
+        )
     return tuple(value)
 
 
@@ -164,7 +166,9 @@ def known_channels(channels: int | None, layer: str) -> int:
 
 def check_positive(dims: Shape, layer: str, hint: str) -> None:
     if any(d is not None and d <= 0 for d in dims):
-        raise ShapeError(f"{layer} output would have a dimension of size zero or less {format_shape(dims)}; {hint}")
+        raise ShapeError(
+            f"{layer} output would have a dimension of size zero or less {format_shape(dims)}; {hint}"
+        )
 
 
 def format_shape(shape: Sequence[int | None]) -> str:

@@ -57,14 +57,17 @@ class _Conv(LayerSpec):
         strides = as_tuple(self.strides, self.rank, "strides")
         dilation = as_tuple(self.dilation_rate, self.rank, "dilation_rate")
         if max(strides) > 1 and max(dilation) > 1:
-            raise ShapeError("`strides` > 1 cannot be combined with `dilation_rate` > 1 (Keras refuses it)", "strides")
+            raise ShapeError(
+                "`strides` > 1 cannot be combined with `dilation_rate` > 1 (Keras refuses it)", "strides"
+            )
         return kernel, strides, dilation
 
     def spatial_out(self, shape: Shape) -> tuple[Shape, int]:
         dims, channels = spatial(shape, self.rank, self.type)
         kernel, strides, dilation = self.window()
         out = tuple(
-            conv_length(d, k, s, self.padding, r) for d, k, s, r in zip(dims, kernel, strides, dilation, strict=True)
+            conv_length(d, k, s, self.padding, r)
+            for d, k, s, r in zip(dims, kernel, strides, dilation, strict=True)
         )
         check_positive(out, self.type, _TOO_SMALL)
         return out, known_channels(channels, self.type)
@@ -87,7 +90,9 @@ class _FilterConv(_Conv):
 
     def check_groups(self, channels: int) -> None:
         if self.filters % self.groups:
-            raise ShapeError(f"`filters` ({self.filters}) must be divisible by `groups` ({self.groups})", "groups")
+            raise ShapeError(
+                f"`filters` ({self.filters}) must be divisible by `groups` ({self.groups})", "groups"
+            )
         if channels % self.groups:
             raise ShapeError(
                 f"the input's {channels} channels must be divisible by `groups` ({self.groups})", "groups"
@@ -114,7 +119,9 @@ class Conv1D(_FilterConv):
     kernel_size: IntOrSingle = Field(description="Length of the convolution window.")
     strides: IntOrSingle = 1
     dilation_rate: IntOrSingle = 1
-    padding: Literal["valid", "same", "causal"] = Field(default="valid", description="'valid', 'same' or 'causal'.")
+    padding: Literal["valid", "same", "causal"] = Field(
+        default="valid", description="'valid', 'same' or 'causal'."
+    )
 
 
 @register("convolution")
@@ -131,7 +138,8 @@ class Conv2DTranspose(_Conv):
     type: Literal["Conv2DTranspose"]
     filters: PositiveInt = Field(description="Number of output channels.")
     output_padding: IntOrPair | Literal[0] | None = Field(
-        default=None, description="Extra size added to one side of the output; must be smaller than the stride."
+        default=None,
+        description="Extra size added to one side of the output; must be smaller than the stride.",
     )
     kernel_initializer: Initializer = "glorot_uniform"
     kernel_regularizer: Regularizer = None
@@ -141,11 +149,17 @@ class Conv2DTranspose(_Conv):
         dims, channels = spatial(inputs[0], self.rank, self.type)
         known_channels(channels, self.type)
         kernel, strides, dilation = self.window()
-        extra = None if self.output_padding is None else as_tuple(self.output_padding, self.rank, "output_padding")
+        extra = (
+            None
+            if self.output_padding is None
+            else as_tuple(self.output_padding, self.rank, "output_padding")
+        )
         out = []
         for i, size in enumerate(dims):
             effective = kernel[i] + (kernel[i] - 1) * (dilation[i] - 1)
-            out.append(self.transpose_length(size, effective, strides[i], None if extra is None else extra[i]))
+            out.append(
+                self.transpose_length(size, effective, strides[i], None if extra is None else extra[i])
+            )
         check_positive(tuple(out), self.type, _TOO_SMALL)
         return (*out, self.filters)
 

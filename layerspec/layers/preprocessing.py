@@ -75,4 +75,6 @@ class RandomContrast(_Augmentation):
     """Adjusts contrast by a random factor while training."""
 
     type: Literal["RandomContrast"]
-    factor: ContrastFactor | Annotated[list[ContrastFactor], Field(min_length=2, max_length=2)] = Field(description="Contrast change range: 0.2 means [0.8, 1.2].")
+    factor: ContrastFactor | Annotated[list[ContrastFactor], Field(min_length=2, max_length=2)] = Field(
+        description="Contrast change range: 0.2 means [0.8, 1.2]."
+    )

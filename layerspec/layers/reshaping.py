@@ -7,7 +7,15 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from layerspec.layers.base import LayerSpec, Shape, ShapeError, check_positive, format_shape, register, spatial
+from layerspec.layers.base import (
+    LayerSpec,
+    Shape,
+    ShapeError,
+    check_positive,
+    format_shape,
+    register,
+    spatial,
+)
 from layerspec.layers.fields import MAX_DIM, DataFormat, IntOrPair, Padding2D
 
 

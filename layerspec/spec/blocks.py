@@ -129,12 +129,18 @@ def _parameters(
         if key not in declared:
             hint = _did_you_mean(key, declared)
             choices = ", ".join(declared) or "none"
-            ctx.error((*path, "with", key), f"block '{name}' has no parameter '{key}'{hint} (it has: {choices})", key=True)
+            ctx.error(
+                (*path, "with", key),
+                f"block '{name}' has no parameter '{key}'{hint} (it has: {choices})",
+                key=True,
+            )
             ok = False
     values = {**declared, **given}
     for key, value in values.items():
         if value is None:
-            ctx.error((*path, "block"), f"block '{name}' needs a value for parameter '{key}': add it under `with:`")
+            ctx.error(
+                (*path, "block"), f"block '{name}' needs a value for parameter '{key}': add it under `with:`"
+            )
             ok = False
     return values if ok else None
 
@@ -149,7 +155,9 @@ def _expand_layers(
     feed: str,
 ) -> None:
     block_name, instance = names
-    local = {e.get("name") for e in definition["layers"] if isinstance(e, dict) and isinstance(e.get("name"), str)}
+    local = {
+        e.get("name") for e in definition["layers"] if isinstance(e, dict) and isinstance(e.get("name"), str)
+    }
     for j, template in enumerate(definition["layers"]):
         path: SourcePath = ("blocks", block_name, "layers", j)
         if len(ctx.out) >= MAX_EXPANDED:
@@ -206,7 +214,9 @@ def _substitute(ctx: _Context, value: Any, params: dict[str, Any], path: SourceP
 def _param(ctx: _Context, name: str, params: dict[str, Any], path: SourcePath) -> Any:
     if name not in params:
         hint = _did_you_mean(name, params)
-        ctx.error(path, f"unknown block parameter '${{{name}}}'{hint}: declare it under the block's `params:`")
+        ctx.error(
+            path, f"unknown block parameter '${{{name}}}'{hint}: declare it under the block's `params:`"
+        )
         return None
     return params[name]
 

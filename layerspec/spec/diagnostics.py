@@ -101,14 +101,22 @@ class _Translator:
         received = _describe(value)
         return self.source.diagnostic(path, f"{prefix}`{field}` {_message(error)}; received {received}")
 
-    def unknown_key(self, path: SourcePath, prefix: str, model: type[BaseModel] | BaseModel | None) -> Diagnostic:
+    def unknown_key(
+        self, path: SourcePath, prefix: str, model: type[BaseModel] | BaseModel | None
+    ) -> Diagnostic:
         key = str(path[-1])
         container = self._model_at(path[:-1], model)
         allowed = [n for n, f in container.model_fields.items() if n != "type"] if container else []
         allowed = [container.model_fields[n].alias or n for n in allowed] if container else []
-        what = f"argument '{key}' for {container.__name__}" if model is not None and container else f"key '{key}'"
+        what = (
+            f"argument '{key}' for {container.__name__}"
+            if model is not None and container
+            else f"key '{key}'"
+        )
         listing = f" (allowed: {', '.join(allowed)})" if allowed and len(allowed) <= 16 else ""
-        return self.source.diagnostic(path, f"{prefix}unknown {what}{did_you_mean(key, allowed)}{listing}", key=True)
+        return self.source.diagnostic(
+            path, f"{prefix}unknown {what}{did_you_mean(key, allowed)}{listing}", key=True
+        )
 
     def _model_at(self, path: SourcePath, model: Any) -> Any:
         if model is not None:
@@ -122,7 +130,8 @@ class _Translator:
             field = current.model_fields.get(part) if hasattr(current, "model_fields") else None
             annotation = getattr(field, "annotation", None)
             current = next(
-                (a for a in getattr(annotation, "__args__", (annotation,)) if hasattr(a, "model_fields")), None
+                (a for a in getattr(annotation, "__args__", (annotation,)) if hasattr(a, "model_fields")),
+                None,
             )
             if current is None:
                 return None
@@ -156,9 +165,7 @@ def _existing(value: Any, loc: tuple[Any, ...]) -> SourcePath:
     `list[constrained-int]`, the `type` tag) are dropped; a missing key is kept as the last part."""
     path: list[str | int] = []
     for part in loc:
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+        if (isinstance(value, dict) and part in value) or (isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value)):
             value = value[part]
         elif isinstance(value, dict) and isinstance(part, str) and "[" not in part and part not in _BRANCHES:
             path.append(part)

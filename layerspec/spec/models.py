@@ -34,7 +34,9 @@ class Expect(StrictModel):
 
     params: NonNegativeInt | None = Field(default=None, description="Exact total number of parameters.")
     trainable_params: NonNegativeInt | None = Field(default=None, description="Exact trainable parameters.")
-    non_trainable_params: NonNegativeInt | None = Field(default=None, description="Exact non-trainable parameters.")
+    non_trainable_params: NonNegativeInt | None = Field(
+        default=None, description="Exact non-trainable parameters."
+    )
     output_shape: list[Annotated[int, Field(gt=0, le=MAX_DIM)] | None] | None = Field(
         default=None, description="Shape of the (first) output without the batch axis, e.g. [6]."
     )
@@ -59,8 +61,12 @@ class BlockUse(StrictModel):
 
     block: Name = Field(description="Name of a block defined under `blocks`.")
     name: Name | None = Field(default=None, description="Prefix of the expanded layer names.")
-    inputs: Name | None = Field(default=None, description="Layer feeding the block; default: the previous entry.")
-    with_: dict[Name, Any] = Field(default_factory=dict, alias="with", description="Values of the parameters.")
+    inputs: Name | None = Field(
+        default=None, description="Layer feeding the block; default: the previous entry."
+    )
+    with_: dict[Name, Any] = Field(
+        default_factory=dict, alias="with", description="Values of the parameters."
+    )
     repeat: Annotated[int, Field(ge=1, le=1000)] = Field(default=1, description="Number of copies in a row.")
 
 
@@ -71,7 +77,7 @@ def _entry_tag(value: Any) -> str | None:
 
 
 Entry = Annotated[
-    Union[  # noqa: UP007
+    Union[
         Annotated[BlockUse, Tag("block")],
         *(Annotated[cls, Tag(name)] for name, cls in REGISTRY.items()),
     ],
@@ -94,7 +100,9 @@ class Spec(StrictModel):
     layers: Annotated[list[Entry], Field(min_length=1, max_length=100_000)] = Field(  # type: ignore[valid-type]
         description="Layers in order; each reads the previous entry unless it names its `inputs`."
     )
-    outputs: Name | list[Name] | None = Field(default=None, description="Output layer name(s); default: the last.")
+    outputs: Name | list[Name] | None = Field(
+        default=None, description="Output layer name(s); default: the last."
+    )
     expect: Expect | None = Field(default=None, description="Figures the model must have.")
     data: DataSpec | None = Field(default=None, description="The dataset to train and evaluate on.")
     train: TrainSpec | None = Field(default=None, description="The training recipe.")

@@ -43,7 +43,7 @@ class _CoreResolver(yaml.resolver.BaseResolver):
 
 
 for _tag, _regexp, _first in (
-    ("null", _NULL, list("~nN") + [""]),
+    ("null", _NULL, [*"~nN", ""]),
     ("bool", _BOOL, list("tTfF")),
     ("int", _INT, list("-+0123456789")),
     ("float", _FLOAT, list("-+0123456789.")),
@@ -250,7 +250,9 @@ def parse_yaml(text: str, filename: str) -> tuple[Any, SourceMap]:
     except RecursionError:
         raise SpecError.single(filename, "the YAML is nested too deeply") from None
     if root is None:
-        raise SpecError.single(filename, "the file is empty: a spec is a YAML mapping with name, input and layers", 1, 1)
+        raise SpecError.single(
+            filename, "the file is empty: a spec is a YAML mapping with name, input and layers", 1, 1
+        )
     return _convert_root(root, source), source
 
 
@@ -276,7 +278,10 @@ def _convert_root(root: Node, source: SourceMap) -> Any:
     if not isinstance(value, dict):
         kind = "a list" if isinstance(value, list) else f"a single value ({type(value).__name__})"
         raise SpecError.single(
-            source.filename, f"the top level of a spec must be a mapping (name:, input:, layers:), not {kind}", 1, 1
+            source.filename,
+            f"the top level of a spec must be a mapping (name:, input:, layers:), not {kind}",
+            1,
+            1,
         )
     return value
 
