@@ -80,8 +80,7 @@ def build_graph(loaded: LoadedSpec) -> Graph:
     names = _layer_names(loaded, set(input_names), errors)
     errors.raise_if_any()
     inputs = [
-        Node(name, (), input_spec=spec)
-        for name, spec in zip(input_names, loaded.spec.input_specs(), strict=True)
+        Node(name, (), input_spec=spec) for name, spec in zip(input_names, loaded.spec.input_specs(), strict=True)
     ]
     layers = _resolve_inputs(loaded, names, input_names, errors)
     outputs = _outputs(loaded, names, errors)
@@ -104,9 +103,7 @@ def _layer_names(loaded: LoadedSpec, taken: set[str], errors: _Errors) -> list[s
             continue
         if layer.name in taken or layer.name in first:
             where = f"layers[{origins[first[layer.name]].use[1]}]" if layer.name in first else "a model input"
-            errors.add(
-                (*origins[i].path, "name"), f"duplicate layer name '{layer.name}' (also used by {where})"
-            )
+            errors.add((*origins[i].path, "name"), f"duplicate layer name '{layer.name}' (also used by {where})")
         first.setdefault(layer.name, i)
     used = taken | set(first)
     counters: dict[str, int] = {}
@@ -127,9 +124,7 @@ def _layer_names(loaded: LoadedSpec, taken: set[str], errors: _Errors) -> list[s
     return names
 
 
-def _resolve_inputs(
-    loaded: LoadedSpec, names: list[str], input_names: list[str], errors: _Errors
-) -> list[Node]:
+def _resolve_inputs(loaded: LoadedSpec, names: list[str], input_names: list[str], errors: _Errors) -> list[Node]:
     known = set(names) | set(input_names)
     nodes = []
     for i, layer in enumerate(loaded.spec.layers):
@@ -137,9 +132,7 @@ def _resolve_inputs(
         refs = layer.input_names()
         if refs is None:
             refs = [names[i - 1] if i > 0 else input_names[0]]
-        refs = [
-            resolve_previous(r, names, input_names[0]) if r.startswith(PREVIOUS_PREFIX) else r for r in refs
-        ]
+        refs = [resolve_previous(r, names, input_names[0]) if r.startswith(PREVIOUS_PREFIX) else r for r in refs]
         for ref in refs:
             if ref not in known:
                 hint = did_you_mean(ref, sorted(known))

@@ -33,10 +33,7 @@ def render_summary(summary: ModelSummary, *, shares: bool = False) -> str:
 
     def line(cells: list[str]) -> str:
         first = cells[0].ljust(widths[0])
-        rest = [
-            c.rjust(w) if i else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells[1:], widths[1:], strict=True))
-        ]
+        rest = [c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells[1:], widths[1:], strict=True))]
         return "   ".join([first, *rest]).rstrip()
 
     out = [f'Model: "{summary.name}"', "━" * total_width, line(headers), "━" * total_width]

@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -110,12 +110,17 @@ def register(family: str) -> Callable[[L], L]:
         raise ValueError(f"unknown layer family {family!r}")
 
     def decorate(cls: L) -> L:
-        (type_name,) = cls.model_fields["type"].annotation.__args__  # type: ignore[union-attr]
         cls.family = family
-        REGISTRY[type_name] = cls
+        REGISTRY[_type_literal(cls)] = cls
         return cls
 
     return decorate
+
+
+def _type_literal(cls: type[LayerSpec]) -> str:
+    """The one value of a layer class's `type: Literal[...]` field: its Keras class name."""
+    (type_name,) = get_args(cls.model_fields["type"].annotation)
+    return str(type_name)
 
 
 def default_name(type_name: str) -> str:
@@ -132,9 +137,7 @@ def as_tuple(value: int | Sequence[int], rank: int, what: str) -> tuple[int, ...
     if isinstance(value, int):
         return (value,) * rank
     if len(value) != rank:
-        raise ShapeError(
-            f"`{what}` must be an integer or a list of {rank} integers; received {list(value)}", what
-        )
+        raise ShapeError(f"`{what}` must be an integer or a list of {rank} integers; received {list(value)}", what)
     return tuple(value)
 
 
@@ -166,9 +169,7 @@ def known_channels(channels: int | None, layer: str) -> int:
 
 def check_positive(dims: Shape, layer: str, hint: str) -> None:
     if any(d is not None and d <= 0 for d in dims):
-        raise ShapeError(
-            f"{layer} output would have a dimension of size zero or less {format_shape(dims)}; {hint}"
-        )
+        raise ShapeError(f"{layer} output would have a dimension of size zero or less {format_shape(dims)}; {hint}")
 
 
 def format_shape(shape: Sequence[int | None]) -> str:

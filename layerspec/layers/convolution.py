@@ -42,7 +42,8 @@ class _Conv(LayerSpec):
 
     kernel_size: IntOrPair = Field(description="Height and width of the convolution window.")
     strides: IntOrPair = Field(default=1, description="Step of the window along each spatial axis.")
-    padding: ConvPadding = Field(default="valid", description="'valid' (no padding) or 'same'.")
+    # Widest of the subclasses' choices (Conv1D also takes 'causal'); the 2D layers narrow it.
+    padding: Literal["valid", "same", "causal"] = Field(default="valid", description="'valid', 'same' or 'causal'.")
     data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
     dilation_rate: IntOrPair = Field(default=1, description="Spacing between kernel taps.")
     activation: Activation = Field(default=None, description="Activation applied to the output.")
@@ -57,17 +58,14 @@ class _Conv(LayerSpec):
         strides = as_tuple(self.strides, self.rank, "strides")
         dilation = as_tuple(self.dilation_rate, self.rank, "dilation_rate")
         if max(strides) > 1 and max(dilation) > 1:
-            raise ShapeError(
-                "`strides` > 1 cannot be combined with `dilation_rate` > 1 (Keras refuses it)", "strides"
-            )
+            raise ShapeError("`strides` > 1 cannot be combined with `dilation_rate` > 1 (Keras refuses it)", "strides")
         return kernel, strides, dilation
 
     def spatial_out(self, shape: Shape) -> tuple[Shape, int]:
         dims, channels = spatial(shape, self.rank, self.type)
         kernel, strides, dilation = self.window()
         out = tuple(
-            conv_length(d, k, s, self.padding, r)
-            for d, k, s, r in zip(dims, kernel, strides, dilation, strict=True)
+            conv_length(d, k, s, self.padding, r) for d, k, s, r in zip(dims, kernel, strides, dilation, strict=True)
         )
         check_positive(out, self.type, _TOO_SMALL)
         return out, known_channels(channels, self.type)
@@ -90,13 +88,9 @@ class _FilterConv(_Conv):
 
     def check_groups(self, channels: int) -> None:
         if self.filters % self.groups:
-            raise ShapeError(
-                f"`filters` ({self.filters}) must be divisible by `groups` ({self.groups})", "groups"
-            )
+            raise ShapeError(f"`filters` ({self.filters}) must be divisible by `groups` ({self.groups})", "groups")
         if channels % self.groups:
-            raise ShapeError(
-                f"the input's {channels} channels must be divisible by `groups` ({self.groups})", "groups"
-            )
+            raise ShapeError(f"the input's {channels} channels must be divisible by `groups` ({self.groups})", "groups")
 
     def weights(self, inputs: list[Shape]) -> list[Weight]:
         channels = known_channels(inputs[0][-1], self.type)
@@ -119,9 +113,6 @@ class Conv1D(_FilterConv):
     kernel_size: IntOrSingle = Field(description="Length of the convolution window.")
     strides: IntOrSingle = 1
     dilation_rate: IntOrSingle = 1
-    padding: Literal["valid", "same", "causal"] = Field(
-        default="valid", description="'valid', 'same' or 'causal'."
-    )
 
 
 @register("convolution")
@@ -129,6 +120,7 @@ class Conv2D(_FilterConv):
     """2D convolution over images of shape (height, width, channels)."""
 
     type: Literal["Conv2D"]
+    padding: ConvPadding = Field(default="valid", description="'valid' (no padding) or 'same'.")
 
 
 @register("convolution")
@@ -136,6 +128,7 @@ class Conv2DTranspose(_Conv):
     """Transposed 2D convolution (sometimes called deconvolution)."""
 
     type: Literal["Conv2DTranspose"]
+    padding: ConvPadding = Field(default="valid", description="'valid' (no padding) or 'same'.")
     filters: PositiveInt = Field(description="Number of output channels.")
     output_padding: IntOrPair | Literal[0] | None = Field(
         default=None,
@@ -149,25 +142,17 @@ class Conv2DTranspose(_Conv):
         dims, channels = spatial(inputs[0], self.rank, self.type)
         known_channels(channels, self.type)
         kernel, strides, dilation = self.window()
-        extra = (
-            None
-            if self.output_padding is None
-            else as_tuple(self.output_padding, self.rank, "output_padding")
-        )
+        extra = None if self.output_padding is None else as_tuple(self.output_padding, self.rank, "output_padding")
         out = []
         for i, size in enumerate(dims):
             effective = kernel[i] + (kernel[i] - 1) * (dilation[i] - 1)
-            out.append(
-                self.transpose_length(size, effective, strides[i], None if extra is None else extra[i])
-            )
+            out.append(self.transpose_length(size, effective, strides[i], None if extra is None else extra[i]))
         check_positive(tuple(out), self.type, _TOO_SMALL)
         return (*out, self.filters)
 
     def transpose_length(self, size: int | None, kernel: int, stride: int, extra: int | None) -> int | None:
         if extra is not None and extra >= stride:
-            raise ShapeError(
-                f"`output_padding` ({extra}) must be smaller than `strides` ({stride})", "output_padding"
-            )
+            raise ShapeError(f"`output_padding` ({extra}) must be smaller than `strides` ({stride})", "output_padding")
         if size is None:
             return None
         if extra is None:
@@ -187,6 +172,7 @@ class Conv2DTranspose(_Conv):
 
 
 class _DepthwiseBase(_Conv):
+    padding: ConvPadding = Field(default="valid", description="'valid' (no padding) or 'same'.")
     depth_multiplier: PositiveInt = Field(default=1, description="Output channels per input channel.")
     depthwise_initializer: Initializer = "glorot_uniform"
     depthwise_regularizer: Regularizer = None

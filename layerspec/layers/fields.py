@@ -17,9 +17,7 @@ NonNegativePair = Annotated[list[NonNegativeInt], Field(min_length=2, max_length
 IntOrPair = PositiveInt | Pair
 IntOrSingle = PositiveInt | Single
 # ZeroPadding2D / Cropping2D: 1, [top_bottom, left_right] or [[top, bottom], [left, right]].
-Padding2D = (
-    NonNegativeInt | NonNegativePair | Annotated[list[NonNegativePair], Field(min_length=2, max_length=2)]
-)
+Padding2D = NonNegativeInt | NonNegativePair | Annotated[list[NonNegativePair], Field(min_length=2, max_length=2)]
 Padding1D = NonNegativeInt | NonNegativePair
 
 Rate = Annotated[float, Field(ge=0.0, lt=1.0, description="Fraction of units to drop, in [0, 1).")]

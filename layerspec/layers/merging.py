@@ -113,8 +113,6 @@ class Concatenate(LayerSpec):
             known = {d for d in dims if d is not None}
             if len(known) > 1:
                 shapes = ", ".join(f"input {j}: {format_shape(s)}" for j, s in enumerate(inputs))
-                raise ShapeError(
-                    f"Concatenate on axis {self.axis} needs all other dimensions equal; received {shapes}"
-                )
+                raise ShapeError(f"Concatenate on axis {self.axis} needs all other dimensions equal; received {shapes}")
             out.append(known.pop() if known else None)
         return tuple(out)

@@ -35,9 +35,7 @@ def normalized_axes(axis: int | list[int], shape: Shape, layer: str) -> list[int
 def axes_size(axis: int | list[int], shape: Shape, layer: str) -> tuple[int, ...]:
     dims = [shape[i] for i in normalized_axes(axis, shape, layer)]
     if any(d is None for d in dims):
-        raise ShapeError(
-            f"{layer} needs known sizes on the normalised axis {axis}; received {format_shape(shape)}"
-        )
+        raise ShapeError(f"{layer} needs known sizes on the normalised axis {axis}; received {format_shape(shape)}")
     return tuple(d for d in dims if d is not None)
 
 
@@ -67,9 +65,7 @@ class BatchNormalization(_Normalization):
     """Normalises each feature with batch statistics while training and moving averages at inference."""
 
     type: Literal["BatchNormalization"]
-    momentum: Annotated[Finite, Field(ge=0, le=1)] = Field(
-        default=0.99, description="Moving-average momentum."
-    )
+    momentum: Annotated[Finite, Field(ge=0, le=1)] = Field(default=0.99, description="Moving-average momentum.")
     moving_mean_initializer: Initializer = "zeros"
     moving_variance_initializer: Initializer = "ones"
     synchronized: bool = False
@@ -77,9 +73,7 @@ class BatchNormalization(_Normalization):
     def weights(self, inputs: list[Shape]) -> list[Weight]:
         shape = axes_size(self.axis, inputs[0], self.type)
         size = (math.prod(shape),) if len(shape) > 1 else shape
-        learned = [
-            Weight(n, size, self.trainable) for n, on in (("gamma", self.scale), ("beta", self.center)) if on
-        ]
+        learned = [Weight(n, size, self.trainable) for n, on in (("gamma", self.scale), ("beta", self.center)) if on]
         return [*learned, Weight("moving_mean", size, False), Weight("moving_variance", size, False)]
 
 

@@ -16,9 +16,7 @@ class Dropout(LayerSpec):
 
     type: Literal["Dropout"]
     rate: Rate
-    noise_shape: list[PositiveInt | None] | None = Field(
-        default=None, description="Shape of the dropout mask."
-    )
+    noise_shape: list[PositiveInt | None] | None = Field(default=None, description="Shape of the dropout mask.")
     seed: Seed = Field(default=None, description="Random seed.")
 
 

@@ -36,9 +36,7 @@ class ZeroPadding2D(LayerSpec):
     """Adds rows and columns of zeros around an image."""
 
     type: Literal["ZeroPadding2D"]
-    padding: Padding2D = Field(
-        default=1, description="n, [rows, cols] or [[top, bottom], [left, right]] zeros to add."
-    )
+    padding: Padding2D = Field(default=1, description="n, [rows, cols] or [[top, bottom], [left, right]] zeros to add.")
     data_format: DataFormat = None
 
     def output_shape(self, inputs: list[Shape]) -> Shape:

@@ -122,8 +122,8 @@ def _lookup(ctx: _Context, name: Any, path: SourcePath, inside: tuple[str, ...])
 def _parameters(
     ctx: _Context, definition: dict[str, Any], use: dict[str, Any], path: SourcePath, name: str
 ) -> dict[str, Any] | None:
-    declared = definition.get("params") if isinstance(definition.get("params"), dict) else {}
-    given = use.get("with") if isinstance(use.get("with"), dict) else {}
+    declared = _mapping(definition.get("params"))
+    given = _mapping(use.get("with"))
     ok = True
     for key in given:
         if key not in declared:
@@ -138,9 +138,7 @@ def _parameters(
     values = {**declared, **given}
     for key, value in values.items():
         if value is None:
-            ctx.error(
-                (*path, "block"), f"block '{name}' needs a value for parameter '{key}': add it under `with:`"
-            )
+            ctx.error((*path, "block"), f"block '{name}' needs a value for parameter '{key}': add it under `with:`")
             ok = False
     return values if ok else None
 
@@ -155,9 +153,7 @@ def _expand_layers(
     feed: str,
 ) -> None:
     block_name, instance = names
-    local = {
-        e.get("name") for e in definition["layers"] if isinstance(e, dict) and isinstance(e.get("name"), str)
-    }
+    local = {e.get("name") for e in definition["layers"] if isinstance(e, dict) and isinstance(e.get("name"), str)}
     for j, template in enumerate(definition["layers"]):
         path: SourcePath = ("blocks", block_name, "layers", j)
         if len(ctx.out) >= MAX_EXPANDED:
@@ -214,11 +210,14 @@ def _substitute(ctx: _Context, value: Any, params: dict[str, Any], path: SourceP
 def _param(ctx: _Context, name: str, params: dict[str, Any], path: SourcePath) -> Any:
     if name not in params:
         hint = _did_you_mean(name, params)
-        ctx.error(
-            path, f"unknown block parameter '${{{name}}}'{hint}: declare it under the block's `params:`"
-        )
+        ctx.error(path, f"unknown block parameter '${{{name}}}'{hint}: declare it under the block's `params:`")
         return None
     return params[name]
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """`value` if it is a mapping; anything else is reported by schema validation, so treat it as empty here."""
+    return value if isinstance(value, dict) else {}
 
 
 def _did_you_mean(word: str, choices: Any) -> str:

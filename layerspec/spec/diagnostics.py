@@ -67,7 +67,7 @@ class _Translator:
     def __init__(self, raw: dict[str, Any], source: SourceMap, origins: list[Origin]) -> None:
         self.raw, self.source, self.origins = raw, source, origins
 
-    def source_path(self, loc: tuple[str | int, ...]) -> tuple[SourcePath, str, BaseModel | None]:
+    def source_path(self, loc: tuple[str | int, ...]) -> tuple[SourcePath, str, type[BaseModel] | None]:
         """Map a pydantic location to a YAML path, a human label, and the layer model involved (if any)."""
         if len(loc) >= 2 and loc[0] == "layers" and isinstance(loc[1], int):
             index = loc[1]
@@ -79,7 +79,7 @@ class _Translator:
             rest = _existing(entry, rest)
             base = self.origins[index].path if index < len(self.origins) else ("layers", index)
             model = REGISTRY.get(tag) if isinstance(tag, str) else None
-            return (*base, *rest), layer_label(index, entry, self.origins), model  # type: ignore[return-value]
+            return (*base, *rest), layer_label(index, entry, self.origins), model
         return _existing(self.raw, loc), "", None
 
     def translate(self, error: ErrorDetails) -> Diagnostic:
@@ -101,24 +101,16 @@ class _Translator:
         received = _describe(value)
         return self.source.diagnostic(path, f"{prefix}`{field}` {_message(error)}; received {received}")
 
-    def unknown_key(
-        self, path: SourcePath, prefix: str, model: type[BaseModel] | BaseModel | None
-    ) -> Diagnostic:
+    def unknown_key(self, path: SourcePath, prefix: str, model: type[BaseModel] | None) -> Diagnostic:
         key = str(path[-1])
         container = self._model_at(path[:-1], model)
         allowed = [n for n, f in container.model_fields.items() if n != "type"] if container else []
         allowed = [container.model_fields[n].alias or n for n in allowed] if container else []
-        what = (
-            f"argument '{key}' for {container.__name__}"
-            if model is not None and container
-            else f"key '{key}'"
-        )
+        what = f"argument '{key}' for {container.__name__}" if model is not None and container else f"key '{key}'"
         listing = f" (allowed: {', '.join(allowed)})" if allowed and len(allowed) <= 16 else ""
-        return self.source.diagnostic(
-            path, f"{prefix}unknown {what}{did_you_mean(key, allowed)}{listing}", key=True
-        )
+        return self.source.diagnostic(path, f"{prefix}unknown {what}{did_you_mean(key, allowed)}{listing}", key=True)
 
-    def _model_at(self, path: SourcePath, model: Any) -> Any:
+    def _model_at(self, path: SourcePath, model: type[BaseModel] | None) -> type[BaseModel] | None:
         if model is not None:
             return model
         from layerspec.spec.models import Spec
@@ -135,7 +127,7 @@ class _Translator:
             )
             if current is None:
                 return None
-        return current
+        return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
     def unknown_type(self, value: Any) -> str:
         name = value.get("type") if isinstance(value, dict) else value
@@ -165,7 +157,8 @@ def _existing(value: Any, loc: tuple[Any, ...]) -> SourcePath:
     `list[constrained-int]`, the `type` tag) are dropped; a missing key is kept as the last part."""
     path: list[str | int] = []
     for part in loc:
-        if (isinstance(value, dict) and part in value) or (isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value)):
+        in_list = isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value)
+        if (isinstance(value, dict) and part in value) or in_list:
             value = value[part]
         elif isinstance(value, dict) and isinstance(part, str) and "[" not in part and part not in _BRANCHES:
             path.append(part)

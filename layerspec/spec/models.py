@@ -6,11 +6,11 @@ form a union tagged by `type`, built from the layer registry; the JSON Schema (`
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import ConfigDict, Discriminator, Field, Tag, model_validator
 
-from layerspec.layers import REGISTRY
+from layerspec.layers import REGISTRY, LayerSpec
 from layerspec.layers.fields import MAX_DIM, NonNegativeInt, PositiveInt
 from layerspec.spec.base import Name, StrictModel
 from layerspec.spec.data import DataSpec
@@ -34,9 +34,7 @@ class Expect(StrictModel):
 
     params: NonNegativeInt | None = Field(default=None, description="Exact total number of parameters.")
     trainable_params: NonNegativeInt | None = Field(default=None, description="Exact trainable parameters.")
-    non_trainable_params: NonNegativeInt | None = Field(
-        default=None, description="Exact non-trainable parameters."
-    )
+    non_trainable_params: NonNegativeInt | None = Field(default=None, description="Exact non-trainable parameters.")
     output_shape: list[Annotated[int, Field(gt=0, le=MAX_DIM)] | None] | None = Field(
         default=None, description="Shape of the (first) output without the batch axis, e.g. [6]."
     )
@@ -61,12 +59,8 @@ class BlockUse(StrictModel):
 
     block: Name = Field(description="Name of a block defined under `blocks`.")
     name: Name | None = Field(default=None, description="Prefix of the expanded layer names.")
-    inputs: Name | None = Field(
-        default=None, description="Layer feeding the block; default: the previous entry."
-    )
-    with_: dict[Name, Any] = Field(
-        default_factory=dict, alias="with", description="Values of the parameters."
-    )
+    inputs: Name | None = Field(default=None, description="Layer feeding the block; default: the previous entry.")
+    with_: dict[Name, Any] = Field(default_factory=dict, alias="with", description="Values of the parameters.")
     repeat: Annotated[int, Field(ge=1, le=1000)] = Field(default=1, description="Number of copies in a row.")
 
 
@@ -76,13 +70,19 @@ def _entry_tag(value: Any) -> str | None:
     return getattr(value, "type", None)
 
 
-Entry = Annotated[
-    Union[
-        Annotated[BlockUse, Tag("block")],
-        *(Annotated[cls, Tag(name)] for name, cls in REGISTRY.items()),
-    ],
-    Discriminator(_entry_tag),
-]
+if TYPE_CHECKING:
+    # Blocks are expanded before validation, so a validated spec's layers are all layer specs.
+    Entry = LayerSpec
+else:
+    # The union is built from the registry, so a newly registered layer type is accepted (and in the schema)
+    # without touching this file. `BlockUse` is in it only so the schema shows block uses.
+    Entry = Annotated[
+        Union[
+            Annotated[BlockUse, Tag("block")],
+            *(Annotated[cls, Tag(name)] for name, cls in REGISTRY.items()),
+        ],
+        Discriminator(_entry_tag),
+    ]
 
 
 class Spec(StrictModel):
@@ -97,12 +97,10 @@ class Spec(StrictModel):
         default=None, description="Several model inputs."
     )
     blocks: dict[Name, BlockDefinition] = Field(default_factory=dict, description="Reusable layer groups.")
-    layers: Annotated[list[Entry], Field(min_length=1, max_length=100_000)] = Field(  # type: ignore[valid-type]
+    layers: Annotated[list[Entry], Field(min_length=1, max_length=100_000)] = Field(
         description="Layers in order; each reads the previous entry unless it names its `inputs`."
     )
-    outputs: Name | list[Name] | None = Field(
-        default=None, description="Output layer name(s); default: the last."
-    )
+    outputs: Name | list[Name] | None = Field(default=None, description="Output layer name(s); default: the last.")
     expect: Expect | None = Field(default=None, description="Figures the model must have.")
     data: DataSpec | None = Field(default=None, description="The dataset to train and evaluate on.")
     train: TrainSpec | None = Field(default=None, description="The training recipe.")
