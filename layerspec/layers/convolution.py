@@ -28,6 +28,8 @@ from layerspec.layers.fields import (
     Initializer,
     IntOrPair,
     IntOrSingle,
+    NonNegativeInt,
+    NonNegativePair,
     PositiveInt,
     Regularizer,
 )
@@ -130,7 +132,7 @@ class Conv2DTranspose(_Conv):
     type: Literal["Conv2DTranspose"]
     padding: ConvPadding = Field(default="valid", description="'valid' (no padding) or 'same'.")
     filters: PositiveInt = Field(description="Number of output channels.")
-    output_padding: IntOrPair | Literal[0] | None = Field(
+    output_padding: NonNegativeInt | NonNegativePair | None = Field(
         default=None,
         description="Extra size added to one side of the output; must be smaller than the stride.",
     )

@@ -8,13 +8,17 @@ from pydantic import Field
 
 from layerspec.layers.base import LayerSpec, Shape, ShapeError, format_shape, register
 
-FullShape = tuple[int | None, ...]
 
+def broadcast(first: Shape, second: Shape) -> Shape:
+    """Keras's element-wise merge rule on shapes without the batch axis: align from the right, size 1 broadcasts.
 
-def broadcast(first: FullShape, second: FullShape) -> FullShape:
-    """Keras's element-wise merge rule: shapes (batch included) align from the right; size 1 broadcasts."""
+    Keras gives an input of lower rank leading axes of size 1 when it runs the merge, which is what aligning
+    from the right means: (4, 4, 3) and (3,) merge to (4, 4, 3).
+    """
     if len(first) < len(second):
         first, second = second, first
+    if not second:
+        return first
     out = list(first[: len(first) - len(second)])
     for a, b in zip(first[len(first) - len(second) :], second, strict=True):
         if a is None or b is None:
@@ -32,16 +36,16 @@ class _ElementWise(LayerSpec):
     max_inputs: ClassVar[int | None] = None
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
-        result: FullShape = (None, *inputs[0])
+        result = inputs[0]
         for i, shape in enumerate(inputs[1:], start=1):
             try:
-                result = broadcast(result, (None, *shape))
+                result = broadcast(result, shape)
             except ShapeError:
                 raise ShapeError(
                     f"{self.type} needs inputs of the same shape (or broadcastable, with size 1): input 0 has "
                     f"shape {format_shape(inputs[0])} and input {i} has shape {format_shape(shape)}"
                 ) from None
-        return result[1:]
+        return result
 
 
 @register("merge")
@@ -104,15 +108,17 @@ class Concatenate(LayerSpec):
         axis = self.axis + rank + 1 if self.axis < 0 else self.axis
         if not 1 <= axis <= rank:
             raise ShapeError(f"`axis` {self.axis} is out of range for inputs of rank {rank + 1}", "axis")
-        out: list[int | None] = []
-        for i in range(rank):
-            dims = [s[i] for s in inputs]
-            if i == axis - 1:
-                out.append(None if None in dims else sum(d for d in dims if d is not None))
-                continue
-            known = {d for d in dims if d is not None}
-            if len(known) > 1:
-                shapes = ", ".join(f"input {j}: {format_shape(s)}" for j, s in enumerate(inputs))
-                raise ShapeError(f"Concatenate on axis {self.axis} needs all other dimensions equal; received {shapes}")
-            out.append(known.pop() if known else None)
-        return tuple(out)
+        for j, shape in enumerate(inputs[1:], start=1):
+            if any(_clash(a, b) for k, (a, b) in enumerate(zip(inputs[0], shape, strict=True)) if k != axis - 1):
+                raise ShapeError(
+                    f"Concatenate on axis {self.axis} needs every other dimension equal: input 0 has shape "
+                    f"{format_shape(inputs[0])} and input {j} has shape {format_shape(shape)}"
+                )
+        # Like Keras, the other dimensions are input 0's (even where input 0's are unknown and another's known).
+        joined = [s[axis - 1] for s in inputs]
+        total = None if None in joined else sum(d for d in joined if d is not None)
+        return (*inputs[0][: axis - 1], total, *inputs[0][axis:])
+
+
+def _clash(a: int | None, b: int | None) -> bool:
+    return a is not None and b is not None and a != b

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -65,14 +64,15 @@ class BatchNormalization(_Normalization):
     """Normalises each feature with batch statistics while training and moving averages at inference."""
 
     type: Literal["BatchNormalization"]
+    # Keras 3 takes exactly one axis here (it calls int(axis)), unlike LayerNormalization.
+    axis: Axis = Field(default=-1, description="The features axis; counts the batch axis as 0 (3 for images).")
     momentum: Annotated[Finite, Field(ge=0, le=1)] = Field(default=0.99, description="Moving-average momentum.")
     moving_mean_initializer: Initializer = "zeros"
     moving_variance_initializer: Initializer = "ones"
     synchronized: bool = False
 
     def weights(self, inputs: list[Shape]) -> list[Weight]:
-        shape = axes_size(self.axis, inputs[0], self.type)
-        size = (math.prod(shape),) if len(shape) > 1 else shape
+        size = axes_size(self.axis, inputs[0], self.type)
         learned = [Weight(n, size, self.trainable) for n, on in (("gamma", self.scale), ("beta", self.center)) if on]
         return [*learned, Weight("moving_mean", size, False), Weight("moving_variance", size, False)]
 
@@ -82,13 +82,10 @@ class LayerNormalization(_Normalization):
     """Normalises each example over the given axes."""
 
     type: Literal["LayerNormalization"]
-    rms_scaling: bool = Field(default=False, description="Scale by the root mean square only (no centring).")
+    # Keras 3 deprecates `rms_scaling` (it scales by the variance); keras.layers.RMSNormalization replaces it,
+    # so it is not accepted here.
 
     def weights(self, inputs: list[Shape]) -> list[Weight]:
+        # One gamma/beta entry per element of the normalised axes, e.g. (H, W, C) for axis [1, 2, 3].
         shape = axes_size(self.axis, inputs[0], self.type)
-        weights = []
-        if self.scale or self.rms_scaling:
-            weights.append(Weight("gamma", shape, self.trainable))
-        if self.center and not self.rms_scaling:
-            weights.append(Weight("beta", shape, self.trainable))
-        return weights
+        return [Weight(n, shape, self.trainable) for n, on in (("gamma", self.scale), ("beta", self.center)) if on]

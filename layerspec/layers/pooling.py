@@ -53,6 +53,7 @@ class AveragePooling2D(_Pooling):
     """Average over 2D windows."""
 
     type: Literal["AveragePooling2D"]
+    pool_size: IntOrPair = Field(description="Size of the pooling window (Keras has no default for it).")
 
 
 @register("pooling")
@@ -67,6 +68,7 @@ class AveragePooling1D(_Pooling1D):
     """Average over 1D windows."""
 
     type: Literal["AveragePooling1D"]
+    pool_size: IntOrSingle = Field(description="Size of the pooling window (Keras has no default for it).")
 
 
 class _GlobalPooling(LayerSpec):

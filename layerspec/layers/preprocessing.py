@@ -78,3 +78,6 @@ class RandomContrast(_Augmentation):
     factor: ContrastFactor | Annotated[list[ContrastFactor], Field(min_length=2, max_length=2)] = Field(
         description="Contrast change range: 0.2 means [0.8, 1.2]."
     )
+    value_range: Annotated[list[Finite], Field(min_length=2, max_length=2)] = Field(
+        default=[0.0, 255.0], description="Range of the incoming pixel values, e.g. [0, 1] after Rescaling."
+    )

@@ -1,0 +1,42 @@
+"""Fixtures shared by the test modules."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+REPO = Path(__file__).resolve().parent.parent
+SPECS = REPO / "specs"
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def keras() -> Any:
+    """Keras, imported once per session (TensorFlow's import is the slow part of any test that needs it)."""
+    import keras as keras_module
+
+    return keras_module
+
+
+@pytest.fixture
+def cli() -> Callable[..., Any]:
+    """Run `layerspec ARGS...` in-process; returns typer's Result (exit_code, stdout, stderr)."""
+    from layerspec.cli import app
+
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Any:
+        return runner.invoke(app, list(args))
+
+    return invoke
