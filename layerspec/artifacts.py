@@ -28,6 +28,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp creates the file private (0600); artefacts are meant to be read like any other file.
+    os.chmod(tmp, 0o644)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -63,9 +65,7 @@ def current_run() -> Path:
     except OSError:
         raise UsageError("no current run: run `layerspec build SPEC` first, or name a run folder") from None
     if not run_dir.is_dir():
-        raise UsageError(
-            f"the current run folder {run_dir} no longer exists: run `layerspec build SPEC` again"
-        )
+        raise UsageError(f"the current run folder {run_dir} no longer exists: run `layerspec build SPEC` again")
     return run_dir
 
 

@@ -1,21 +1,101 @@
-"""The compile stage: turn a checked spec into a Keras functional model (imports TensorFlow)."""
+"""The compile stage: turn a checked spec into a Keras functional model (imports TensorFlow), and prove it.
+
+`compile_model` wires one Keras layer per spec entry. `verify_model` then reads every layer's output shape and
+weights back from Keras and compares them with the static inference that `check` printed: the two are computed
+independently, so any disagreement is a bug in a layer rule (or in the wiring) and must never pass silently.
+`check_memory` runs before any of this, so a model too large for the machine is refused before TensorFlow
+allocates anything.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+from pathlib import Path
 from typing import Any
 
 from layerspec.check import Checked
+from layerspec.errors import CompilerBug, Diagnostic, SpecError
 from layerspec.graph import Node
+from layerspec.layers import Shape, Weight, format_shape
+from layerspec.shapes import LayerRecord, ModelSummary, check_expectations
+
+# Building and training holds float32 weights, their gradients and two Adam moments: four copies of every
+# parameter, before activations. Refusing beyond that is a floor, not a promise that smaller models fit.
+BYTES_PER_PARAM = 4
+COPIES_WHILE_TRAINING = 4
 
 
 def keras_module() -> Any:
     """Import Keras with TensorFlow's start-up chatter turned down."""
-    import os
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
     return keras
+
+
+# ---- memory: refuse before allocating ----------------------------------------------------------------------------
+
+
+def available_memory() -> int:
+    """Bytes this process can still allocate: MemAvailable, capped by a cgroup (container) limit if any."""
+    available = _meminfo_available()
+    if available is None:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    limit = _cgroup_headroom()
+    return min(available, limit) if limit is not None else available
+
+
+def _meminfo_available() -> int | None:
+    try:
+        lines = Path("/proc/meminfo").read_text(encoding="ascii").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key == "MemAvailable":
+            return int(value.split()[0]) * 1024
+    return None
+
+
+def _cgroup_headroom() -> int | None:
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text(encoding="ascii").strip()
+        used = Path("/sys/fs/cgroup/memory.current").read_text(encoding="ascii").strip()
+    except OSError:
+        return None
+    if not limit.isdigit() or not used.isdigit():
+        return None  # "max": no limit
+    return max(int(limit) - int(used), 0)
+
+
+def training_bytes(params: int) -> int:
+    return params * BYTES_PER_PARAM * COPIES_WHILE_TRAINING
+
+
+def check_memory(checked: Checked, available: int | None = None) -> None:
+    """Refuse (SpecError) a model whose weights, gradients and optimizer state exceed the free memory."""
+    summary = checked.summary
+    needed = training_bytes(summary.params)
+    free = available_memory() if available is None else available
+    if needed <= free:
+        return
+    largest = max(summary.layers, key=lambda r: r.params)
+    node = checked.graph.by_name[largest.name]
+    message = (
+        f"the model is too large for this machine: {summary.params:,} parameters need about "
+        f"{_gigabytes(needed)} to build and train (weights, gradients and optimizer state, "
+        f"{BYTES_PER_PARAM * COPIES_WHILE_TRAINING} bytes per parameter), but only {_gigabytes(free)} of memory "
+        f"is available; the largest layer is {node.label()} with {largest.params:,} parameters: make it smaller"
+    )
+    raise SpecError([checked.loaded.source.diagnostic(node.path, message)])
+
+
+def _gigabytes(size: int) -> str:
+    return f"{size / 2**30:,.1f} GiB"
+
+
+# ---- building ------------------------------------------------------------------------------------------------------
 
 
 def compile_model(checked: Checked) -> Any:
@@ -23,7 +103,7 @@ def compile_model(checked: Checked) -> Any:
     keras = keras_module()
     tensors: dict[str, Any] = {}
     for node in checked.graph.nodes:
-        tensors[node.name] = _apply(keras, node, tensors)
+        tensors[node.name] = _apply(keras, checked, node, tensors)
     graph = checked.graph
     inputs = [tensors[n.name] for n in graph.input_nodes]
     outputs = [tensors[name] for name in graph.outputs]
@@ -34,13 +114,96 @@ def compile_model(checked: Checked) -> Any:
     )
 
 
-def _apply(keras: Any, node: Node, tensors: dict[str, Any]) -> Any:
+def _apply(keras: Any, checked: Checked, node: Node, tensors: dict[str, Any]) -> Any:
     if node.layer is None:
         assert node.input_spec is not None
         spec = node.input_spec
         return keras.Input(shape=tuple(spec.shape), name=node.name, dtype=spec.dtype)
     layer_class = getattr(keras.layers, node.layer.type)
-    layer = layer_class(**node.layer.keras_arguments())
     args = [tensors[ref] for ref in node.inputs]
-    # Merge layers take a list even of one tensor; every other layer takes its single input.
-    return layer(args if node.layer.max_inputs != 1 else args[0])
+    try:
+        layer = layer_class(**node.layer.keras_arguments())
+        # Merge layers take a list even of one tensor; every other layer takes its single input.
+        return layer(args if node.layer.max_inputs != 1 else args[0])
+    except (ValueError, TypeError) as exc:
+        # The static check accepted this layer, so Keras refusing it means a rule in layerspec is wrong.
+        raise _bug(checked, node, f"was refused by Keras although the static check passed it: {exc}") from exc
+
+
+# ---- proof: Keras's figures against the static inference -------------------------------------------------------
+
+
+def built_summary(checked: Checked, model: Any) -> ModelSummary:
+    """The static summary with each layer's output shape and weights replaced by what Keras built.
+
+    MACs are not something Keras reports, so they are carried over from the static records.
+    """
+    built_names = {layer.name for layer in model.layers}
+    records = []
+    for record in checked.summary.layers:
+        if record.name not in built_names:
+            raise _bug(checked, checked.graph.by_name[record.name], "layer is missing from the built Keras model")
+        records.append(_built_record(record, model.get_layer(record.name)))
+    extra = built_names - {r.name for r in records}
+    if extra:
+        raise CompilerBug(checked.loaded.filename, f"the built Keras model has layers the spec lacks: {sorted(extra)}")
+    return dataclasses.replace(checked.summary, layers=tuple(records))
+
+
+def _built_record(record: LayerRecord, layer: Any) -> LayerRecord:
+    shape = tuple(None if d is None else int(d) for d in layer.output.shape[1:])
+    weights = [Weight(w.path, tuple(int(d) for d in w.shape), True) for w in layer.trainable_weights]
+    weights += [Weight(w.path, tuple(int(d) for d in w.shape), False) for w in layer.non_trainable_weights]
+    return dataclasses.replace(record, output_shape=shape, weights=tuple(weights))
+
+
+def cross_check(checked: Checked, built: ModelSummary) -> None:
+    """Raise CompilerBug naming every layer whose built shape or parameter counts differ from the static ones."""
+    problems: list[Diagnostic] = []
+    for static, actual in zip(checked.summary.layers, built.layers, strict=True):
+        for what, expected, got in _figures(static, actual):
+            if expected != got:
+                node = checked.graph.by_name[static.name]
+                problems.append(_bug_diagnostic(checked, node, f"{what}: static inference {expected}, Keras {got}"))
+    if problems:
+        bug = CompilerBug(checked.loaded.filename, problems[0].message)
+        bug.diagnostics = problems
+        raise bug
+
+
+def _figures(static: LayerRecord, actual: LayerRecord) -> list[tuple[str, str, str]]:
+    return [
+        ("output shape", _shape(static.output_shape), _shape(actual.output_shape)),
+        ("trainable params", f"{static.trainable_params:,}", f"{actual.trainable_params:,}"),
+        ("non-trainable params", f"{static.non_trainable_params:,}", f"{actual.non_trainable_params:,}"),
+    ]
+
+
+def _shape(shape: Shape) -> str:
+    return format_shape((None, *shape))
+
+
+def verify_model(checked: Checked, model: Any) -> ModelSummary:
+    """Cross-check the built model layer by layer and in total, then hold it to the spec's `expect:`."""
+    built = built_summary(checked, model)
+    cross_check(checked, built)
+    total = int(model.count_params())
+    if total != checked.summary.params:
+        raise CompilerBug(
+            checked.loaded.filename,
+            f"the built model has {total:,} parameters in total, the static inference {checked.summary.params:,}",
+        )
+    check_expectations(checked.graph, built)
+    return built
+
+
+def _bug_diagnostic(checked: Checked, node: Node, message: str) -> Diagnostic:
+    text = f"{node.label()}: {node.type} {message}; this is a bug in layerspec, please report it"
+    return checked.loaded.source.diagnostic(node.path, text)
+
+
+def _bug(checked: Checked, node: Node, message: str) -> CompilerBug:
+    diagnostic = _bug_diagnostic(checked, node, message)
+    bug = CompilerBug(diagnostic.path, diagnostic.message)
+    bug.diagnostics = [diagnostic]
+    return bug

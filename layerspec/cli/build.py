@@ -1,1 +1,53 @@
-"""`layerspec build`."""
+"""`layerspec build`: compile a spec into a Keras model, prove it, and write its run folder."""
+
+from __future__ import annotations
+
+import enum
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from layerspec.cli.app import app, emit_json, handle_errors, print_error
+from layerspec.summary_table import render_summary
+
+SpecArg = Annotated[Path, typer.Argument(help="The model spec (YAML).", show_default=False)]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="Run folder to write; default runs/<model name>/.", show_default=False),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object with the paths written.")]
+
+
+class RankDir(enum.StrEnum):
+    TB = "TB"
+    LR = "LR"
+
+
+RankDirOpt = Annotated[
+    RankDir, typer.Option("--rankdir", help="Diagram direction: TB (top to bottom) or LR (left to right).")
+]
+
+
+@app.command()
+@handle_errors
+def build(spec: SpecArg, out: OutOpt = None, json_output: JsonOpt = False, rankdir: RankDirOpt = RankDir.TB) -> None:
+    """Check SPEC, compile it into a Keras model, cross-check it and write the run folder (model, summary,
+    diagram); the folder becomes the current run."""
+    # Imported here so that `layerspec check` starts without TensorFlow or Graphviz.
+    from layerspec.build import build as build_run
+    from layerspec.diagram import INSTALL_HINT
+
+    command = shlex.join(["layerspec", *sys.argv[1:]])
+    result = build_run(spec, out, rankdir=rankdir.value, command=command)
+    if result.graphviz_missing:
+        print_error(f"layerspec: warning: {INSTALL_HINT}")
+    if json_output:
+        emit_json(result.to_json())
+        return
+    typer.echo(render_summary(result.checked.summary, shares=True), nl=False)
+    written = ", ".join(name for name, path in result.files.items() if path is not None)
+    typer.echo(f"\nwrote {result.run_dir}/: {written}")
+    typer.echo(f"{result.run_dir} is now the current run (`layerspec train` uses it)")
