@@ -1,1 +1,121 @@
-"""`layerspec train`."""
+"""`layerspec train`, `layerspec evaluate` and `layerspec predict`."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from layerspec.artifacts import RUNS_DIR, current_run, resolve_run
+from layerspec.cli.app import app, emit_json, handle_errors
+from layerspec.errors import UsageError
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+DataOpt = Annotated[
+    Path | None,
+    typer.Option("--data", help="Dataset folder; overrides the spec's data.dir.", show_default=False),
+]
+
+
+@app.command()
+@handle_errors
+def train(
+    spec_or_run: Annotated[
+        Path | None,
+        typer.Argument(help="A spec (built first) or a run folder; default: the current run.", show_default=False),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", min=1, help="Total epochs (overrides train.epochs).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Seed (overrides train.seed).")] = None,
+    data: DataOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Run folder when training a spec; default runs/<name>/.")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run's last checkpoint.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Train a spec or a run folder on its dataset; writes model, history, metrics and checkpoints."""
+    from layerspec.train import TrainOptions, train_run
+
+    options = TrainOptions(epochs, seed, data, resume, shlex.join(["layerspec", *sys.argv[1:]]))
+    run_dir, loaded = _training_run(spec_or_run, out, options)
+    progress = sys.stderr if json_output else sys.stdout
+    result = train_run(run_dir, loaded, options, progress)
+    if json_output:
+        emit_json(result)
+        return
+    metrics = result["metrics"]
+    typer.echo(f"kept: {result['history']['kept_reason']}")
+    if metrics.get("test_accuracy") is not None:
+        typer.echo(f"test loss {metrics['test_loss']:.4f}   test accuracy {metrics['test_accuracy']:.2%}")
+    typer.echo(f"wrote {result['run_dir']} (model.keras, history.json, history.csv, metrics.json, train.json)")
+
+
+def _training_run(spec_or_run: Path | None, out: Path | None, options: Any) -> tuple[Path, Any]:
+    """The run folder to train in and its spec: a run as it is, or a spec built first (as `layerspec build`)."""
+    from layerspec.data import load_run_spec
+
+    if spec_or_run is None or spec_or_run.is_dir():
+        if out is not None:
+            raise UsageError("--out applies when training a spec file; a run folder is trained in place")
+        run_dir = current_run() if spec_or_run is None else resolve_run(spec_or_run)
+        return run_dir, load_run_spec(run_dir)
+    if not spec_or_run.exists():
+        raise UsageError(f"{spec_or_run}: no such spec file or run folder")
+    if options.resume:
+        from layerspec.spec import load_spec
+
+        loaded = load_spec(spec_or_run)
+        return (out if out is not None else RUNS_DIR / loaded.spec.name), loaded
+    return _build_first(spec_or_run, out, options)
+
+
+def _build_first(spec: Path, out: Path | None, options: Any) -> tuple[Path, Any]:
+    from layerspec.build import build
+    from layerspec.spec import load_spec
+    from layerspec.train import prepare_runtime, train_settings
+
+    # Thread pools can only be sized before TensorFlow runs its first op, which building does.
+    prepare_runtime(train_settings(load_spec(spec), options))
+    result = build(spec, out, command=options.command)
+    return result.run_dir, result.checked.loaded
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    run: Annotated[Path | None, typer.Argument(help="Run folder; default: the current run.")] = None,
+    data: DataOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Test loss and accuracy, confusion matrix, per-class precision/recall/F1 and misclassified images."""
+    from layerspec.evaluate import evaluate_run, format_metrics
+
+    metrics = evaluate_run(resolve_run(run), data)
+    if json_output:
+        emit_json(metrics)
+    else:
+        typer.echo(format_metrics(metrics), nl=False)
+
+
+@app.command()
+@handle_errors
+def predict(
+    run: Annotated[Path, typer.Argument(help="Run folder with a trained model.keras.", show_default=False)],
+    images: Annotated[list[Path], typer.Argument(help="JPEG/PNG image files.", show_default=False)],
+    json_output: JsonOpt = False,
+) -> None:
+    """Class and probabilities for each image, resized and scaled as the spec's data section says."""
+    from layerspec.evaluate import predict_files
+
+    predictions = predict_files(resolve_run(run), images)
+    if json_output:
+        emit_json(predictions)
+        return
+    for p in predictions:
+        probabilities = " ".join(f"{name}:{value:.3f}" for name, value in p["probabilities"].items())
+        typer.echo(f"{p['file']}: {p['class']} ({p['confidence']:.1%})  {probabilities}")

@@ -1,7 +1,134 @@
-"""The `train:` section of a spec (filled in by the training stage)."""
+"""The `train:` section of a spec: the training recipe.
+
+Every choice maps onto a Keras object (optimizer, schedule, loss, callbacks) or a TensorFlow setting (determinism,
+mixed precision, XLA, distribution strategy); `layerspec.train` does the mapping.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Literal
 
-TrainSpec = dict[str, Any]
+from pydantic import Field, model_validator
+
+from layerspec.spec.base import StrictModel
+
+LearningRate = Annotated[float, Field(gt=0.0, le=10.0)]
+Epochs = Annotated[int, Field(ge=1, le=100_000)]
+Monitor = Literal["val_loss", "val_accuracy", "loss", "accuracy"]
+
+
+class OptimizerSpec(StrictModel):
+    """The optimizer and its learning rate (the schedule's starting value)."""
+
+    type: Literal["adam", "adamw", "sgd", "rmsprop"] = Field(default="adam", description="Keras optimizer.")
+    learning_rate: LearningRate = Field(default=0.001, description="Initial learning rate.")
+    momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(default=0.0, description="Momentum (sgd, rmsprop).")
+    nesterov: bool = Field(default=False, description="Nesterov momentum (sgd).")
+    weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] | None = Field(
+        default=None, description="Decoupled weight decay (adamw default 0.004; others none)."
+    )
+    clipnorm: Annotated[float, Field(gt=0.0)] | None = Field(default=None, description="Clip gradients' norm.")
+
+
+class ScheduleSpec(StrictModel):
+    """How the learning rate changes from epoch to epoch."""
+
+    type: Literal["constant", "cosine", "exponential", "step", "reduce_on_plateau"] = Field(
+        default="constant", description="Schedule; the rate is set at the start of each epoch."
+    )
+    warmup_epochs: Annotated[int, Field(ge=0, le=10_000)] = Field(
+        default=0, description="Epochs of linear warm-up from a tenth of the rate (cosine, exponential, step)."
+    )
+    min_learning_rate: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
+        default=0.0, description="Floor of the rate (cosine's end value, reduce_on_plateau's minimum)."
+    )
+    decay_rate: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=0.5, description="Factor per epoch (exponential), per step (step) or per plateau."
+    )
+    step_epochs: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=10, description="Epochs between two steps (step)."
+    )
+    monitor: Monitor = Field(default="val_loss", description="What reduce_on_plateau watches.")
+    patience: Annotated[int, Field(ge=0, le=100_000)] = Field(
+        default=3, description="Epochs without improvement before the rate is reduced (reduce_on_plateau)."
+    )
+
+
+class EarlyStoppingSpec(StrictModel):
+    """Stop when the monitored value stops improving."""
+
+    monitor: Monitor = Field(default="val_loss", description="Value watched.")
+    patience: Annotated[int, Field(ge=0, le=100_000)] = Field(default=5, description="Epochs without improvement.")
+    min_delta: Annotated[float, Field(ge=0.0)] = Field(default=0.0, description="Smallest change that counts.")
+
+
+class KeepSpec(StrictModel):
+    """Which weights end up in model.keras."""
+
+    weights: Literal["last", "best"] = Field(default="last", description="The last epoch's or the best epoch's.")
+    monitor: Monitor = Field(default="val_loss", description="What 'best' means (lowest loss, highest accuracy).")
+
+
+class StrategySpec(StrictModel):
+    """tf.distribute strategy."""
+
+    type: Literal["default", "mirrored", "multi_worker"] = Field(
+        default="default",
+        description="'mirrored': all local GPUs, else all logical CPU devices; 'multi_worker': machines named in "
+        "TF_CONFIG.",
+    )
+    devices: Annotated[list[Annotated[str, Field(max_length=100)]], Field(min_length=1, max_length=1024)] | None = (
+        Field(default=None, description="Devices for 'mirrored', e.g. ['/cpu:0', '/cpu:1'].")
+    )
+
+
+class ThreadsSpec(StrictModel):
+    """TensorFlow's thread pools (null: TensorFlow's choice)."""
+
+    intra_op: Annotated[int, Field(ge=1, le=1024)] | None = Field(default=None, description="Threads inside an op.")
+    inter_op: Annotated[int, Field(ge=1, le=1024)] | None = Field(default=None, description="Ops run at once.")
+
+
+MetricName = Literal["accuracy", "top_2_accuracy", "top_3_accuracy"]
+
+
+def _default_metrics() -> list[MetricName]:
+    return ["accuracy"]
+
+
+class TrainSpec(StrictModel):
+    """The training recipe."""
+
+    optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec, description="Optimizer and learning rate.")
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec, description="Learning-rate schedule.")
+    loss: Literal["categorical_crossentropy", "sparse_categorical_crossentropy"] | None = Field(
+        default=None, description="Loss; default: matches the data section's label encoding."
+    )
+    label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        default=0.0, description="Label smoothing (categorical loss only)."
+    )
+    metrics: Annotated[list[MetricName], Field(max_length=8)] = Field(
+        default_factory=_default_metrics, description="Metrics reported per epoch."
+    )
+    batch_size: Annotated[int, Field(ge=1, le=65536)] = Field(default=64, description="Examples per batch.")
+    epochs: Epochs = Field(default=10, description="Number of epochs.")
+    early_stopping: EarlyStoppingSpec | None = Field(default=None, description="Stop early (null: never).")
+    keep: KeepSpec = Field(default_factory=KeepSpec, description="Weights saved as the trained model.")
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = Field(
+        default=0, description="Seed of weights, dropout, augmentation and shuffling."
+    )
+    deterministic: bool = Field(
+        default=False, description="Reproducible results (enable_op_determinism): same seed, same metrics."
+    )
+    mixed_precision: Literal["float32", "bfloat16", "float16"] = Field(
+        default="float32", description="Compute dtype of the layers (variables stay float32)."
+    )
+    jit_compile: bool = Field(default=False, description="Compile the training step with XLA.")
+    strategy: StrategySpec = Field(default_factory=StrategySpec, description="Distribution strategy.")
+    threads: ThreadsSpec = Field(default_factory=ThreadsSpec, description="TensorFlow thread pools.")
+
+    @model_validator(mode="after")
+    def _smoothing_needs_categorical(self) -> TrainSpec:
+        if self.label_smoothing > 0 and self.loss == "sparse_categorical_crossentropy":
+            raise ValueError("label_smoothing works only with categorical_crossentropy (one-hot labels)")
+        return self

@@ -1,0 +1,163 @@
+"""The evaluate stage: test metrics of a trained run, and predictions for image files.
+
+The figures are computed from the model's predicted probabilities with NumPy, so `train` (on the model in memory)
+and `evaluate` (on the saved model.keras) produce the same metrics.json.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from layerspec.artifacts import write_json
+from layerspec.data import Split, data_spec, image_size_for, load_dataset, load_run_spec, read_image, run_data_dir
+from layerspec.errors import DataError, UsageError
+
+EPSILON = 1e-7  # Keras's clipping of probabilities in its cross-entropy losses
+
+
+def predict_probabilities(model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    probabilities = model.predict(x, batch_size=batch_size, verbose=0)
+    if isinstance(probabilities, list | tuple):  # several outputs: the first one is the classifier
+        probabilities = probabilities[0]
+    return np.asarray(probabilities, dtype=np.float64)
+
+
+def classification_metrics(probabilities: np.ndarray, split: Split, class_names: list[str]) -> dict[str, Any]:
+    """test_loss, test_accuracy, confusion matrix, per-class precision/recall/F1 and the misclassified examples."""
+    y = split.y
+    predicted = probabilities.argmax(axis=1)
+    clipped = np.clip(probabilities / probabilities.sum(axis=1, keepdims=True), EPSILON, 1 - EPSILON)
+    loss = float(-np.log(clipped[np.arange(len(y)), y]).mean()) if len(y) else float("nan")
+    confusion = np.zeros((len(class_names), len(class_names)), np.int64)
+    np.add.at(confusion, (y, predicted), 1)
+    return {
+        "test_loss": loss,
+        "test_accuracy": float((predicted == y).mean()) if len(y) else float("nan"),
+        "test_count": len(y),
+        "class_names": class_names,
+        "confusion_matrix": confusion.tolist(),
+        "per_class": _per_class(confusion, class_names),
+        "misclassified": _misclassified(probabilities, predicted, split, class_names),
+    }
+
+
+def _per_class(confusion: np.ndarray, class_names: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for i, name in enumerate(class_names):
+        true_positive = int(confusion[i, i])
+        predicted, support = int(confusion[:, i].sum()), int(confusion[i, :].sum())
+        precision = true_positive / predicted if predicted else 0.0
+        recall = true_positive / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        rows.append({"class": name, "precision": precision, "recall": recall, "f1": f1, "support": support})
+    return rows
+
+
+def _misclassified(
+    probabilities: np.ndarray, predicted: np.ndarray, split: Split, class_names: list[str]
+) -> list[dict[str, Any]]:
+    wrong = np.flatnonzero(predicted != split.y)
+    return [
+        {
+            "index": int(i),
+            "file": split.files[i] if split.files is not None else None,
+            "true": class_names[int(split.y[i])],
+            "predicted": class_names[int(predicted[i])],
+            "confidence": float(probabilities[i, predicted[i]]),
+        }
+        for i in wrong
+    ]
+
+
+def load_trained_model(run_dir: Path) -> Any:
+    """The run's model.keras, loaded in safe mode (no code from the file is run)."""
+    path = run_dir / "model.keras"
+    if not path.is_file():
+        raise UsageError(f"{run_dir} has no model.keras: train it first with `layerspec train {run_dir}`")
+    from layerspec.compile import keras_module
+
+    keras = keras_module()
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except (OSError, ValueError) as exc:
+        raise DataError(str(path), f"cannot load the model: {exc}") from None
+
+
+def evaluate_run(run_dir: Path, data_dir: Path | None = None) -> dict[str, Any]:
+    """Evaluate the run's trained model on the test split and write metrics.json."""
+    loaded = load_run_spec(run_dir)
+    dataset = load_dataset(loaded, run_data_dir(run_dir, loaded, data_dir))
+    if dataset.test is None:
+        raise UsageError("the spec's data section names no test split (data.test)", str(loaded.path))
+    model = load_trained_model(run_dir)
+    metrics = classification_metrics(predict_probabilities(model, dataset.test.x), dataset.test, dataset.class_names)
+    write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+def predict_files(run_dir: Path, images: list[Path]) -> list[dict[str, Any]]:
+    """Class and per-class probabilities for each image file, resized and scaled as the data section says."""
+    loaded = load_run_spec(run_dir)
+    spec = data_spec(loaded)
+    size = image_size_for(loaded)
+    class_names = _run_class_names(run_dir, loaded)
+    x = np.stack([read_image(path, spec, size) for path in images])  # every image is checked before the model loads
+    probabilities = predict_probabilities(load_trained_model(run_dir), x)
+    if probabilities.shape[1] != len(class_names):
+        class_names = [str(i) for i in range(probabilities.shape[1])]
+    return [
+        {
+            "file": str(path),
+            "class": class_names[int(row.argmax())],
+            "confidence": float(row.max()),
+            "probabilities": {name: float(p) for name, p in zip(class_names, row, strict=True)},
+        }
+        for path, row in zip(images, probabilities, strict=True)
+    ]
+
+
+def _run_class_names(run_dir: Path, loaded: Any) -> list[str]:
+    """Class names recorded by training (metrics.json), else the spec's, else numbers."""
+    import json
+
+    try:
+        names = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))["class_names"]
+        if isinstance(names, list) and all(isinstance(n, str) for n in names):
+            return names
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    spec = data_spec(loaded)
+    return list(spec.class_names) if spec.class_names else []
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """The evaluate table: totals, confusion matrix, per-class figures and misclassified images."""
+    names = metrics["class_names"]
+    width = max(8, *(len(n) + 2 for n in names))
+    lines = [
+        f"test loss {metrics['test_loss']:.4f}   test accuracy {metrics['test_accuracy']:.2%}   "
+        f"({metrics['test_count']} images)",
+        "",
+        "confusion matrix (rows: true, columns: predicted)",
+        " " * width + "".join(f"{n:>{width}}" for n in names),
+    ]
+    lines += [
+        f"{n:>{width}}" + "".join(f"{c:>{width}}" for c in row)
+        for n, row in zip(names, metrics["confusion_matrix"], strict=True)
+    ]
+    lines += ["", f"{'class':>{width}}{'precision':>11}{'recall':>9}{'f1':>8}{'support':>9}"]
+    lines += [
+        f"{r['class']:>{width}}{r['precision']:>11.3f}{r['recall']:>9.3f}{r['f1']:>8.3f}{r['support']:>9}"
+        for r in metrics["per_class"]
+    ]
+    wrong = metrics["misclassified"]
+    lines += ["", f"misclassified: {len(wrong)}"]
+    lines += [
+        f"  #{m['index']:<5} true {m['true']:<6} predicted {m['predicted']:<6} confidence {m['confidence']:.3f}"
+        + (f"  {m['file']}" if m["file"] else "")
+        for m in wrong
+    ]
+    return "\n".join(lines) + "\n"

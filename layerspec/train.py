@@ -1,0 +1,678 @@
+"""The train stage: fit a compiled spec on its dataset as its `train:` section says (imports TensorFlow).
+
+The epoch loop is layerspec's own (one `model.fit` call per epoch) so that everything that decides the next epoch
+(learning rate, early stopping, best weights) is a function of the history alone. A checkpoint is therefore just
+the variables (model, optimizer, random-seed states) plus the history, and `--resume` continues exactly where an
+uninterrupted run would be: shuffling order depends only on (seed, epoch), never on how many epochs ran before in
+this process.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from layerspec.artifacts import atomic_path, set_current_run, write_json, write_text
+from layerspec.check import check_loaded
+from layerspec.data import Dataset, Split, data_root, data_spec, load_dataset
+from layerspec.errors import EXIT_INTERRUPTED, Diagnostic, LayerspecError, SpecError, UsageError
+from layerspec.evaluate import classification_metrics, predict_probabilities
+from layerspec.spec import LoadedSpec
+from layerspec.spec.train import ScheduleSpec, TrainSpec
+
+CHECKPOINT = Path("checkpoints") / "last.npz"
+BEST_WEIGHTS = Path("checkpoints") / "best.npz"
+SIGNAL_AT_EPOCH_ENV = "LAYERSPEC_TEST_SIGNAL_AT_EPOCH"  # test hook: SIGINT to itself at the start of that epoch
+HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"]
+
+
+class Interrupted(LayerspecError):
+    """Training stopped by SIGINT/SIGTERM after a checkpoint was saved (exit code 130)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__([Diagnostic(path, 0, 0, message)], EXIT_INTERRUPTED)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Command-line overrides of the spec's train section."""
+
+    epochs: int | None = None
+    seed: int | None = None
+    data_dir: Path | None = None
+    resume: bool = False
+    command: str = "layerspec train"
+
+
+@dataclass
+class _Progress:
+    stream: TextIO | None
+
+    def write(self, text: str) -> None:
+        if self.stream is not None:
+            self.stream.write(text)
+            self.stream.flush()
+
+    @property
+    def bar(self) -> bool:
+        return self.stream is not None and self.stream.isatty()
+
+
+@dataclass
+class _StopRequest:
+    """Set by the signal handler; the batch callback turns it into `model.stop_training`."""
+
+    signum: int | None = None
+    epoch: int = 0
+    batch: int = 0
+
+
+# ------------------------------------------------------------------------------------------------ settings
+
+
+def train_settings(loaded: LoadedSpec, options: TrainOptions | None = None) -> TrainSpec:
+    """The spec's train section (defaults when absent) with the command line's overrides applied."""
+    settings = loaded.spec.train if loaded.spec.train is not None else TrainSpec()
+    updates: dict[str, Any] = {}
+    if options is not None and options.epochs is not None:
+        updates["epochs"] = options.epochs
+    if options is not None and options.seed is not None:
+        updates["seed"] = options.seed
+    return settings.model_copy(update=updates)
+
+
+def loss_name(loaded: LoadedSpec, settings: TrainSpec) -> str:
+    """The loss, checked against the data section's label encoding."""
+    labels = data_spec(loaded).labels
+    default = "categorical_crossentropy" if labels == "one_hot" else "sparse_categorical_crossentropy"
+    if settings.loss is not None and settings.loss != default:
+        raise SpecError(
+            [
+                loaded.source.diagnostic(
+                    ("train", "loss"),
+                    f"loss '{settings.loss}' does not fit labels '{labels}' (data.labels): use '{default}' "
+                    "or change data.labels",
+                )
+            ]
+        )
+    return default
+
+
+def check_monitors(loaded: LoadedSpec, settings: TrainSpec, has_validation: bool) -> None:
+    """Settings that watch validation figures need a validation split."""
+    watched = {("train", "keep", "monitor"): settings.keep.monitor if settings.keep.weights == "best" else None}
+    if settings.early_stopping is not None:
+        watched[("train", "early_stopping", "monitor")] = settings.early_stopping.monitor
+    if settings.schedule.type == "reduce_on_plateau":
+        watched[("train", "schedule", "monitor")] = settings.schedule.monitor
+    problems = [
+        loaded.source.diagnostic(
+            where, f"'{monitor}' needs validation data: set data.validation_split (e.g. 0.15) or data.validation"
+        )
+        for where, monitor in watched.items()
+        if monitor is not None and monitor.startswith("val_") and not has_validation
+    ]
+    if problems:
+        raise SpecError(problems)
+
+
+# ------------------------------------------------------------------------------------------------ runtime
+
+
+def prepare_runtime(settings: TrainSpec) -> None:
+    """Thread pools, determinism and seeds; must run before TensorFlow executes its first op for threads."""
+    from layerspec.compile import keras_module
+
+    keras = keras_module()
+    import tensorflow as tf
+
+    try:
+        if settings.threads.intra_op is not None:
+            tf.config.threading.set_intra_op_parallelism_threads(settings.threads.intra_op)
+        if settings.threads.inter_op is not None:
+            tf.config.threading.set_inter_op_parallelism_threads(settings.threads.inter_op)
+    except RuntimeError:
+        pass  # TensorFlow already started in this process (e.g. a test): its pools stay as they are
+    if settings.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(settings.seed)
+
+
+def make_strategy(settings: TrainSpec) -> Any:
+    import tensorflow as tf
+
+    kind = settings.strategy.type
+    if kind == "mirrored":
+        devices = settings.strategy.devices
+        if devices is None:
+            gpus = tf.config.list_logical_devices("GPU")
+            devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if kind == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_chief() -> bool:
+    """Only one worker of a multi-worker job writes the run folder (TF_CONFIG names the others)."""
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG", "{}"))
+        task, cluster = config.get("task", {}), config.get("cluster", {})
+        kind, index = task.get("type", "chief"), task.get("index", 0)
+    except (ValueError, AttributeError):
+        return True
+    return bool(kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster))
+
+
+@contextmanager
+def mixed_precision(policy: str) -> Iterator[None]:
+    """The layers' dtype policy while the model is built; restored afterwards so the process is left as found."""
+    from layerspec.compile import keras_module
+
+    keras = keras_module()
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy if policy == "float32" else f"mixed_{policy}")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def build_model(loaded: LoadedSpec, settings: TrainSpec, strategy: Any) -> Any:
+    """Compile the spec into a Keras model and attach optimizer, loss and metrics, inside the strategy's scope."""
+    from layerspec.compile import compile_model, keras_module
+
+    keras = keras_module()
+    with strategy.scope(), mixed_precision(settings.mixed_precision):
+        model = compile_model(check_loaded(loaded))
+        model.compile(
+            optimizer=_optimizer(keras, settings),
+            loss=_loss(keras, loss_name(loaded, settings), settings.label_smoothing),
+            metrics=[_metric(keras, name, data_spec(loaded).labels) for name in settings.metrics],
+            jit_compile=settings.jit_compile,
+        )
+        model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def _optimizer(keras: Any, settings: TrainSpec) -> Any:
+    spec = settings.optimizer
+    common: dict[str, Any] = {"learning_rate": spec.learning_rate, "clipnorm": spec.clipnorm}
+    if spec.type == "adam":
+        return keras.optimizers.Adam(weight_decay=spec.weight_decay, **common)
+    if spec.type == "adamw":
+        decay = spec.weight_decay if spec.weight_decay is not None else 0.004
+        return keras.optimizers.AdamW(weight_decay=decay, **common)
+    if spec.type == "sgd":
+        return keras.optimizers.SGD(
+            momentum=spec.momentum, nesterov=spec.nesterov, weight_decay=spec.weight_decay, **common
+        )
+    return keras.optimizers.RMSprop(momentum=spec.momentum, weight_decay=spec.weight_decay, **common)
+
+
+def _loss(keras: Any, name: str, label_smoothing: float) -> Any:
+    if name == "categorical_crossentropy":
+        return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy()
+
+
+def _metric(keras: Any, name: str, labels: str) -> Any:
+    if name == "accuracy":
+        return "accuracy"
+    k = int(name.split("_")[1])
+    if labels == "one_hot":
+        return keras.metrics.TopKCategoricalAccuracy(k=k, name=name)
+    return keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=name)
+
+
+# ------------------------------------------------------------------------------------------------ input pipeline
+
+
+@dataclass
+class _Pipeline:
+    """tf.data input: the split is held once as in-memory tensors (the cache); each epoch is a fresh index order.
+
+    The order of epoch e is a permutation drawn from (seed, e) alone, so a resumed run sees exactly the batches
+    an uninterrupted one would. Batches are gathered from the cached tensors, then prefetched.
+    """
+
+    x: Any
+    y: Any
+    batch_size: int
+    seed: int
+
+    @classmethod
+    def from_split(cls, split: Split, labels: str, classes: int, batch_size: int, seed: int) -> _Pipeline:
+        import tensorflow as tf
+
+        y = np.eye(classes, dtype=np.float32)[split.y] if labels == "one_hot" else split.y
+        with tf.device("/cpu:0"):
+            return cls(tf.constant(split.x), tf.constant(y), batch_size, seed)
+
+    def epoch(self, epoch: int | None) -> Any:
+        import tensorflow as tf
+
+        count = int(self.x.shape[0])
+        order = np.arange(count) if epoch is None else np.random.default_rng([self.seed, epoch]).permutation(count)
+        x, y = self.x, self.y
+        return (
+            tf.data.Dataset.from_tensor_slices(order)
+            .batch(self.batch_size)
+            .map(lambda index: (tf.gather(x, index), tf.gather(y, index)), num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE)
+        )
+
+
+# ------------------------------------------------------------------------------------------------ schedule
+
+
+def learning_rate(schedule: ScheduleSpec, base: float, epoch: int, total: int, history: list[dict[str, Any]]) -> float:
+    """The rate for epoch `epoch` (0-based): a function of the schedule, the epoch and the history only."""
+    if schedule.type == "reduce_on_plateau":
+        return _plateau_rate(schedule, base, history)
+    if schedule.type == "constant":
+        return base
+    if epoch < schedule.warmup_epochs:
+        return base * (0.1 + 0.9 * epoch / schedule.warmup_epochs)
+    step = epoch - schedule.warmup_epochs
+    if schedule.type == "cosine":
+        span = max(total - schedule.warmup_epochs, 1)
+        low = schedule.min_learning_rate
+        return low + (base - low) * 0.5 * (1 + math.cos(math.pi * step / span))
+    if schedule.type == "exponential":
+        return max(base * schedule.decay_rate**step, schedule.min_learning_rate)
+    return max(base * schedule.decay_rate ** (step // schedule.step_epochs), schedule.min_learning_rate)
+
+
+def _plateau_rate(schedule: ScheduleSpec, base: float, history: list[dict[str, Any]]) -> float:
+    if not history:
+        return base
+    rate = float(history[-1]["learning_rate"])
+    # Epochs since the later of the last improvement and the last reduction (Keras's ReduceLROnPlateau rule).
+    since_reduction = 0
+    for record in reversed(history):
+        if record["learning_rate"] != rate:
+            break
+        since_reduction += 1
+    waited = min(epochs_without_improvement([r[schedule.monitor] for r in history], schedule.monitor), since_reduction)
+    if waited > schedule.patience:
+        return max(rate * schedule.decay_rate, schedule.min_learning_rate)
+    return rate
+
+
+def better(value: float, best: float, monitor: str, min_delta: float = 0.0) -> bool:
+    if "loss" in monitor:
+        return value < best - min_delta
+    return value > best + min_delta
+
+
+def epochs_without_improvement(values: list[float], monitor: str, min_delta: float = 0.0) -> int:
+    best, wait = None, 0
+    for value in values:
+        if best is None or better(value, best, monitor, min_delta):
+            best, wait = value, 0
+        else:
+            wait += 1
+    return wait
+
+
+def best_epoch(history: list[dict[str, Any]], monitor: str) -> int:
+    """Index of the best epoch (the earliest one on ties)."""
+    best = 0
+    for i, record in enumerate(history):
+        if better(record[monitor], history[best][monitor], monitor):
+            best = i
+    return best
+
+
+# ------------------------------------------------------------------------------------------------ checkpoints
+
+
+def save_checkpoint(path: Path, model: Any, state: dict[str, Any]) -> None:
+    """Model and optimizer variables (seed states included) plus the JSON state, in one atomically written file."""
+    arrays = {f"model_{i}": np.asarray(v.numpy()) for i, v in enumerate(model.variables)}
+    arrays |= {f"optimizer_{i}": np.asarray(v.numpy()) for i, v in enumerate(model.optimizer.variables)}
+    arrays["state"] = np.frombuffer(json.dumps(state).encode("utf-8"), dtype=np.uint8)
+    with atomic_path(path) as tmp:
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]
+
+
+def load_checkpoint(path: Path, model: Any) -> dict[str, Any]:
+    """Restore the variables saved by `save_checkpoint` into `model`; returns the saved state."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            state: dict[str, Any] = json.loads(archive["state"].tobytes().decode("utf-8"))
+            _assign(model.variables, archive, "model", path)
+            _assign(model.optimizer.variables, archive, "optimizer", path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise UsageError(f"cannot read the checkpoint: {exc}", str(path)) from None
+    return state
+
+
+def _assign(variables: list[Any], archive: Any, prefix: str, path: Path) -> None:
+    names = [n for n in archive.files if n.startswith(prefix + "_")]
+    if len(names) != len(variables):
+        raise UsageError(f"the checkpoint holds {len(names)} {prefix} variables, the model {len(variables)}", str(path))
+    for i, variable in enumerate(variables):
+        value = archive[f"{prefix}_{i}"]
+        if tuple(value.shape) != tuple(variable.shape):
+            raise UsageError(f"{prefix} variable {variable.path} changed shape since the checkpoint", str(path))
+        variable.assign(value)
+
+
+# ------------------------------------------------------------------------------------------------ callbacks
+
+
+def _callbacks(keras: Any, stop: _StopRequest, progress: _Progress, steps: int, epoch: int, total: int) -> list[Any]:
+    class BatchHooks(keras.callbacks.Callback):  # type: ignore[misc]
+        """Stops at a batch boundary once a signal came in; draws the progress bar."""
+
+        def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            if batch == 0 and os.environ.get(SIGNAL_AT_EPOCH_ENV) == str(epoch + 1):
+                os.kill(os.getpid(), signal.SIGINT)
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            if stop.signum is not None:
+                self.model.stop_training = True
+                stop.epoch, stop.batch = epoch + 1, batch + 1
+            elif progress.bar:
+                done = int(20 * (batch + 1) / steps)
+                figures = "  ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items())
+                progress.write(
+                    f"\repoch {epoch + 1}/{total} [{'=' * done}{' ' * (20 - done)}] {batch + 1}/{steps}  {figures}"
+                )
+
+    return [BatchHooks()]
+
+
+@contextmanager
+def stop_on_signals(stop: _StopRequest) -> Iterator[None]:
+    """SIGINT and SIGTERM request a stop at the next batch boundary instead of killing the process."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.signum = signum
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+# ------------------------------------------------------------------------------------------------ the loop
+
+
+@dataclass
+class _Run:
+    run_dir: Path
+    loaded: LoadedSpec
+    settings: TrainSpec
+    dataset: Dataset
+    model: Any
+    progress: _Progress
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stopped_early: bool = False
+
+    @property
+    def monitor(self) -> str:
+        return self.settings.keep.monitor
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "epoch": len(self.history),
+            "history": self.history,
+            "seed": self.settings.seed,
+            "spec_sha256": self.loaded.sha256,
+            "stopped_early": self.stopped_early,
+        }
+
+
+def _fit_epoch(run: _Run, train: _Pipeline, val: Any, stop: _StopRequest, epoch: int) -> dict[str, Any] | None:
+    """One epoch; None when a signal stopped it (the partial epoch is discarded)."""
+    from layerspec.compile import keras_module
+
+    keras = keras_module()
+    settings, total = run.settings, run.settings.epochs
+    rate = learning_rate(settings.schedule, settings.optimizer.learning_rate, epoch, total, run.history)
+    run.model.optimizer.learning_rate.assign(rate)
+    steps = math.ceil(len(run.dataset.train) / settings.batch_size)
+    started = time.perf_counter()
+    fitted = run.model.fit(
+        train.epoch(epoch),
+        epochs=1,
+        verbose=0,
+        shuffle=False,  # the pipeline already shuffled this epoch, by (seed, epoch)
+        validation_data=val,
+        callbacks=_callbacks(keras, stop, run.progress, steps, epoch, total),
+    )
+    seconds = time.perf_counter() - started
+    if stop.signum is not None:
+        return None
+    logs = {key: float(values[-1]) for key, values in sorted(fitted.history.items(), key=_log_order)}
+    return {"epoch": epoch + 1, **logs, "learning_rate": rate, "seconds": seconds}
+
+
+def _log_order(item: tuple[str, Any]) -> tuple[bool, bool, str]:
+    """loss, metrics, then val_loss, val_metrics (the order Keras prints them in)."""
+    key = item[0]
+    return key.startswith("val_"), key.removeprefix("val_") != "loss", key
+
+
+def _epoch_line(record: dict[str, Any], total: int, best: bool) -> str:
+    skip = {"epoch", "learning_rate", "seconds"}
+    figures = "  ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in skip)
+    mark = "  *" if best else ""
+    rate, seconds = record["learning_rate"], record["seconds"]
+    return f"epoch {record['epoch']}/{total}  {figures}  lr {rate:.2e}  {seconds:.1f}s{mark}\n"
+
+
+def _after_epoch(run: _Run, record: dict[str, Any]) -> bool:
+    """Record the epoch, checkpoint it, and say whether to stop early."""
+    run.history.append(record)
+    keep_best = run.settings.keep.weights == "best"
+    is_best = keep_best and best_epoch(run.history, run.monitor) == len(run.history) - 1
+    if is_best:
+        _save_weights(run.run_dir / BEST_WEIGHTS, run.model)
+    save_checkpoint(run.run_dir / CHECKPOINT, run.model, run.state())
+    prefix = "\r" + " " * 100 + "\r" if run.progress.bar else ""
+    run.progress.write(prefix + _epoch_line(record, run.settings.epochs, is_best))
+    stopping = run.settings.early_stopping
+    if stopping is None:
+        return False
+    values = [r[stopping.monitor] for r in run.history]
+    return epochs_without_improvement(values, stopping.monitor, stopping.min_delta) > stopping.patience
+
+
+def _save_weights(path: Path, model: Any) -> None:
+    with atomic_path(path) as tmp:
+        np.savez(tmp, *[np.asarray(v.numpy()) for v in model.weights])
+
+
+def _load_weights(path: Path, model: Any) -> None:
+    with np.load(path, allow_pickle=False) as archive:
+        for i, variable in enumerate(model.weights):
+            variable.assign(archive[f"arr_{i}"])
+
+
+def _loop(run: _Run, start: int) -> None:
+    spec = data_spec(run.loaded)
+    classes = len(run.dataset.class_names)
+    train = _Pipeline.from_split(run.dataset.train, spec.labels, classes, run.settings.batch_size, spec.shuffle_seed)
+    val_split = run.dataset.val
+    val = None
+    if val_split is not None and len(val_split):
+        val = _Pipeline.from_split(val_split, spec.labels, classes, run.settings.batch_size, 0).epoch(None)
+    stop = _StopRequest()
+    with stop_on_signals(stop):
+        for epoch in range(start, run.settings.epochs):
+            record = _fit_epoch(run, train, val, stop, epoch)
+            if record is None:
+                _interrupted(run, stop)
+            if _after_epoch(run, record):  # type: ignore[arg-type]
+                run.stopped_early = True
+                save_checkpoint(run.run_dir / CHECKPOINT, run.model, run.state())
+                break
+
+
+def _interrupted(run: _Run, stop: _StopRequest) -> None:
+    """Save the state of the last complete epoch (the one --resume continues from) and stop with exit code 130."""
+    checkpoint = run.run_dir / CHECKPOINT
+    if not checkpoint.is_file():
+        raise Interrupted(str(run.run_dir), "interrupted before a checkpoint existed")
+    state = run.state() | {"interrupted": {"signal": stop.signum, "epoch": stop.epoch, "batch": stop.batch}}
+    write_json(run.run_dir / "checkpoints" / "state.json", state)
+    name = signal.Signals(stop.signum).name if stop.signum is not None else "signal"
+    raise Interrupted(
+        str(checkpoint),
+        f"{name} during epoch {stop.epoch} (after batch {stop.batch}): stopped; checkpoint of epoch "
+        f"{len(run.history)} saved; continue with `layerspec train {run.run_dir} --resume`",
+    )
+
+
+# ------------------------------------------------------------------------------------------------ entry point
+
+
+def train_run(
+    run_dir: Path, loaded: LoadedSpec, options: TrainOptions, progress: TextIO | None = None
+) -> dict[str, Any]:
+    """Train the spec into `run_dir` and return the `--json` payload (run_dir, model, history, metrics, ...)."""
+    started = datetime.now(UTC)
+    settings, history = _settings_and_history(run_dir, loaded, options)
+    root = (options.data_dir or data_root(loaded)).resolve()
+    dataset = load_dataset(loaded, root)
+    check_monitors(loaded, settings, dataset.val is not None and len(dataset.val) > 0)
+    loss_name(loaded, settings)
+    prepare_runtime(settings)
+    out_dir = run_dir if is_chief() else Path(_scratch_dir())
+    model = build_model(loaded, settings, make_strategy(settings))
+    run = _Run(out_dir, loaded, settings, dataset, model, _Progress(progress))
+    if history is not None:
+        state = load_checkpoint(out_dir / CHECKPOINT, model)
+        run.history = state["history"]
+        if state.get("stopped_early"):
+            run.stopped_early = True
+    if not options.resume:
+        save_checkpoint(out_dir / CHECKPOINT, model, run.state())  # epoch 0: what an early interrupt resumes from
+    if not run.stopped_early:
+        _loop(run, len(run.history))
+    return _finish(run, options, started, root)
+
+
+def _scratch_dir() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="layerspec-worker-")
+
+
+def _settings_and_history(
+    run_dir: Path, loaded: LoadedSpec, options: TrainOptions
+) -> tuple[TrainSpec, list[dict[str, Any]] | None]:
+    """Settings with overrides; on --resume, the checkpoint's seed and a check that the spec did not change."""
+    if not options.resume:
+        return train_settings(loaded, options), None
+    path = run_dir / CHECKPOINT
+    if not path.is_file():
+        raise UsageError(f"nothing to resume: {path} does not exist (train without --resume first)", str(run_dir))
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            state = json.loads(archive["state"].tobytes().decode("utf-8"))
+    except (OSError, ValueError, KeyError) as exc:
+        raise UsageError(f"cannot read the checkpoint: {exc}", str(path)) from None
+    if state.get("spec_sha256") != loaded.sha256:
+        raise UsageError("the spec changed since the checkpoint was saved; train afresh without --resume", str(path))
+    if options.seed is not None and options.seed != state.get("seed"):
+        raise UsageError(f"the checkpoint was trained with seed {state.get('seed')}, not {options.seed}", str(path))
+    settings = train_settings(loaded, TrainOptions(epochs=options.epochs, seed=state.get("seed")))
+    return settings, list(state["history"])
+
+
+def _finish(run: _Run, options: TrainOptions, started: datetime, root: Path) -> dict[str, Any]:
+    kept_epoch, kept_reason = _keep_weights(run)
+    history = {"epochs": run.history, "kept_epoch": kept_epoch, "kept_reason": kept_reason}
+    metrics = _test_metrics(run)
+    model_path = run.run_dir / "model.keras"
+    with atomic_path(model_path) as tmp:
+        run.model.save(tmp)
+    write_json(run.run_dir / "history.json", history)
+    write_text(run.run_dir / "history.csv", _history_csv(run.history))
+    if metrics["test_accuracy"] is not None:
+        write_json(run.run_dir / "metrics.json", metrics)
+    write_json(run.run_dir / "train.json", _train_record(run, options, started, root))
+    if is_chief():
+        set_current_run(run.run_dir)
+    return {
+        "run_dir": str(run.run_dir),
+        "model": str(model_path),
+        "history": history,
+        "metrics": metrics,
+        "epochs": len(run.history),
+        "epoch_seconds": [r["seconds"] for r in run.history],
+    }
+
+
+def _keep_weights(run: _Run) -> tuple[int, str]:
+    last = len(run.history)
+    if run.settings.keep.weights == "last" or not run.history:
+        return last, "last epoch" + (" (stopped early)" if run.stopped_early else "")
+    index = best_epoch(run.history, run.monitor)
+    _load_weights(run.run_dir / BEST_WEIGHTS, run.model)
+    value = run.history[index][run.monitor]
+    return index + 1, f"best {run.monitor} ({value:.4f}) at epoch {index + 1} of {last}"
+
+
+def _test_metrics(run: _Run) -> dict[str, Any]:
+    test = run.dataset.test
+    if test is None or not len(test):
+        return {"test_loss": None, "test_accuracy": None}
+    probabilities = predict_probabilities(run.model, test.x, run.settings.batch_size)
+    return classification_metrics(probabilities, test, run.dataset.class_names)
+
+
+def _history_csv(history: list[dict[str, Any]]) -> str:
+    extra = sorted({k for r in history for k in r} - set(HISTORY_COLUMNS))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS + extra, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    return buffer.getvalue()
+
+
+def _train_record(run: _Run, options: TrainOptions, started: datetime, root: Path) -> dict[str, Any]:
+    import tensorflow as tf
+
+    return {
+        "command": options.command,
+        "seed": run.settings.seed,
+        "settings": run.settings.model_dump(mode="json"),
+        "data": data_spec(run.loaded).model_dump(mode="json"),
+        "data_dir": str(root),
+        "counts": run.dataset.counts(),
+        "class_names": run.dataset.class_names,
+        "epochs_completed": len(run.history),
+        "stopped_early": run.stopped_early,
+        "resumed": options.resume,
+        "devices": [d.name for d in tf.config.list_logical_devices()],
+        "started": started.isoformat(),
+        "finished": datetime.now(UTC).isoformat(),
+        "python": sys.version.split()[0],
+        "tensorflow": tf.__version__,
+    }
