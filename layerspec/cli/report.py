@@ -1,1 +1,31 @@
-"""`layerspec report`."""
+"""`layerspec report`: one self-contained HTML page per run, or several runs side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from layerspec.artifacts import current_run
+from layerspec.cli.app import app, emit_json, handle_errors
+
+RunsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(help="Run folders; none: the current run. Two or more are compared.", show_default=False),
+]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="The HTML file to write; default reports/<run>.html.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help='Print {"report": PATH} instead of a sentence.')]
+
+
+@app.command()
+@handle_errors
+def report(runs: RunsArg = None, out: OutOpt = None, json_output: JsonOpt = False) -> None:
+    """Write one self-contained HTML report of a run (header, data, architecture, training, evaluation)."""
+    from layerspec.report import make_report
+
+    path = make_report(runs or [current_run()], out)
+    if json_output:
+        emit_json({"report": str(path)})
+    else:
+        typer.echo(f"wrote {path}")

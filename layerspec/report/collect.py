@@ -1,0 +1,182 @@
+"""The collect stage of the report: read one run folder into a `Run` (no formatting here).
+
+Everything that can be missing is optional: a run that is only built has no history, metrics or train.json;
+the dataset may be absent on the machine that makes the report. Missing pieces become notes in the report,
+never errors. Files that exist but are broken are errors (`DataError`, `SpecError`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from layerspec.errors import DataError, LayerspecError, UsageError
+from layerspec.report.images import display_range, file_png_uri, png_uri, to_uint8
+from layerspec.report.runfiles import BuildInfo, History, Metrics, TrainInfo, read_json, read_model
+from layerspec.spec import LoadedSpec, load_spec
+
+SAMPLES_PER_CLASS = 4
+MAX_SAMPLES = 32
+MAX_MISCLASSIFIED = 48
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One image of the data, as a `data:` URI (None when it could not be found) with its caption parts."""
+
+    uri: str | None
+    label: str
+
+
+@dataclass(frozen=True)
+class DataView:
+    """What the report shows of the dataset: per-class counts per split, samples, misclassified images."""
+
+    class_names: list[str]
+    counts: dict[str, list[int]]
+    samples: list[Picture]
+    test_images: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Run:
+    """Everything the report knows about one run folder."""
+
+    path: Path
+    loaded: LoadedSpec
+    summary: dict[str, Any]
+    build: BuildInfo | None
+    train: TrainInfo | None
+    history: History | None
+    metrics: Metrics | None
+    diagram_svg: str | None
+    data: DataView | None
+    data_note: str | None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def spec_sha256(self) -> str:
+        return hashlib.sha256(self.loaded.text.encode("utf-8")).hexdigest()
+
+
+def collect_run(path: Path) -> Run:
+    """Read the run folder at `path`; raises UsageError if it is not one, DataError if a file is broken."""
+    if not path.is_dir():
+        raise UsageError(f"{path} is not a run folder: no such directory (build one with `layerspec build SPEC`)")
+    if not (path / "spec.yaml").is_file():
+        raise UsageError(f"{path} is not a run folder: it has no spec.yaml (build one with `layerspec build SPEC`)")
+    loaded = load_spec(path / "spec.yaml")
+    train = read_model(path / "train.json", TrainInfo)
+    metrics = read_model(path / "metrics.json", Metrics)
+    data, note = load_data_view(loaded, train, metrics)
+    return Run(
+        path=path,
+        loaded=loaded,
+        summary=read_summary(path, loaded),
+        build=read_model(path / "build.json", BuildInfo),
+        train=train,
+        history=read_model(path / "history.json", History),
+        metrics=metrics,
+        diagram_svg=read_diagram(path / "model.svg"),
+        data=data,
+        data_note=note,
+    )
+
+
+def read_summary(path: Path, loaded: LoadedSpec) -> dict[str, Any]:
+    """summary.json, or the same figures inferred again from spec.yaml when the file is missing."""
+    file = path / "summary.json"
+    if not file.is_file():
+        from layerspec.check import check_loaded
+
+        return check_loaded(loaded).summary.to_json()
+    summary = read_json(file)
+    if not isinstance(summary, dict) or not isinstance(summary.get("layers"), list):
+        raise DataError(
+            str(file), "does not fit the run-folder contract: no `layers` list (see `layerspec check --json`)"
+        )
+    for index, layer in enumerate(summary["layers"]):
+        if not isinstance(layer, dict) or not isinstance(layer.get("name"), str):
+            raise DataError(str(file), f"does not fit the run-folder contract: layers.{index} has no name")
+    return summary
+
+
+def read_diagram(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(str(path), f"cannot read the diagram: {exc}") from None
+
+
+def load_data_view(
+    loaded: LoadedSpec, train: TrainInfo | None, metrics: Metrics | None
+) -> tuple[DataView | None, str | None]:
+    """The dataset as the report shows it, or None and a note saying why it is not shown."""
+    try:
+        from layerspec.data import load_dataset
+    except ImportError:
+        return None, "this layerspec cannot read datasets (no layerspec.data module)"
+    data_dir = train.data_location() if train is not None else None
+    try:
+        dataset = load_dataset(loaded, Path(data_dir) if data_dir else None)
+    except (LayerspecError, OSError) as exc:
+        return None, f"the dataset could not be read: {exc}"
+    return _data_view(dataset, metrics), None
+
+
+def _data_view(dataset: Any, metrics: Metrics | None) -> DataView:
+    class_names = [str(n) for n in dataset.class_names]
+    counts: dict[str, list[int]] = {}
+    for split in SPLITS:
+        part = getattr(dataset, split, None)
+        if part is not None:
+            counts[split] = np.bincount(np.asarray(part.y, dtype=np.int64), minlength=len(class_names)).tolist()
+    return DataView(
+        class_names=class_names,
+        counts=counts,
+        samples=_samples(dataset.train, class_names),
+        test_images=_test_images(dataset.test, metrics),
+    )
+
+
+def _samples(split: Any, class_names: list[str]) -> list[Picture]:
+    """A few training images of every class, in class order (the seed notebook's example figure, larger)."""
+    labels = np.asarray(split.y, dtype=np.int64)
+    per_class = max(1, min(SAMPLES_PER_CLASS, MAX_SAMPLES // max(1, len(class_names))))
+    chosen = [i for c in range(len(class_names)) for i in np.flatnonzero(labels == c)[:per_class].tolist()]
+    value_range = display_range(split.x)
+    return [
+        Picture(png_uri(to_uint8(split.x[i], value_range)), _class_name(class_names, int(labels[i])))
+        for i in chosen[:MAX_SAMPLES]
+    ]
+
+
+def _test_images(split: Any, metrics: Metrics | None) -> dict[int, str]:
+    if split is None or metrics is None:
+        return {}
+    value_range = display_range(split.x)
+    wanted = [m.index for m in metrics.misclassified[:MAX_MISCLASSIFIED] if m.index < len(split.x)]
+    return {i: png_uri(to_uint8(split.x[i], value_range)) for i in wanted}
+
+
+def misclassified_picture(run: Run, index: int, file: str | None) -> str | None:
+    """The test image number `index`: from the dataset, else from its file, else None."""
+    if run.data is not None and index in run.data.test_images:
+        return run.data.test_images[index]
+    if file and Path(file).is_file():
+        return file_png_uri(Path(file))
+    return None
+
+
+def _class_name(class_names: list[str], label: int) -> str:
+    return class_names[label] if 0 <= label < len(class_names) else str(label)

@@ -1,0 +1,125 @@
+"""Several runs side by side: layers matched by name, parameter and MAC differences, metrics, shared curves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from layerspec.report import figures
+from layerspec.report.collect import Run
+from layerspec.report.view import history_series, integer, number, percent
+
+
+@dataclass(frozen=True)
+class DiffCell:
+    value: str
+    delta: str
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    """One layer name across the runs: per run its type, params and MACs, and the change against the first run."""
+
+    name: str
+    types: list[str]
+    params: list[DiffCell]
+    macs: list[DiffCell]
+    changed: bool
+
+
+@dataclass(frozen=True)
+class Comparison:
+    runs: list[str]
+    metrics_header: list[str]
+    metrics: list[list[str]]
+    layers: list[DiffRow]
+    charts: dict[str, str]
+
+
+def merged_names(runs: list[list[str]]) -> list[str]:
+    """Every layer name of every run once, each run's order kept: a layer that only a later run has goes just
+    before the next layer that run shares with the earlier ones (or at the end)."""
+    merged: list[str] = []
+    for names in runs:
+        known = set(merged)
+        pending: list[str] = []
+        for name in names:
+            if name not in known:
+                pending.append(name)
+                continue
+            at = merged.index(name)
+            merged[at:at] = pending
+            pending = []
+        merged.extend(pending)
+    return merged
+
+
+def delta(value: int | None, base: int | None) -> str:
+    if value is None or base is None or value == base:
+        return ""
+    return f"{value - base:+,}"
+
+
+def _figure(layer: dict[str, Any] | None, key: str) -> int | None:
+    value = layer.get(key) if layer is not None else None
+    return value if isinstance(value, int) else None
+
+
+def layer_rows(summaries: list[dict[str, Any]]) -> list[DiffRow]:
+    by_name = [{str(layer["name"]): layer for layer in s["layers"]} for s in summaries]
+    names = merged_names([list(layers) for layers in by_name])
+    rows = [_row(name, [layers.get(name) for layers in by_name]) for name in names]
+    totals: list[dict[str, Any] | None] = [
+        {"type": "", "params": s.get("params"), "macs": s.get("macs")} for s in summaries
+    ]
+    return [*rows, _row("total", totals)]
+
+
+def _row(name: str, layers: list[dict[str, Any] | None]) -> DiffRow:
+    cells: dict[str, list[DiffCell]] = {}
+    for key in ("params", "macs"):
+        values = [_figure(layer, key) for layer in layers]
+        cells[key] = [DiffCell(integer(v) if v is not None else "absent", delta(v, values[0])) for v in values]
+    types = [str(layer.get("type", "")) if layer is not None else "absent" for layer in layers]
+    changed = len(set(types)) > 1 or any(c.delta or c.value == "absent" for c in cells["params"] + cells["macs"])
+    return DiffRow(name, types, cells["params"], cells["macs"], changed)
+
+
+def _metrics_row(run: Run) -> list[str]:
+    history, metrics = run.history, run.metrics
+    epochs = history.epochs if history is not None else []
+    val = [e.val_accuracy for e in epochs if e.val_accuracy is not None]
+    seconds = [e.seconds for e in epochs if e.seconds is not None]
+    return [
+        run.name,
+        run.loaded.spec.name,
+        integer(run.summary.get("params")),
+        integer(run.summary.get("macs")),
+        integer(len(epochs)) if epochs else "-",
+        percent(max(val), 2) if val else "-",
+        str(history.kept_epoch) if history is not None and history.kept_epoch is not None else "-",
+        number(sum(seconds), 3) if seconds else "-",
+        percent(metrics.test_accuracy, 2) if metrics is not None else "-",
+        number(metrics.test_loss) if metrics is not None else "-",
+    ]
+
+
+METRICS_HEADER = [
+    "Run", "Model", "Params", "MACs", "Epochs", "Best val accuracy", "Kept epoch", "Train seconds",
+    "Test accuracy", "Test loss",
+]  # fmt: skip
+
+
+def compare_runs(runs: list[Run]) -> Comparison:
+    trained = [r for r in runs if r.history is not None and r.history.epochs]
+    charts: dict[str, str | None] = {}
+    for key, title in (("loss", "Loss"), ("accuracy", "Accuracy")):
+        series = [history_series(r.history, r.name, key) for r in trained if r.history is not None]
+        charts[key] = figures.curves_chart(title, key, series) if series else None
+    return Comparison(
+        runs=[r.name for r in runs],
+        metrics_header=METRICS_HEADER,
+        metrics=[_metrics_row(r) for r in runs],
+        layers=layer_rows([r.summary for r in runs]),
+        charts={k: v for k, v in charts.items() if v is not None},
+    )

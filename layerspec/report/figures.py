@@ -1,0 +1,147 @@
+"""The report's charts, drawn with matplotlib into SVG `data:` URIs.
+
+No pyplot and no global backend: each chart is a `matplotlib.figure.Figure` saved straight to SVG, so report
+generation never touches the user's matplotlib state. Text is drawn as paths (`svg.fonttype: path`), so the SVG
+names no font to fetch and looks the same everywhere; a fixed hash salt and no date keep the output reproducible.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from layerspec.report.images import data_uri
+
+SVG_SETTINGS: dict[Any, Any] = {
+    "svg.fonttype": "path",
+    "svg.hashsalt": "layerspec",
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+}
+# One colour per run in comparisons (matplotlib's default cycle, colour-blind friendly enough for a few runs).
+RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+
+
+@dataclass(frozen=True)
+class Series:
+    """One run's per-epoch values for a chart: `train` and optionally `val`, indexed like `epochs`."""
+
+    label: str
+    epochs: list[int]
+    train: list[float | None]
+    val: list[float | None] | None = None
+    kept_epoch: int | None = None
+    names: tuple[str, str] = ("train", "val")
+
+
+@contextmanager
+def _figure(width: float, height: float) -> Iterator[Figure]:
+    with matplotlib.rc_context(SVG_SETTINGS):
+        yield Figure(figsize=(width, height), layout="constrained")
+
+
+def _svg_uri(figure: Figure) -> str:
+    buffer = io.BytesIO()
+    with matplotlib.rc_context(SVG_SETTINGS):
+        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    return data_uri(buffer.getvalue(), "image/svg+xml")
+
+
+def plain_text(label: str) -> str:
+    """`label` as literal text for matplotlib, whose `$...$` would otherwise start mathematics (and can fail)."""
+    return label.replace("\\", "\\\\").replace("$", r"\$")
+
+
+def _values(values: Sequence[float | None]) -> list[float]:
+    return [np.nan if v is None else v for v in values]
+
+
+def _plot_series(axes: Axes, series: Series, colour: str, show_run: bool) -> None:
+    prefix = f"{plain_text(series.label)}: " if show_run else ""
+    axes.plot(
+        series.epochs,
+        _values(series.train),
+        color=colour,
+        linestyle="--",
+        marker=".",
+        label=f"{prefix}{series.names[0]}",
+    )
+    if series.val is not None and any(v is not None for v in series.val):
+        axes.plot(
+            series.epochs,
+            _values(series.val),
+            color=colour,
+            marker="o",
+            markersize=3,
+            label=f"{prefix}{series.names[1]}",
+        )
+    if series.kept_epoch is not None:
+        axes.axvline(series.kept_epoch, color=colour, linewidth=0.8, alpha=0.6, linestyle=":")
+
+
+def curves_chart(title: str, ylabel: str, runs: Sequence[Series], log_scale: bool = False) -> str | None:
+    """Training vs validation per epoch, every run on the same axes; None if there is nothing to draw."""
+    if not any(any(v is not None for v in s.train) for s in runs):
+        return None
+    with _figure(6.0, 3.2) as figure:
+        axes = figure.add_subplot()
+        for series, colour in zip(runs, _cycle(len(runs)), strict=True):
+            _plot_series(axes, series, colour, show_run=len(runs) > 1)
+        axes.set_title(title)
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(ylabel)
+        if log_scale:
+            axes.set_yscale("log")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.legend(fontsize=7)
+        return _svg_uri(figure)
+
+
+def confusion_chart(matrix: Sequence[Sequence[int]], class_names: Sequence[str]) -> str:
+    """The confusion matrix (rows: true class, columns: predicted) with counts written in the cells."""
+    counts = np.asarray(matrix, dtype=np.int64)
+    size = max(3.0, min(9.0, 1.0 + 0.45 * len(counts)))
+    with _figure(size + 1.0, size) as figure:
+        axes = figure.add_subplot()
+        image = axes.imshow(counts, cmap="Blues")
+        axes.grid(False)
+        labels = [plain_text(n) for n in class_names]
+        axes.set_xticks(range(len(labels)), labels, rotation=45 if len(labels) > 6 else 0, ha="right")
+        axes.set_yticks(range(len(labels)), labels)
+        axes.set_xlabel("predicted class")
+        axes.set_ylabel("true class")
+        threshold = counts.max() / 2 if counts.size else 0
+        for (row, col), count in np.ndenumerate(counts):
+            colour = "white" if count > threshold else "black"
+            axes.text(col, row, str(count), ha="center", va="center", color=colour, fontsize=8)
+        figure.colorbar(image, ax=axes, shrink=0.8)
+        return _svg_uri(figure)
+
+
+def bar_chart(title: str, ylabel: str, epochs: Sequence[int], values: Sequence[float | None]) -> str | None:
+    """One bar per epoch (epoch times); None if no value is known."""
+    if not any(v is not None for v in values):
+        return None
+    with _figure(6.0, 2.4) as figure:
+        axes = figure.add_subplot()
+        axes.bar(list(epochs), _values(values), color=RUN_COLOURS[0])
+        axes.set_title(title)
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(ylabel)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        return _svg_uri(figure)
+
+
+def _cycle(count: int) -> list[str]:
+    return [RUN_COLOURS[i % len(RUN_COLOURS)] for i in range(count)]

@@ -1,0 +1,288 @@
+"""The formatting stage of the report: a collected `Run` -> `RunView`, plain strings and picture URIs.
+
+Computing happened in `collect`; here numbers become text and charts, and nothing is read from disk. Strings
+stay raw: escaping is the template's job (jinja2 autoescape), so no string is escaped twice or forgotten.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from markupsafe import Markup
+
+from layerspec.layers import format_shape
+from layerspec.report import figures
+from layerspec.report.collect import Picture, Run, misclassified_picture
+from layerspec.report.runfiles import History
+from layerspec.report.svg import SvgError, sanitize_svg
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    name: str
+    type: str
+    output_shape: str
+    params: str
+    params_share: str
+    macs: str
+    macs_share: str
+    trainable: str
+    block: str
+
+
+@dataclass(frozen=True)
+class EpochRow:
+    epoch: int
+    cells: list[str]
+    kept: bool
+
+
+@dataclass(frozen=True)
+class Miss:
+    picture: Picture
+    true: str
+    predicted: str
+    confidence: str
+    where: str
+
+
+@dataclass
+class RunView:
+    """One run, ready for the templates."""
+
+    name: str
+    spec_name: str
+    description: str
+    facts: list[tuple[str, str]]
+    commands: list[tuple[str, str]]
+    settings: list[tuple[str, str]]
+    layers: list[LayerRow]
+    totals: list[tuple[str, str]]
+    spec_text: str
+    diagram: Markup | None
+    notes: dict[str, str] = field(default_factory=dict)
+    class_names: list[str] = field(default_factory=list)
+    count_rows: list[tuple[str, list[str]]] = field(default_factory=list)
+    count_splits: list[str] = field(default_factory=list)
+    samples: list[Picture] = field(default_factory=list)
+    trained: bool = False
+    charts: dict[str, str] = field(default_factory=dict)
+    epoch_header: list[str] = field(default_factory=list)
+    epochs: list[EpochRow] = field(default_factory=list)
+    kept: str = ""
+    evaluated: bool = False
+    test_figures: list[tuple[str, str]] = field(default_factory=list)
+    per_class: list[list[str]] = field(default_factory=list)
+    misses: list[Miss] = field(default_factory=list)
+    misses_total: int = 0
+
+
+def integer(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else "-"
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{100 * value:.{digits}f} %"
+
+
+def share(part: Any, total: Any) -> str:
+    if not isinstance(part, int) or not isinstance(total, int) or total <= 0:
+        return "-"
+    return f"{100 * part / total:.1f} %"
+
+
+def number(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+def command_line(command: str | list[str] | None) -> str | None:
+    if command is None:
+        return None
+    return command if isinstance(command, str) else shlex.join(command)
+
+
+def run_view(run: Run, index: int = 0) -> RunView:
+    view = RunView(
+        name=run.name,
+        spec_name=run.loaded.spec.name,
+        description=run.loaded.spec.description or "",
+        facts=_facts(run),
+        commands=_commands(run),
+        settings=[(str(k), _setting(v)) for k, v in (run.train.settings if run.train else {}).items()],
+        layers=_layer_rows(run.summary),
+        totals=_totals(run.summary),
+        spec_text=run.loaded.text,
+        diagram=None,
+    )
+    _add_diagram(view, run, f"d{index}")
+    _add_data(view, run)
+    if run.history is not None and run.history.epochs:
+        _add_training(view, run.history)
+    if run.metrics is not None:
+        _add_evaluation(view, run)
+    return view
+
+
+def _facts(run: Run) -> list[tuple[str, str]]:
+    build, train = run.build, run.train
+    facts = [("Run folder", str(run.path)), ("Spec sha256", run.spec_sha256)]
+    if build is not None and build.spec_sha256 and build.spec_sha256 != run.spec_sha256:
+        facts.append(("Warning", f"spec.yaml changed after the build (build.json says {build.spec_sha256})"))
+    if build is not None:
+        facts += [("Spec file", build.spec_path or "-"), ("Built", build.created or "-")]
+        facts += [(f"{name} version", version) for name, version in build.versions.items()]
+    if train is not None:
+        facts += [("Seed", "-" if train.seed is None else str(train.seed))]
+        facts += [("Training started", train.started or "-"), ("Training finished", train.finished or "-")]
+    return facts
+
+
+def _commands(run: Run) -> list[tuple[str, str]]:
+    pairs = [("build", run.build.command if run.build else None), ("train", run.train.command if run.train else None)]
+    return [(label, line) for label, command in pairs if (line := command_line(command))]
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_setting(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_setting(v) for v in value)
+    return str(value)
+
+
+def _layer_rows(summary: dict[str, Any]) -> list[LayerRow]:
+    total_params, total_macs = summary.get("params"), summary.get("macs")
+    rows = []
+    for layer in summary["layers"]:
+        params, trainable = layer.get("params"), layer.get("trainable_params")
+        shape = layer.get("output_shape")
+        rows.append(
+            LayerRow(
+                name=str(layer["name"]),
+                type=str(layer.get("type", "-")),
+                output_shape=format_shape(shape) if isinstance(shape, list) else "-",
+                params=integer(params),
+                params_share=share(params, total_params),
+                macs=integer(layer.get("macs")),
+                macs_share=share(layer.get("macs"), total_macs),
+                trainable=_trainable(params, trainable),
+                block=str(layer.get("block") or ""),
+            )
+        )
+    return rows
+
+
+def _trainable(params: Any, trainable: Any) -> str:
+    if not isinstance(params, int) or not isinstance(trainable, int) or params == 0:
+        return ""
+    if trainable == params:
+        return "yes"
+    return "no" if trainable == 0 else f"{trainable:,} of {params:,}"
+
+
+def _totals(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        ("Total params", integer(summary.get("params"))),
+        ("Trainable params", integer(summary.get("trainable_params"))),
+        ("Non-trainable params", integer(summary.get("non_trainable_params"))),
+        ("MACs per example", integer(summary.get("macs"))),
+        ("Layers", integer(len(summary["layers"]))),
+    ]
+
+
+def _add_diagram(view: RunView, run: Run, prefix: str) -> None:
+    if run.diagram_svg is None:
+        view.notes["diagram"] = "this run has no model.svg (Graphviz's `dot` was missing when it was built)"
+        return
+    try:
+        view.diagram = Markup(sanitize_svg(run.diagram_svg, prefix))  # safe: rebuilt element by element
+    except SvgError as exc:
+        view.notes["diagram"] = f"model.svg could not be shown: {exc}"
+
+
+def _add_data(view: RunView, run: Run) -> None:
+    if run.data is None:
+        view.notes["data"] = run.data_note or "the dataset is not available"
+        return
+    data = run.data
+    view.class_names = data.class_names
+    view.count_splits = list(data.counts)
+    view.count_rows = [
+        (name, [integer(data.counts[split][i]) for split in view.count_splits])
+        for i, name in enumerate(data.class_names)
+    ]
+    view.count_rows.append(("all", [integer(sum(data.counts[split])) for split in view.count_splits]))
+    view.samples = data.samples
+
+
+def history_series(history: History, label: str, key: str) -> figures.Series:
+    epochs = [e.epoch for e in history.epochs]
+    train = [getattr(e, key) for e in history.epochs]
+    val = [getattr(e, f"val_{key}") for e in history.epochs]
+    return figures.Series(label, epochs, train, val, history.kept_epoch)
+
+
+def _add_training(view: RunView, history: History) -> None:
+    view.trained = True
+    epochs = [e.epoch for e in history.epochs]
+    rates = [e.learning_rate for e in history.epochs]
+    charts = {
+        "loss": figures.curves_chart("Loss", "loss", [history_series(history, view.name, "loss")]),
+        "accuracy": figures.curves_chart("Accuracy", "accuracy", [history_series(history, view.name, "accuracy")]),
+        "learning_rate": figures.curves_chart(
+            "Learning rate", "learning rate", [figures.Series(view.name, epochs, rates, names=("rate", ""))], True
+        ),
+        "seconds": figures.bar_chart("Epoch time", "seconds", epochs, [e.seconds for e in history.epochs]),
+    }
+    view.charts = {name: uri for name, uri in charts.items() if uri is not None}
+    view.epoch_header = ["Epoch", "Loss", "Accuracy", "Val loss", "Val accuracy", "Learning rate", "Seconds"]
+    view.epochs = [
+        EpochRow(
+            e.epoch,
+            [
+                number(e.loss),
+                percent(e.accuracy, 2),
+                number(e.val_loss),
+                percent(e.val_accuracy, 2),
+                number(e.learning_rate, 3),
+                number(e.seconds, 3),
+            ],
+            e.epoch == history.kept_epoch,
+        )
+        for e in history.epochs
+    ]
+    view.kept = _kept(history)
+
+
+def _kept(history: History) -> str:
+    if history.kept_epoch is None:
+        return "The history does not say which epoch's weights were kept."
+    reason = f": {history.kept_reason}" if history.kept_reason else ""
+    return f"The model keeps the weights of epoch {history.kept_epoch}{reason}."
+
+
+def _add_evaluation(view: RunView, run: Run) -> None:
+    metrics = run.metrics
+    assert metrics is not None
+    view.evaluated = True
+    view.test_figures = [("Test accuracy", percent(metrics.test_accuracy, 2)), ("Test loss", number(metrics.test_loss))]
+    if metrics.confusion_matrix:
+        names = metrics.class_names or [str(i) for i in range(len(metrics.confusion_matrix))]
+        view.charts["confusion"] = figures.confusion_chart(metrics.confusion_matrix, names)
+    view.per_class = [
+        [s.class_, percent(s.precision), percent(s.recall), percent(s.f1), integer(s.support)]
+        for s in metrics.per_class
+    ]
+    view.misses_total = len(metrics.misclassified)
+    view.misses = [
+        Miss(
+            Picture(misclassified_picture(run, m.index, m.file), str(m.true)),
+            true=str(m.true),
+            predicted=str(m.predicted),
+            confidence=percent(m.confidence),
+            where=m.file or f"test image #{m.index}",
+        )
+        for m in metrics.misclassified[:48]
+    ]
