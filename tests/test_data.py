@@ -1,0 +1,293 @@
+"""The data stage: dataset loading and every check on hostile or broken data (no TensorFlow needed)."""
+
+from __future__ import annotations
+
+import tracemalloc
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from layerspec.cli import app
+from layerspec.data import load_dataset, read_image, split_validation
+from layerspec.errors import DataError, SpecError
+from layerspec.spec import load_spec
+
+N_CLASSES = 3
+SPEC = """\
+name: tiny
+input:
+  shape: [8, 8, 3]
+layers:
+  - type: Flatten
+  - type: Dense
+    units: 3
+    activation: softmax
+data:
+{data}
+"""
+H5_DATA = """\
+  dir: .
+  train: train.h5
+  test: test.h5
+  validation_split: 0.25
+"""
+
+
+def write_spec(folder: Path, data: str = H5_DATA) -> Path:
+    path = folder / "spec.yaml"
+    path.write_text(SPEC.format(data=data), encoding="utf-8")
+    return path
+
+
+def images(count: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (count, 8, 8, 3), dtype=np.uint8)
+
+
+def write_h5(path: Path, prefix: str, x: np.ndarray, y: np.ndarray, classes: bool = True) -> None:
+    with h5py.File(path, "w") as handle:
+        handle.create_dataset(f"{prefix}_set_x", data=x)
+        handle.create_dataset(f"{prefix}_set_y", data=y)
+        if classes:
+            handle.create_dataset("list_classes", data=np.arange(N_CLASSES))
+
+
+@pytest.fixture
+def good(tmp_path: Path) -> Path:
+    write_h5(tmp_path / "train.h5", "train", images(24), np.arange(24) % N_CLASSES)
+    write_h5(tmp_path / "test.h5", "test", images(6, 1), np.arange(6) % N_CLASSES)
+    return write_spec(tmp_path)
+
+
+def load(spec: Path) -> object:
+    return load_dataset(load_spec(spec))
+
+
+def data_error(spec: Path) -> str:
+    with pytest.raises(DataError) as caught:
+        load(spec)
+    assert caught.value.exit_code == 3
+    return str(caught.value)
+
+
+def test_good_h5_is_loaded_scaled_and_split(good: Path) -> None:
+    dataset = load_dataset(load_spec(good))
+    assert dataset.class_names == ["0", "1", "2"]
+    assert dataset.train.x.dtype == np.float32 and dataset.train.y.dtype == np.int64
+    assert dataset.train.x.shape == (18, 8, 8, 3) and dataset.val is not None and len(dataset.val) == 6
+    assert dataset.test is not None and len(dataset.test) == 6
+    assert dataset.train.x.min() >= 0.0 and dataset.train.x.max() <= 1.0
+    raw = images(6, 1).astype(np.float32) / 255
+    np.testing.assert_array_equal(dataset.test.x, raw)
+    # stratified: every class is held out in the same proportion
+    assert sorted(np.bincount(dataset.val.y).tolist()) == [2, 2, 2]
+
+
+def test_validation_split_is_stratified_and_seeded() -> None:
+    from layerspec.data import Split
+
+    split = Split(np.zeros((100, 1, 1, 1), np.float32), np.repeat(np.arange(4), 25).astype(np.int64))
+    train_a, val_a = split_validation(split, 0.2, seed=7)
+    _, val_b = split_validation(split, 0.2, seed=7)
+    _, val_c = split_validation(split, 0.2, seed=8)
+    assert len(train_a) == 80 and np.bincount(val_a.y).tolist() == [5, 5, 5, 5]
+    np.testing.assert_array_equal(val_a.y, val_b.y)
+    assert len(val_c) == 20
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    message = data_error(write_spec(tmp_path))
+    assert "train.h5" in message and "no such file" in message
+
+
+def test_not_an_hdf5_file(good: Path) -> None:
+    (good.parent / "train.h5").write_bytes(b"this is not HDF5" * 10)
+    assert "cannot read the HDF5 file" in data_error(good)
+
+
+def test_missing_dataset_names_what_the_file_has(good: Path) -> None:
+    with h5py.File(good.parent / "train.h5", "a") as handle:
+        del handle["train_set_x"]
+    message = data_error(good)
+    assert "dataset 'train_set_x' not found" in message and "train_set_y" in message
+
+
+def test_external_link_is_refused_without_being_followed(good: Path, tmp_path: Path) -> None:
+    write_h5(tmp_path / "other.h5", "train", images(24), np.zeros(24, np.int64))
+    with h5py.File(good.parent / "train.h5", "a") as handle:
+        del handle["train_set_x"]
+        handle["train_set_x"] = h5py.ExternalLink(str(tmp_path / "other.h5"), "/train_set_x")
+    message = data_error(good)
+    assert "train.h5" in message and "'train_set_x' is an external link" in message
+
+
+def test_soft_link_is_refused(good: Path) -> None:
+    with h5py.File(good.parent / "train.h5", "a") as handle:
+        handle.move("train_set_x", "hidden")
+        handle["train_set_x"] = h5py.SoftLink("/hidden")
+    assert "'train_set_x' is a soft link" in data_error(good)
+
+
+def test_virtual_dataset_is_refused(good: Path, tmp_path: Path) -> None:
+    write_h5(tmp_path / "source.h5", "train", images(24), np.zeros(24, np.int64))
+    layout = h5py.VirtualLayout(shape=(24, 8, 8, 3), dtype=np.uint8)
+    layout[:] = h5py.VirtualSource(str(tmp_path / "source.h5"), "train_set_x", shape=(24, 8, 8, 3))
+    with h5py.File(good.parent / "train.h5", "a") as handle:
+        del handle["train_set_x"]
+        handle.create_virtual_dataset("train_set_x", layout)
+    assert "'train_set_x' is a virtual dataset" in data_error(good)
+
+
+def test_external_storage_is_refused(good: Path, tmp_path: Path) -> None:
+    raw = tmp_path / "pixels.bin"
+    raw.write_bytes(images(24).tobytes())
+    with h5py.File(good.parent / "train.h5", "a") as handle:
+        del handle["train_set_x"]
+        handle.create_dataset("train_set_x", shape=(24, 8, 8, 3), dtype=np.uint8, external=[(str(raw), 0, 24 * 192)])
+    assert "'train_set_x' keeps its data in external files" in data_error(good)
+
+
+def test_absurd_declared_shape_is_refused_without_allocating(good: Path) -> None:
+    with h5py.File(good.parent / "train.h5", "a") as handle:
+        del handle["train_set_x"], handle["train_set_y"]
+        # 10^11 images of 8x8x3: 19 TB declared, nothing written (chunked storage allocates lazily).
+        handle.create_dataset("train_set_x", shape=(10**11, 8, 8, 3), dtype=np.uint8, chunks=(1, 8, 8, 3))
+        handle.create_dataset("train_set_y", shape=(10**11,), dtype=np.int64, chunks=(1024,))
+    tracemalloc.start()
+    message = data_error(good)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert "declares shape (100000000000, 8, 8, 3)" in message and "refused before reading" in message
+    assert peak < 50 * 2**20
+
+
+def test_wrong_image_dtype(good: Path) -> None:
+    with h5py.File(good.parent / "train.h5", "a") as handle:
+        del handle["train_set_x"]
+        handle.create_dataset("train_set_x", data=np.array([b"not pixels"] * 24))
+    assert "'train_set_x' has dtype" in data_error(good)
+
+
+def test_float_labels_are_refused(good: Path) -> None:
+    with h5py.File(good.parent / "train.h5", "a") as handle:
+        del handle["train_set_y"]
+        handle.create_dataset("train_set_y", data=np.zeros(24, np.float32))
+    assert "'train_set_y' has dtype float32; labels must be integers" in data_error(good)
+
+
+def test_image_shape_must_match_the_input(good: Path) -> None:
+    write_h5(good.parent / "train.h5", "train", np.zeros((24, 16, 16, 3), np.uint8), np.zeros(24, np.int64))
+    message = data_error(good)
+    assert "images of shape (16, 16, 3)" in message and "(8, 8, 3)" in message
+
+
+def test_label_count_must_match_the_images(good: Path) -> None:
+    write_h5(good.parent / "train.h5", "train", images(24), np.zeros(23, np.int64))
+    assert "one label per image" in data_error(good)
+
+
+def test_labels_out_of_range(good: Path) -> None:
+    labels = np.arange(24) % N_CLASSES
+    labels[5] = 7
+    write_h5(good.parent / "train.h5", "train", images(24), labels)
+    message = data_error(good)
+    assert "label 7 of example 5 is outside the class range 0..2" in message and "train.h5" in message
+
+
+def test_negative_labels(good: Path) -> None:
+    write_h5(good.parent / "test.h5", "test", images(6), -np.ones(6, np.int64))
+    assert "test.h5" in data_error(good)
+
+
+def test_nan_and_inf_are_refused(good: Path) -> None:
+    x = images(24).astype(np.float32)
+    x[3, 0, 0, 0] = np.nan
+    write_h5(good.parent / "train.h5", "train", x, np.arange(24) % N_CLASSES)
+    assert "NaN or infinity (first in image 3)" in data_error(good)
+    x[3, 0, 0, 0] = np.inf
+    write_h5(good.parent / "train.h5", "train", x, np.arange(24) % N_CLASSES)
+    assert "NaN or infinity" in data_error(good)
+
+
+def test_class_count_must_match_the_model(good: Path) -> None:
+    with h5py.File(good.parent / "train.h5", "a") as handle:
+        del handle["list_classes"]
+        handle.create_dataset("list_classes", data=np.arange(5))
+    assert "the data has 5 classes" in data_error(good)
+
+
+def test_validation_split_and_file_are_exclusive(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, H5_DATA + "  validation: val.h5\n")
+    with pytest.raises(SpecError) as caught:
+        load_spec(spec)
+    assert "either `validation`" in str(caught.value)
+
+
+def test_unknown_data_key_points_at_the_line(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, H5_DATA + "  shufle_seed: 3\n")
+    with pytest.raises(SpecError) as caught:
+        load_spec(spec)
+    assert ":14:" in str(caught.value) and "shuffle_seed" in str(caught.value)
+
+
+# ---------------------------------------------------------------------------------------------------- folders
+
+FOLDER_DATA = """\
+  format: folder
+  dir: images
+  train: train
+  test: null
+  validation_split: 0.5
+"""
+
+
+def write_image_folders(root: Path, per_class: int = 2, size: int = 8) -> None:
+    for label in range(N_CLASSES):
+        folder = root / "train" / f"class_{label}"
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            pixels = np.full((size, size, 3), 40 * label + i, np.uint8)
+            Image.fromarray(pixels).save(folder / f"img{i}.png")
+
+
+def test_folder_format_reads_class_folders(tmp_path: Path) -> None:
+    write_image_folders(tmp_path / "images", size=12)  # resized to the 8x8 input
+    dataset = load_dataset(load_spec(write_spec(tmp_path, FOLDER_DATA)))
+    assert dataset.class_names == ["class_0", "class_1", "class_2"]
+    assert dataset.train.x.shape == (3, 8, 8, 3) and dataset.val is not None and len(dataset.val) == 3
+    assert dataset.train.files is not None and all(f.endswith(".png") for f in dataset.train.files)
+    assert dataset.test is None
+
+
+def test_broken_image_names_the_file(tmp_path: Path) -> None:
+    write_image_folders(tmp_path / "images")
+    broken = tmp_path / "images" / "train" / "class_1" / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
+    message = data_error(write_spec(tmp_path, FOLDER_DATA))
+    assert "broken.jpg" in message and "cannot decode the image" in message
+
+
+def test_read_image_refuses_a_huge_image(tmp_path: Path) -> None:
+    from layerspec.spec.data import DataSpec
+
+    path = tmp_path / "huge.png"
+    Image.new("L", (8000, 8000)).save(path)
+    with pytest.raises(DataError, match="too large"):
+        read_image(path, DataSpec(), (8, 8))
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+
+
+def test_train_with_bad_data_exits_3_without_traceback(good: Path) -> None:
+    with h5py.File(good.parent / "train.h5", "a") as handle:
+        handle.move("train_set_x", "hidden")
+        handle["train_set_x"] = h5py.SoftLink("/hidden")
+    result = CliRunner().invoke(app, ["train", str(good), "--out", str(good.parent / "run")])
+    assert result.exit_code == 3
+    assert f"{good.parent / 'train.h5'}: error: dataset 'train_set_x' is a soft link" in result.output
+    assert "Traceback" not in result.output
+    assert not (good.parent / "run").exists()  # nothing built or written
