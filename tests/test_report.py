@@ -131,7 +131,7 @@ def make_run(base: Path, options: FakeRun | None = None) -> Path:
     build = {
         "command": "layerspec build specs/tiny.yaml",
         "created": "2026-01-02T03:04:05+00:00",
-        "spec_path": "specs/tiny.yaml",
+        "spec_path": str(run / "spec.yaml"),  # so that the spec's `dir: ../data` holds from there too
         "spec_sha256": hashlib.sha256(spec.encode()).hexdigest(),
         "versions": {"layerspec": "0.1.0", "tensorflow": "2.21.0", "keras": "3.15.1"},
     }

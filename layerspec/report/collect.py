@@ -74,14 +74,15 @@ def collect_run(path: Path) -> Run:
     if not (path / "spec.yaml").is_file():
         raise UsageError(f"{path} is not a run folder: it has no spec.yaml (build one with `layerspec build SPEC`)")
     loaded = load_spec(path / "spec.yaml")
+    build = read_model(path / "build.json", BuildInfo)
     train = read_model(path / "train.json", TrainInfo)
     metrics = read_model(path / "metrics.json", Metrics)
-    data, note = load_data_view(loaded, train, metrics)
+    data, note = load_data_view(loaded, data_location(loaded, build, train), metrics)
     return Run(
         path=path,
         loaded=loaded,
         summary=read_summary(path, loaded),
-        build=read_model(path / "build.json", BuildInfo),
+        build=build,
         train=train,
         history=read_model(path / "history.json", History),
         metrics=metrics,
@@ -118,17 +119,32 @@ def read_diagram(path: Path) -> str | None:
         raise DataError(str(path), f"cannot read the diagram: {exc}") from None
 
 
+def data_location(loaded: LoadedSpec, build: BuildInfo | None, train: TrainInfo | None) -> Path | None:
+    """The data folder: the one training used, else the spec's `data.dir` read from where the original spec was.
+
+    The run folder holds a copy of the spec, so a `dir` relative to the spec file would point from the run
+    folder, not from the spec's own folder.
+    """
+    used = train.data_location() if train is not None else None
+    if used:
+        return Path(used)
+    relative = getattr(loaded.spec.data, "dir", None)
+    if build is not None and build.spec_path and isinstance(relative, str):
+        beside_spec = Path(build.spec_path).parent / relative
+        return beside_spec if beside_spec.is_dir() else None
+    return None
+
+
 def load_data_view(
-    loaded: LoadedSpec, train: TrainInfo | None, metrics: Metrics | None
+    loaded: LoadedSpec, data_dir: Path | None, metrics: Metrics | None
 ) -> tuple[DataView | None, str | None]:
     """The dataset as the report shows it, or None and a note saying why it is not shown."""
     try:
         from layerspec.data import load_dataset
     except ImportError:
         return None, "this layerspec cannot read datasets (no layerspec.data module)"
-    data_dir = train.data_location() if train is not None else None
     try:
-        dataset = load_dataset(loaded, Path(data_dir) if data_dir else None)
+        dataset = load_dataset(loaded, data_dir)
     except (LayerspecError, OSError) as exc:
         return None, f"the dataset could not be read: {exc}"
     return _data_view(dataset, metrics), None

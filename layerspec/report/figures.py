@@ -94,7 +94,7 @@ def curves_chart(title: str, ylabel: str, runs: Sequence[Series], log_scale: boo
     """Training vs validation per epoch, every run on the same axes; None if there is nothing to draw."""
     if not any(any(v is not None for v in s.train) for s in runs):
         return None
-    with _figure(6.0, 3.2) as figure:
+    with _figure(5.0, 3.0) as figure:
         axes = figure.add_subplot()
         for series, colour in zip(runs, _cycle(len(runs)), strict=True):
             _plot_series(axes, series, colour, show_run=len(runs) > 1)
@@ -111,7 +111,7 @@ def curves_chart(title: str, ylabel: str, runs: Sequence[Series], log_scale: boo
 def confusion_chart(matrix: Sequence[Sequence[int]], class_names: Sequence[str]) -> str:
     """The confusion matrix (rows: true class, columns: predicted) with counts written in the cells."""
     counts = np.asarray(matrix, dtype=np.int64)
-    size = max(3.0, min(9.0, 1.0 + 0.45 * len(counts)))
+    size = max(3.0, min(8.0, 1.5 + 0.4 * len(counts)))
     with _figure(size + 1.0, size) as figure:
         axes = figure.add_subplot()
         image = axes.imshow(counts, cmap="Blues")
@@ -133,7 +133,7 @@ def bar_chart(title: str, ylabel: str, epochs: Sequence[int], values: Sequence[f
     """One bar per epoch (epoch times); None if no value is known."""
     if not any(v is not None for v in values):
         return None
-    with _figure(6.0, 2.4) as figure:
+    with _figure(5.0, 2.6) as figure:
         axes = figure.add_subplot()
         axes.bar(list(epochs), _values(values), color=RUN_COLOURS[0])
         axes.set_title(title)

@@ -46,11 +46,11 @@ def sanitize_svg(text: str, id_prefix: str) -> str:
     clean = _copy(root, id_prefix)
     assert clean is not None
     # The page lays the diagram out: keep its aspect ratio from the viewBox, let CSS choose the size.
+    # The drawing keeps its natural size (Graphviz gives it in points) and the page shrinks it to fit: CSS
+    # `max-width: 100%; height: auto` needs the viewBox for the aspect ratio.
     width, height = root.get("width"), root.get("height")
     if "viewBox" not in clean.attrib and width and height:
         clean.set("viewBox", f"0 0 {_number(width)} {_number(height)}")
-    clean.attrib.pop("width", None)
-    clean.attrib.pop("height", None)
     clean.set("role", "img")
     ET.register_namespace("", SVG_NS)
     return ET.tostring(clean, encoding="unicode", short_empty_elements=True)

@@ -53,6 +53,7 @@ class RunView:
     """One run, ready for the templates."""
 
     name: str
+    path: str
     spec_name: str
     description: str
     facts: list[tuple[str, str]]
@@ -106,6 +107,7 @@ def command_line(command: str | list[str] | None) -> str | None:
 def run_view(run: Run, index: int = 0) -> RunView:
     view = RunView(
         name=run.name,
+        path=str(run.path),
         spec_name=run.loaded.spec.name,
         description=run.loaded.spec.description or "",
         facts=_facts(run),
