@@ -110,7 +110,7 @@ def build_record(checked: Checked, command: str, rankdir: str) -> dict[str, Any]
     return {
         "command": command,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "spec_path": str(loaded.path),
+        "spec_path": str(loaded.path.resolve()),  # absolute: data paths are relative to the spec's folder
         "spec_sha256": loaded.sha256,
         "model_name": checked.summary.name,
         "params": checked.summary.params,

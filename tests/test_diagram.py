@@ -15,7 +15,7 @@ from layerspec.shapes import LayerRecord, ModelSummary
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pydot uses an old pyparsing API
-EXAMPLES = ["signs.yaml", "signs_resnet.yaml", "resnet50.yaml"]
+EXAMPLES = ["signs.yaml", "signs_resnet.yaml", "resnet50.yaml", "mobilenetv2.yaml"]
 
 
 def _unquote(name: str) -> str:
