@@ -28,7 +28,8 @@ class ReLU(LayerSpec):
     type: Literal["ReLU"]
     max_value: NonNegative | None = Field(default=None, description="Upper bound of the output.")
     negative_slope: NonNegative = Field(default=0.0, description="Slope below the threshold.")
-    threshold: Finite = Field(default=0.0, description="Values below it are damped.")
+    # Keras refuses a negative threshold (found by tests/fuzz).
+    threshold: NonNegative = Field(default=0.0, description="Values below it are damped.")
 
 
 @register("activation")

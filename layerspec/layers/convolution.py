@@ -25,13 +25,14 @@ from layerspec.layers.fields import (
     Constraint,
     ConvPadding,
     DataFormat,
-    Initializer,
     IntOrPair,
     IntOrSingle,
+    KernelInitializer,
     NonNegativeInt,
     NonNegativePair,
     PositiveInt,
     Regularizer,
+    VectorInitializer,
 )
 
 _TOO_SMALL = "use `padding: same`, a smaller kernel or stride, or a larger input"
@@ -50,7 +51,7 @@ class _Conv(LayerSpec):
     dilation_rate: IntOrPair = Field(default=1, description="Spacing between kernel taps.")
     activation: Activation = Field(default=None, description="Activation applied to the output.")
     use_bias: bool = Field(default=True, description="Whether to add a bias vector.")
-    bias_initializer: Initializer = "zeros"
+    bias_initializer: VectorInitializer = "zeros"
     bias_regularizer: Regularizer = None
     activity_regularizer: Regularizer = None
     bias_constraint: Constraint = None
@@ -79,7 +80,7 @@ class _Conv(LayerSpec):
 class _FilterConv(_Conv):
     filters: PositiveInt = Field(description="Number of output channels.")
     groups: PositiveInt = Field(default=1, description="Number of groups the channels are split into.")
-    kernel_initializer: Initializer = "glorot_uniform"
+    kernel_initializer: KernelInitializer = "glorot_uniform"
     kernel_regularizer: Regularizer = None
     kernel_constraint: Constraint = None
 
@@ -136,7 +137,7 @@ class Conv2DTranspose(_Conv):
         default=None,
         description="Extra size added to one side of the output; must be smaller than the stride.",
     )
-    kernel_initializer: Initializer = "glorot_uniform"
+    kernel_initializer: KernelInitializer = "glorot_uniform"
     kernel_regularizer: Regularizer = None
     kernel_constraint: Constraint = None
 
@@ -176,7 +177,7 @@ class Conv2DTranspose(_Conv):
 class _DepthwiseBase(_Conv):
     padding: ConvPadding = Field(default="valid", description="'valid' (no padding) or 'same'.")
     depth_multiplier: PositiveInt = Field(default=1, description="Output channels per input channel.")
-    depthwise_initializer: Initializer = "glorot_uniform"
+    depthwise_initializer: KernelInitializer = "glorot_uniform"
     depthwise_regularizer: Regularizer = None
     depthwise_constraint: Constraint = None
 
@@ -210,7 +211,7 @@ class SeparableConv2D(_DepthwiseBase):
 
     type: Literal["SeparableConv2D"]
     filters: PositiveInt = Field(description="Number of output channels of the pointwise step.")
-    pointwise_initializer: Initializer = "glorot_uniform"
+    pointwise_initializer: KernelInitializer = "glorot_uniform"
     pointwise_regularizer: Regularizer = None
     pointwise_constraint: Constraint = None
 

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from layerspec.layers.base import LayerSpec, Shape, ShapeError, Weight, prod_known, register
-from layerspec.layers.fields import Activation, Constraint, Initializer, PositiveInt, Regularizer
+from layerspec.layers.fields import Activation, Constraint, Initializer, PositiveInt, Regularizer, VectorInitializer
 
 
 @register("dense")
@@ -19,7 +19,7 @@ class Dense(LayerSpec):
     activation: Activation = Field(default=None, description="Activation applied to the output.")
     use_bias: bool = Field(default=True, description="Whether to add a bias vector.")
     kernel_initializer: Initializer = "glorot_uniform"
-    bias_initializer: Initializer = "zeros"
+    bias_initializer: VectorInitializer = "zeros"
     kernel_regularizer: Regularizer = None
     bias_regularizer: Regularizer = None
     activity_regularizer: Regularizer = None

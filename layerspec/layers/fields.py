@@ -71,7 +71,41 @@ Initializer = Literal[
     "zeros",
     "ones",
 ]
-Regularizer = Literal["l1", "l2", "l1_l2", "orthogonal_regularizer"] | None
+# Keras's `identity` initializer needs a 2D weight (a Dense kernel) and `orthogonal` one of at least 2D, so
+# convolution kernels take every initializer but identity, and vectors (bias, beta, gamma, moving statistics)
+# neither of them (found by tests/fuzz: Keras refuses the model while building it).
+KernelInitializer = Literal[
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "random_uniform",
+    "random_normal",
+    "truncated_normal",
+    "variance_scaling",
+    "orthogonal",
+    "zeros",
+    "ones",
+]
+VectorInitializer = Literal[
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "random_uniform",
+    "random_normal",
+    "truncated_normal",
+    "variance_scaling",
+    "zeros",
+    "ones",
+]
+# Keras's own identifiers: `l1l2` (not `l1_l2`) is what keras.regularizers.get understands.
+Regularizer = Literal["l1", "l2", "l1l2", "orthogonal_regularizer"] | None
 Constraint = Literal["max_norm", "min_max_norm", "non_neg", "unit_norm"] | None
 FillMode = Literal["reflect", "wrap", "constant", "nearest"]
-Interpolation = Literal["nearest", "bilinear", "bicubic", "lanczos3", "lanczos5", "area"]
+# RandomRotation, RandomZoom and RandomTranslation take only these two (Keras raises on the others).
+Interpolation = Literal["nearest", "bilinear"]

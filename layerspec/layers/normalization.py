@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from layerspec.layers.base import LayerSpec, Shape, ShapeError, Weight, format_shape, prod_known, register
-from layerspec.layers.fields import Constraint, Finite, Initializer, Regularizer
+from layerspec.layers.fields import Constraint, Finite, Regularizer, VectorInitializer
 
 Axis = Annotated[int, Field(ge=-64, le=64)]
 Axes = Axis | Annotated[list[Axis], Field(min_length=1, max_length=8)]
@@ -43,8 +43,8 @@ class _Normalization(LayerSpec):
     epsilon: Annotated[Finite, Field(gt=0)] = Field(default=1e-3, description="Added to the variance.")
     center: bool = Field(default=True, description="Learn an offset (beta).")
     scale: bool = Field(default=True, description="Learn a scale (gamma).")
-    beta_initializer: Initializer = "zeros"
-    gamma_initializer: Initializer = "ones"
+    beta_initializer: VectorInitializer = "zeros"
+    gamma_initializer: VectorInitializer = "ones"
     beta_regularizer: Regularizer = None
     gamma_regularizer: Regularizer = None
     beta_constraint: Constraint = None
@@ -67,8 +67,8 @@ class BatchNormalization(_Normalization):
     # Keras 3 takes exactly one axis here (it calls int(axis)), unlike LayerNormalization.
     axis: Axis = Field(default=-1, description="The features axis; counts the batch axis as 0 (3 for images).")
     momentum: Annotated[Finite, Field(ge=0, le=1)] = Field(default=0.99, description="Moving-average momentum.")
-    moving_mean_initializer: Initializer = "zeros"
-    moving_variance_initializer: Initializer = "ones"
+    moving_mean_initializer: VectorInitializer = "zeros"
+    moving_variance_initializer: VectorInitializer = "ones"
     synchronized: bool = False
 
     def weights(self, inputs: list[Shape]) -> list[Weight]:

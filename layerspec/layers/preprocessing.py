@@ -20,6 +20,9 @@ class Rescaling(LayerSpec):
 
 
 ContrastFactor = Annotated[float, Field(ge=0.0, le=1.0)]
+# RandomZoom refuses -1 (a zoom to nothing), unlike the other factors (found by tests/fuzz).
+ZoomFactor = Annotated[float, Field(gt=-1.0, le=1.0)]
+ZoomFactorOrRange = ZoomFactor | Annotated[list[ZoomFactor], Field(min_length=2, max_length=2)]
 
 
 class _Augmentation(LayerSpec):
@@ -57,8 +60,8 @@ class RandomZoom(_Geometric):
     """Zooms images in or out at random while training."""
 
     type: Literal["RandomZoom"]
-    height_factor: FactorOrRange = Field(description="Zoom range for the height, as a fraction.")
-    width_factor: FactorOrRange | None = Field(default=None, description="Zoom range for the width.")
+    height_factor: ZoomFactorOrRange = Field(description="Zoom range for the height, as a fraction.")
+    width_factor: ZoomFactorOrRange | None = Field(default=None, description="Zoom range for the width.")
 
 
 @register("augmentation")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -25,6 +25,9 @@ class SpatialDropout2D(LayerSpec):
     """Drops whole feature maps instead of single values."""
 
     type: Literal["SpatialDropout2D"]
+    # Keras's SpatialDropout2D constructor takes no `trainable` (and no **kwargs), so it is no argument here
+    # either (found by tests/fuzz); it has no weights to freeze anyway.
+    trainable: ClassVar[bool] = True  # type: ignore[misc]
     rate: Rate
     data_format: DataFormat = None
     seed: Seed = Field(default=None, description="Random seed.")

@@ -1,0 +1,94 @@
+"""The Keras side of the differential tests, written independently of layerspec's compiler.
+
+`keras_figures(spec)` reads the plain spec dict (the same one written to YAML) and builds the model with
+`keras.Input` and `keras.layers.<type>(**arguments)` calls, wiring inputs by name as the spec format documents.
+It returns each layer entry's output shape and parameter counts as Keras reports them, or raises KerasRefused
+when Keras will not build it. Nothing from layerspec is imported here, so a shared mistake cannot hide.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+_built = 0
+
+
+class KerasRefused(Exception):
+    """Keras raised while building the model; the message is Keras's own."""
+
+
+@dataclass(frozen=True)
+class Figures:
+    shape: tuple[int | None, ...]  # without the batch axis
+    trainable: int
+    non_trainable: int
+
+
+def _keras() -> Any:
+    import keras
+
+    return keras
+
+
+def _tuples(value: Any) -> Any:
+    """Lists as tuples, the way Keras users usually write kernel sizes, paddings and shapes."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+def _count(variables: list[Any]) -> int:
+    return sum(math.prod(int(d) for d in v.shape) for v in variables)
+
+
+def keras_figures(spec: dict[str, Any]) -> tuple[list[Figures], int]:
+    """Per layer entry (in spec order): shape and counts; plus the model's count_params()."""
+    global _built
+    keras = _keras()
+    _built += 1
+    if _built % 50 == 0:
+        keras.backend.clear_session()
+    try:
+        return _build(keras, spec)
+    except Exception as exc:  # Keras signals a bad model with many exception types
+        raise KerasRefused(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _build(keras: Any, spec: dict[str, Any]) -> tuple[list[Figures], int]:
+    entries = [spec["input"]] if "input" in spec else spec["inputs"]
+    tensors: dict[str, Any] = {}
+    model_inputs = []
+    for i, entry in enumerate(entries):
+        name = entry.get("name") or ("input" if i == 0 else f"input_{i}")
+        tensor = keras.Input(shape=_tuples(entry["shape"]), name=name, dtype=entry.get("dtype", "float32"))
+        tensors[name] = tensor
+        model_inputs.append(tensor)
+    previous = next(iter(tensors))
+    figures, outputs = [], []
+    for k, entry in enumerate(spec["layers"]):
+        refs = entry.get("inputs", previous)
+        refs_list = [refs] if isinstance(refs, str) else list(refs)
+        args = {key: _tuples(v) for key, v in entry.items() if key not in ("type", "inputs")}
+        layer = getattr(keras.layers, entry["type"])(**args)
+        args_in = [tensors[r] for r in refs_list]
+        out = layer(args_in if entry["type"] in _MERGE_TYPES else args_in[0])
+        key = entry.get("name", f"#{k}")
+        tensors[key] = out
+        previous = key
+        outputs.append((key, out))
+        figures.append(
+            Figures(tuple(out.shape[1:]), _count(layer.trainable_weights), _count(layer.non_trainable_weights))
+        )
+    wanted = spec.get("outputs", [outputs[-1][0]])
+    wanted = [wanted] if isinstance(wanted, str) else wanted
+    out_tensors = [tensors[w] for w in wanted]
+    model = keras.Model(
+        inputs=model_inputs[0] if len(model_inputs) == 1 else model_inputs,
+        outputs=out_tensors[0] if len(out_tensors) == 1 else out_tensors,
+    )
+    return figures, int(model.count_params())
+
+
+_MERGE_TYPES = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"}

@@ -1,0 +1,592 @@
+"""Hypothesis strategies for random model specs over the whole layer registry.
+
+A spec is grown layer by layer. To keep most generated specs valid (so that shapes and counts are compared, not
+only rejections), each new layer's arguments are drawn with the shape of its input in mind, and the input shapes
+are tracked with layerspec's own per-layer rules. Those rules only steer the generator: the judge of every spec
+is Keras (see fuzz_oracle.py). When a drawn layer is not applicable, the generator keeps it with some
+probability and stops there, so every spec that both sides must reject is also produced.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from layerspec.layers import REGISTRY, ShapeError
+
+Shape = tuple[int | None, ...]
+Args = dict[str, Any]
+Draw = Callable[[st.SearchStrategy[Any]], Any]
+ArgGen = Callable[[Draw, Shape], Args]
+
+# Arguments set by the generator functions below; every other Literal/bool argument is drawn generically.
+_SHAPE_ARGS = {
+    "type",
+    "name",
+    "inputs",
+    "kernel_size",
+    "strides",
+    "padding",
+    "dilation_rate",
+    "filters",
+    "groups",
+    "depth_multiplier",
+    "output_padding",
+    "units",
+    "axis",
+    "pool_size",
+    "keepdims",
+    "target_shape",
+    "cropping",
+    "size",
+    "rate",
+    "noise_shape",
+    "seed",
+    "factor",
+    "height_factor",
+    "width_factor",
+    "scale",
+    "offset",
+    "max_value",
+    "negative_slope",
+    "threshold",
+    "epsilon",
+    "momentum",
+    "fill_value",
+    "trainable",
+}
+
+
+def _dim(shape: Shape, i: int) -> int:
+    """A known size for axis i, or a small stand-in for an unknown one (used to pick window sizes)."""
+    d = shape[i] if i < len(shape) else None
+    return 4 if d is None else d
+
+
+def _int_or_list(draw: Draw, values: list[int], rank: int) -> int | list[int]:
+    if len(set(values)) == 1 and draw(st.booleans()):
+        return values[0]
+    return values
+
+
+def _window(draw: Draw, shape: Shape, rank: int, *, allow_big: bool = True) -> list[int]:
+    """Kernel sizes mostly no larger than the input (occasionally larger, a case both sides must reject)."""
+    out = []
+    for i in range(rank):
+        top = max(1, min(_dim(shape, i), 5))
+        if allow_big and draw(st.integers(0, 19)) == 0:
+            top = _dim(shape, i) + 2
+        out.append(draw(st.integers(1, top)))
+    return out
+
+
+def _same_or_each(draw: Draw, rank: int, low: int, high: int) -> list[int]:
+    if draw(st.booleans()):
+        return [draw(st.integers(low, high))] * rank
+    return [draw(st.integers(low, high)) for _ in range(rank)]
+
+
+def _strides_dilation(draw: Draw, rank: int) -> tuple[list[int], list[int]]:
+    """Strides > 1 and dilation > 1 together are refused by Keras; draw that rarely, as a rejection case."""
+    strides = _same_or_each(draw, rank, 1, 3)
+    dilation = [1] * rank
+    if max(strides) == 1 or draw(st.integers(0, 9)) == 0:
+        dilation = _same_or_each(draw, rank, 1, 3) if draw(st.booleans()) else dilation
+    return strides, dilation
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _conv(draw: Draw, shape: Shape, rank: int) -> Args:
+    kernel = _window(draw, shape, rank)
+    strides, dilation = _strides_dilation(draw, rank)
+    args: Args = {"kernel_size": _int_or_list(draw, kernel, rank)}
+    if max(strides) > 1 or draw(st.booleans()):
+        args["strides"] = _int_or_list(draw, strides, rank)
+    if max(dilation) > 1:
+        args["dilation_rate"] = _int_or_list(draw, dilation, rank)
+    pads = ["valid", "same", "causal"] if rank == 1 else ["valid", "same"]
+    if draw(st.booleans()):
+        args["padding"] = draw(st.sampled_from(pads))
+    return args
+
+
+def _filter_conv(rank: int) -> ArgGen:
+    def gen(draw: Draw, shape: Shape) -> Args:
+        args = _conv(draw, shape, rank)
+        channels = shape[-1] if shape and shape[-1] is not None else 1
+        groups = draw(st.sampled_from(_divisors(channels))) if draw(st.integers(0, 3)) == 0 else 1
+        if draw(st.integers(0, 29)) == 0:
+            groups = draw(st.integers(2, 4))  # probably not a divisor: a rejection case
+        args["filters"] = groups * draw(st.integers(1, 4))
+        if groups > 1:
+            args["groups"] = groups
+        return args
+
+    return gen
+
+
+def _transpose(draw: Draw, shape: Shape) -> Args:
+    args = _conv(draw, shape, 2)
+    args["filters"] = draw(st.integers(1, 6))
+    if draw(st.integers(0, 2)) == 0:
+        strides = args.get("strides", 1)
+        top = (strides if isinstance(strides, int) else min(strides)) - 1
+        if draw(st.integers(0, 9)) == 0:
+            top += 1  # output_padding equal to the stride: refused by both
+        args["output_padding"] = draw(st.integers(0, max(top, 0)))
+    return args
+
+
+def _depthwise(draw: Draw, shape: Shape) -> Args:
+    args = _conv(draw, shape, 2)
+    if draw(st.booleans()):
+        args["depth_multiplier"] = draw(st.integers(1, 3))
+    return args
+
+
+def _separable(draw: Draw, shape: Shape) -> Args:
+    return {**_depthwise(draw, shape), "filters": draw(st.integers(1, 6))}
+
+
+def _axis(draw: Draw, shape: Shape) -> int:
+    """A Keras axis (batch = 0): positive or negative, occasionally out of range. Never the batch axis itself:
+    Keras lets some layers work across the batch, layerspec refuses that on purpose (README, Testing)."""
+    rank = len(shape) + 1
+    if draw(st.integers(0, 19)) == 0:
+        return draw(st.sampled_from([rank, -rank - 1]))
+    positive = draw(st.integers(1, rank - 1))
+    return positive if draw(st.booleans()) else positive - rank
+
+
+def _norm(*, allow_list: bool) -> ArgGen:
+    def gen(draw: Draw, shape: Shape) -> Args:
+        args: Args = {}
+        if draw(st.booleans()):
+            args["axis"] = _axis(draw, shape)
+        if allow_list and draw(st.integers(0, 4)) == 0:
+            axes = draw(st.lists(st.integers(1, len(shape)), min_size=1, max_size=len(shape), unique=True))
+            args["axis"] = axes
+        if draw(st.booleans()):
+            args["epsilon"] = draw(st.sampled_from([1e-5, 1e-3, 0.01, 1e-6]))
+        return args
+
+    return gen
+
+
+def _batch_norm(draw: Draw, shape: Shape) -> Args:
+    args = _norm(allow_list=True)(draw, shape)
+    if draw(st.booleans()):
+        args["momentum"] = draw(st.sampled_from([0.0, 0.9, 0.99, 1.0]))
+    return args
+
+
+def _pool(rank: int) -> ArgGen:
+    def gen(draw: Draw, shape: Shape) -> Args:
+        args: Args = {}
+        if draw(st.integers(0, 3)):
+            args["pool_size"] = _int_or_list(draw, _window(draw, shape, rank), rank)
+        if draw(st.booleans()):
+            args["strides"] = _int_or_list(draw, _same_or_each(draw, rank, 1, 3), rank)
+        if draw(st.booleans()):
+            args["padding"] = draw(st.sampled_from(["valid", "same"]))
+        return args
+
+    return gen
+
+
+def _global_pool(draw: Draw, shape: Shape) -> Args:
+    return {"keepdims": draw(st.booleans())} if draw(st.booleans()) else {}
+
+
+def _dense(draw: Draw, shape: Shape) -> Args:
+    return {"units": draw(st.integers(1, 12))}
+
+
+def _activation(draw: Draw, shape: Shape) -> Args:
+    return {}  # `activation` itself is a Literal, drawn generically (it is required, see _literal_args)
+
+
+def _relu(draw: Draw, shape: Shape) -> Args:
+    args: Args = {}
+    if draw(st.booleans()):
+        args["max_value"] = draw(st.sampled_from([None, 6.0, 1.0, 0.0]))
+    if draw(st.booleans()):
+        args["negative_slope"] = draw(st.sampled_from([0.0, 0.1, 0.3]))
+    if draw(st.booleans()):
+        args["threshold"] = draw(st.sampled_from([0.0, 0.5, -1.0]))
+    return args
+
+
+def _leaky(draw: Draw, shape: Shape) -> Args:
+    return {"negative_slope": draw(st.sampled_from([0.0, 0.01, 0.2, 1.5]))} if draw(st.booleans()) else {}
+
+
+def _softmax(draw: Draw, shape: Shape) -> Args:
+    if draw(st.integers(0, 3)) == 0:
+        return {"axis": draw(st.lists(st.integers(1, len(shape)), min_size=1, max_size=len(shape), unique=True))}
+    return {"axis": _axis(draw, shape)} if draw(st.booleans()) else {}
+
+
+def _rescaling(draw: Draw, shape: Shape) -> Args:
+    args: Args = {"scale": draw(st.sampled_from([1 / 255, 2.0, -1.0, 0.5]))}
+    if draw(st.booleans()):
+        args["offset"] = draw(st.sampled_from([0.0, -1.0, 0.5]))
+    return args
+
+
+_FACTOR = st.floats(0.0, 1.0, allow_nan=False).map(lambda f: round(f, 3))
+
+
+def _factor_range(draw: Draw) -> float | list[float]:
+    if draw(st.booleans()):
+        return draw(_FACTOR)
+    low, high = sorted([draw(_FACTOR), draw(_FACTOR)])
+    return [-low, high]
+
+
+def _augment(*factors: str, optional: tuple[str, ...] = ()) -> ArgGen:
+    def gen(draw: Draw, shape: Shape) -> Args:
+        args = {f: _factor_range(draw) for f in factors}
+        args.update({f: _factor_range(draw) for f in optional if draw(st.booleans())})
+        if draw(st.booleans()):
+            args["seed"] = draw(st.integers(0, 2**31))
+        return args
+
+    return gen
+
+
+def _contrast(draw: Draw, shape: Shape) -> Args:
+    factor: float | list[float] = draw(_FACTOR)
+    if draw(st.booleans()):
+        factor = sorted([draw(_FACTOR), draw(_FACTOR)])
+    args: Args = {"factor": factor}
+    if draw(st.booleans()):
+        args["value_range"] = draw(st.sampled_from([[0.0, 1.0], [0.0, 255.0], [-1.0, 1.0]]))
+    return args
+
+
+def _flip(draw: Draw, shape: Shape) -> Args:
+    return {"seed": draw(st.integers(0, 1000))} if draw(st.booleans()) else {}
+
+
+def _dropout(draw: Draw, shape: Shape) -> Args:
+    args: Args = {"rate": draw(st.sampled_from([0.0, 0.1, 0.5, 0.999]))}
+    if draw(st.integers(0, 3)) == 0:
+        args["noise_shape"] = [None, *(draw(st.sampled_from([1, d])) for d in shape)]
+    return args
+
+
+def _spatial_dropout(draw: Draw, shape: Shape) -> Args:
+    return {"rate": draw(st.sampled_from([0.0, 0.2, 0.5]))}
+
+
+def _pad_value(draw: Draw, high: int) -> int | list[int] | list[list[int]]:
+    style = draw(st.integers(0, 2))
+    pick = st.integers(0, high)
+    if style == 0:
+        return draw(pick)
+    if style == 1:
+        return [draw(pick), draw(pick)]
+    return [[draw(pick), draw(pick)], [draw(pick), draw(pick)]]
+
+
+def _zero_padding(draw: Draw, shape: Shape) -> Args:
+    return {"padding": _pad_value(draw, 3)} if draw(st.integers(0, 3)) else {}
+
+
+def _cropping(draw: Draw, shape: Shape) -> Args:
+    high = max(0, min(_dim(shape, 0), _dim(shape, 1)) // 2)
+    if draw(st.integers(0, 19)) == 0:
+        high += 2  # crops the whole image: refused by both
+    return {"cropping": _pad_value(draw, high)} if draw(st.integers(0, 3)) else {}
+
+
+def _upsampling(draw: Draw, shape: Shape) -> Args:
+    return {"size": _int_or_list(draw, _same_or_each(draw, 2, 1, 3), 2)} if draw(st.booleans()) else {}
+
+
+def _nothing(draw: Draw, shape: Shape) -> Args:
+    return {}
+
+
+def _factors(n: int) -> list[int]:
+    out, p = [], 2
+    while n > 1 and p * p <= n:
+        while n % p == 0:
+            out.append(p)
+            n //= p
+        p += 1
+    if n > 1:
+        out.append(n)
+    return out
+
+
+def _reshape(draw: Draw, shape: Shape) -> Args:
+    known = [d for d in shape if d is not None]
+    total = math.prod(known) if len(known) == len(shape) else draw(st.integers(1, 24))
+    primes = draw(st.permutations(_factors(total)))
+    rank = draw(st.integers(1, 4))
+    dims = [1] * rank
+    for p in primes:
+        dims[draw(st.integers(0, rank - 1))] *= p
+    if draw(st.integers(0, 2)) == 0:
+        dims[draw(st.integers(0, rank - 1))] = -1
+    if draw(st.integers(0, 19)) == 0:
+        dims[0] += 1  # the values no longer fit: refused by both
+    return {"target_shape": dims}
+
+
+def _concatenate(draw: Draw, shape: Shape) -> Args:
+    return {"axis": _axis(draw, shape)} if draw(st.booleans()) else {}
+
+
+# Spatial rank each type needs (None: any rank). Used only to pick types that fit the current tensor.
+RANK: dict[str, int | None] = {
+    "Conv1D": 2,
+    "Conv2D": 3,
+    "Conv2DTranspose": 3,
+    "DepthwiseConv2D": 3,
+    "SeparableConv2D": 3,
+    "MaxPooling2D": 3,
+    "AveragePooling2D": 3,
+    "MaxPooling1D": 2,
+    "AveragePooling1D": 2,
+    "GlobalAveragePooling2D": 3,
+    "GlobalMaxPooling2D": 3,
+    "GlobalAveragePooling1D": 2,
+    "GlobalMaxPooling1D": 2,
+    "SpatialDropout2D": 3,
+    "ZeroPadding2D": 3,
+    "Cropping2D": 3,
+    "UpSampling2D": 3,
+    "RandomFlip": 3,
+    "RandomRotation": 3,
+    "RandomZoom": 3,
+    "RandomTranslation": 3,
+    "RandomContrast": 3,
+}
+
+GENERATORS: dict[str, ArgGen] = {
+    "Conv1D": _filter_conv(1),
+    "Conv2D": _filter_conv(2),
+    "Conv2DTranspose": _transpose,
+    "DepthwiseConv2D": _depthwise,
+    "SeparableConv2D": _separable,
+    "Dense": _dense,
+    "BatchNormalization": _batch_norm,  # a list of axes is drawn too: both must refuse it
+    "LayerNormalization": _norm(allow_list=True),
+    "Activation": _activation,
+    "ReLU": _relu,
+    "LeakyReLU": _leaky,
+    "Softmax": _softmax,
+    "MaxPooling2D": _pool(2),
+    "AveragePooling2D": _pool(2),
+    "MaxPooling1D": _pool(1),
+    "AveragePooling1D": _pool(1),
+    "GlobalAveragePooling2D": _global_pool,
+    "GlobalMaxPooling2D": _global_pool,
+    "GlobalAveragePooling1D": _global_pool,
+    "GlobalMaxPooling1D": _global_pool,
+    "ZeroPadding2D": _zero_padding,
+    "Cropping2D": _cropping,
+    "UpSampling2D": _upsampling,
+    "Flatten": _nothing,
+    "Reshape": _reshape,
+    "Dropout": _dropout,
+    "SpatialDropout2D": _spatial_dropout,
+    "Rescaling": _rescaling,
+    "RandomFlip": _flip,
+    "RandomRotation": _augment("factor"),
+    "RandomZoom": _augment("height_factor", optional=("width_factor",)),
+    "RandomTranslation": _augment("height_factor", "width_factor"),
+    "RandomContrast": _contrast,
+    "Add": _nothing,
+    "Subtract": _nothing,
+    "Multiply": _nothing,
+    "Average": _nothing,
+    "Maximum": _nothing,
+    "Minimum": _nothing,
+    "Concatenate": _concatenate,
+}
+
+MERGES = sorted(t for t, cls in REGISTRY.items() if cls.max_inputs != 1)
+
+
+def _literal_choices(annotation: Any) -> tuple[list[Any], bool]:
+    """The Literal values (and whether None is allowed) of a field annotation; ([], False) if not a Literal."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return list(typing.get_args(annotation)), False
+    if origin in (typing.Union, types.UnionType):
+        values: list[Any] = []
+        optional = False
+        for arg in typing.get_args(annotation):
+            if arg is type(None):
+                optional = True
+                continue
+            inner, _ = _literal_choices(arg)
+            if not inner:
+                return [], False
+            values += inner
+        return values, optional
+    return [], False
+
+
+def _literal_args(draw: Draw, type_name: str) -> Args:
+    """Every other Literal or bool argument of the layer's spec model: drawn from what layerspec accepts,
+    so a value layerspec allows but Keras refuses (or the other way round) shows up as a disagreement."""
+    args: Args = {}
+    for field, info in REGISTRY[type_name].model_fields.items():
+        if field in _SHAPE_ARGS:
+            continue
+        if info.annotation is bool:
+            if draw(st.integers(0, 3)) == 0:
+                args[field] = draw(st.booleans())
+            continue
+        values, optional = _literal_choices(info.annotation)
+        if values and (info.is_required() or draw(st.integers(0, 3)) == 0):
+            args[field] = draw(st.sampled_from(values + ([None] if optional else [])))
+    return args
+
+
+def layer_args(draw: Draw, type_name: str, shape: Shape) -> Args:
+    args = {**_literal_args(draw, type_name), **GENERATORS[type_name](draw, shape)}
+    if draw(st.integers(0, 9)) == 0:
+        args["trainable"] = False
+    return args
+
+
+# ---- whole specs --------------------------------------------------------------------------------------------
+
+
+def _input_shape(draw: Draw, rank: int | None = None) -> list[int | None]:
+    kinds = {3: ["image"], 2: ["sequence"]}.get(rank or 0, ["image", "image", "image", "sequence", "vector", "volume"])
+    kind = draw(st.sampled_from(kinds))
+    size = st.integers(1, 12)
+    unknown = draw(st.integers(0, 9)) == 0
+    channels = draw(st.integers(1, 6))
+    if kind == "image":
+        h, w = draw(size), draw(size)
+        return [None, None, channels] if unknown else [h, w, channels]
+    if kind == "sequence":
+        return [None if unknown else draw(size), channels]
+    if kind == "vector":
+        return [draw(st.integers(1, 32))]
+    return [draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 4)), channels]
+
+
+def _infer(entry: Args, shapes: list[Shape]) -> Shape | None:
+    """layerspec's own rule for the entry, or None if it refuses (used only to steer the generator)."""
+    try:
+        layer = REGISTRY[entry["type"]].model_validate(entry)
+        out = layer.output_shape(shapes)
+        layer.weights(shapes)
+        return out
+    except (ShapeError, ValidationError, ValueError, TypeError, IndexError, ZeroDivisionError):
+        return None
+
+
+def _pick_type(draw: Draw, shape: Shape) -> str:
+    rank = len(shape)
+    fitting = [t for t in GENERATORS if t not in MERGES and RANK.get(t) in (None, rank)]
+    if draw(st.integers(0, 24)) == 0:
+        # Any type, even one that needs another rank; but not an augmentation on a non-image, which Keras
+        # builds (and fails on when run) and layerspec refuses on purpose (README, Testing).
+        fitting = [t for t in GENERATORS if t not in MERGES and REGISTRY[t].family != "augmentation"]
+    return str(draw(st.sampled_from(sorted(fitting))))
+
+
+def _merge_sources(draw: Draw, tensors: list[tuple[str, Shape]], type_name: str) -> list[tuple[str, Shape]]:
+    """Two or three tensors, preferring ones of the same shape (or same rank for Concatenate)."""
+    high = 2 if type_name == "Subtract" else 3
+    count = draw(st.integers(2, high))
+    first = draw(st.sampled_from(tensors))
+    if type_name == "Concatenate":
+        alike = [t for t in tensors if len(t[1]) == len(first[1])]
+    else:
+        alike = [t for t in tensors if t[1] == first[1] or t[1][-1:] == first[1][-1:]]
+    pool = alike if draw(st.integers(0, 9)) else tensors
+    return [first, *(draw(st.sampled_from(pool)) for _ in range(count - 1))]
+
+
+@st.composite
+def specs(draw: Draw, max_layers: int = 8, focus: str | None = None) -> Args:
+    """A random spec (as a plain dict ready for YAML), sequential or DAG-shaped, with one to three inputs.
+
+    With `focus`, one of the first layers is of that type (and the input has the rank it needs)."""
+    dag = draw(st.integers(0, 2)) > 0 or focus in MERGES
+    n_inputs = draw(st.sampled_from([1, 1, 1, 2, 3])) if dag else 1
+    first = _input_shape(draw, RANK.get(focus) if focus else None)
+    n_layers = draw(st.integers(1, max_layers))
+    focus_at = draw(st.integers(1 if focus in MERGES else 0, 2)) if focus else -1
+    n_layers = max(n_layers, focus_at + 1)
+    inputs = []
+    for i in range(n_inputs):
+        shape = first if i == 0 or draw(st.booleans()) else _input_shape(draw)
+        entry: Args = {"shape": list(shape)}
+        if i > 0 or draw(st.booleans()):
+            entry["name"] = f"in{i}"
+        inputs.append(entry)
+    names = [entry.get("name", "input") for entry in inputs]
+    tensors: list[tuple[str, Shape]] = [(n, tuple(e["shape"])) for n, e in zip(names, inputs, strict=True)]
+    named = dag or draw(st.booleans())
+    layers: list[Args] = []
+    consumed: set[str] = set()
+    for k in range(n_layers):
+        entry, sources = _next_layer(draw, tensors, dag, k, focus if k == focus_at else None)
+        if named:
+            entry = {"name": f"l{k}", **entry}
+        if dag:
+            refs = [s[0] for s in sources]
+            entry["inputs"] = refs[0] if len(refs) == 1 and draw(st.booleans()) else refs
+        consumed.update(s[0] for s in sources)
+        layers.append(entry)
+        out = _infer(entry, [s[1] for s in sources])
+        if out is None:
+            break  # a layer both sides should refuse: nothing after it would be checked
+        tensors.append((f"l{k}", out))
+    return _finish(draw, inputs, layers, consumed, named)
+
+
+def _next_layer(
+    draw: Draw, tensors: list[tuple[str, Shape]], dag: bool, k: int, forced: str | None
+) -> tuple[Args, list[Any]]:
+    latest = tensors[-1] if k > 0 else tensors[0]
+    merge = forced in MERGES if forced else dag and len(tensors) > 1 and draw(st.integers(0, 3)) == 0
+    if merge:
+        type_name = forced or str(draw(st.sampled_from(MERGES)))
+        sources = _merge_sources(draw, tensors, type_name)
+        # The first layer reads the first input; make sure it does, so no input is ever left out.
+        if k == 0 and tensors[0] not in sources:
+            sources[0] = tensors[0]
+        return {"type": type_name, **layer_args(draw, type_name, sources[0][1])}, sources
+    source = draw(st.sampled_from(tensors)) if dag and k > 0 and draw(st.integers(0, 2)) == 0 else latest
+    if forced and REGISTRY[forced].family == "augmentation" and RANK.get(forced) != len(source[1]):
+        forced = None  # augmentations need images (a deliberate difference, see _pick_type)
+    type_name = forced or _pick_type(draw, source[1])
+    return {"type": type_name, **layer_args(draw, type_name, source[1])}, [source]
+
+
+def _finish(draw: Draw, inputs: list[Args], layers: list[Args], consumed: set[str], named: bool) -> Args:
+    """Drop inputs nothing reads (layerspec refuses unused inputs) and list every unread layer as an output."""
+    used_inputs = [e for i, e in enumerate(inputs) if i == 0 or e.get("name") in consumed]
+    spec: Args = {"name": "fuzz"}
+    if len(used_inputs) == 1 and draw(st.booleans()):
+        spec["input"] = used_inputs[0]
+    else:
+        spec["inputs"] = used_inputs
+    spec["layers"] = layers
+    if named:
+        sinks = [e["name"] for e in layers if e["name"] not in consumed]
+        if sinks != [layers[-1]["name"]] or draw(st.booleans()):
+            spec["outputs"] = sinks[0] if len(sinks) == 1 and draw(st.booleans()) else sinks
+    return spec

@@ -1,0 +1,113 @@
+"""Differential tests: for random specs over the whole registry, `layerspec check` and Keras must agree.
+
+Both must accept or both refuse; when both accept, every layer's output shape and trainable/non-trainable
+parameter counts must be equal, and so must the model's total. The Keras side (fuzz_oracle) builds each spec
+with plain keras.layers calls, independently of layerspec's compiler.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fuzz_oracle import Figures, KerasRefused, keras_figures
+from fuzz_settings import FUZZ, fuzz_examples
+from fuzz_specgen import GENERATORS, specs
+from hypothesis import event, given, settings
+
+from layerspec.check import check_file
+from layerspec.errors import SpecError
+from layerspec.layers import REGISTRY
+
+STATS: Counter[str] = Counter()
+STATS_FILE = Path(__file__).parents[1] / "artifacts" / "fuzz-differential.json"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _write_stats() -> Iterator[None]:
+    yield
+    STATS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    STATS_FILE.write_text(json.dumps(dict(sorted(STATS.items())), indent=2) + "\n")
+
+
+def test_every_registered_type_has_a_generator() -> None:
+    missing = sorted(set(REGISTRY) - set(GENERATORS))
+    assert not missing, f"layer types without a fuzz generator in tests/fuzz/fuzz_specgen.py: {missing}"
+
+
+def run_check(spec: dict[str, Any], folder: Path) -> tuple[Any, str | None]:
+    path = folder / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    try:
+        return check_file(path), None
+    except SpecError as exc:
+        return None, str(exc)
+
+
+def run_keras(spec: dict[str, Any]) -> tuple[list[Figures], int, str | None]:
+    try:
+        figures, total = keras_figures(spec)
+    except KerasRefused as exc:
+        return [], 0, str(exc)
+    # Keras builds some layers whose output has a zero-size axis (e.g. a pool window larger than a known
+    # input with padding valid in some versions); layerspec refuses those on purpose (README, Testing).
+    if any(d is not None and d <= 0 for f in figures for d in f.shape):
+        return figures, total, "output with a zero-size dimension"
+    return figures, total, None
+
+
+def compare(spec: dict[str, Any]) -> str:
+    """Run both sides on one spec; returns the outcome, or fails the test on any disagreement."""
+    text = yaml.safe_dump(spec, sort_keys=False)
+    with tempfile.TemporaryDirectory() as folder:
+        checked, refused = run_check(spec, Path(folder))
+    figures, total, keras_refused = run_keras(spec)
+    if refused and keras_refused:
+        return "both refuse"
+    assert not keras_refused, f"check accepts a spec Keras refuses ({keras_refused}):\n{text}"
+    assert not refused, f"Keras builds a spec check refuses:\n{refused}\n{text}"
+    records = {n.index: checked.summary.record(n.name) for n in checked.graph.nodes if n.layer is not None}
+    for i, fig in enumerate(figures):
+        record = records[i]
+        ours = (record.output_shape, record.trainable_params, record.non_trainable_params)
+        theirs = (fig.shape, fig.trainable, fig.non_trainable)
+        assert ours == theirs, (
+            f"layers[{i}] ({record.name}, {record.type}): check says shape/trainable/non-trainable "
+            f"{ours}, Keras {theirs}\n{text}"
+        )
+    assert checked.summary.params == total, f"total params: check {checked.summary.params}, Keras {total}\n{text}"
+    return "both accept"
+
+
+def _note(spec: dict[str, Any], outcome: str) -> None:
+    event(outcome)
+    STATS[outcome] += 1
+    if outcome == "both accept":
+        for entry in spec["layers"]:
+            STATS[f"accepted layer {entry['type']}"] += 1
+
+
+@pytest.mark.keras
+@settings(FUZZ, max_examples=fuzz_examples(0.5, minimum=20))
+@given(spec=specs())
+def test_check_agrees_with_keras(spec: dict[str, Any]) -> None:
+    _note(spec, compare(spec))
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("type_name", sorted(REGISTRY))
+def test_each_layer_type_agrees_with_keras(type_name: str) -> None:
+    """A few specs built around each registered type, so every type is compared even in a short run."""
+
+    @settings(FUZZ, max_examples=fuzz_examples(0.03, minimum=3))
+    @given(spec=specs(focus=type_name, max_layers=4))
+    def run(spec: dict[str, Any]) -> None:
+        _note(spec, compare(spec))
+
+    run()
