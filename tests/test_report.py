@@ -444,22 +444,3 @@ def test_library_raises_typed_errors(tmp_path: Path, trained: Path) -> None:
     (trained / "train.json").write_text("[]", encoding="utf-8")
     with pytest.raises(DataError):
         make_report([trained], out=tmp_path / "x.html")
-
-
-def visible_text(html: str) -> list[str]:
-    return Page(html).text
-
-
-def strip_volatile(lines: list[str], tmp: Path) -> list[str]:
-    """Lines with dates, versions, temporary paths and hashes replaced, for golden files."""
-    out: list[str] = []
-    previous = ""
-    for line in lines:
-        line = line.replace(str(tmp), "<TMP>")
-        line = re.sub(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?(\+00:00| UTC)?", "<DATE>", line)
-        line = re.sub(r"layerspec \d+\.\d+\.\d+\S*", "layerspec <VERSION>", line)
-        if previous.endswith(" version"):
-            line = "<VERSION>"
-        out.append(line)
-        previous = line
-    return out
