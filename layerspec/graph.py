@@ -7,7 +7,8 @@ import heapq
 from dataclasses import dataclass, field
 
 from layerspec.errors import Diagnostic, SpecError
-from layerspec.layers import LayerSpec, default_name
+from layerspec.layers import LayerSpec
+from layerspec.layers.base import layer_names
 from layerspec.spec.blocks import PREVIOUS_PREFIX, Origin, resolve_previous
 from layerspec.spec.diagnostics import did_you_mean
 from layerspec.spec.load import LoadedSpec
@@ -105,23 +106,7 @@ def _layer_names(loaded: LoadedSpec, taken: set[str], errors: _Errors) -> list[s
             where = f"layers[{origins[first[layer.name]].use[1]}]" if layer.name in first else "a model input"
             errors.add((*origins[i].path, "name"), f"duplicate layer name '{layer.name}' (also used by {where})")
         first.setdefault(layer.name, i)
-    used = taken | set(first)
-    counters: dict[str, int] = {}
-    names = []
-    for layer in layers:
-        if layer.name is not None:
-            names.append(layer.name)
-            continue
-        base = default_name(layer.type)
-        while True:
-            count = counters.get(base, 0)
-            counters[base] = count + 1
-            candidate = base if count == 0 else f"{base}_{count}"
-            if candidate not in used:
-                break
-        used.add(candidate)
-        names.append(candidate)
-    return names
+    return layer_names([(layer.type, layer.name) for layer in layers], taken)
 
 
 def _resolve_inputs(loaded: LoadedSpec, names: list[str], input_names: list[str], errors: _Errors) -> list[Node]:

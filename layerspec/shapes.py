@@ -36,6 +36,7 @@ class LayerRecord:
         return self.params - self.trainable_params
 
     def to_json(self) -> dict[str, Any]:
+        """One entry of `check --json`'s `layers`: exactly these keys (a contract, issue 2)."""
         return {
             "name": self.name,
             "type": self.type,
@@ -43,10 +44,7 @@ class LayerRecord:
             "output_shape": [None, *self.output_shape],
             "params": self.params,
             "trainable_params": self.trainable_params,
-            "non_trainable_params": self.non_trainable_params,
             "macs": self.macs,
-            "family": self.family,
-            "block": self.block,
         }
 
 
@@ -128,9 +126,15 @@ def _infer_node(node: Node, inputs: list[Shape]) -> LayerRecord:
 
 
 def _shape_diagnostic(graph: Graph, node: Node, exc: ShapeError, inputs: list[Shape]) -> Diagnostic:
-    received = ", ".join(f"{ref} {format_shape(s)}" for ref, s in zip(node.inputs, inputs, strict=True))
     message = f"{node.label()}: {exc}"
-    if "received" not in str(exc) or len(inputs) > 1:
+    if exc.clash is not None:
+        (a, b) = exc.clash
+        message += (
+            f": '{node.inputs[a]}' has shape {format_shape(inputs[a])} "
+            f"but '{node.inputs[b]}' has shape {format_shape(inputs[b])}"
+        )
+    elif "received" not in str(exc) or len(inputs) > 1:
+        received = ", ".join(f"'{ref}' {format_shape(s)}" for ref, s in zip(node.inputs, inputs, strict=True))
         message += f" (input{'s' if len(inputs) > 1 else ''}: {received})"
     path = (*node.path, exc.field) if exc.field else node.path
     return graph.loaded.source.diagnostic(path, message, key=exc.field is not None)

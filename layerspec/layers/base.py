@@ -21,11 +21,16 @@ Shape = tuple[int | None, ...]
 
 
 class ShapeError(ValueError):
-    """A layer cannot be applied to its inputs; `field` names the argument to point at, if any."""
+    """A layer cannot be applied to its inputs.
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    `field` names the argument to point at, if any; `clash` the positions of two inputs that do not fit
+    together, so the message can name those inputs and their shapes (the rule knows only positions).
+    """
+
+    def __init__(self, message: str, field: str | None = None, clash: tuple[int, int] | None = None) -> None:
         super().__init__(message)
         self.field = field
+        self.clash = clash
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,24 @@ def default_name(type_name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
+def layer_names(entries: Sequence[tuple[str, str | None]], taken: set[str]) -> list[str]:
+    """Each (type, name) entry's name: its own, or one generated as Keras does (conv2d, conv2d_1, ...) that
+    clashes with no written name and nothing in `taken` (the model inputs)."""
+    used = taken | {name for _, name in entries if name is not None}
+    counters: dict[str, int] = {}
+    names = []
+    for type_name, name in entries:
+        if name is None:
+            base = default_name(type_name)
+            name = base
+            while name in used:
+                counters[base] = counters.get(base, 0) + 1
+                name = f"{base}_{counters[base]}"
+            used.add(name)
+        names.append(name)
+    return names
+
+
 # ---- shape arithmetic shared by the rules ---------------------------------------------------------------------
 
 
@@ -167,9 +190,12 @@ def known_channels(channels: int | None, layer: str) -> int:
     return channels
 
 
-def check_positive(dims: Shape, layer: str, hint: str) -> None:
+def check_positive(dims: Shape, layer: str, hint: str, field: str | None = None) -> None:
+    """A window or crop that leaves nothing: the error points at `field`, the argument to change."""
     if any(d is not None and d <= 0 for d in dims):
-        raise ShapeError(f"{layer} output would have a dimension of size zero or less {format_shape(dims)}; {hint}")
+        raise ShapeError(
+            f"{layer} output would have a dimension of size zero or less {format_shape(dims)}; {hint}", field
+        )
 
 
 def format_shape(shape: Sequence[int | None]) -> str:

@@ -70,7 +70,7 @@ class _Conv(LayerSpec):
         out = tuple(
             conv_length(d, k, s, self.padding, r) for d, k, s, r in zip(dims, kernel, strides, dilation, strict=True)
         )
-        check_positive(out, self.type, _TOO_SMALL)
+        check_positive(out, self.type, _TOO_SMALL, "kernel_size")
         return out, known_channels(channels, self.type)
 
     def bias(self, size: int) -> list[Weight]:
@@ -150,7 +150,7 @@ class Conv2DTranspose(_Conv):
         for i, size in enumerate(dims):
             effective = kernel[i] + (kernel[i] - 1) * (dilation[i] - 1)
             out.append(self.transpose_length(size, effective, strides[i], None if extra is None else extra[i]))
-        check_positive(tuple(out), self.type, _TOO_SMALL)
+        check_positive(tuple(out), self.type, _TOO_SMALL, "kernel_size")
         return (*out, self.filters)
 
     def transpose_length(self, size: int | None, kernel: int, stride: int, extra: int | None) -> int | None:

@@ -42,8 +42,9 @@ class _ElementWise(LayerSpec):
                 result = broadcast(result, shape)
             except ShapeError:
                 raise ShapeError(
-                    f"{self.type} needs inputs of the same shape (or broadcastable, with size 1): input 0 has "
-                    f"shape {format_shape(inputs[0])} and input {i} has shape {format_shape(shape)}"
+                    f"{self.type} needs inputs of the same shape (or shapes that broadcast: equal or 1 on each axis)",
+                    "inputs",
+                    clash=(0, i),
                 ) from None
         return result
 
@@ -104,15 +105,14 @@ class Concatenate(LayerSpec):
         rank = len(inputs[0])
         if any(len(s) != rank for s in inputs):
             ranks = ", ".join(format_shape(s) for s in inputs)
-            raise ShapeError(f"Concatenate needs inputs of the same rank; received {ranks}")
+            raise ShapeError(f"Concatenate needs inputs of the same rank; received {ranks}", "inputs")
         axis = self.axis + rank + 1 if self.axis < 0 else self.axis
         if not 1 <= axis <= rank:
             raise ShapeError(f"`axis` {self.axis} is out of range for inputs of rank {rank + 1}", "axis")
         for j, shape in enumerate(inputs[1:], start=1):
             if any(_clash(a, b) for k, (a, b) in enumerate(zip(inputs[0], shape, strict=True)) if k != axis - 1):
                 raise ShapeError(
-                    f"Concatenate on axis {self.axis} needs every other dimension equal: input 0 has shape "
-                    f"{format_shape(inputs[0])} and input {j} has shape {format_shape(shape)}"
+                    f"Concatenate on axis {self.axis} needs every other dimension equal", "inputs", clash=(0, j)
                 )
         # Like Keras, the other dimensions are input 0's (even where input 0's are unknown and another's known).
         joined = [s[axis - 1] for s in inputs]

@@ -31,7 +31,7 @@ class _Pooling(LayerSpec):
         pool = as_tuple(self.pool_size, self.rank, "pool_size")
         strides = pool if self.strides is None else as_tuple(self.strides, self.rank, "strides")
         out = tuple(conv_length(d, p, s, self.padding) for d, p, s in zip(dims, pool, strides, strict=True))
-        check_positive(out, self.type, "the pool window is larger than its input: use `padding: same`")
+        check_positive(out, self.type, "the pool window is larger than its input: use `padding: same`", "pool_size")
         return (*out, channels)
 
 

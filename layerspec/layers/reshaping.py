@@ -59,7 +59,7 @@ class Cropping2D(LayerSpec):
         (h, w), channels = spatial(inputs[0], 2, self.type)
         (top, bottom), (left, right) = _pairs(self.cropping)
         out = (None if h is None else h - top - bottom, None if w is None else w - left - right)
-        check_positive(out, self.type, "it crops away the whole image: crop less")
+        check_positive(out, self.type, "it crops away the whole image: crop less", "cropping")
         return (*out, channels)
 
 

@@ -10,6 +10,7 @@ from pydantic_core import ErrorDetails
 
 from layerspec.errors import Diagnostic
 from layerspec.layers import REGISTRY
+from layerspec.layers.base import layer_names
 from layerspec.spec.blocks import Origin
 from layerspec.spec.yaml_source import SourceMap, SourcePath
 
@@ -23,23 +24,62 @@ FORBIDDEN_TYPES = {
 }
 
 
-def did_you_mean(word: str, choices: list[str]) -> str:
+def closest(word: str, choices: list[str]) -> str | None:
+    """The choice `word` was most likely meant to be: same letters in another case, else a close spelling."""
     lowered = {c.lower(): c for c in choices}
     if word.lower() in lowered:
-        return f"; did you mean '{lowered[word.lower()]}'?"
+        return lowered[word.lower()]
     match = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean '{match[0]}'?" if match else ""
+    return match[0] if match else None
 
 
-def layer_label(index: int, entry: Any, origins: list[Origin]) -> str:
+def did_you_mean(word: str, choices: list[str]) -> str:
+    match = closest(word, choices)
+    return f"; did you mean '{match}'?" if match else ""
+
+
+def layer_label(index: int, name: str | None, origins: list[Origin]) -> str:
+    """`layers[3] (conv1)`, or `layers[3] (block residual, stage1_conv)` for a layer that a block expanded to."""
     origin = origins[index] if index < len(origins) else None
     position = origin.use[1] if origin is not None else index
-    name = entry.get("name") if isinstance(entry, dict) else None
     label = f"layers[{position}]"
     if origin is not None and origin.block_type is not None:
         label += f" (block {origin.block_type}"
         return f"{label}, {name})" if isinstance(name, str) else f"{label})"
     return f"{label} ({name})" if isinstance(name, str) else label
+
+
+def entry_names(raw: dict[str, Any]) -> list[str | None]:
+    """The names the graph stage will give the (expanded) layer entries, so schema errors can name layers too.
+
+    An entry of an unknown type gets no name (one made from a misspelt type would mislead); the others are named
+    as `graph` names them.
+    """
+    layers = raw.get("layers")
+    if not isinstance(layers, list):
+        return []
+    typed = [e for e in layers if isinstance(e, dict) and e.get("type") in REGISTRY]
+    written = [(e["type"], e["name"] if isinstance(e.get("name"), str) else None) for e in typed]
+    generated = iter(layer_names(written, set(_input_names(raw))))
+    return [next(generated) if any(e is t for t in typed) else None for e in layers]
+
+
+def _input_names(raw: dict[str, Any]) -> list[str]:
+    specs = [raw.get("input")] if "input" in raw else raw.get("inputs")
+    if not isinstance(specs, list):
+        return []
+    names = [s.get("name") if isinstance(s, dict) else None for s in specs]
+    return [n if isinstance(n, str) else ("input" if i == 0 else f"input_{i}") for i, n in enumerate(names)]
+
+
+def _meaning(model: type[BaseModel] | None, path: SourcePath, kind: str) -> str:
+    """The argument's description, which says what a good value looks like: ` (rate: fraction of ...)`."""
+    name = next((p for p in reversed(path) if isinstance(p, str)), None)
+    info = model.model_fields.get(name) if model is not None and name is not None else None
+    if info is None or not info.description or kind == "literal_error":
+        return ""
+    text = info.description.rstrip(".")
+    return f" ({name}: {text[:1].lower()}{text[1:]})"
 
 
 def _describe(value: Any) -> str:
@@ -66,6 +106,7 @@ def _message(error: ErrorDetails) -> str:
 class _Translator:
     def __init__(self, raw: dict[str, Any], source: SourceMap, origins: list[Origin]) -> None:
         self.raw, self.source, self.origins = raw, source, origins
+        self.names = entry_names(raw)
 
     def source_path(self, loc: tuple[str | int, ...]) -> tuple[SourcePath, str, type[BaseModel] | None]:
         """Map a pydantic location to a YAML path, a human label, and the layer model involved (if any)."""
@@ -79,7 +120,8 @@ class _Translator:
             rest = _existing(entry, rest)
             base = self.origins[index].path if index < len(self.origins) else ("layers", index)
             model = REGISTRY.get(tag) if isinstance(tag, str) else None
-            return (*base, *rest), layer_label(index, entry, self.origins), model
+            name = self.names[index] if index < len(self.names) else None
+            return (*base, *rest), layer_label(index, name, self.origins), model
         return _existing(self.raw, loc), "", None
 
     def translate(self, error: ErrorDetails) -> Diagnostic:
@@ -99,7 +141,9 @@ class _Translator:
             where = f"{model.__name__} needs" if model else "missing required key"
             return self.source.diagnostic(path[:-1], f"{prefix}{where} `{path[-1]}`: add it")
         received = _describe(value)
-        return self.source.diagnostic(path, f"{prefix}`{field}` {_message(error)}; received {received}")
+        return self.source.diagnostic(
+            path, f"{prefix}`{field}` {_message(error)}; received {received}{_meaning(model, path, kind)}"
+        )
 
     def unknown_key(self, path: SourcePath, prefix: str, model: type[BaseModel] | None) -> Diagnostic:
         key = str(path[-1])
@@ -148,8 +192,30 @@ def translate_validation_error(
         kept = best.get(key)
         if kept is None or len(error["loc"]) > len(kept["loc"]):
             best[key] = error
-    diagnostics = [translator.translate(e) for e in best.values()]
+    misspelt = {_misspelling(e) for e in best.values()} - {None}
+    # `filter: 8` gives "unknown argument 'filter'; did you mean 'filters'?": "needs `filters`" says it again.
+    errors = [e for e in best.values() if not (e["type"] == "missing" and tuple(e["loc"]) in misspelt)]
+    diagnostics = [translator.translate(e) for e in errors]
     return sorted(set(diagnostics), key=lambda d: (d.line, d.col, d.message))
+
+
+def _misspelling(error: ErrorDetails) -> tuple[Any, ...] | None:
+    """For an unknown key that is a near miss of a sibling field, the location of that field."""
+    if error["type"] != "extra_forbidden" or not error["loc"]:
+        return None
+    *parent, key = error["loc"]
+    model = _layer_model(tuple(parent))
+    if model is None:
+        return None
+    match = closest(str(key), [f.alias or n for n, f in model.model_fields.items()])
+    return (*parent, match) if match else None
+
+
+def _layer_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The layer class a location such as ("layers", 3, "Conv2D") is inside, if any."""
+    if len(loc) == 3 and loc[0] == "layers" and isinstance(loc[2], str):
+        return REGISTRY.get(loc[2])
+    return None
 
 
 def _existing(value: Any, loc: tuple[Any, ...]) -> SourcePath:
@@ -174,12 +240,16 @@ _BRANCHES = {"int", "str", "float", "bool", "list", "dict", "none", "constrained
 
 
 def _field_name(path: SourcePath) -> str:
-    """`kernel_size[1]` for ("layers", 3, "kernel_size", 1): the argument and any index into it."""
-    start = max((i for i, p in enumerate(path) if isinstance(p, str)), default=0)
-    while start > 0 and isinstance(path[start - 1], str) and path[start - 1] not in ("layers",):
-        break
-    name = str(path[start]) if path else "spec"
-    return name + "".join(f"[{p}]" for p in path[start + 1 :])
+    """`kernel_size[1]` for ("layers", 3, "kernel_size", 1): the argument and any index into it (the label
+    names the layer); `input.shape[0]` outside the layers, where nothing else says where it is."""
+    if not path:
+        return "spec"
+    in_layer = path[0] in ("layers", "blocks")
+    start = max((i for i, p in enumerate(path) if isinstance(p, str)), default=0) if in_layer else 0
+    text = str(path[start])
+    for part in path[start + 1 :]:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text
 
 
 def _field_key(loc: tuple[Any, ...]) -> tuple[Any, ...]:

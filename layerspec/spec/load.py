@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from layerspec.errors import SpecError
+from layerspec.errors import Diagnostic, SpecError
 from layerspec.spec.blocks import Origin, expand_blocks
 from layerspec.spec.diagnostics import translate_validation_error
 from layerspec.spec.models import Spec
@@ -42,11 +42,29 @@ def load_spec(path: Path) -> LoadedSpec:
 
 
 def parse_spec(text: str, path: Path) -> LoadedSpec:
-    raw, source = parse_yaml(text, str(path))
-    layers, origins = expand_blocks(raw, source)
+    """Expand and validate spec text; the errors of every stage that could run are reported together."""
+    parsed = parse_yaml(text, str(path))
+    raw, source = parsed.data, parsed.source
+    try:
+        layers, origins = expand_blocks(raw, source)
+    except SpecError as exc:
+        raise SpecError(_merge(parsed.errors, exc.diagnostics)) from None
     expanded: dict[str, Any] = {**raw, "layers": layers}
     try:
         spec = Spec.model_validate(expanded)
     except ValidationError as exc:
-        raise SpecError(translate_validation_error(exc, expanded, source, origins)) from None
+        raise SpecError(_merge(parsed.errors, translate_validation_error(exc, expanded, source, origins))) from None
+    if parsed.errors:
+        raise SpecError(parsed.errors)
     return LoadedSpec(spec, path, text, source, origins)
+
+
+def _merge(first: list[Diagnostic], later: list[Diagnostic]) -> list[Diagnostic]:
+    """Both lists in file order, without a later complaint about a value the first already reported.
+
+    A value YAML could not read (a forbidden tag, a 5,000-digit integer) is null for the schema, which would
+    otherwise add "must be an integer; received null" at the same spot.
+    """
+    taken = {(d.line, d.col) for d in first}
+    kept = first + [d for d in later if (d.line, d.col) not in taken]
+    return sorted(kept, key=lambda d: (d.line, d.col, d.message))

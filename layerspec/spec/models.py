@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from pydantic import ConfigDict, Discriminator, Field, Tag, model_validator
 
 from layerspec.layers import REGISTRY, LayerSpec
-from layerspec.layers.fields import MAX_DIM, NonNegativeInt, PositiveInt
+from layerspec.layers.fields import MAX_DIM, PositiveInt
 from layerspec.spec.base import Name, StrictModel
 from layerspec.spec.data import DataSpec
 from layerspec.spec.train import TrainSpec
@@ -29,19 +29,21 @@ class InputSpec(StrictModel):
     )
 
 
+# Counts are not tensor dimensions: a model may well have more than 2**31 parameters.
+Count = Annotated[int, Field(ge=0, le=2**62)]
+
+
 class Expect(StrictModel):
     """Figures the spec promises; `check` and `build` fail when the model does not match them."""
 
-    params: NonNegativeInt | None = Field(default=None, description="Exact total number of parameters.")
-    trainable_params: NonNegativeInt | None = Field(default=None, description="Exact trainable parameters.")
-    non_trainable_params: NonNegativeInt | None = Field(default=None, description="Exact non-trainable parameters.")
+    params: Count | None = Field(default=None, description="Exact total number of parameters.")
+    trainable_params: Count | None = Field(default=None, description="Exact trainable parameters.")
+    non_trainable_params: Count | None = Field(default=None, description="Exact non-trainable parameters.")
     output_shape: list[Annotated[int, Field(gt=0, le=MAX_DIM)] | None] | None = Field(
         default=None, description="Shape of the (first) output without the batch axis, e.g. [6]."
     )
-    max_params: NonNegativeInt | None = Field(default=None, description="Upper bound on the parameters.")
-    max_macs: Annotated[int, Field(ge=0, le=2**62)] | None = Field(
-        default=None, description="Upper bound on multiply-accumulates per example."
-    )
+    max_params: Count | None = Field(default=None, description="Upper bound on the parameters.")
+    max_macs: Count | None = Field(default=None, description="Upper bound on multiply-accumulates per example.")
 
 
 class BlockDefinition(StrictModel):

@@ -20,7 +20,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from layerspec.errors import Diagnostic, SpecError
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
-# Alias expansion is counted node by node: a "billion laughs" document stops here, long before memory grows.
+# Values after alias expansion: a "billion laughs" document is measured on the composed (shared) nodes and
+# refused before anything is expanded, so time and memory stay flat.
 MAX_NODES = 200_000
 MAX_DEPTH = 100
 MAX_INT_DIGITS = 30
@@ -230,8 +231,22 @@ def read_text(path: Path) -> str:
         ) from None
 
 
-def parse_yaml(text: str, filename: str) -> tuple[Any, SourceMap]:
-    """Parse one YAML document into plain values and the marks of every key and value."""
+@dataclass(frozen=True)
+class ParsedYaml:
+    """A document's plain values, where each was written, and the problems that did not stop the reading.
+
+    Such problems (a duplicate key, a forbidden tag, an absurd number) leave a gap in `data` (of a duplicate key
+    the first value is kept; a value that cannot be read becomes null), so the schema can still be checked and
+    every independent error reported at once.
+    """
+
+    data: dict[str, Any]
+    source: SourceMap
+    errors: list[Diagnostic]
+
+
+def parse_yaml(text: str, filename: str) -> ParsedYaml:
+    """Parse one YAML document; raises SpecError when there is no mapping to go on with."""
     source = SourceMap(filename)
     text = text.removeprefix("\ufeff")
     try:
@@ -241,10 +256,7 @@ def parse_yaml(text: str, filename: str) -> tuple[Any, SourceMap]:
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise SpecError.single(filename, f"YAML syntax error: {problem}", line, col) from None
+        raise _syntax_error(exc, filename) from None
     except yaml.YAMLError as exc:
         raise SpecError.single(filename, f"YAML error: {exc}") from None
     except RecursionError:
@@ -253,12 +265,48 @@ def parse_yaml(text: str, filename: str) -> tuple[Any, SourceMap]:
         raise SpecError.single(
             filename, "the file is empty: a spec is a YAML mapping with name, input and layers", 1, 1
         )
-    return _convert_root(root, source), source
+    return _convert_root(root, source)
 
 
-def _convert_root(root: Node, source: SourceMap) -> Any:
+def _syntax_error(exc: yaml.MarkedYAMLError, filename: str) -> SpecError:
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+    message = f"YAML syntax error: {exc.problem or exc.context or 'invalid YAML'}"
+    context = exc.context_mark
+    if exc.problem and exc.context and context is not None and context is not mark:
+        # PyYAML reports where it gave up; where the unfinished construct began is usually the real mistake.
+        message += f" ({exc.context} that started at line {context.line + 1}, column {context.column + 1})"
+    return SpecError.single(filename, message, line, col)
+
+
+def _expanded_size(node: Node, memo: dict[int, int], active: set[int]) -> int:
+    """How many values `node` becomes once every alias is expanded, computed once per distinct node."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in active or isinstance(node, ScalarNode):
+        return 1  # a recursive alias is reported by the converter
+    active.add(key)
+    children = node.value if isinstance(node, SequenceNode) else [n for pair in node.value for n in pair]
+    size = 1 + sum(_expanded_size(child, memo, active) for child in children)
+    active.discard(key)
+    memo[key] = size
+    return size
+
+
+def _check_size(root: Node) -> None:
+    memo: dict[int, int] = {}
+    if _expanded_size(root, memo, set()) <= MAX_NODES:
+        return
+    # Point at the first top-level value that is too large by itself, else at the document.
+    values = [v for _, v in root.value] if isinstance(root, MappingNode) else []
+    raise _TooLarge(next((v for v in values if memo.get(id(v), 0) > MAX_NODES), root))
+
+
+def _convert_root(root: Node, source: SourceMap) -> ParsedYaml:
     converter = _Converter(source)
     try:
+        _check_size(root)
         value = converter.convert(root, ())
     except _TooLarge as exc:
         mark = _mark(exc.node)
@@ -273,19 +321,17 @@ def _convert_root(root: Node, source: SourceMap) -> Any:
         raise SpecError.single(
             source.filename, f"the YAML is nested more than {MAX_DEPTH} levels deep", mark.line, mark.col
         ) from None
-    if converter.errors:
-        raise SpecError(converter.errors)
     if not isinstance(value, dict):
         kind = "a list" if isinstance(value, list) else f"a single value ({type(value).__name__})"
-        raise SpecError.single(
-            source.filename,
-            f"the top level of a spec must be a mapping (name:, input:, layers:), not {kind}",
-            1,
-            1,
+        raise SpecError(
+            [
+                *converter.errors,
+                Diagnostic(
+                    source.filename,
+                    1,
+                    1,
+                    f"the top level of a spec must be a mapping (name:, input:, layers:), not {kind}",
+                ),
+            ]
         )
-    return value
-
-
-def load_yaml(path: Path) -> tuple[dict[str, Any], SourceMap]:
-    data, source = parse_yaml(read_text(path), str(path))
-    return data, source
+    return ParsedYaml(value, source, converter.errors)
