@@ -201,3 +201,31 @@ def test_published_architecture_equals_keras_applications(keras: Any, spec: str,
     model = compile_model(checked)
     verify_model(checked, model)
     assert model.count_params() == params
+
+
+TWO_INPUTS = """\
+name: two_towers
+inputs:
+  - {shape: [16, 16, 3], name: image}
+  - {shape: [8], name: extra}
+layers:
+  - {type: Conv2D, name: conv, filters: 4, kernel_size: 3, inputs: image}
+  - {type: GlobalAveragePooling2D, name: pool}
+  - {type: Dense, name: side, units: 4, inputs: extra}
+  - {type: Concatenate, name: joined, inputs: [pool, side]}
+  - {type: Dense, name: head_a, units: 3, activation: softmax}
+  - {type: Dense, name: head_b, units: 1, inputs: joined}
+outputs: [head_a, head_b]
+"""
+
+
+def test_several_inputs_and_outputs(tmp_path: Path) -> None:
+    spec = tmp_path / "two.yaml"
+    spec.write_text(TWO_INPUTS)
+    checked = check_file(spec)
+    model = compile_model(checked)
+    verify_model(checked, model)
+    assert [t.name for t in model.inputs] == ["image", "extra"]
+    assert [tuple(t.shape) for t in model.outputs] == [(None, 3), (None, 1)]
+    outputs = model.predict([np.zeros((2, 16, 16, 3)), np.zeros((2, 8))], verbose=0)
+    assert [o.shape for o in outputs] == [(2, 3), (2, 1)]
