@@ -429,6 +429,7 @@ class _Run:
     dataset: Dataset
     model: Any
     progress: _Progress
+    replicas: int = 1
     history: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
 
@@ -552,19 +553,27 @@ def _interrupted(run: _Run, stop: _StopRequest) -> None:
 
 
 def train_run(
-    run_dir: Path, loaded: LoadedSpec, options: TrainOptions, progress: TextIO | None = None
+    run_dir: Path,
+    loaded: LoadedSpec,
+    options: TrainOptions,
+    progress: TextIO | None = None,
+    dataset: Dataset | None = None,
 ) -> dict[str, Any]:
-    """Train the spec into `run_dir` and return the `--json` payload (run_dir, model, history, metrics, ...)."""
+    """Train the spec into `run_dir` and return the `--json` payload (run_dir, model, history, metrics, ...).
+
+    `dataset` is the spec's data when the caller already loaded (and so checked) it.
+    """
     started = datetime.now(UTC)
     settings, history = _settings_and_history(run_dir, loaded, options)
     root = (options.data_dir or data_root(loaded)).resolve()
-    dataset = load_dataset(loaded, root)
+    dataset = dataset if dataset is not None else load_dataset(loaded, root)
     check_monitors(loaded, settings, dataset.val is not None and len(dataset.val) > 0)
     loss_name(loaded, settings)
     prepare_runtime(settings)
     out_dir = run_dir if is_chief() else Path(_scratch_dir())
-    model = build_model(loaded, settings, make_strategy(settings))
-    run = _Run(out_dir, loaded, settings, dataset, model, _Progress(progress))
+    strategy = make_strategy(settings)
+    model = build_model(loaded, settings, strategy)
+    run = _Run(out_dir, loaded, settings, dataset, model, _Progress(progress), replicas=strategy.num_replicas_in_sync)
     if history is not None:
         state = load_checkpoint(out_dir / CHECKPOINT, model)
         run.history = state["history"]
@@ -671,6 +680,8 @@ def _train_record(run: _Run, options: TrainOptions, started: datetime, root: Pat
         "stopped_early": run.stopped_early,
         "resumed": options.resume,
         "devices": [d.name for d in tf.config.list_logical_devices()],
+        "replicas": run.replicas,
+        "jit_compiled": bool(getattr(run.model, "jit_compile", False)),  # Keras falls back when a layer cannot
         "started": started.isoformat(),
         "finished": datetime.now(UTC).isoformat(),
         "python": sys.version.split()[0],

@@ -1,0 +1,291 @@
+"""Training, evaluation and prediction end to end on a small subset of SIGNS with a small network.
+
+One module-wide run (3 epochs) is shared by the tests that only read its folder; the determinism and resume tests
+train the same spec again and compare with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from layerspec.cli import app
+
+pytestmark = [pytest.mark.keras, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parent.parent
+SIGNS = REPO / "data" / "signs"
+TINY_SPEC = """\
+name: tiny_signs
+input:
+  shape: [64, 64, 3]
+layers:
+  - type: RandomFlip
+    mode: horizontal
+  - type: Conv2D
+    name: conv
+    filters: 4
+    kernel_size: 5
+    strides: 4
+    activation: relu
+  - type: MaxPooling2D
+    pool_size: 4
+  - type: Flatten
+  - type: Dropout
+    rate: 0.2
+  - type: Dense
+    name: fc
+    units: 6
+    activation: softmax
+data:
+  dir: .
+  train: train.h5
+  test: test.h5
+  validation_split: 0.25
+train:
+  optimizer:
+    type: adam
+    learning_rate: 0.01
+  schedule:
+    type: cosine
+  batch_size: 16
+  epochs: 3
+  keep:
+    weights: best
+    monitor: val_loss
+  seed: 5
+  deterministic: true
+{extra}"""
+
+
+def write_subset(folder: Path) -> None:
+    """72 training and 24 test images of the real dataset (12 and 4 per class)."""
+    with h5py.File(SIGNS / "train_signs.h5", "r") as source:
+        x, y = source["train_set_x"][()], source["train_set_y"][()]
+    train = np.concatenate([np.flatnonzero(y == c)[:12] for c in range(6)])
+    test = np.concatenate([np.flatnonzero(y == c)[12:16] for c in range(6)])
+    for name, prefix, index in (("train.h5", "train", train), ("test.h5", "test", test)):
+        with h5py.File(folder / name, "w") as handle:
+            handle[f"{prefix}_set_x"] = x[index]
+            handle[f"{prefix}_set_y"] = y[index]
+            handle["list_classes"] = np.arange(6)
+
+
+def write_spec(folder: Path, extra: str = "", name: str = "spec.yaml") -> Path:
+    path = folder / name
+    path.write_text(TINY_SPEC.format(extra=extra), encoding="utf-8")
+    return path
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(app, list(args))
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A folder holding the subset and the spec; the working directory, so runs/.current stays in it."""
+    if not (SIGNS / "train_signs.h5").is_file():
+        pytest.skip("SIGNS dataset not linked into data/signs (run `make data`)")
+    folder = tmp_path_factory.mktemp("train")
+    write_subset(folder)
+    write_spec(folder)
+    previous = Path.cwd()
+    os.chdir(folder)
+    yield folder
+    os.chdir(previous)
+
+
+@pytest.fixture(scope="module")
+def trained(workdir: Path) -> dict[str, Any]:
+    result = invoke("train", str(workdir / "spec.yaml"), "--out", str(workdir / "run"), "--json")
+    assert result.exit_code == 0, result.output
+    payload: dict[str, Any] = json.loads(result.stdout)
+    return payload
+
+
+def checkpoint_arrays(run_dir: Path) -> dict[str, np.ndarray]:
+    with np.load(run_dir / "checkpoints" / "last.npz") as archive:
+        return {name: archive[name] for name in archive.files if name != "state"}
+
+
+def test_json_payload_has_the_contract_keys(trained: dict[str, Any], workdir: Path) -> None:
+    assert {"run_dir", "model", "history", "metrics", "epochs", "epoch_seconds"} <= trained.keys()
+    assert trained["run_dir"] == str(workdir / "run") and Path(trained["model"]).is_file()
+    assert trained["epochs"] == 3 and len(trained["epoch_seconds"]) == 3
+    assert all(s > 0 for s in trained["epoch_seconds"])
+    assert 0.0 <= trained["metrics"]["test_accuracy"] <= 1.0 and trained["metrics"]["test_loss"] > 0
+    records = trained["history"]["epochs"]
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"} <= records[0].keys()
+    # cosine schedule: the rate falls epoch by epoch
+    rates = [r["learning_rate"] for r in records]
+    assert rates[0] == pytest.approx(0.01) and rates[0] > rates[1] > rates[2]
+
+
+def test_run_folder_files(trained: dict[str, Any], keras: Any) -> None:
+    run = Path(trained["run_dir"])
+    history = json.loads((run / "history.json").read_text())
+    assert history["kept_epoch"] in (1, 2, 3) and "val_loss" in history["kept_reason"]
+    best = min(history["epochs"], key=lambda r: r["val_loss"])
+    assert history["kept_epoch"] == best["epoch"]
+    csv_lines = (run / "history.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("epoch,loss,accuracy,val_loss,val_accuracy,learning_rate,seconds")
+    assert len(csv_lines) == 4
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"test_loss", "test_accuracy", "class_names", "confusion_matrix", "per_class", "misclassified"} <= set(
+        metrics
+    )
+    record = json.loads((run / "train.json").read_text())
+    assert record["seed"] == 5 and record["counts"] == {"train": 54, "val": 18, "test": 24}
+    assert {"command", "settings", "started", "finished"} <= record.keys()
+    assert (run / "checkpoints" / "last.npz").is_file()
+    model = keras.saving.load_model(run / "model.keras", safe_mode=True)
+    assert model.count_params() == 4 * (5 * 5 * 3 + 1) + 6 * (3 * 3 * 4 + 1)
+    assert not list(run.glob(".*tmp*")), "temporary files left behind"
+
+
+def test_same_seed_gives_the_same_metrics(trained: dict[str, Any], workdir: Path) -> None:
+    again = invoke("train", str(workdir / "spec.yaml"), "--out", str(workdir / "again"), "--json")
+    assert again.exit_code == 0, again.output
+    payload = json.loads(again.stdout)
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in payload["history"]["epochs"]]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in trained["history"]["epochs"]]
+    assert payload["metrics"]["test_loss"] == trained["metrics"]["test_loss"]
+    assert payload["metrics"]["confusion_matrix"] == trained["metrics"]["confusion_matrix"]
+
+
+def test_interrupt_then_resume_ends_with_the_uninterrupted_weights(
+    trained: dict[str, Any], workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = workdir / "resumed"
+    monkeypatch.setenv("LAYERSPEC_TEST_SIGNAL_AT_EPOCH", "2")  # a real SIGINT to itself at epoch 2's first batch
+    stopped = invoke("train", str(workdir / "spec.yaml"), "--out", str(run))
+    assert stopped.exit_code == 130, stopped.output
+    assert "SIGINT during epoch 2" in stopped.output and "--resume" in stopped.output
+    state = json.loads((run / "checkpoints" / "state.json").read_text())
+    assert state["epoch"] == 1 and state["interrupted"]["epoch"] == 2
+    monkeypatch.delenv("LAYERSPEC_TEST_SIGNAL_AT_EPOCH")
+    resumed = invoke("train", str(run), "--resume", "--json")
+    assert resumed.exit_code == 0, resumed.output
+    payload = json.loads(resumed.stdout)
+    assert payload["epochs"] == 3
+    assert payload["metrics"]["test_loss"] == trained["metrics"]["test_loss"]
+    expected = checkpoint_arrays(Path(trained["run_dir"]))
+    actual = checkpoint_arrays(run)
+    assert expected.keys() == actual.keys()
+    for name in expected:  # model weights, optimizer slots and random-seed states, bit for bit
+        np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
+
+
+def test_resume_without_checkpoint_is_a_usage_error(workdir: Path) -> None:
+    result = invoke("train", str(workdir / "spec.yaml"), "--out", str(workdir / "never"), "--resume")
+    assert result.exit_code == 2 and "nothing to resume" in result.output
+
+
+def test_evaluate_writes_metrics_and_prints_a_table(trained: dict[str, Any]) -> None:
+    run = trained["run_dir"]
+    table = invoke("evaluate", run)
+    assert table.exit_code == 0, table.output
+    assert "confusion matrix" in table.stdout and "precision" in table.stdout and "misclassified" in table.stdout
+    result = invoke("evaluate", run, "--json")
+    metrics = json.loads(result.stdout)
+    assert metrics["test_accuracy"] == pytest.approx(trained["metrics"]["test_accuracy"])
+    assert metrics["test_loss"] == pytest.approx(trained["metrics"]["test_loss"], rel=1e-5)
+    matrix = np.array(metrics["confusion_matrix"])
+    assert matrix.sum() == 24 and matrix.shape == (6, 6)
+    assert len(metrics["misclassified"]) == 24 - np.trace(matrix)
+    for wrong in metrics["misclassified"]:
+        assert wrong["true"] != wrong["predicted"] and 0 < wrong["confidence"] <= 1
+    for row in metrics["per_class"]:
+        assert row["support"] == 4 and 0 <= row["f1"] <= 1
+
+
+def test_predict_images(trained: dict[str, Any], workdir: Path) -> None:
+    images = sorted((SIGNS / "images" / "test" / "3").glob("*.jpg"))[:2]
+    png = workdir / "sign.png"
+    from PIL import Image
+
+    Image.open(images[0]).resize((128, 128)).save(png)  # resized back to 64x64 as the data section says
+    result = invoke("predict", trained["run_dir"], str(images[0]), str(images[1]), str(png))
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 3 and str(images[0]) in result.stdout
+    payload = json.loads(invoke("predict", trained["run_dir"], str(png), "--json").stdout)
+    assert payload[0]["class"] in [str(i) for i in range(6)]
+    assert sum(payload[0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_predict_broken_image_exits_3(trained: dict[str, Any], workdir: Path) -> None:
+    broken = workdir / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    result = invoke("predict", trained["run_dir"], str(broken))
+    assert result.exit_code == 3 and f"{broken}: error: cannot decode the image" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bfloat16_with_xla(workdir: Path) -> None:
+    spec = write_spec(workdir, "  mixed_precision: bfloat16\n  jit_compile: true\n", "bf16.yaml")
+    result = invoke("train", str(spec), "--out", str(workdir / "bf16"), "--epochs", "1", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["epochs"] == 1 and np.isfinite(payload["metrics"]["test_loss"])
+    record = json.loads((workdir / "bf16" / "train.json").read_text())
+    assert record["settings"]["mixed_precision"] == "bfloat16" and record["settings"]["jit_compile"] is True
+
+
+def run_python(code: str, cwd: Path, timeout: int = 240) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+MIRRORED = """
+import json, sys
+from pathlib import Path
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from layerspec.spec import load_spec
+from layerspec.train import TrainOptions, train_run
+result = train_run(Path("mirrored"), load_spec(Path("mirrored.yaml")), TrainOptions(epochs=1))
+record = json.loads(Path("mirrored/train.json").read_text())
+print(json.dumps({"replicas": record["replicas"], "accuracy": result["metrics"]["test_accuracy"]}))
+"""
+
+
+def test_mirrored_strategy_on_two_logical_cpus(workdir: Path) -> None:
+    write_spec(workdir, "  strategy:\n    type: mirrored\n", "mirrored.yaml")
+    done = run_python(MIRRORED, workdir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == 2 and 0 <= result["accuracy"] <= 1
+
+
+def test_sigterm_stops_at_a_batch_boundary_and_saves_a_checkpoint(workdir: Path) -> None:
+    spec = write_spec(workdir, "", "long.yaml")
+    layerspec = Path(sys.executable).parent / "layerspec"
+    command = [str(layerspec), "train", str(spec), "--out", "long", "--epochs", "500"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    for line in process.stdout:  # wait until training is under way
+        if line.startswith("epoch 2/500"):
+            break
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "SIGTERM during epoch" in stderr and "Traceback" not in stderr
+    state = json.loads((workdir / "long" / "checkpoints" / "state.json").read_text())
+    assert state["epoch"] >= 2 and state["interrupted"]["signal"] == signal.SIGTERM
+    assert not (workdir / "long" / "history.json").exists()  # the run did not finish: no final artefacts
