@@ -132,5 +132,5 @@ def _html(element: ET.Element) -> str:
 
 def render(graph: graphviz.Digraph, fmt: Literal["svg", "png"]) -> bytes:
     """Lay the graph out with `dot` and return the image (raises graphviz.ExecutableNotFound without it)."""
-    data: bytes = graph.pipe(format=fmt)
+    data: bytes = graph.pipe(format=fmt, quiet=True)  # dot's notes (e.g. "scaling to fit") are not errors
     return data
