@@ -136,7 +136,10 @@ def _shape_diagnostic(graph: Graph, node: Node, exc: ShapeError, inputs: list[Sh
     elif "received" not in str(exc) or len(inputs) > 1:
         received = ", ".join(f"'{ref}' {format_shape(s)}" for ref, s in zip(node.inputs, inputs, strict=True))
         message += f" (input{'s' if len(inputs) > 1 else ''}: {received})"
-    path = (*node.path, exc.field) if exc.field else node.path
+    if exc.field is None:
+        path = node.path
+    else:
+        path = node.origin.field_path(exc.field) if node.origin is not None else (*node.path, exc.field)
     return graph.loaded.source.diagnostic(path, message, key=exc.field is not None)
 
 

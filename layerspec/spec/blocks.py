@@ -15,7 +15,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
 from layerspec.errors import Diagnostic, SpecError
+from layerspec.spec.models import BlockUse
 from layerspec.spec.yaml_source import SourceMap, SourcePath
 
 BLOCK_INPUT = "$input"
@@ -35,6 +39,13 @@ class Origin:
     use: SourcePath  # the `layers:` entry that produced it (the block use, or the entry itself)
     block: str | None = None  # the block instance it belongs to, e.g. "stage1"
     block_type: str | None = None
+    # Arguments written as `${param}`: where the parameter's value was written (the use's `with:` or the
+    # block's default), which is where a bad value has to be fixed.
+    fields: tuple[tuple[str, SourcePath], ...] = ()
+
+    def field_path(self, name: str) -> SourcePath:
+        """Where to point for an error about argument `name` of this entry."""
+        return next((path for field_name, path in self.fields if field_name == name), (*self.path, name))
 
 
 @dataclass
@@ -87,20 +98,48 @@ def _expand_use(
     previous: str,
 ) -> None:
     name = use.get("block")
+    if not _check_use(ctx, use, path):
+        return
     definition = _lookup(ctx, name, path, inside)
     if definition is None:
         return
-    values = _parameters(ctx, definition, use, path, str(name))
-    if values is None:
+    params = _parameters(ctx, definition, use, path, str(name))
+    if params is None:
         return
-    repeat = use.get("repeat", 1)
-    repeat = repeat if isinstance(repeat, int) and not isinstance(repeat, bool) and 1 <= repeat <= 1000 else 1
-    base = use.get("name") if isinstance(use.get("name"), str) else _auto_name(ctx, str(name))
+    repeat: int = use.get("repeat", 1)
+    base = use["name"] if isinstance(use.get("name"), str) else _auto_name(ctx, str(name))
     feed = use["inputs"] if isinstance(use.get("inputs"), str) else previous
     for copy_index in range(1, repeat + 1):
         instance = f"{prefix}{base}" if repeat == 1 else f"{prefix}{base}{copy_index}"
-        _expand_layers(ctx, definition, values, (str(name), instance), top, (*inside, str(name)), feed)
+        _expand_layers(ctx, definition, params, (str(name), instance), top, (*inside, str(name)), feed)
         feed = _previous_ref(ctx)
+
+
+def _check_use(ctx: _Context, use: dict[str, Any], path: SourcePath) -> bool:
+    """Validate the use itself (`repeat: 0`, a misspelt `repeats:`), which expansion would otherwise swallow."""
+    inputs = use.get("inputs")
+    if isinstance(inputs, str) and inputs.startswith(PREVIOUS_PREFIX):
+        use = {k: v for k, v in use.items() if k != "inputs"}  # set by the expansion itself, not written
+    try:
+        BlockUse.model_validate(use)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            ctx.error(*_use_error(use, path, error))
+        return False
+    return True
+
+
+def _use_error(use: dict[str, Any], path: SourcePath, error: ErrorDetails) -> tuple[SourcePath, str]:
+    where = f"{_dotted(path)}: use of block '{use.get('block')}'"
+    key = str(error["loc"][0]) if error["loc"] else "block"
+    if error["type"] == "extra_forbidden":
+        allowed = [f.alias or n for n, f in BlockUse.model_fields.items()]
+        hint = _did_you_mean(key, allowed)
+        return (*path, key), f"{where}: unknown key '{key}'{hint} (allowed: {', '.join(allowed)})"
+    if error["type"] == "missing":
+        return path, f"{where}: `{key}` is required"
+    text = error["msg"].replace("Input should be", "must be")
+    return (*path, *error["loc"]), f"{where}: `{key}` {text}; received {error.get('input')!r}"
 
 
 def _lookup(ctx: _Context, name: Any, path: SourcePath, inside: tuple[str, ...]) -> dict[str, Any] | None:
@@ -119,9 +158,16 @@ def _lookup(ctx: _Context, name: Any, path: SourcePath, inside: tuple[str, ...])
     return definition
 
 
+@dataclass(frozen=True)
+class _Params:
+    values: dict[str, Any]
+    sources: dict[str, SourcePath]  # where each value was written: the use's `with:` or the block's default
+
+
 def _parameters(
     ctx: _Context, definition: dict[str, Any], use: dict[str, Any], path: SourcePath, name: str
-) -> dict[str, Any] | None:
+) -> _Params | None:
+    """The use's parameter values (`with:` over the block's defaults); a default of null means required."""
     declared = _mapping(definition.get("params"))
     given = _mapping(use.get("with"))
     ok = True
@@ -129,24 +175,24 @@ def _parameters(
         if key not in declared:
             hint = _did_you_mean(key, declared)
             choices = ", ".join(declared) or "none"
-            ctx.error(
-                (*path, "with", key),
-                f"block '{name}' has no parameter '{key}'{hint} (it has: {choices})",
-                key=True,
-            )
+            message = f"block '{name}' has no parameter '{key}'{hint} (it has: {choices})"
+            ctx.error((*path, "with", key), message, key=True)
             ok = False
     values = {**declared, **given}
     for key, value in values.items():
         if value is None:
             ctx.error((*path, "block"), f"block '{name}' needs a value for parameter '{key}': add it under `with:`")
             ok = False
-    return values if ok else None
+    sources: dict[str, SourcePath] = {
+        key: (*path, "with", key) if key in given else ("blocks", name, "params", key) for key in values
+    }
+    return _Params(values, sources) if ok else None
 
 
 def _expand_layers(
     ctx: _Context,
     definition: dict[str, Any],
-    values: dict[str, Any],
+    params: _Params,
     names: tuple[str, str],
     top: SourcePath,
     inside: tuple[str, ...],
@@ -159,10 +205,11 @@ def _expand_layers(
         if len(ctx.out) >= MAX_EXPANDED:
             ctx.error(top, f"the blocks expand to more than {MAX_EXPANDED:,} layers")
             return
-        entry = _substitute(ctx, copy.deepcopy(template), values, path)
+        entry = _substitute(ctx, copy.deepcopy(template), params.values, path)
+        origin = Origin(path, top, instance, block_name, _field_sources(template, params))
         if not isinstance(entry, dict):
             ctx.out.append(entry)
-            ctx.origins.append(Origin(path, top, instance, block_name))
+            ctx.origins.append(origin)
             continue
         if "inputs" not in entry and j == 0:
             entry["inputs"] = feed
@@ -174,7 +221,19 @@ def _expand_layers(
         if isinstance(entry.get("name"), str):
             entry["name"] = f"{instance}_{entry['name']}"
         ctx.out.append(entry)
-        ctx.origins.append(Origin(path, top, instance, block_name))
+        ctx.origins.append(origin)
+
+
+def _field_sources(template: Any, params: _Params) -> tuple[tuple[str, SourcePath], ...]:
+    """For each argument written with `${param}`, where that parameter's value was written."""
+    if not isinstance(template, dict):
+        return ()
+    found = []
+    for key, value in template.items():
+        used = [p for p in _PARAM.findall(str(value)) if p in params.sources]
+        if used:
+            found.append((str(key), params.sources[used[0]]))
+    return tuple(found)
 
 
 def _rename_refs(refs: Any, local: set[Any], prefix: str, feed: str) -> Any:
@@ -213,6 +272,14 @@ def _param(ctx: _Context, name: str, params: dict[str, Any], path: SourcePath) -
         ctx.error(path, f"unknown block parameter '${{{name}}}'{hint}: declare it under the block's `params:`")
         return None
     return params[name]
+
+
+def _dotted(path: SourcePath) -> str:
+    """("blocks", "res", "layers", 3) -> blocks.res.layers[3]"""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
 
 
 def _mapping(value: Any) -> dict[str, Any]:

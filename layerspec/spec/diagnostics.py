@@ -108,6 +108,16 @@ class _Translator:
         self.raw, self.source, self.origins = raw, source, origins
         self.names = entry_names(raw)
 
+    def value_path(self, loc: tuple[str | int, ...], path: SourcePath) -> SourcePath:
+        """Where a bad value was written: for `filters: ${width}` in a block, the use's `with: {width: ...}`."""
+        if len(loc) < 3 or loc[0] != "layers" or not isinstance(loc[1], int) or loc[1] >= len(self.origins):
+            return path
+        origin = self.origins[loc[1]]
+        rest = path[len(origin.path) :]
+        if path[: len(origin.path)] != origin.path or not rest or not isinstance(rest[0], str):
+            return path
+        return (*origin.field_path(rest[0]), *rest[1:])
+
     def source_path(self, loc: tuple[str | int, ...]) -> tuple[SourcePath, str, type[BaseModel] | None]:
         """Map a pydantic location to a YAML path, a human label, and the layer model involved (if any)."""
         if len(loc) >= 2 and loc[0] == "layers" and isinstance(loc[1], int):
@@ -142,7 +152,8 @@ class _Translator:
             return self.source.diagnostic(path[:-1], f"{prefix}{where} `{path[-1]}`: add it")
         received = _describe(value)
         return self.source.diagnostic(
-            path, f"{prefix}`{field}` {_message(error)}; received {received}{_meaning(model, path, kind)}"
+            self.value_path(tuple(error["loc"]), path),
+            f"{prefix}`{field}` {_message(error)}; received {received}{_meaning(model, path, kind)}",
         )
 
     def unknown_key(self, path: SourcePath, prefix: str, model: type[BaseModel] | None) -> Diagnostic:
