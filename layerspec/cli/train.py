@@ -42,9 +42,9 @@ def train(
     from layerspec.train import TrainOptions, train_run
 
     options = TrainOptions(epochs, seed, data, resume, shlex.join(["layerspec", *sys.argv[1:]]))
-    run_dir, loaded = _training_run(spec_or_run, out, options)
+    run_dir, loaded, dataset = _training_run(spec_or_run, out, options)
     progress = sys.stderr if json_output else sys.stdout
-    result = train_run(run_dir, loaded, options, progress)
+    result = train_run(run_dir, loaded, options, progress, dataset)
     if json_output:
         emit_json(result)
         return
@@ -55,34 +55,36 @@ def train(
     typer.echo(f"wrote {result['run_dir']} (model.keras, history.json, history.csv, metrics.json, train.json)")
 
 
-def _training_run(spec_or_run: Path | None, out: Path | None, options: Any) -> tuple[Path, Any]:
-    """The run folder to train in and its spec: a run as it is, or a spec built first (as `layerspec build`)."""
+def _training_run(spec_or_run: Path | None, out: Path | None, options: Any) -> tuple[Path, Any, Any]:
+    """The run folder to train in, its spec and its data (None: loaded by training); a spec is built first."""
     from layerspec.data import load_run_spec
 
     if spec_or_run is None or spec_or_run.is_dir():
         if out is not None:
             raise UsageError("--out applies when training a spec file; a run folder is trained in place")
         run_dir = current_run() if spec_or_run is None else resolve_run(spec_or_run)
-        return run_dir, load_run_spec(run_dir)
+        return run_dir, load_run_spec(run_dir), None
     if not spec_or_run.exists():
         raise UsageError(f"{spec_or_run}: no such spec file or run folder")
-    if options.resume:
-        from layerspec.spec import load_spec
-
-        loaded = load_spec(spec_or_run)
-        return (out if out is not None else RUNS_DIR / loaded.spec.name), loaded
-    return _build_first(spec_or_run, out, options)
-
-
-def _build_first(spec: Path, out: Path | None, options: Any) -> tuple[Path, Any]:
-    from layerspec.build import build
     from layerspec.spec import load_spec
+
+    loaded = load_spec(spec_or_run)
+    if options.resume:
+        return (out if out is not None else RUNS_DIR / loaded.spec.name), loaded, None
+    return _build_first(loaded, out, options)
+
+
+def _build_first(loaded: Any, out: Path | None, options: Any) -> tuple[Path, Any, Any]:
+    """Check the data (bad data fails before anything is built), then `layerspec build` the spec."""
+    from layerspec.build import build
+    from layerspec.data import load_dataset
     from layerspec.train import prepare_runtime, train_settings
 
+    dataset = load_dataset(loaded, options.data_dir)
     # Thread pools can only be sized before TensorFlow runs its first op, which building does.
-    prepare_runtime(train_settings(load_spec(spec), options))
-    result = build(spec, out, command=options.command)
-    return result.run_dir, result.checked.loaded
+    prepare_runtime(train_settings(loaded, options))
+    result = build(loaded.path, out, command=options.command)
+    return result.run_dir, result.checked.loaded, dataset
 
 
 @app.command()

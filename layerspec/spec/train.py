@@ -114,6 +114,11 @@ class TrainSpec(StrictModel):
     epochs: Epochs = Field(default=10, description="Number of epochs.")
     early_stopping: EarlyStoppingSpec | None = Field(default=None, description="Stop early (null: never).")
     keep: KeepSpec = Field(default_factory=KeepSpec, description="Weights saved as the trained model.")
+    recalibrate_batchnorm: bool = Field(
+        default=False,
+        description="After training, recompute every BatchNormalization layer's moving mean and variance over the "
+        "training split with the kept weights ('precise BN'): the moving averages lag behind fast-changing weights.",
+    )
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = Field(
         default=0, description="Seed of weights, dropout, augmentation and shuffling."
     )
