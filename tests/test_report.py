@@ -444,3 +444,11 @@ def test_library_raises_typed_errors(tmp_path: Path, trained: Path) -> None:
     (trained / "train.json").write_text("[]", encoding="utf-8")
     with pytest.raises(DataError):
         make_report([trained], out=tmp_path / "x.html")
+
+
+def test_a_spec_edited_after_the_build_is_flagged(tmp_path: Path, trained: Path) -> None:
+    spec = trained / "spec.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
+    _, page = report_of(tmp_path, trained)
+    (warning,) = [t for t in page.text if t.startswith("spec.yaml changed after the build")]
+    assert json.loads((trained / "build.json").read_text())["spec_sha256"] in warning
