@@ -33,7 +33,7 @@ from layerspec.data import Dataset, Split, data_root, data_spec, load_dataset
 from layerspec.errors import EXIT_INTERRUPTED, Diagnostic, LayerspecError, SpecError, UsageError
 from layerspec.evaluate import classification_metrics, predict_probabilities
 from layerspec.spec import LoadedSpec
-from layerspec.spec.train import ScheduleSpec, TrainSpec
+from layerspec.spec.train import AugmentSpec, ScheduleSpec, TrainSpec
 
 CHECKPOINT = Path("checkpoints") / "last.npz"
 BEST_WEIGHTS = Path("checkpoints") / "best.npz"
@@ -247,35 +247,68 @@ def _metric(keras: Any, name: str, labels: str) -> Any:
 class _Pipeline:
     """tf.data input: the split is held once as in-memory tensors (the cache); each epoch is a fresh index order.
 
-    The order of epoch e is a permutation drawn from (seed, e) alone, so a resumed run sees exactly the batches
-    an uninterrupted one would. Batches are gathered from the cached tensors, then prefetched.
+    The order of epoch e (and every random augmentation in it) is drawn from (seeds, e) alone, so a resumed run
+    sees exactly the batches an uninterrupted one would. Examples are gathered from the cached tensors, batched
+    and prefetched.
     """
 
     x: Any
     y: Any
     batch_size: int
-    seed: int
+    seeds: tuple[int, ...]
+    augment: AugmentSpec | None = None
 
     @classmethod
-    def from_split(cls, split: Split, labels: str, classes: int, batch_size: int, seed: int) -> _Pipeline:
+    def from_split(cls, split: Split, labels: str, classes: int, batch_size: int, seeds: tuple[int, ...]) -> _Pipeline:
         import tensorflow as tf
 
         y = np.eye(classes, dtype=np.float32)[split.y] if labels == "one_hot" else split.y
         with tf.device("/cpu:0"):
-            return cls(tf.constant(split.x), tf.constant(y), batch_size, seed)
+            return cls(tf.constant(split.x), tf.constant(y), batch_size, seeds)
 
     def epoch(self, epoch: int | None) -> Any:
         import tensorflow as tf
 
         count = int(self.x.shape[0])
-        order = np.arange(count) if epoch is None else np.random.default_rng([self.seed, epoch]).permutation(count)
+        if epoch is None:
+            return self._batched(tf.data.Dataset.from_tensor_slices(np.arange(count)))
+        rng = np.random.default_rng([*self.seeds, epoch])
+        order = rng.permutation(count)
+        if self.augment is None or not self.augment.active:
+            return self._batched(tf.data.Dataset.from_tensor_slices(order))
+        example_seeds = rng.integers(0, 2**31 - 1, size=(count, 2), dtype=np.int64)
+        x, y, augment = self.x, self.y, self.augment
+        return (
+            tf.data.Dataset.from_tensor_slices((order, example_seeds))
+            .map(lambda i, seed: (_augmented(tf.gather(x, i), seed, augment), tf.gather(y, i)), tf.data.AUTOTUNE)
+            .batch(self.batch_size)
+            .prefetch(tf.data.AUTOTUNE)
+        )
+
+    def _batched(self, order: Any) -> Any:
+        import tensorflow as tf
+
         x, y = self.x, self.y
         return (
-            tf.data.Dataset.from_tensor_slices(order)
-            .batch(self.batch_size)
+            order.batch(self.batch_size)
             .map(lambda index: (tf.gather(x, index), tf.gather(y, index)), num_parallel_calls=tf.data.AUTOTUNE)
             .prefetch(tf.data.AUTOTUNE)
         )
+
+
+def _augmented(image: Any, seed: Any, augment: AugmentSpec) -> Any:
+    """One image changed as `augment` says, with stateless random ops (same seed, same image)."""
+    import tensorflow as tf
+
+    if augment.flip == "horizontal":
+        image = tf.image.stateless_random_flip_left_right(image, seed)
+    if augment.translate > 0:
+        t = augment.translate
+        padded = tf.pad(image, [[t, t], [t, t], [0, 0]], mode="REFLECT")
+        image = tf.image.stateless_random_crop(padded, tf.shape(image), seed + 1)
+    if augment.brightness > 0:
+        image = tf.image.stateless_random_brightness(image, augment.brightness, seed + 2)
+    return image
 
 
 # ------------------------------------------------------------------------------------------------ schedule
@@ -517,11 +550,13 @@ def _load_weights(path: Path, model: Any) -> None:
 def _loop(run: _Run, start: int) -> None:
     spec = data_spec(run.loaded)
     classes = len(run.dataset.class_names)
-    train = _Pipeline.from_split(run.dataset.train, spec.labels, classes, run.settings.batch_size, spec.shuffle_seed)
+    seeds = (spec.shuffle_seed, run.settings.seed)
+    train = _Pipeline.from_split(run.dataset.train, spec.labels, classes, run.settings.batch_size, seeds)
+    train.augment = run.settings.augment
     val_split = run.dataset.val
     val = None
     if val_split is not None and len(val_split):
-        val = _Pipeline.from_split(val_split, spec.labels, classes, run.settings.batch_size, 0).epoch(None)
+        val = _Pipeline.from_split(val_split, spec.labels, classes, run.settings.batch_size, ()).epoch(None)
     stop = _StopRequest()
     with stop_on_signals(stop):
         for epoch in range(start, run.settings.epochs):

@@ -64,6 +64,9 @@ train:
   keep:
     weights: best
     monitor: val_loss
+  augment:
+    flip: horizontal
+    translate: 3
   seed: 5
   deterministic: true
 {extra}"""
@@ -131,6 +134,26 @@ def test_json_payload_has_the_contract_keys(trained: dict[str, Any], workdir: Pa
     # cosine schedule: the rate falls epoch by epoch
     rates = [r["learning_rate"] for r in records]
     assert rates[0] == pytest.approx(0.01) and rates[0] > rates[1] > rates[2]
+
+
+def test_pipeline_augmentation_is_seeded_per_epoch() -> None:
+    from layerspec.data import Split
+    from layerspec.spec.train import AugmentSpec
+    from layerspec.train import _Pipeline
+
+    images = np.random.default_rng(0).random((10, 8, 8, 3), dtype=np.float32)
+    split = Split(images, np.arange(10) % 2)
+    pipeline = _Pipeline.from_split(split, "sparse", 2, 4, (0, 1))
+    plain = np.concatenate([x for x, _ in pipeline.epoch(3).as_numpy_iterator()])
+    pipeline.augment = AugmentSpec(flip="horizontal", translate=2, brightness=0.1)
+    first = np.concatenate([x for x, _ in pipeline.epoch(3).as_numpy_iterator()])
+    again = np.concatenate([x for x, _ in pipeline.epoch(3).as_numpy_iterator()])
+    other = np.concatenate([x for x, _ in pipeline.epoch(4).as_numpy_iterator()])
+    np.testing.assert_array_equal(first, again)
+    assert first.shape == plain.shape == (10, 8, 8, 3)
+    assert not np.array_equal(first, plain) and not np.array_equal(first, other)
+    unchanged = np.concatenate([x for x, _ in pipeline.epoch(None).as_numpy_iterator()])
+    np.testing.assert_array_equal(unchanged, images)  # validation: in order, never augmented
 
 
 def test_run_folder_files(trained: dict[str, Any], keras: Any) -> None:

@@ -96,6 +96,26 @@ def _default_metrics() -> list[MetricName]:
     return ["accuracy"]
 
 
+class AugmentSpec(StrictModel):
+    """Random changes to the training images, made in the input pipeline (validation and test images untouched).
+
+    Augmentation layers in the spec (RandomFlip, RandomTranslation, ...) do the same inside the model; this section
+    is for when the model's layers must stay exactly as written.
+    """
+
+    flip: Literal["none", "horizontal"] = Field(default="none", description="Mirror images left-right at random.")
+    translate: Annotated[int, Field(ge=0, le=1024)] = Field(
+        default=0, description="Shift images by up to this many pixels in each direction (edges reflected)."
+    )
+    brightness: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        default=0.0, description="Add a random offset in [-brightness, brightness] to the scaled pixel values."
+    )
+
+    @property
+    def active(self) -> bool:
+        return self.flip != "none" or self.translate > 0 or self.brightness > 0
+
+
 class TrainSpec(StrictModel):
     """The training recipe."""
 
@@ -114,6 +134,7 @@ class TrainSpec(StrictModel):
     epochs: Epochs = Field(default=10, description="Number of epochs.")
     early_stopping: EarlyStoppingSpec | None = Field(default=None, description="Stop early (null: never).")
     keep: KeepSpec = Field(default_factory=KeepSpec, description="Weights saved as the trained model.")
+    augment: AugmentSpec = Field(default_factory=AugmentSpec, description="Augmentation in the input pipeline.")
     recalibrate_batchnorm: bool = Field(
         default=False,
         description="After training, recompute every BatchNormalization layer's moving mean and variance over the "
