@@ -295,6 +295,31 @@ def test_mirrored_strategy_on_two_logical_cpus(workdir: Path) -> None:
     assert result["replicas"] == 2 and 0 <= result["accuracy"] <= 1
 
 
+MULTI_WORKER = """
+import json, socket
+from pathlib import Path
+with socket.socket() as probe:
+    probe.bind(("localhost", 0))
+    port = probe.getsockname()[1]
+import os
+config = {"cluster": {"worker": [f"localhost:{port}"]}, "task": {"type": "worker", "index": 0}}
+os.environ["TF_CONFIG"] = json.dumps(config)
+from layerspec.spec import load_spec
+from layerspec.train import TrainOptions, train_run
+result = train_run(Path("multi"), load_spec(Path("multi.yaml")), TrainOptions(epochs=1))
+record = json.loads(Path("multi/train.json").read_text())
+print(json.dumps({"replicas": record["replicas"], "epochs": result["epochs"]}))
+"""
+
+
+def test_multi_worker_strategy_from_tf_config(workdir: Path) -> None:
+    write_spec(workdir, "  strategy:\n    type: multi_worker\n", "multi.yaml")
+    done = run_python(MULTI_WORKER, workdir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"replicas": 1, "epochs": 1}  # one worker (this process) named by TF_CONFIG
+
+
 def test_sigterm_stops_at_a_batch_boundary_and_saves_a_checkpoint(workdir: Path) -> None:
     spec = write_spec(workdir, "", "long.yaml")
     layerspec = Path(sys.executable).parent / "layerspec"

@@ -1,0 +1,187 @@
+"""Speed benchmark: plain Keras `model.fit` against `layerspec train` on the reference network (not a test).
+
+    .venv/bin/python tests/bench/bench_train_speed.py [--epochs 6] [--rounds 2] [--configs default bf16 ...]
+                                                      [--accuracy]
+
+Plain Keras is the seed notebook's way: the network written by hand, `model.fit` on NumPy arrays (the 1,080
+training images / 255, one-hot labels), batch 64, float32, Adam. layerspec trains specs/signs.yaml's layers with a
+train section that differs only in the settings named by each configuration. Runs alternate (plain, layerspec
+config 1, plain, config 2, ...) in fresh processes, so both sides see the same machine load; the figure is the
+median epoch time without the first epoch (tracing), and the ratio is layerspec / plain of the same round.
+`--accuracy` then trains the full recipe of specs/signs.yaml with the fastest configuration's settings for seeds
+1, 2, 3 and prints the test accuracy next to the float32 recipe's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+LAYERSPEC = Path(sys.executable).parent / "layerspec"
+DATA = REPO / "data" / "signs"
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+# Train-section settings of each configuration; "default" is layerspec's defaults with the notebook's batch size
+# and no validation split (the same work per epoch as the plain loop).
+CONFIGS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "deterministic": {"deterministic": True},
+    "threads 2/1": {"threads": {"intra_op": 2, "inter_op": 1}},
+    "xla": {"jit_compile": True},
+    "bfloat16": {"mixed_precision": "bfloat16"},
+    "bfloat16+xla": {"mixed_precision": "bfloat16", "jit_compile": True},
+    "bfloat16+xla+threads": {
+        "mixed_precision": "bfloat16",
+        "jit_compile": True,
+        "threads": {"intra_op": 2, "inter_op": 1},
+    },
+}
+
+PLAIN = """
+import json, sys, time
+import h5py, numpy as np, keras
+epochs = int(sys.argv[1])
+with h5py.File(sys.argv[2], "r") as f:
+    x = f["train_set_x"][()] / 255.0
+    y = keras.utils.to_categorical(f["train_set_y"][()], 6)
+x = x.astype("float32")
+keras.utils.set_random_seed(1)
+inputs = keras.Input((64, 64, 3))
+h = keras.layers.ZeroPadding2D(3)(inputs)
+h = keras.layers.Conv2D(32, 7, name="conv0")(h)
+h = keras.layers.BatchNormalization(axis=3, name="bn0")(h)
+h = keras.layers.Activation("relu")(h)
+h = keras.layers.MaxPooling2D(2, name="max_pool0")(h)
+h = keras.layers.Conv2D(64, 7, name="conv1")(h)
+h = keras.layers.BatchNormalization(axis=3, name="bn1")(h)
+h = keras.layers.Activation("relu")(h)
+h = keras.layers.MaxPooling2D(2, name="max_pool1")(h)
+h = keras.layers.Flatten()(h)
+outputs = keras.layers.Dense(6, activation="softmax", name="fc")(h)
+model = keras.Model(inputs, outputs)
+model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+seconds = []
+class Timer(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+    def on_epoch_end(self, epoch, logs=None):
+        seconds.append(time.perf_counter() - self.started)
+model.fit(x, y, batch_size=64, epochs=epochs, verbose=0, callbacks=[Timer()])
+print(json.dumps({"epoch_seconds": seconds}))
+"""
+
+
+def plain_keras(epochs: int) -> list[float]:
+    done = subprocess.run(
+        [sys.executable, "-c", PLAIN, str(epochs), str(DATA / "train_signs.h5")],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=True,
+    )
+    seconds: list[float] = json.loads(done.stdout.strip().splitlines()[-1])["epoch_seconds"]
+    return seconds
+
+
+def variant_spec(folder: Path, name: str, train: dict[str, Any], recipe: bool) -> Path:
+    """specs/signs.yaml with its layers untouched and its train section changed."""
+    spec = yaml.safe_load((REPO / "specs" / "signs.yaml").read_text())
+    if not recipe:  # the notebook's loop: batch 64, Adam, no validation split, no extras
+        spec["data"]["validation_split"] = 0.0
+        spec["train"] = {"batch_size": 64, "seed": 1}
+    spec["train"] = {**spec["train"], **train}
+    path = folder / f"{name.replace(' ', '_').replace('/', '-').replace('+', '_')}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def layerspec_train(spec: Path, epochs: int | None, seed: int, out: Path) -> dict[str, Any]:
+    command = [
+        str(LAYERSPEC),
+        "train",
+        str(spec),
+        "--data",
+        str(DATA),
+        "--out",
+        str(out),
+        "--seed",
+        str(seed),
+        "--json",
+    ]
+    if epochs is not None:
+        command += ["--epochs", str(epochs)]
+    done = subprocess.run(command, capture_output=True, text=True, env=ENV, check=False)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def steady(seconds: list[float]) -> float:
+    return statistics.median(seconds[1:] if len(seconds) > 1 else seconds)
+
+
+def speed(configs: list[str], epochs: int, rounds: int, folder: Path) -> dict[str, float]:
+    ratios: dict[str, list[float]] = {name: [] for name in configs}
+    times: dict[str, list[float]] = {name: [] for name in [*configs, "plain keras"]}
+    for round_ in range(rounds):
+        for name in configs:
+            plain = steady(plain_keras(epochs))
+            spec = variant_spec(folder, name, CONFIGS[name], recipe=False)
+            ours = steady(layerspec_train(spec, epochs, 1, folder / "runs" / name)["epoch_seconds"])
+            times["plain keras"].append(plain)
+            times[name].append(ours)
+            ratios[name].append(ours / plain)
+            print(
+                f"round {round_ + 1} {name:22} plain {plain:6.2f}s  layerspec {ours:6.2f}s  ratio {ours / plain:.2f}x",
+                flush=True,
+            )
+    print(f"\n{'configuration':24}{'median epoch':>14}{'ratio to plain Keras':>22}")
+    print(f"{'plain keras':24}{statistics.median(times['plain keras']):>13.2f}s{'1.00x':>22}")
+    medians = {}
+    for name in configs:
+        medians[name] = statistics.median(ratios[name])
+        print(f"{name:24}{statistics.median(times[name]):>13.2f}s{medians[name]:>21.2f}x")
+    return medians
+
+
+def accuracy(settings: dict[str, Any], folder: Path) -> None:
+    for label, train in (("recipe float32", {}), ("recipe fastest", settings)):
+        spec = variant_spec(folder, label, train, recipe=True)
+        results = [layerspec_train(spec, None, seed, folder / "acc" / f"{label}-{seed}") for seed in (1, 2, 3)]
+        accs = [r["metrics"]["test_accuracy"] for r in results]
+        epoch = statistics.median(steady(r["epoch_seconds"]) for r in results)
+        print(
+            f"{label:16} test accuracy per seed {', '.join(f'{a:.2%}' for a in accs)}  median "
+            f"{statistics.median(accs):.2%}  median epoch {epoch:.2f}s",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--accuracy", action="store_true", help="also train the recipe with the fastest settings")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="layerspec-speed-") as tmp:
+        medians = speed(args.configs, args.epochs, args.rounds, Path(tmp))
+        fastest = min(medians, key=medians.__getitem__)
+        print(f"\nfastest: {fastest} ({medians[fastest]:.2f}x); targets: default <= 1.0x, fastest <= 0.6x", flush=True)
+        if args.accuracy:
+            accuracy(CONFIGS[fastest], Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
