@@ -67,27 +67,20 @@ def _values(values: Sequence[float | None]) -> list[float]:
     return [np.nan if v is None else v for v in values]
 
 
-def _plot_series(axes: Axes, series: Series, colour: str, show_run: bool) -> None:
-    prefix = f"{plain_text(series.label)}: " if show_run else ""
+def _plot_series(axes: Axes, series: Series, colour: str, comparing: bool) -> None:
+    """One run's lines. Alone, training and validation get a colour each; compared, a run keeps one colour and
+    training is dashed, validation solid."""
+    prefix = f"{plain_text(series.label)}: " if comparing else ""
+    train_label, val_label = (f"{prefix}{name}" for name in series.names)
+    train_colour, train_line = (colour, "--") if comparing else (RUN_COLOURS[0], "-")
     axes.plot(
-        series.epochs,
-        _values(series.train),
-        color=colour,
-        linestyle="--",
-        marker=".",
-        label=f"{prefix}{series.names[0]}",
+        series.epochs, _values(series.train), color=train_colour, linestyle=train_line, marker=".", label=train_label
     )
     if series.val is not None and any(v is not None for v in series.val):
-        axes.plot(
-            series.epochs,
-            _values(series.val),
-            color=colour,
-            marker="o",
-            markersize=3,
-            label=f"{prefix}{series.names[1]}",
-        )
+        val_colour = colour if comparing else RUN_COLOURS[1]
+        axes.plot(series.epochs, _values(series.val), color=val_colour, marker="o", markersize=3, label=val_label)
     if series.kept_epoch is not None:
-        axes.axvline(series.kept_epoch, color=colour, linewidth=0.8, alpha=0.6, linestyle=":")
+        axes.axvline(series.kept_epoch, color="#555555" if not comparing else colour, linewidth=0.8, linestyle=":")
 
 
 def curves_chart(title: str, ylabel: str, runs: Sequence[Series], log_scale: bool = False) -> str | None:
@@ -97,7 +90,7 @@ def curves_chart(title: str, ylabel: str, runs: Sequence[Series], log_scale: boo
     with _figure(5.0, 3.0) as figure:
         axes = figure.add_subplot()
         for series, colour in zip(runs, _cycle(len(runs)), strict=True):
-            _plot_series(axes, series, colour, show_run=len(runs) > 1)
+            _plot_series(axes, series, colour, comparing=len(runs) > 1)
         axes.set_title(title)
         axes.set_xlabel("epoch")
         axes.set_ylabel(ylabel)

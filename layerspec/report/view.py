@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup
@@ -104,10 +105,18 @@ def command_line(command: str | list[str] | None) -> str | None:
     return command if isinstance(command, str) else shlex.join(command)
 
 
+def shown_path(path: str | Path) -> str:
+    """`path` relative to the working directory when it lies under it (as the user typed it), else as is."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
 def run_view(run: Run, index: int = 0) -> RunView:
     view = RunView(
         name=run.name,
-        path=str(run.path),
+        path=shown_path(run.path),
         spec_name=run.loaded.spec.name,
         description=run.loaded.spec.description or "",
         facts=_facts(run),
@@ -129,11 +138,14 @@ def run_view(run: Run, index: int = 0) -> RunView:
 
 def _facts(run: Run) -> list[tuple[str, str]]:
     build, train = run.build, run.train
-    facts = [("Run folder", str(run.path)), ("Spec sha256", run.spec_sha256)]
+    facts = [("Run folder", shown_path(run.path)), ("Spec sha256", run.spec_sha256)]
     if build is not None and build.spec_sha256 and build.spec_sha256 != run.spec_sha256:
         facts.append(("Warning", f"spec.yaml changed after the build (build.json says {build.spec_sha256})"))
     if build is not None:
-        facts += [("Spec file", build.spec_path or "-"), ("Built", build.created or "-")]
+        facts += [
+            ("Spec file", shown_path(build.spec_path) if build.spec_path else "-"),
+            ("Built", build.created or "-"),
+        ]
         facts += [(f"{name} version", version) for name, version in build.versions.items()]
     if train is not None:
         facts += [("Seed", "-" if train.seed is None else str(train.seed))]
