@@ -123,7 +123,7 @@ def _resolve_inputs(loaded: LoadedSpec, names: list[str], input_names: list[str]
                 hint = did_you_mean(ref, sorted(known))
                 errors.add(
                     (*origin.path, "inputs"),
-                    f"layers[{origin.use[1]}] ({names[i]}): unknown input '{ref}'{hint}",
+                    f"layers[{origin.use[1]}] ({names[i]}): unknown input {ref!r}{hint}",
                 )
         _check_arity(layer, refs, f"layers[{origin.use[1]}] ({names[i]})", origin, errors)
         nodes.append(Node(names[i], tuple(refs), layer=layer, index=i, origin=origin))

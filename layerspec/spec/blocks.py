@@ -240,7 +240,8 @@ def _rename_refs(refs: Any, local: set[Any], prefix: str, feed: str) -> Any:
     def rename(ref: Any) -> Any:
         if ref == BLOCK_INPUT:
             return feed
-        return f"{prefix}{ref}" if ref in local else ref
+        # A reference may be any YAML value before validation (a mapping is unhashable): rename strings only.
+        return f"{prefix}{ref}" if isinstance(ref, str) and ref in local else ref
 
     return [rename(r) for r in refs] if isinstance(refs, list) else rename(refs)
 
@@ -293,6 +294,12 @@ def _did_you_mean(word: str, choices: Any) -> str:
 
 
 def resolve_previous(ref: str, names: list[str], default: str) -> str:
-    """Turn a `PREVIOUS_PREFIX` reference into the name of that expanded entry (or the model input)."""
-    index = int(ref.removeprefix(PREVIOUS_PREFIX))
-    return names[index] if index >= 0 else default
+    """Turn a `PREVIOUS_PREFIX` reference into the name of that expanded entry (or the model input).
+
+    A reference that expansion did not make (a user can write a NUL character in a quoted YAML string) is
+    returned unchanged, so the graph reports it as an unknown input.
+    """
+    index = ref.removeprefix(PREVIOUS_PREFIX)
+    if not index.lstrip("-").isdigit() or not -1 <= int(index) < len(names):
+        return ref
+    return names[int(index)] if int(index) >= 0 else default

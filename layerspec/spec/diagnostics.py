@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -58,7 +59,8 @@ def entry_names(raw: dict[str, Any]) -> list[str | None]:
     layers = raw.get("layers")
     if not isinstance(layers, list):
         return []
-    typed = [e for e in layers if isinstance(e, dict) and e.get("type") in REGISTRY]
+    # `type` may be any YAML value here (a list is unhashable): only a string can name a registered type.
+    typed = [e for e in layers if isinstance(e, dict) and isinstance(e.get("type"), str) and e["type"] in REGISTRY]
     written = [(e["type"], e["name"] if isinstance(e.get("name"), str) else None) for e in typed]
     generated = iter(layer_names(written, set(_input_names(raw))))
     return [next(generated) if any(e is t for t in typed) else None for e in layers]
@@ -96,10 +98,19 @@ def _describe(value: Any) -> str:
     return repr(value)
 
 
+_TOO_FEW = re.compile(r"(?:List|Dictionary) should have at (least|most) (\d+) items? after validation, not (\d+)")
+_QUOTED = re.compile(r"'([^']*)'")
+
+
 def _message(error: ErrorDetails) -> str:
+    """Pydantic's message in the checker's words; for a choice among names, the closest valid one."""
     text = error["msg"]
     for old, new in (("Input should be", "must be"), ("Value error, ", ""), ("Assertion failed, ", "")):
         text = text.replace(old, new)
+    text = _TOO_FEW.sub(lambda m: f"must hold at {m[1]} {m[2]} item{'s' * (m[2] != '1')}, not {m[3]}", text)
+    if error["type"] == "literal_error" and isinstance(error.get("input"), str):
+        choices = _QUOTED.findall(str(error.get("ctx", {}).get("expected", "")))
+        text += did_you_mean(error["input"], choices).replace(";", ",")
     return text
 
 
@@ -150,6 +161,8 @@ class _Translator:
         if kind == "missing":
             where = f"{model.__name__} needs" if model else "missing required key"
             return self.source.diagnostic(path[:-1], f"{prefix}{where} `{path[-1]}`: add it")
+        if kind == "value_error" and not path:  # a rule across several keys (Spec's own validators)
+            return self.source.diagnostic(path, _message(error))
         received = _describe(value)
         return self.source.diagnostic(
             self.value_path(tuple(error["loc"]), path),
@@ -186,7 +199,7 @@ class _Translator:
 
     def unknown_type(self, value: Any) -> str:
         name = value.get("type") if isinstance(value, dict) else value
-        if name in FORBIDDEN_TYPES:
+        if isinstance(name, str) and name in FORBIDDEN_TYPES:
             return f"layer type '{name}' is never accepted: it {FORBIDDEN_TYPES[name]}"
         hint = did_you_mean(str(name), list(REGISTRY))
         return f"unknown layer type {_describe(name)}{hint} (see `layerspec schema` for the supported types)"
@@ -255,7 +268,9 @@ def _field_name(path: SourcePath) -> str:
     names the layer); `input.shape[0]` outside the layers, where nothing else says where it is."""
     if not path:
         return "spec"
-    in_layer = path[0] in ("layers", "blocks")
+    in_layer = (len(path) > 1 and path[0] == "layers" and isinstance(path[1], int)) or (
+        len(path) > 3 and path[0] == "blocks" and isinstance(path[3], int)
+    )
     start = max((i for i, p in enumerate(path) if isinstance(p, str)), default=0) if in_layer else 0
     text = str(path[start])
     for part in path[start + 1 :]:

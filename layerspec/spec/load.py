@@ -49,7 +49,8 @@ def parse_spec(text: str, path: Path) -> LoadedSpec:
         layers, origins = expand_blocks(raw, source)
     except SpecError as exc:
         raise SpecError(_merge(parsed.errors, exc.diagnostics)) from None
-    expanded: dict[str, Any] = {**raw, "layers": layers}
+    # A missing `layers:` stays missing, so the schema says "missing required key" rather than "received null".
+    expanded: dict[str, Any] = {**raw, "layers": layers} if "layers" in raw else raw
     try:
         spec = Spec.model_validate(expanded)
     except ValidationError as exc:
