@@ -134,9 +134,9 @@ def test_bad_value_points_at_the_with_entry() -> None:
 
 def test_bad_template_points_at_the_block_definition() -> None:
     text = BLOCKS.replace("      - {type: ReLU, name: relu}", "      - {type: ReLU, name: relu, max_valu: 6}")
-    found = errors(text + "layers:\n  - {block: cbr, name: a}\n")
-    assert [d.line for d in found] == [14]
-    assert "(block cbr, a_relu): unknown argument 'max_valu' for ReLU; did you mean 'max_value'?" in found[0].message
+    found = errors(text + "layers:\n  - {block: cbr, name: a, repeat: 3}\n")
+    assert [d.line for d in found] == [14], "one error for the definition, not one per copy"
+    assert "(block cbr, a1_relu): unknown argument 'max_valu' for ReLU; did you mean 'max_value'?" in found[0].message
 
 
 def test_unknown_parameter_reference() -> None:

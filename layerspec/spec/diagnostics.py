@@ -220,7 +220,23 @@ def translate_validation_error(
     # `filter: 8` gives "unknown argument 'filter'; did you mean 'filters'?": "needs `filters`" says it again.
     errors = [e for e in best.values() if not (e["type"] == "missing" and tuple(e["loc"]) in misspelt)]
     diagnostics = [translator.translate(e) for e in errors]
-    return sorted(set(diagnostics), key=lambda d: (d.line, d.col, d.message))
+    return _collapse_copies(sorted(set(diagnostics), key=lambda d: (d.line, d.col, d.message)))
+
+
+_BLOCK_LABEL = re.compile(r"^layers\[\d+\] \(block [^,)]+(?:, [^)]+)?\): ")
+
+
+def _collapse_copies(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """One error for a mistake in a block's definition, however many copies of the block repeat it."""
+    seen: set[tuple[int, int, str]] = set()
+    kept: list[Diagnostic] = []
+    for diagnostic in diagnostics:
+        key = (diagnostic.line, diagnostic.col, _BLOCK_LABEL.sub("", diagnostic.message))
+        if key in seen and _BLOCK_LABEL.match(diagnostic.message):
+            continue
+        seen.add(key)
+        kept.append(diagnostic)
+    return kept
 
 
 def _misspelling(error: ErrorDetails) -> tuple[Any, ...] | None:
