@@ -104,7 +104,10 @@ def _layer_names(loaded: LoadedSpec, taken: set[str], errors: _Errors) -> list[s
             continue
         if layer.name in taken or layer.name in first:
             where = f"layers[{origins[first[layer.name]].use[1]}]" if layer.name in first else "a model input"
-            errors.add((*origins[i].path, "name"), f"duplicate layer name '{layer.name}' (also used by {where})")
+            errors.add(
+                (*origins[i].path, "name"),
+                f"duplicate layer name '{layer.name}' (also used by {where}): names must be unique, rename one of them",
+            )
         first.setdefault(layer.name, i)
     return layer_names([(layer.type, layer.name) for layer in layers], taken)
 
@@ -146,7 +149,7 @@ def _outputs(loaded: LoadedSpec, names: list[str], errors: _Errors) -> list[str]
     known = set(names)
     for out in outputs:
         if out not in known:
-            errors.add(("outputs",), f"unknown output layer '{out}'{did_you_mean(out, names)}")
+            errors.add(("outputs",), f"unknown output layer {out!r}{did_you_mean(out, names)}")
     return outputs
 
 
@@ -180,7 +183,13 @@ def _report_cycle(nodes: list[Node], errors: _Errors) -> None:
     except graphlib.CycleError as exc:
         cycle = exc.args[1]
         first = next(n for n in nodes if n.name == cycle[0])
-        errors.add((*first.path, "inputs"), f"the layers form a cycle: {' -> '.join(cycle)}")
+        errors.add(
+            (*first.path, "inputs"),
+            (
+                f"the layers form a cycle: {' -> '.join(cycle)}; a layer cannot read its own output, so change the "
+                "`inputs` of one of them"
+            ),
+        )
 
 
 def unreachable(graph: Graph) -> list[Diagnostic]:
