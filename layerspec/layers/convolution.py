@@ -15,6 +15,7 @@ from layerspec.layers.base import (
     as_tuple,
     check_positive,
     conv_length,
+    format_shape,
     known_channels,
     prod_known,
     register,
@@ -70,7 +71,10 @@ class _Conv(LayerSpec):
         out = tuple(
             conv_length(d, k, s, self.padding, r) for d, k, s, r in zip(dims, kernel, strides, dilation, strict=True)
         )
-        check_positive(out, self.type, _TOO_SMALL, "kernel_size")
+        span = tuple(k + (k - 1) * (r - 1) for k, r in zip(kernel, dilation, strict=True))
+        window = "x".join(map(str, span)) + (" (dilated)" if max(dilation) > 1 else "")
+        hint = f"the {window} kernel does not fit in the {format_shape(dims)} input: {_TOO_SMALL}"
+        check_positive(out, self.type, hint, "kernel_size")
         return out, known_channels(channels, self.type)
 
     def bias(self, size: int) -> list[Weight]:
