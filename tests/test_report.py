@@ -452,3 +452,20 @@ def test_a_spec_edited_after_the_build_is_flagged(tmp_path: Path, trained: Path)
     _, page = report_of(tmp_path, trained)
     (warning,) = [t for t in page.text if t.startswith("spec.yaml changed after the build")]
     assert json.loads((trained / "build.json").read_text())["spec_sha256"] in warning
+
+
+def test_error_messages_in_the_page_are_escaped(tmp_path: Path, trained: Path) -> None:
+    train = json.loads((trained / "train.json").read_text())
+    train["data_dir"] = str(tmp_path / HOSTILE[0])
+    (trained / "train.json").write_text(json.dumps(train), encoding="utf-8")
+    _, page = report_of(tmp_path, trained)
+    (note,) = [t for t in page.text if t.startswith("Data not shown:")]
+    assert HOSTILE[0] in note and not page.find("script")
+
+
+def test_misclassified_labels_given_as_indices_are_named(tmp_path: Path, trained: Path) -> None:
+    metrics = json.loads((trained / "metrics.json").read_text())
+    metrics["misclassified"] = [{"index": 0, "file": None, "true": 2, "predicted": 0, "confidence": 0.5}]
+    (trained / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    _, page = report_of(tmp_path, trained)
+    assert "true palm" in page.text and "predicted fist" in page.text

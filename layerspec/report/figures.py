@@ -97,7 +97,8 @@ def curves_chart(title: str, ylabel: str, runs: Sequence[Series], log_scale: boo
         if log_scale:
             axes.set_yscale("log")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes.legend(fontsize=7)
+        if len(runs) > 1 or any(s.val is not None for s in runs):
+            axes.legend(fontsize=7)
         return _svg_uri(figure)
 
 

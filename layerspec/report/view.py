@@ -277,6 +277,13 @@ def _kept(history: History) -> str:
     return f"The model keeps the weights of epoch {history.kept_epoch}{reason}."
 
 
+def class_label(value: str | int, class_names: list[str]) -> str:
+    """A class as metrics.json gives it: its name, or its index (shown as the name when known)."""
+    if isinstance(value, int) and 0 <= value < len(class_names):
+        return class_names[value]
+    return str(value)
+
+
 def _add_evaluation(view: RunView, run: Run) -> None:
     metrics = run.metrics
     assert metrics is not None
@@ -292,9 +299,9 @@ def _add_evaluation(view: RunView, run: Run) -> None:
     view.misses_total = len(metrics.misclassified)
     view.misses = [
         Miss(
-            Picture(misclassified_picture(run, m.index, m.file), str(m.true)),
-            true=str(m.true),
-            predicted=str(m.predicted),
+            Picture(misclassified_picture(run, m.index, m.file), class_label(m.true, metrics.class_names)),
+            true=class_label(m.true, metrics.class_names),
+            predicted=class_label(m.predicted, metrics.class_names),
             confidence=percent(m.confidence),
             where=m.file or f"test image #{m.index}",
         )
