@@ -63,7 +63,8 @@ def entry_names(raw: dict[str, Any]) -> list[str | None]:
     typed = [e for e in layers if isinstance(e, dict) and isinstance(e.get("type"), str) and e["type"] in REGISTRY]
     written = [(e["type"], e["name"] if isinstance(e.get("name"), str) else None) for e in typed]
     generated = iter(layer_names(written, set(_input_names(raw))))
-    return [next(generated) if any(e is t for t in typed) else None for e in layers]
+    named = {id(e) for e in typed}
+    return [next(generated) if id(e) in named else None for e in layers]
 
 
 def _input_names(raw: dict[str, Any]) -> list[str]:
