@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from layerspec.errors import Diagnostic, SpecError
@@ -71,8 +72,13 @@ class ModelSummary:
     def macs(self) -> int:
         return sum(r.macs for r in self.layers)
 
+    @cached_property
+    def _by_name(self) -> dict[str, LayerRecord]:
+        return {r.name: r for r in self.layers}
+
     def record(self, name: str) -> LayerRecord:
-        return next(r for r in self.layers if r.name == name)
+        """The record of layer (or input) `name`; KeyError if the model has none."""
+        return self._by_name[name]
 
     def to_json(self) -> dict[str, Any]:
         by_name = {r.name: r for r in self.layers}
