@@ -139,9 +139,13 @@ def _read_h5(spec: DataSpec, path: Path, role: str, target: Target) -> Split:
             y = np.asarray(y_data[()]).reshape(-1).astype(np.int64)
     except DataError:
         raise
-    except (OSError, ValueError, TypeError, KeyError) as exc:
+    except H5_ERRORS as exc:
         raise DataError(str(path), f"cannot read the HDF5 file: {exc}") from None
     return Split(_scale(x, spec, path, x_key), y, None)
+
+
+# What h5py raises on a damaged file: RuntimeError too, e.g. "unknown symbol table entry cache type" (tests/fuzz).
+H5_ERRORS = (OSError, ValueError, TypeError, KeyError, RuntimeError)
 
 
 def _h5_keys(spec: DataSpec, role: str) -> tuple[str, str]:
@@ -201,6 +205,8 @@ def _check_image_metadata(node: Any, path: Path, key: str, target: Target) -> in
             f"{where} holds images of shape {shape[1:]} (N={shape[0] if shape else 0}); the model's input "
             f"is {expected}: change the spec's input shape or the data",
         )
+    if shape[0] == 0:
+        raise DataError(str(path), f"{where} holds no images")
     return shape[0]
 
 
@@ -328,13 +334,18 @@ def _h5_class_names(spec: DataSpec, path: Path) -> list[str] | None:
     key = spec.keys.classes
     if key is None:
         return None
-    with h5py.File(path, "r") as handle:
-        if handle.get(key, getlink=True) is None:
-            return None
-        node = _plain_dataset(handle, key, path)
-        if len(node.shape) != 1 or not 0 < node.shape[0] <= MAX_CLASSES or node.dtype.kind not in "iuSOU":
-            raise DataError(str(path), f"dataset '{key}' has shape {node.shape}, dtype {node.dtype}: not a class list")
-        return [_label_text(v) for v in node[()]]
+    try:
+        with h5py.File(path, "r") as handle:
+            if handle.get(key, getlink=True) is None:
+                return None
+            node = _plain_dataset(handle, key, path)
+            if len(node.shape) != 1 or not 0 < node.shape[0] <= MAX_CLASSES or node.dtype.kind not in "iuSOU":
+                raise DataError(
+                    str(path), f"dataset '{key}' has shape {node.shape}, dtype {node.dtype}: not a class list"
+                )
+            return [_label_text(v) for v in node[()]]
+    except H5_ERRORS as exc:
+        raise DataError(str(path), f"cannot read the HDF5 file: {exc}") from None
 
 
 def _label_text(value: Any) -> str:
