@@ -158,3 +158,18 @@ def test_shape_error_inside_a_block_names_the_instance() -> None:
     assert len(found) == 1
     assert "layers[0] (r_add): Add needs inputs of the same shape" in found[0].message
     assert "'input' has shape (16, 16, 8) but 'r_conv' has shape (16, 16, 16)" in found[0].message
+
+
+def test_inner_layers_may_read_a_nested_use_by_its_prefixed_name() -> None:
+    text = BLOCKS.replace(
+        "{type: Add, name: add, inputs: [$input, conv]}", "{type: Add, name: add, inputs: [a_relu, conv]}"
+    )
+    text = text.replace("{block: cbr, name: first,", "{block: cbr, name: a,")
+    checked = check(text + "layers:\n  - {block: residual, name: r, with: {filters: 8}}\n")
+    assert checked.graph.by_name["r_add"].inputs == ("r_a_relu", "r_conv")
+
+
+def test_unnamed_nested_uses_are_named_alike_in_every_copy() -> None:
+    text = BLOCKS.replace("{block: cbr, name: first, with:", "{block: cbr, with:")
+    checked = check(text + "layers:\n  - {block: residual, name: s, repeat: 2, with: {filters: 8}}\n")
+    assert {"s1_cbr_conv", "s2_cbr_conv"} <= set(names(checked))

@@ -107,7 +107,7 @@ def _expand_use(
     if params is None:
         return
     repeat: int = use.get("repeat", 1)
-    base = use["name"] if isinstance(use.get("name"), str) else _auto_name(ctx, str(name))
+    base = use["name"] if isinstance(use.get("name"), str) else _auto_name(ctx, prefix, str(name))
     feed = use["inputs"] if isinstance(use.get("inputs"), str) else previous
     for copy_index in range(1, repeat + 1):
         instance = f"{prefix}{base}" if repeat == 1 else f"{prefix}{base}{copy_index}"
@@ -199,7 +199,7 @@ def _expand_layers(
     feed: str,
 ) -> None:
     block_name, instance = names
-    local = {e.get("name") for e in definition["layers"] if isinstance(e, dict) and isinstance(e.get("name"), str)}
+    local = _local_names(definition["layers"])
     for j, template in enumerate(definition["layers"]):
         path: SourcePath = ("blocks", block_name, "layers", j)
         if len(ctx.out) >= MAX_EXPANDED:
@@ -236,20 +236,38 @@ def _field_sources(template: Any, params: _Params) -> tuple[tuple[str, SourcePat
     return tuple(found)
 
 
-def _rename_refs(refs: Any, local: set[Any], prefix: str, feed: str) -> Any:
+def _local_names(templates: list[Any]) -> tuple[set[str], tuple[str, ...]]:
+    """Names an inner `inputs:` may use for the block's own layers: the layers' names, and the prefixes
+    `<use name>_` of named nested uses (so `a_relu` reaches the `relu` layer of the nested use `a`)."""
+    entries = [e for e in templates if isinstance(e, dict) and isinstance(e.get("name"), str)]
+    layers = {e["name"] for e in entries if not _is_use(e)}
+    uses = tuple(f"{e['name']}_" for e in entries if _is_use(e))
+    return layers, uses
+
+
+def _rename_refs(refs: Any, local: tuple[set[str], tuple[str, ...]], prefix: str, feed: str) -> Any:
+    layers, uses = local
+
     def rename(ref: Any) -> Any:
         if ref == BLOCK_INPUT:
             return feed
         # A reference may be any YAML value before validation (a mapping is unhashable): rename strings only.
-        return f"{prefix}{ref}" if isinstance(ref, str) and ref in local else ref
+        if isinstance(ref, str) and (ref in layers or ref.startswith(uses)):
+            return f"{prefix}{ref}"
+        return ref
 
     return [rename(r) for r in refs] if isinstance(refs, list) else rename(refs)
 
 
-def _auto_name(ctx: _Context, block: str) -> str:
-    """Keras-style default prefix for an unnamed use: residual, residual_1, residual_2, ..."""
-    count = ctx.uses.get(block, 0)
-    ctx.uses[block] = count + 1
+def _auto_name(ctx: _Context, prefix: str, block: str) -> str:
+    """Keras-style default prefix for an unnamed use: residual, residual_1, residual_2, ...
+
+    Counted per enclosing instance, so an unnamed use inside a repeated block has the same name in every copy
+    (stage1_cbr_conv, stage2_cbr_conv).
+    """
+    key = f"{prefix}{block}"
+    count = ctx.uses.get(key, 0)
+    ctx.uses[key] = count + 1
     return block if count == 0 else f"{block}_{count}"
 
 
