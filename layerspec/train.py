@@ -343,7 +343,7 @@ def _plateau_rate(schedule: ScheduleSpec, base: float, history: list[dict[str, A
             break
         since_reduction += 1
     waited = min(epochs_without_improvement([r[schedule.monitor] for r in history], schedule.monitor), since_reduction)
-    if waited > schedule.patience:
+    if waited > 0 and waited >= schedule.patience:
         return max(rate * schedule.decay_rate, schedule.min_learning_rate)
     return rate
 
@@ -533,7 +533,8 @@ def _after_epoch(run: _Run, record: dict[str, Any]) -> bool:
     if stopping is None:
         return False
     values = [r[stopping.monitor] for r in run.history]
-    return epochs_without_improvement(values, stopping.monitor, stopping.min_delta) > stopping.patience
+    waited = epochs_without_improvement(values, stopping.monitor, stopping.min_delta)
+    return waited > 0 and waited >= stopping.patience  # Keras's EarlyStopping rule
 
 
 def _save_weights(path: Path, model: Any) -> None:
@@ -714,12 +715,13 @@ def _recalibrate(run: _Run) -> str:
 
 def _keep_weights(run: _Run) -> tuple[int, str]:
     last = len(run.history)
+    stopped = f" (stopped early after epoch {last})" if run.stopped_early else ""
     if run.settings.keep.weights == "last" or not run.history:
-        return last, "last epoch" + (" (stopped early)" if run.stopped_early else "")
+        return last, "last epoch" + stopped
     index = best_epoch(run.history, run.monitor)
     _load_weights(run.run_dir / BEST_WEIGHTS, run.model)
     value = run.history[index][run.monitor]
-    return index + 1, f"best {run.monitor} ({value:.4f}) at epoch {index + 1} of {last}"
+    return index + 1, f"best {run.monitor} ({value:.4f}) at epoch {index + 1} of {last}{stopped}"
 
 
 def _test_metrics(run: _Run) -> dict[str, Any]:

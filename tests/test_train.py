@@ -266,6 +266,17 @@ def test_bfloat16_with_xla(workdir: Path) -> None:
     assert record["settings"]["mixed_precision"] == "bfloat16" and record["settings"]["jit_compile"] is True
 
 
+def test_early_stopping_stops_and_says_so(workdir: Path) -> None:
+    # the training loss can never improve by 10: the first epoch sets the mark, the second waits, then stop
+    extra = "  early_stopping:\n    monitor: loss\n    patience: 1\n    min_delta: 10.0\n"
+    spec = write_spec(workdir, extra, "early.yaml")
+    result = invoke("train", str(spec), "--out", str(workdir / "early"), "--epochs", "10", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["epochs"] == 2 and "stopped early after epoch 2" in payload["history"]["kept_reason"]
+    assert json.loads((workdir / "early" / "train.json").read_text())["stopped_early"] is True
+
+
 def run_python(code: str, cwd: Path, timeout: int = 240) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.run(

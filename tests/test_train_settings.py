@@ -71,11 +71,12 @@ def test_reduce_on_plateau_waits_patience_epochs() -> None:
     schedule = ScheduleSpec(type="reduce_on_plateau", patience=2, decay_rate=0.5)
     assert learning_rate(schedule, 0.1, 0, 10, []) == 0.1
     assert learning_rate(schedule, 0.1, 3, 10, history([1.0, 0.9, 0.95])) == 0.1
-    assert learning_rate(schedule, 0.1, 4, 10, history([1.0, 0.9, 0.95, 0.96])) == 0.1
-    assert learning_rate(schedule, 0.1, 5, 10, history([1.0, 0.9, 0.95, 0.96, 0.97])) == 0.05
+    assert learning_rate(schedule, 0.1, 4, 10, history([1.0, 0.9, 0.95, 0.96])) == 0.05
     # after a reduction the count starts again
-    reduced = [*history([1.0, 0.9, 0.95, 0.96, 0.97]), {"val_loss": 0.98, "learning_rate": 0.05}]
-    assert learning_rate(schedule, 0.1, 6, 10, reduced) == 0.05
+    reduced = [*history([1.0, 0.9, 0.95, 0.96]), {"val_loss": 0.98, "learning_rate": 0.05}]
+    assert learning_rate(schedule, 0.1, 5, 10, reduced) == 0.05
+    reduced.append({"val_loss": 0.99, "learning_rate": 0.05})
+    assert learning_rate(schedule, 0.1, 6, 10, reduced) == 0.025
 
 
 def test_early_stopping_counts_epochs_without_improvement() -> None:
