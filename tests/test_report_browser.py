@@ -189,6 +189,11 @@ def test_report_in_chromium(tmp_path: Path, browser: DevTools) -> None:
     shot = browser.send("Page.captureScreenshot", session, format="png")["data"]
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "report_browser.png").write_bytes(base64.b64decode(shot))
+    browser.send(
+        "Emulation.setDeviceMetricsOverride", session, width=700, height=1000, deviceScaleFactor=1, mobile=False
+    )
+    browser.send("Emulation.setEmulatedMedia", session, media="print")  # about the width of A4 inside its margins
+    assert evaluate(browser, session, FITS_WIDTH), "the printed page is wider than the paper"
     pdf = base64.b64decode(browser.send("Page.printToPDF", session)["data"])
     assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
     assert problems(browser, url) == []

@@ -72,6 +72,7 @@ class RunView:
     trained: bool = False
     charts: dict[str, str] = field(default_factory=dict)
     epoch_header: list[str] = field(default_factory=list)
+    has_blocks: bool = False
     epochs: list[EpochRow] = field(default_factory=list)
     kept: str = ""
     evaluated: bool = False
@@ -127,6 +128,7 @@ def run_view(run: Run, index: int = 0) -> RunView:
         spec_text=run.loaded.text,
         diagram=None,
     )
+    view.has_blocks = any(row.block for row in view.layers)
     _add_diagram(view, run, f"d{index}")
     _add_data(view, run)
     if run.history is not None and run.history.epochs:
