@@ -51,9 +51,7 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
             if os.environ.get("LAYERSPEC_DEBUG"):
                 traceback.print_exc()
             print_error(f"layerspec: internal error: {type(exc).__name__}: {exc}")
-            print_error(
-                "layerspec: this is a bug in layerspec; rerun with LAYERSPEC_DEBUG=1 for the traceback"
-            )
+            print_error("layerspec: this is a bug in layerspec; rerun with LAYERSPEC_DEBUG=1 for the traceback")
             raise typer.Exit(EXIT_BUG) from None
 
     return run
