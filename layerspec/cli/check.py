@@ -33,4 +33,5 @@ def schema() -> None:
     """Print the JSON Schema of the spec format (for editors and the YAML language server)."""
     from layerspec.spec.models import Spec
 
-    typer.echo(json.dumps(Spec.model_json_schema(by_alias=True), indent=2))
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **Spec.model_json_schema(by_alias=True)}
+    typer.echo(json.dumps(schema, indent=2))
