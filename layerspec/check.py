@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layerspec.errors import SpecError
-from layerspec.graph import Graph, build_graph, unreachable
+from layerspec.graph import Graph, assemble_graph, unreachable
 from layerspec.shapes import ModelSummary, check_expectations, infer
 from layerspec.spec import LoadedSpec, load_spec
 
@@ -19,8 +19,12 @@ class Checked:
 
 
 def check_loaded(loaded: LoadedSpec) -> Checked:
-    graph = build_graph(loaded)
-    problems = unreachable(graph)
+    """Graph, shapes and expectations of a validated spec; raises SpecError listing every problem found."""
+    graph, problems = assemble_graph(loaded)
+    if graph is None:
+        raise SpecError(problems)
+    # With graph errors the graph is partial, so "leads to no output" would be noise.
+    problems = problems or unreachable(graph)
     try:
         summary = infer(graph)
     except SpecError as exc:

@@ -70,25 +70,38 @@ class _Errors:
     def add(self, path: SourcePath, message: str, *, key: bool = False) -> None:
         self.items.append(self.loaded.source.diagnostic(path, message, key=key))
 
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise SpecError(sorted(set(self.items), key=lambda d: (d.line, d.col, d.message)))
+    def sorted(self) -> list[Diagnostic]:
+        return sorted(set(self.items), key=lambda d: (d.line, d.col, d.message))
 
 
 def build_graph(loaded: LoadedSpec) -> Graph:
+    """The model's graph in evaluation order; raises SpecError listing every graph error."""
+    graph, problems = assemble_graph(loaded)
+    if graph is None or problems:
+        raise SpecError(problems)
+    return graph
+
+
+def assemble_graph(loaded: LoadedSpec) -> tuple[Graph | None, list[Diagnostic]]:
+    """The graph and every graph error found.
+
+    With errors, the graph keeps only the layers whose inputs all resolve (and those that read them), so the
+    shapes of the rest can still be checked and their errors reported in the same run. Duplicate names make
+    every reference ambiguous: then there is no graph at all.
+    """
     errors = _Errors(loaded)
     input_names = _input_names(loaded.spec.input_specs())
     names = _layer_names(loaded, set(input_names), errors)
-    errors.raise_if_any()
+    if errors.items:
+        return None, errors.sorted()
     inputs = [
         Node(name, (), input_spec=spec) for name, spec in zip(input_names, loaded.spec.input_specs(), strict=True)
     ]
-    layers = _resolve_inputs(loaded, names, input_names, errors)
+    layers, broken = _resolve_inputs(loaded, names, input_names, errors)
     outputs = _outputs(loaded, names, errors)
-    errors.raise_if_any()
-    ordered = _order(inputs + layers, errors)
-    errors.raise_if_any()
-    return Graph(loaded, ordered, outputs)
+    ordered = _order([n for n in inputs + layers if n.name not in broken], errors)
+    placed = {n.name for n in ordered}
+    return Graph(loaded, ordered, [o for o in outputs if o in placed]), errors.sorted()
 
 
 def _input_names(specs: list[InputSpec]) -> list[str]:
@@ -112,15 +125,19 @@ def _layer_names(loaded: LoadedSpec, taken: set[str], errors: _Errors) -> list[s
     return layer_names([(layer.type, layer.name) for layer in layers], taken)
 
 
-def _resolve_inputs(loaded: LoadedSpec, names: list[str], input_names: list[str], errors: _Errors) -> list[Node]:
+def _resolve_inputs(
+    loaded: LoadedSpec, names: list[str], input_names: list[str], errors: _Errors
+) -> tuple[list[Node], set[str]]:
+    """Every layer as a node reading named inputs, and the names of the nodes whose inputs are wrong."""
     known = set(names) | set(input_names)
-    nodes = []
+    nodes, broken = [], set()
     for i, layer in enumerate(loaded.spec.layers):
         origin = loaded.origins[i]
         refs = layer.input_names()
         if refs is None:
             refs = [names[i - 1] if i > 0 else input_names[0]]
         refs = [resolve_previous(r, names, input_names[0]) if r.startswith(PREVIOUS_PREFIX) else r for r in refs]
+        before = len(errors.items)
         for ref in refs:
             if ref not in known:
                 hint = did_you_mean(ref, sorted(known))
@@ -129,8 +146,10 @@ def _resolve_inputs(loaded: LoadedSpec, names: list[str], input_names: list[str]
                     f"layers[{origin.use[1]}] ({names[i]}): unknown input {ref!r}{hint}",
                 )
         _check_arity(layer, refs, f"layers[{origin.use[1]}] ({names[i]})", origin, errors)
+        if len(errors.items) > before:
+            broken.add(names[i])
         nodes.append(Node(names[i], tuple(refs), layer=layer, index=i, origin=origin))
-    return nodes
+    return nodes, broken
 
 
 def _check_arity(layer: LayerSpec, refs: list[str], label: str, origin: Origin, errors: _Errors) -> None:
