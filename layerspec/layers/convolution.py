@@ -43,6 +43,9 @@ class _Conv(LayerSpec):
     """Arguments every Keras convolution takes; `rank` is the number of spatial dimensions."""
 
     rank: ClassVar[int] = 2
+    # Keras's Conv1D/Conv2D/Conv2DTranspose refuse strides > 1 with dilation_rate > 1; its depthwise and separable
+    # convolutions accept (and run) the combination (found by tests/fuzz).
+    strides_with_dilation: ClassVar[bool] = False
 
     kernel_size: IntOrPair = Field(description="Height and width of the convolution window.")
     strides: IntOrPair = Field(default=1, description="Step of the window along each spatial axis.")
@@ -61,7 +64,7 @@ class _Conv(LayerSpec):
         kernel = as_tuple(self.kernel_size, self.rank, "kernel_size")
         strides = as_tuple(self.strides, self.rank, "strides")
         dilation = as_tuple(self.dilation_rate, self.rank, "dilation_rate")
-        if max(strides) > 1 and max(dilation) > 1:
+        if max(strides) > 1 and max(dilation) > 1 and not self.strides_with_dilation:
             raise ShapeError("`strides` > 1 cannot be combined with `dilation_rate` > 1 (Keras refuses it)", "strides")
         return kernel, strides, dilation
 
@@ -179,6 +182,7 @@ class Conv2DTranspose(_Conv):
 
 
 class _DepthwiseBase(_Conv):
+    strides_with_dilation: ClassVar[bool] = True
     padding: ConvPadding = Field(default="valid", description="'valid' (no padding) or 'same'.")
     depth_multiplier: PositiveInt = Field(default=1, description="Output channels per input channel.")
     depthwise_initializer: KernelInitializer = "glorot_uniform"

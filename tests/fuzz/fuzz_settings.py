@@ -7,10 +7,11 @@ Each test takes its share of it: building Keras models or run folders costs far 
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 from hypothesis import HealthCheck, settings
 
-DEFAULT_EXAMPLES = 200
+DEFAULT_EXAMPLES = 500
 
 settings.register_profile(
     "layerspec-fuzz",
@@ -27,3 +28,12 @@ def fuzz_examples(share: float = 1.0, minimum: int = 1) -> int:
     """This test's number of generated examples: `share` of LAYERSPEC_FUZZ_EXAMPLES."""
     total = int(os.environ.get("LAYERSPEC_FUZZ_EXAMPLES", DEFAULT_EXAMPLES))
     return max(minimum, round(total * share))
+
+
+# What every generated case came to, per test: written to tests/artifacts/fuzz-outcomes.json at the end of the
+# session (conftest.py) and printed by tests/bench/fuzz_report.py.
+OUTCOMES: Counter[tuple[str, str]] = Counter()
+
+
+def record(test: str, outcome: str, count: int = 1) -> None:
+    OUTCOMES[(test, outcome)] += count

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from layerspec.layers import REGISTRY, ShapeError
+from layerspec.spec.models import InputSpec
 
 Shape = tuple[int | None, ...]
 Args = dict[str, Any]
@@ -172,7 +173,7 @@ def _norm(*, allow_list: bool) -> ArgGen:
         args: Args = {}
         if draw(st.booleans()):
             args["axis"] = _axis(draw, shape)
-        if allow_list and draw(st.integers(0, 4)) == 0:
+        if allow_list and draw(st.integers(0, 9)) == 0:
             axes = draw(st.lists(st.integers(1, len(shape)), min_size=1, max_size=len(shape), unique=True))
             args["axis"] = axes
         if draw(st.booleans()):
@@ -192,7 +193,7 @@ def _batch_norm(draw: Draw, shape: Shape) -> Args:
 def _pool(rank: int) -> ArgGen:
     def gen(draw: Draw, shape: Shape) -> Args:
         args: Args = {}
-        if draw(st.integers(0, 3)):
+        if draw(st.integers(0, 9)):  # Keras has no default pool_size: leaving it out is a rejection case
             args["pool_size"] = _int_or_list(draw, _window(draw, shape, rank), rank)
         if draw(st.booleans()):
             args["strides"] = _int_or_list(draw, _same_or_each(draw, rank, 1, 3), rank)
@@ -222,7 +223,7 @@ def _relu(draw: Draw, shape: Shape) -> Args:
     if draw(st.booleans()):
         args["negative_slope"] = draw(st.sampled_from([0.0, 0.1, 0.3]))
     if draw(st.booleans()):
-        args["threshold"] = draw(st.sampled_from([0.0, 0.5, -1.0]))
+        args["threshold"] = draw(st.sampled_from([0.0, 0.5, 1.0, 0.0, 0.5, -1.0]))
     return args
 
 
@@ -535,6 +536,8 @@ def specs(draw: Draw, max_layers: int = 8, focus: str | None = None) -> Args:
         entry: Args = {"shape": list(shape)}
         if i > 0 or draw(st.booleans()):
             entry["name"] = f"in{i}"
+        if draw(st.integers(0, 9)) == 0:
+            entry["dtype"] = draw(st.sampled_from(_literal_choices(InputSpec.model_fields["dtype"].annotation)[0]))
         inputs.append(entry)
     names = [entry.get("name", "input") for entry in inputs]
     tensors: list[tuple[str, Shape]] = [(n, tuple(e["shape"])) for n, e in zip(names, inputs, strict=True)]

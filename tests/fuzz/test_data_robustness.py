@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fuzz_settings import FUZZ, fuzz_examples
+from fuzz_settings import FUZZ, fuzz_examples, record
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -57,15 +57,17 @@ def load(folder: Path) -> Any:
     return data_module.load_dataset(load_spec(folder / "spec.yaml"))
 
 
-def expect_clean(folder: Path, *, may_load: bool = False) -> str:
+def expect_clean(folder: Path, *, may_load: bool = False, test: str = "data: hand-written hostile files") -> str:
     """The dataset loads (only when `may_load`) or fails with a DataError (or SpecError); nothing else."""
     try:
         dataset = load(folder)
     except (DataError, SpecError) as exc:
         assert str(exc).strip(), "an error without a message"
+        record(test, f"refused ({type(exc).__name__})")
         return "refused"
     assert may_load, "a broken dataset loaded"
     assert np.isfinite(dataset.train.x).all()
+    record(test, "loaded")
     return "loaded"
 
 
@@ -260,7 +262,7 @@ def test_damaged_h5_loads_or_is_refused(cut: int, flips: list[tuple[int, int]], 
         folder = Path(name)
         write_spec(folder)
         (folder / "train.h5").write_bytes(bytes(data))
-        expect_clean(folder, may_load=bool(flips) and not truncate)
+        expect_clean(folder, may_load=bool(flips) and not truncate, test="data: damaged HDF5 files")
 
 
 # ---- images ----------------------------------------------------------------------------------------------------
@@ -336,7 +338,7 @@ def test_damaged_image_loads_or_is_refused(suffix: str, seed: str, flips: list[t
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         image_folder(folder, f"damaged{suffix}", bytes(data))
-        expect_clean(folder, may_load=True)
+        expect_clean(folder, may_load=True, test="data: damaged images")
 
 
 # ---- the command line --------------------------------------------------------------------------------------------

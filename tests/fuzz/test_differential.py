@@ -7,33 +7,20 @@ with plain keras.layers calls, independently of layerspec's compiler.
 
 from __future__ import annotations
 
-import json
 import tempfile
-from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from fuzz_oracle import Figures, KerasRefused, keras_figures
-from fuzz_settings import FUZZ, fuzz_examples
+from fuzz_settings import FUZZ, fuzz_examples, record
 from fuzz_specgen import GENERATORS, specs
 from hypothesis import event, given, settings
 
 from layerspec.check import check_file
 from layerspec.errors import SpecError
 from layerspec.layers import REGISTRY
-
-STATS: Counter[str] = Counter()
-STATS_FILE = Path(__file__).parents[1] / "artifacts" / "fuzz-differential.json"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _write_stats() -> Iterator[None]:
-    yield
-    STATS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    STATS_FILE.write_text(json.dumps(dict(sorted(STATS.items())), indent=2) + "\n")
 
 
 def test_every_registered_type_has_a_generator() -> None:
@@ -85,19 +72,20 @@ def compare(spec: dict[str, Any]) -> str:
     return "both accept"
 
 
-def _note(spec: dict[str, Any], outcome: str) -> None:
+def _note(test: str, spec: dict[str, Any], outcome: str) -> None:
     event(outcome)
-    STATS[outcome] += 1
+    record(test, outcome)
     if outcome == "both accept":
+        record("differential: layers compared", "layers", len(spec["layers"]))
         for entry in spec["layers"]:
-            STATS[f"accepted layer {entry['type']}"] += 1
+            record("differential: accepted layers by type", entry["type"])
 
 
 @pytest.mark.keras
 @settings(FUZZ, max_examples=fuzz_examples(0.5, minimum=20))
 @given(spec=specs())
 def test_check_agrees_with_keras(spec: dict[str, Any]) -> None:
-    _note(spec, compare(spec))
+    _note("differential: random specs", spec, compare(spec))
 
 
 @pytest.mark.keras
@@ -108,6 +96,6 @@ def test_each_layer_type_agrees_with_keras(type_name: str) -> None:
     @settings(FUZZ, max_examples=fuzz_examples(0.03, minimum=3))
     @given(spec=specs(focus=type_name, max_layers=4))
     def run(spec: dict[str, Any]) -> None:
-        _note(spec, compare(spec))
+        _note("differential: specs around each type", spec, compare(spec))
 
     run()

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from fuzz_mutate import byte_mutants, seed_files, seed_trees, tree_mutants, tree_size
-from fuzz_settings import FUZZ, fuzz_examples
+from fuzz_settings import FUZZ, fuzz_examples, record
 from fuzz_specgen import specs
 from hypothesis import event, given, settings
 from hypothesis.control import current_build_context
@@ -40,8 +40,9 @@ def in_empty_folder() -> Iterator[Path]:
             os.chdir(previous)
 
 
-def note(outcome: str) -> None:
-    """Count the outcome in hypothesis's statistics (when running under @given)."""
+def note(test: str, outcome: str) -> None:
+    """Count the outcome for the report and in hypothesis's statistics (when running under @given)."""
+    record(test, outcome)
     try:
         current_build_context()
     except Exception:
@@ -65,14 +66,14 @@ def assert_clean(result: Any, allowed: tuple[int, ...] = (0, 2)) -> None:
         assert ": error: " in output, f"exit {result.exit_code} without an error line:\n{output[-3000:]}"
 
 
-def run_check(data: bytes) -> Any:
+def run_check(data: bytes, test: str = "check: hand-written hostile documents") -> Any:
     with in_empty_folder() as folder:
         spec = folder / "spec.yaml"
         spec.write_bytes(data)
         result = CliRunner().invoke(app, ["check", str(spec)])
         assert listing(folder) == {"spec.yaml"}, f"check wrote files: {listing(folder)}"
     assert_clean(result)
-    note(f"exit {result.exit_code}")
+    note(test, f"exit {result.exit_code}")
     return result
 
 
@@ -83,13 +84,13 @@ def test_there_are_seeds() -> None:
 @settings(FUZZ, max_examples=fuzz_examples(1.0, minimum=50))
 @given(data=byte_mutants(SEED_BYTES))
 def test_check_survives_byte_mutations(data: bytes) -> None:
-    run_check(data)
+    run_check(data, "check: byte-level mutants")
 
 
 @settings(FUZZ, max_examples=fuzz_examples(1.0, minimum=50))
 @given(text=tree_mutants(SEED_TREES))
 def test_check_survives_tree_mutations(text: str) -> None:
-    run_check(text.encode("utf-8", errors="surrogatepass"))
+    run_check(text.encode("utf-8", errors="surrogatepass"), "check: tree-level mutants")
 
 
 def _hostile_documents() -> dict[str, bytes]:
@@ -134,7 +135,7 @@ def test_check_survives_hostile_documents(name: str) -> None:
     assert not Path("pwned").exists()
 
 
-def run_build(data: bytes) -> Any:
+def run_build(data: bytes, test: str = "build: hand-written hostile documents") -> Any:
     with in_empty_folder() as folder:
         spec = folder / "spec.yaml"
         spec.write_bytes(data)
@@ -146,7 +147,7 @@ def run_build(data: bytes) -> Any:
         else:
             assert {"model.keras", "summary.json", "spec.yaml"} <= listing(out), listing(out)
     assert_clean(result)
-    note(f"exit {result.exit_code}")
+    note(test, f"exit {result.exit_code}")
     return result
 
 
@@ -157,7 +158,7 @@ SMALL_TREES = [t for t in SEED_TREES if tree_size(t) < 300]
 @settings(FUZZ, max_examples=fuzz_examples(0.05, minimum=8))
 @given(text=tree_mutants(SMALL_TREES))
 def test_build_survives_tree_mutations(text: str) -> None:
-    run_build(text.encode("utf-8", errors="surrogatepass"))
+    run_build(text.encode("utf-8", errors="surrogatepass"), "build: tree-level mutants")
 
 
 @pytest.mark.keras
@@ -176,5 +177,5 @@ def test_build_of_generated_specs_matches_check(spec: dict[str, Any]) -> None:
     with in_empty_folder() as folder:
         (folder / "spec.yaml").write_text(text, encoding="utf-8")
         accepted = CliRunner().invoke(app, ["check", "spec.yaml"]).exit_code == 0
-        result = run_build(text.encode("utf-8"))
+        result = run_build(text.encode("utf-8"), "build: generated specs")
     assert result.exit_code == (0 if accepted else 2), f"check {'accepts' if accepted else 'refuses'}:\n{text}"
