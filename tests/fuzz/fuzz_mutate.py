@@ -252,12 +252,12 @@ def _mutate_at(draw: Any, tree: Any, path: tuple[Any, ...]) -> Any:
 
 
 @st.composite
-def tree_mutants(draw: Any, trees: list[Any]) -> str:
-    """A seed spec with one to four nodes changed, written back as YAML (sometimes with anchors and aliases)."""
+def tree_mutants(draw: Any, trees: list[Any], most: int = 4) -> str:
+    """A seed spec with one to `most` nodes changed, written back as YAML (sometimes with anchors and aliases)."""
     import copy
 
     tree = copy.deepcopy(draw(st.sampled_from(trees)))
-    for _ in range(draw(st.integers(1, 4))):
+    for _ in range(draw(st.integers(1, most))):
         paths = _paths(tree)
         tree = _mutate_at(draw, tree, draw(st.sampled_from(paths)))
     text = yaml.safe_dump(tree, sort_keys=False, allow_unicode=draw(st.booleans()), width=10_000)
