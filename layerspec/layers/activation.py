@@ -6,9 +6,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from layerspec.layers.base import LayerSpec, register
+from layerspec.layers.base import LayerSpec, Shape, register
 from layerspec.layers.fields import Activation as ActivationName
 from layerspec.layers.fields import Finite
+from layerspec.layers.normalization import normalized_axes
 
 NonNegative = Annotated[Finite, Field(ge=0)]
 
@@ -48,3 +49,9 @@ class Softmax(LayerSpec):
     axis: Annotated[int, Field(ge=-64, le=64)] | list[Annotated[int, Field(ge=-64, le=64)]] = Field(
         default=-1, description="Axis the softmax normalises over."
     )
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        # Keras builds a Softmax over an axis its input lacks and fails only when the model runs (found by
+        # tests/fuzz); the batch axis (0) is refused too, as for the normalisations.
+        normalized_axes(self.axis, inputs[0], self.type)
+        return inputs[0]
