@@ -7,7 +7,15 @@ from typing import Literal
 from pydantic import Field
 
 from layerspec.layers.base import LayerSpec, Shape, ShapeError, Weight, prod_known, register
-from layerspec.layers.fields import Activation, Constraint, Initializer, PositiveInt, Regularizer, VectorInitializer
+from layerspec.layers.fields import (
+    Activation,
+    Constraint,
+    Initializer,
+    KernelRegularizer2D,
+    PositiveInt,
+    Regularizer,
+    VectorInitializer,
+)
 
 
 @register("dense")
@@ -20,7 +28,7 @@ class Dense(LayerSpec):
     use_bias: bool = Field(default=True, description="Whether to add a bias vector.")
     kernel_initializer: Initializer = "glorot_uniform"
     bias_initializer: VectorInitializer = "zeros"
-    kernel_regularizer: Regularizer = None
+    kernel_regularizer: KernelRegularizer2D = None
     bias_regularizer: Regularizer = None
     activity_regularizer: Regularizer = None
     kernel_constraint: Constraint = None

@@ -103,8 +103,11 @@ VectorInitializer = Literal[
     "zeros",
     "ones",
 ]
-# Keras's own identifiers: `l1l2` (not `l1_l2`) is what keras.regularizers.get understands.
-Regularizer = Literal["l1", "l2", "l1l2", "orthogonal_regularizer"] | None
+# Keras's own identifiers: `l1l2` (not `l1_l2`) is what keras.regularizers.get understands. Its orthogonal
+# regularizer needs a 2D tensor and fails when a model with any other weight or output under it trains, so only a
+# Dense kernel takes it (found by tests/fuzz).
+Regularizer = Literal["l1", "l2", "l1l2"] | None
+KernelRegularizer2D = Literal["l1", "l2", "l1l2", "orthogonal_regularizer"] | None
 Constraint = Literal["max_norm", "min_max_norm", "non_neg", "unit_norm"] | None
 FillMode = Literal["reflect", "wrap", "constant", "nearest"]
 # RandomRotation, RandomZoom and RandomTranslation take only these two (Keras raises on the others).

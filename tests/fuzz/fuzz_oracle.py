@@ -88,7 +88,32 @@ def _build(keras: Any, spec: dict[str, Any]) -> tuple[list[Figures], int]:
         inputs=model_inputs[0] if len(model_inputs) == 1 else model_inputs,
         outputs=out_tensors[0] if len(out_tensors) == 1 else out_tensors,
     )
+    _last_model[:] = [model]
     return figures, int(model.count_params())
+
+
+# The model most recently built, for run_model (kept out of the return value so callers stay simple).
+_last_model: list[Any] = []
+
+
+def run_model(spec: dict[str, Any], training: bool) -> list[tuple[int, ...]]:
+    """Run the last built model once on a batch of two random examples (unknown sizes set to 7); the shapes of
+    its outputs. Keras checks some arguments only here (a Softmax axis, an augmentation on a non-image)."""
+    import numpy as np
+
+    entries = [spec["input"]] if "input" in spec else spec["inputs"]
+    rng = np.random.default_rng(0)
+    arrays = []
+    for entry in entries:
+        shape = (2, *(7 if d is None else d for d in entry["shape"]))
+        dtype = entry.get("dtype", "float32")
+        arrays.append((rng.random(shape) * 4).astype("float32" if dtype == "bfloat16" else dtype))
+    try:
+        outputs = _last_model[0](arrays[0] if len(arrays) == 1 else arrays, training=training)
+    except Exception as exc:
+        raise KerasRefused(f"{type(exc).__name__} when run: {exc}") from exc
+    outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+    return [tuple(int(d) for d in out.shape) for out in outputs]
 
 
 _MERGE_TYPES = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"}

@@ -1,8 +1,9 @@
 """Differential tests: for random specs over the whole registry, `layerspec check` and Keras must agree.
 
 Both must accept or both refuse; when both accept, every layer's output shape and trainable/non-trainable
-parameter counts must be equal, and so must the model's total. The Keras side (fuzz_oracle) builds each spec
-with plain keras.layers calls, independently of layerspec's compiler.
+parameter counts must be equal, and so must the model's total; and (when every input size is known) the model
+must run on a batch of two random examples, in inference and in training mode, with the outputs check promised.
+The Keras side (fuzz_oracle) builds each spec with plain keras.layers calls, independently of layerspec's compiler.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from fuzz_oracle import Figures, KerasRefused, keras_figures
+from fuzz_oracle import Figures, KerasRefused, keras_figures, run_model
 from fuzz_settings import FUZZ, fuzz_examples, record
 from fuzz_specgen import GENERATORS, specs
 from hypothesis import event, given, settings
@@ -21,6 +22,9 @@ from hypothesis import event, given, settings
 from layerspec.check import check_file
 from layerspec.errors import SpecError
 from layerspec.layers import REGISTRY
+
+# Random specs make Keras warn (a softmax over a size-1 axis, retracing): expected here, not worth the noise.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
 
 def test_every_registered_type_has_a_generator() -> None:
@@ -69,13 +73,37 @@ def compare(spec: dict[str, Any]) -> str:
             f"{ours}, Keras {theirs}\n{text}"
         )
     assert checked.summary.params == total, f"total params: check {checked.summary.params}, Keras {total}\n{text}"
-    return "both accept"
+    if not runnable(spec):
+        return "both accept"
+    expected = [(2, *checked.summary.record(name).output_shape) for name in checked.summary.outputs]
+    for training in (False, True):
+        assert_runs(spec, training, expected, text)
+    return "both accept, ran"
+
+
+def assert_runs(spec: dict[str, Any], training: bool, expected: list[tuple[int | None, ...]], text: str) -> None:
+    """Keras checks some things only when the model runs (a Softmax axis, a regularizer's rank): run it once."""
+    try:
+        shapes = run_model(spec, training)
+    except KerasRefused as exc:
+        raise AssertionError(f"check accepts a spec Keras cannot run (training={training}): {exc}\n{text}") from None
+    assert shapes == expected, f"output shapes when run: Keras {shapes}, check {expected}\n{text}"
+
+
+FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
+
+
+def runnable(spec: dict[str, Any]) -> bool:
+    """Whether to run the model too: every input size known (a Reshape of an unknown size may fail on real data,
+    rightly) and a float dtype (integer inputs: see the README's Testing section)."""
+    entries = [spec["input"]] if "input" in spec else spec["inputs"]
+    return all(None not in e["shape"] and e.get("dtype", "float32") in FLOAT_DTYPES for e in entries)
 
 
 def _note(test: str, spec: dict[str, Any], outcome: str) -> None:
     event(outcome)
     record(test, outcome)
-    if outcome == "both accept":
+    if outcome.startswith("both accept"):
         record("differential: layers compared", "layers", len(spec["layers"]))
         for entry in spec["layers"]:
             record("differential: accepted layers by type", entry["type"])

@@ -64,7 +64,7 @@ def test_keras_outcome(case: Path) -> None:
 
     spec: dict[str, Any] = yaml.safe_load(case.read_text(encoding="utf-8"))
     if header(case)["keras"] == "builds":
-        assert compare(spec) == "both accept"
+        assert compare(spec).startswith("both accept")
     else:
         with pytest.raises(KerasRefused):
             keras_figures(spec)
