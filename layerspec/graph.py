@@ -211,6 +211,29 @@ def _report_cycle(nodes: list[Node], errors: _Errors) -> None:
         )
 
 
+# Keras casts only float inputs to a layer's float compute dtype: Conv2D, pooling and most activations fail on an
+# integer or boolean tensor when the model runs, although it builds (found by tests/fuzz). Rescaling casts.
+CASTS_INPUT = frozenset({"Rescaling"})
+
+
+def integer_inputs(graph: Graph) -> list[Diagnostic]:
+    """Layers other than Rescaling that read an integer or boolean model input directly."""
+    errors = _Errors(graph.loaded)
+    dtypes = {n.name: n.input_spec.dtype for n in graph.input_nodes if n.input_spec is not None}
+    for node in graph.nodes:
+        if node.layer is None or node.layer.type in CASTS_INPUT:
+            continue
+        for ref in node.inputs:
+            dtype = dtypes.get(ref, "float32")
+            if not dtype.startswith(("float", "bfloat")):
+                errors.add(
+                    node.path,
+                    f"{node.label()} reads input '{ref}' of dtype {dtype}, which Keras's {node.layer.type} cannot "
+                    "compute on: read it with a Rescaling layer first (it converts to float)",
+                )
+    return errors.items
+
+
 def unreachable(graph: Graph) -> list[Diagnostic]:
     """Layers and inputs that no output depends on (Keras would silently drop them)."""
     errors = _Errors(graph.loaded)

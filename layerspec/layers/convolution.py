@@ -163,6 +163,14 @@ class Conv2DTranspose(_Conv):
     def transpose_length(self, size: int | None, kernel: int, stride: int, extra: int | None) -> int | None:
         if extra is not None and extra >= stride:
             raise ShapeError(f"`output_padding` ({extra}) must be smaller than `strides` ({stride})", "output_padding")
+        if self.padding == "same" and kernel % 2 == 0 and extra == 0:
+            # Keras builds this, but the convolution it transposes cannot map that output back onto the input,
+            # so the model fails when it runs (found by tests/fuzz).
+            raise ShapeError(
+                f"`output_padding` 0 with `padding: same` and an even kernel ({kernel}) cannot run: use "
+                "output_padding 1 or more, an odd kernel, or leave output_padding out",
+                "output_padding",
+            )
         if size is None:
             return None
         if extra is None:
