@@ -411,26 +411,38 @@ def _assign(variables: list[Any], archive: Any, prefix: str, path: Path) -> None
 # ------------------------------------------------------------------------------------------------ callbacks
 
 
+class _StopNow(Exception):
+    """Raised by the batch hook to leave `model.fit` at a batch boundary, before the next batch runs."""
+
+
 def _callbacks(keras: Any, stop: _StopRequest, progress: _Progress, steps: int, epoch: int, total: int) -> list[Any]:
-    class BatchHooks(keras.callbacks.Callback):  # type: ignore[misc]
-        """Stops at a batch boundary once a signal came in; draws the progress bar."""
+    class StopAtBoundary(keras.callbacks.Callback):  # type: ignore[misc]
+        """Leaves fit before the next batch once a signal came in.
+
+        It has no batch-end hook on purpose: Keras then dispatches batch ends asynchronously instead of waiting
+        for every step's figures (which costs speed).
+        """
 
         def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
             if batch == 0 and os.environ.get(SIGNAL_AT_EPOCH_ENV) == str(epoch + 1):
                 os.kill(os.getpid(), signal.SIGINT)
+            if stop.signum is not None:
+                stop.epoch, stop.batch = epoch + 1, batch
+                raise _StopNow
+
+    class ProgressBar(keras.callbacks.Callback):  # type: ignore[misc]
+        """The bar on a terminal; it only draws, so Keras may call it from its callback thread."""
+
+        async_safe = True
 
         def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-            if stop.signum is not None:
-                self.model.stop_training = True
-                stop.epoch, stop.batch = epoch + 1, batch + 1
-            elif progress.bar:
-                done = int(20 * (batch + 1) / steps)
-                figures = "  ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items())
-                progress.write(
-                    f"\repoch {epoch + 1}/{total} [{'=' * done}{' ' * (20 - done)}] {batch + 1}/{steps}  {figures}"
-                )
+            done = int(20 * (batch + 1) / steps)
+            figures = "  ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items())
+            progress.write(
+                f"\repoch {epoch + 1}/{total} [{'=' * done}{' ' * (20 - done)}] {batch + 1}/{steps}  {figures}"
+            )
 
-    return [BatchHooks()]
+    return [StopAtBoundary(), *([ProgressBar()] if progress.bar else [])]
 
 
 @contextmanager
@@ -490,17 +502,18 @@ def _fit_epoch(run: _Run, train: _Pipeline, val: Any, stop: _StopRequest, epoch:
     run.model.optimizer.learning_rate.assign(rate)
     steps = math.ceil(len(run.dataset.train) / settings.batch_size)
     started = time.perf_counter()
-    fitted = run.model.fit(
-        train.epoch(epoch),
-        epochs=1,
-        verbose=0,
-        shuffle=False,  # the pipeline already shuffled this epoch, by (seed, epoch)
-        validation_data=val,
-        callbacks=_callbacks(keras, stop, run.progress, steps, epoch, total),
-    )
-    seconds = time.perf_counter() - started
-    if stop.signum is not None:
+    try:
+        fitted = run.model.fit(
+            train.epoch(epoch),
+            epochs=1,
+            verbose=0,
+            shuffle=False,  # the pipeline already shuffled this epoch, by (seed, epoch)
+            validation_data=val,
+            callbacks=_callbacks(keras, stop, run.progress, steps, epoch, total),
+        )
+    except _StopNow:
         return None
+    seconds = time.perf_counter() - started
     logs = {key: float(values[-1]) for key, values in sorted(fitted.history.items(), key=_log_order)}
     return {"epoch": epoch + 1, **logs, "learning_rate": rate, "seconds": seconds}
 
@@ -568,6 +581,8 @@ def _loop(run: _Run, start: int) -> None:
                 run.stopped_early = True
                 save_checkpoint(run.run_dir / CHECKPOINT, run.model, run.state())
                 break
+            if stop.signum is not None:  # came in after the last batch (during validation): epoch kept
+                _interrupted(run, stop)
 
 
 def _interrupted(run: _Run, stop: _StopRequest) -> None:
@@ -578,10 +593,11 @@ def _interrupted(run: _Run, stop: _StopRequest) -> None:
     state = run.state() | {"interrupted": {"signal": stop.signum, "epoch": stop.epoch, "batch": stop.batch}}
     write_json(run.run_dir / "checkpoints" / "state.json", state)
     name = signal.Signals(stop.signum).name if stop.signum is not None else "signal"
+    where = f"during epoch {stop.epoch} (after batch {stop.batch})" if stop.epoch else f"after epoch {len(run.history)}"
     raise Interrupted(
         str(checkpoint),
-        f"{name} during epoch {stop.epoch} (after batch {stop.batch}): stopped; checkpoint of epoch "
-        f"{len(run.history)} saved; continue with `layerspec train {run.run_dir} --resume`",
+        f"{name} {where}: stopped; checkpoint of epoch {len(run.history)} saved; continue with "
+        f"`layerspec train {run.run_dir} --resume`",
     )
 
 
