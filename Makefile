@@ -66,6 +66,8 @@ fuzz: install data
 
 bench: install data
 	$(BIN)/python tests/bench/bench_check.py
+	$(BIN)/python tests/bench/bench_train_speed.py
+	$(BIN)/python tests/bench/bench_train_accuracy.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
