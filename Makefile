@@ -63,6 +63,7 @@ demo: install data
 
 fuzz: install data
 	LAYERSPEC_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz
+	$(BIN)/python tests/bench/fuzz_report.py
 
 bench: install data
 	$(BIN)/python tests/bench/bench_check.py

@@ -21,6 +21,8 @@ from layerspec.cli import app
 from layerspec.errors import DataError, SpecError
 from layerspec.spec import load_spec
 
+# Keras and numpy warn about deprecations while building; not this test's concern.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 h5py = pytest.importorskip("h5py")
 data_module = pytest.importorskip("layerspec.data")
 

@@ -27,6 +27,8 @@ from typer.testing import CliRunner
 
 from layerspec.cli import app
 
+# Keras and numpy warn about deprecations while building; not this test's concern.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 SEED_BYTES = [p.read_bytes() for p in seed_files()]
 SEED_TREES = seed_trees()
