@@ -116,4 +116,23 @@ def run_model(spec: dict[str, Any], training: bool) -> list[tuple[int, ...]]:
     return [tuple(int(d) for d in out.shape) for out in outputs]
 
 
+def keras_names(spec: dict[str, Any]) -> list[str] | None:
+    """The names Keras gives the layers of a sequential spec without names, in a fresh session (None if Keras
+    refuses it). Clearing the session is slow, so this is used on a few specs only."""
+    keras = _keras()
+    keras.backend.clear_session()
+    entry = spec["input"] if "input" in spec else spec["inputs"][0]
+    tensor = keras.Input(shape=_tuples(entry["shape"]), name=entry.get("name") or "input")
+    names = []
+    try:
+        for layer_entry in spec["layers"]:
+            args = {key: _tuples(v) for key, v in layer_entry.items() if key != "type"}
+            layer = getattr(keras.layers, layer_entry["type"])(**args)
+            tensor = layer([tensor] if layer_entry["type"] in _MERGE_TYPES else tensor)
+            names.append(str(layer.name))
+    except Exception:
+        return None
+    return names
+
+
 _MERGE_TYPES = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"}

@@ -523,11 +523,12 @@ def _merge_sources(draw: Draw, tensors: list[tuple[str, Shape]], type_name: str)
 
 
 @st.composite
-def specs(draw: Draw, max_layers: int = 8, focus: str | None = None) -> Args:
+def specs(draw: Draw, max_layers: int = 8, focus: str | None = None, unnamed: bool = False) -> Args:
     """A random spec (as a plain dict ready for YAML), sequential or DAG-shaped, with one to three inputs.
 
-    With `focus`, one of the first layers is of that type (and the input has the rank it needs)."""
-    dag = draw(st.integers(0, 2)) > 0 or focus in MERGES
+    With `focus`, one of the first layers is of that type (and the input has the rank it needs); with `unnamed`,
+    a sequential spec whose layers all get generated names."""
+    dag = not unnamed and (draw(st.integers(0, 2)) > 0 or focus in MERGES)
     n_inputs = draw(st.sampled_from([1, 1, 1, 2, 3])) if dag else 1
     first = _input_shape(draw, RANK.get(focus) if focus else None)
     n_layers = draw(st.integers(1, max_layers))
@@ -544,7 +545,7 @@ def specs(draw: Draw, max_layers: int = 8, focus: str | None = None) -> Args:
         inputs.append(entry)
     names = [entry.get("name", "input") for entry in inputs]
     tensors: list[tuple[str, Shape]] = [(n, tuple(e["shape"])) for n, e in zip(names, inputs, strict=True)]
-    named = dag or draw(st.booleans())
+    named = not unnamed and (dag or draw(st.booleans()))
     layers: list[Args] = []
     consumed: set[str] = set()
     for k in range(n_layers):

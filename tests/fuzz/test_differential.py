@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from fuzz_oracle import Figures, KerasRefused, keras_figures, run_model
+from fuzz_oracle import Figures, KerasRefused, keras_figures, keras_names, run_model
 from fuzz_settings import FUZZ, fuzz_examples, record
 from fuzz_specgen import GENERATORS, specs
 from hypothesis import event, given, settings
@@ -142,3 +142,19 @@ def test_each_layer_type_agrees_with_keras(type_name: str) -> None:
         _note("differential: specs around each type", spec, compare(spec))
 
     run()
+
+
+@pytest.mark.keras
+@settings(FUZZ, max_examples=fuzz_examples(0.05, minimum=10))
+@given(spec=specs(max_layers=6, unnamed=True))
+def test_generated_names_match_keras(spec: dict[str, Any]) -> None:
+    """Layers without a name get the one Keras would give them (conv2d, conv2d_1, ...)."""
+    with tempfile.TemporaryDirectory() as folder:
+        checked, refused = run_check(spec, Path(folder))
+    theirs = keras_names(spec)
+    if refused or theirs is None:
+        record("differential: generated names", "refused")
+        return
+    ours = [n.name for n in checked.graph.nodes if n.layer is not None]
+    assert ours == theirs, f"check names {ours}, Keras {theirs}\n{yaml.safe_dump(spec, sort_keys=False)}"
+    record("differential: generated names", "same names")
