@@ -39,6 +39,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "threads 2/1": {"threads": {"intra_op": 2, "inter_op": 1}},
     "xla": {"jit_compile": True},
     "bfloat16": {"mixed_precision": "bfloat16"},
+    "bfloat16+threads": {"mixed_precision": "bfloat16", "threads": {"intra_op": 2, "inter_op": 1}},
     "bfloat16+xla": {"mixed_precision": "bfloat16", "jit_compile": True},
     "bfloat16+xla+threads": {
         "mixed_precision": "bfloat16",
