@@ -256,7 +256,7 @@ def test_predict_broken_image_exits_3(trained: dict[str, Any], workdir: Path) ->
     assert "Traceback" not in result.output
 
 
-def test_bfloat16_with_xla(workdir: Path) -> None:
+def test_bfloat16_with_xla(workdir: Path, keras: Any) -> None:
     spec = write_spec(workdir, "  mixed_precision: bfloat16\n  jit_compile: true\n", "bf16.yaml")
     result = invoke("train", str(spec), "--out", str(workdir / "bf16"), "--epochs", "1", "--json")
     assert result.exit_code == 0, result.output
@@ -264,6 +264,9 @@ def test_bfloat16_with_xla(workdir: Path) -> None:
     assert payload["epochs"] == 1 and np.isfinite(payload["metrics"]["test_loss"])
     record = json.loads((workdir / "bf16" / "train.json").read_text())
     assert record["settings"]["mixed_precision"] == "bfloat16" and record["settings"]["jit_compile"] is True
+    model = keras.saving.load_model(workdir / "bf16" / "model.keras", safe_mode=True)
+    policies = {layer.name: layer.dtype_policy.name for layer in model.layers}
+    assert policies["conv"] == "mixed_bfloat16" and policies["fc"] == "float32"  # softmax kept in float32
 
 
 def test_early_stopping_stops_and_says_so(workdir: Path) -> None:
