@@ -55,40 +55,9 @@ Activation = (
     | None
 )
 
-Initializer = Literal[
-    "glorot_uniform",
-    "glorot_normal",
-    "he_uniform",
-    "he_normal",
-    "lecun_uniform",
-    "lecun_normal",
-    "random_uniform",
-    "random_normal",
-    "truncated_normal",
-    "variance_scaling",
-    "orthogonal",
-    "identity",
-    "zeros",
-    "ones",
-]
 # Keras's `identity` initializer needs a 2D weight (a Dense kernel) and `orthogonal` one of at least 2D, so
 # convolution kernels take every initializer but identity, and vectors (bias, beta, gamma, moving statistics)
 # neither of them (found by tests/fuzz: Keras refuses the model while building it).
-KernelInitializer = Literal[
-    "glorot_uniform",
-    "glorot_normal",
-    "he_uniform",
-    "he_normal",
-    "lecun_uniform",
-    "lecun_normal",
-    "random_uniform",
-    "random_normal",
-    "truncated_normal",
-    "variance_scaling",
-    "orthogonal",
-    "zeros",
-    "ones",
-]
 VectorInitializer = Literal[
     "glorot_uniform",
     "glorot_normal",
@@ -103,6 +72,8 @@ VectorInitializer = Literal[
     "zeros",
     "ones",
 ]
+KernelInitializer = Literal[VectorInitializer, "orthogonal"]
+Initializer = Literal[KernelInitializer, "identity"]
 # Keras's own identifiers: `l1l2` (not `l1_l2`) is what keras.regularizers.get understands. Its orthogonal
 # regularizer needs a 2D tensor and fails when a model with any other weight or output under it trains, so only a
 # Dense kernel takes it (found by tests/fuzz).
