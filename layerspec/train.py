@@ -32,6 +32,7 @@ from layerspec.check import check_loaded
 from layerspec.data import Dataset, Split, data_root, data_spec, load_dataset
 from layerspec.errors import EXIT_INTERRUPTED, Diagnostic, LayerspecError, SpecError, UsageError
 from layerspec.evaluate import classification_metrics, predict_probabilities
+from layerspec.fused import standard_batchnorm, use_fused_batchnorm
 from layerspec.spec import LoadedSpec
 from layerspec.spec.train import AugmentSpec, ScheduleSpec, TrainSpec
 
@@ -203,6 +204,8 @@ def build_model(loaded: LoadedSpec, settings: TrainSpec, strategy: Any) -> Any:
         model = compile_model(checked)
         if settings.mixed_precision != "float32":
             model = _float32_outputs(keras, model, set(checked.graph.outputs))
+        if settings.fused_batchnorm:
+            use_fused_batchnorm(model)
         model.compile(
             optimizer=_optimizer(keras, settings),
             loss=_loss(keras, loss_name(loaded, settings), settings.label_smoothing),
@@ -262,6 +265,12 @@ def _metric(keras: Any, name: str, labels: str) -> Any:
 # ------------------------------------------------------------------------------------------------ input pipeline
 
 
+# Fixed tf.data parallelism (see _Pipeline): two map calls keep both cores of a small machine busy preparing
+# batches, and two prefetched batches hide a step's worth of preparation.
+PARALLEL_CALLS = 2
+PREFETCH_BATCHES = 2
+
+
 @dataclass
 class _Pipeline:
     """tf.data input: the split is held once as in-memory tensors (the cache); each epoch is a fresh index order.
@@ -269,6 +278,10 @@ class _Pipeline:
     The order of epoch e (and every random augmentation in it) is drawn from (seeds, e) alone, so a resumed run
     sees exactly the batches an uninterrupted one would. Examples are gathered from the cached tensors, batched
     and prefetched.
+
+    tf.data's autotuner is off and the parallelism fixed. With it on, each epoch's iterator starts a tuning thread,
+    and destroying the iterator at the end of the epoch waits for that thread's sleep to run out: up to 2 s of
+    idle time at random epoch starts on a 2-core machine (which `model.fit` on NumPy arrays pays).
     """
 
     x: Any
@@ -299,9 +312,10 @@ class _Pipeline:
         x, y, augment = self.x, self.y, self.augment
         return (
             tf.data.Dataset.from_tensor_slices((order, example_seeds))
-            .map(lambda i, seed: (_augmented(tf.gather(x, i), seed, augment), tf.gather(y, i)), tf.data.AUTOTUNE)
+            .map(lambda i, seed: (_augmented(tf.gather(x, i), seed, augment), tf.gather(y, i)), PARALLEL_CALLS)
             .batch(self.batch_size)
-            .prefetch(tf.data.AUTOTUNE)
+            .prefetch(PREFETCH_BATCHES)
+            .with_options(_untuned())
         )
 
     def _batched(self, order: Any) -> Any:
@@ -310,9 +324,18 @@ class _Pipeline:
         x, y = self.x, self.y
         return (
             order.batch(self.batch_size)
-            .map(lambda index: (tf.gather(x, index), tf.gather(y, index)), num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE)
+            .map(lambda index: (tf.gather(x, index), tf.gather(y, index)), num_parallel_calls=PARALLEL_CALLS)
+            .prefetch(PREFETCH_BATCHES)
+            .with_options(_untuned())
         )
+
+
+def _untuned() -> Any:
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
 
 
 def _augmented(image: Any, seed: Any, augment: AugmentSpec) -> Any:
@@ -692,6 +715,7 @@ def _finish(run: _Run, options: TrainOptions, started: datetime, root: Path) -> 
     history = {"epochs": run.history, "kept_epoch": kept_epoch, "kept_reason": kept_reason}
     metrics = _test_metrics(run)
     model_path = run.run_dir / "model.keras"
+    standard_batchnorm(run.model)  # the file names Keras's own layers, whatever trained them
     with atomic_path(model_path) as tmp:
         run.model.save(tmp)
     write_json(run.run_dir / "history.json", history)

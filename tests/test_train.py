@@ -41,6 +41,8 @@ layers:
     activation: relu
   - type: MaxPooling2D
     pool_size: 4
+  - type: BatchNormalization
+    name: bn
   - type: Flatten
   - type: Dropout
     rate: 0.2
@@ -174,7 +176,8 @@ def test_run_folder_files(trained: dict[str, Any], keras: Any) -> None:
     assert {"command", "settings", "started", "finished"} <= record.keys()
     assert (run / "checkpoints" / "last.npz").is_file()
     model = keras.saving.load_model(run / "model.keras", safe_mode=True)
-    assert model.count_params() == 4 * (5 * 5 * 3 + 1) + 6 * (3 * 3 * 4 + 1)
+    assert model.count_params() == 4 * (5 * 5 * 3 + 1) + 4 * 4 + 6 * (3 * 3 * 4 + 1)
+    assert type(model.get_layer("bn")) is keras.layers.BatchNormalization  # trained fused, saved as Keras's
     assert not list(run.glob(".*tmp*")), "temporary files left behind"
 
 

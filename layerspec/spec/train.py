@@ -150,6 +150,11 @@ class TrainSpec(StrictModel):
         default="float32", description="Compute dtype of the layers (variables stay float32)."
     )
     jit_compile: bool = Field(default=False, description="Compile the training step with XLA.")
+    fused_batchnorm: bool = Field(
+        default=True,
+        description="Train BatchNormalization layers (channels last) with TensorFlow's fused kernel: the same "
+        "weights and update rule in one operation instead of about ten; the saved model keeps Keras's own layer.",
+    )
     strategy: StrategySpec = Field(default_factory=StrategySpec, description="Distribution strategy.")
     threads: ThreadsSpec = Field(default_factory=ThreadsSpec, description="TensorFlow thread pools.")
 
