@@ -77,15 +77,17 @@ def test_inference_is_keras_own(keras: Any) -> None:
     np.testing.assert_array_equal(np.asarray(fused(x, training=False)), np.asarray(plain(x, training=False)))
 
 
-def test_bfloat16_inputs_stay_close_to_float32(keras: Any) -> None:
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_inputs_stay_close_to_float32(keras: Any, dtype: str) -> None:
     import tensorflow as tf
 
     plain, fused = pair(keras, (8, 6, 5, 3))
     x = np.random.default_rng(5).normal(size=(8, 6, 5, 3)).astype("float32")
     expected = np.asarray(plain(x, training=True))
-    actual = fused(tf.cast(x, tf.bfloat16), training=True)
+    actual = fused(tf.cast(x, dtype), training=True)
     assert actual.dtype == tf.float32  # the layer's compute dtype (float32 policy)
     np.testing.assert_allclose(np.asarray(actual), expected, atol=0.05)  # bfloat16 keeps 8 significant bits
+    np.testing.assert_allclose(np.asarray(fused.moving_mean), np.asarray(plain.moving_mean), atol=0.01)
 
 
 def test_swapped_model_saves_keras_layers(keras: Any, tmp_path: Path) -> None:

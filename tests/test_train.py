@@ -156,6 +156,10 @@ def test_pipeline_augmentation_is_seeded_per_epoch() -> None:
     assert not np.array_equal(first, plain) and not np.array_equal(first, other)
     unchanged = np.concatenate([x for x, _ in pipeline.epoch(None).as_numpy_iterator()])
     np.testing.assert_array_equal(unchanged, images)  # validation: in order, never augmented
+    # the autotuner's thread made each epoch's end wait for its sleep; every pipeline runs untuned
+    assert all(ds.options().autotune.enabled is False for ds in (pipeline.epoch(3), pipeline.epoch(None)))
+    pipeline.augment = None
+    assert pipeline.epoch(3).options().autotune.enabled is False
 
 
 def test_run_folder_files(trained: dict[str, Any], keras: Any) -> None:

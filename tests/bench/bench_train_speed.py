@@ -6,8 +6,10 @@
 Plain Keras is the seed notebook's way: the network written by hand, `model.fit` on NumPy arrays (the 1,080
 training images / 255, one-hot labels), batch 64, float32, Adam. layerspec trains specs/signs.yaml's layers with a
 train section that differs only in the settings named by each configuration. Runs alternate (plain, layerspec
-config 1, plain, config 2, ...) in fresh processes, so both sides see the same machine load; the figure is the
-median epoch time without the first epoch (tracing), and the ratio is layerspec / plain of the same round.
+config 1, plain, config 2, ...) in fresh processes, so both sides see the same machine load. Each side's epochs
+without the first (tracing) are pooled over the rounds; the target figure is the ratio of the pooled medians
+(layerspec / plain). The fastest epochs and the count of slow ones (over 1.25x the side's fastest) show how much
+of a median is the machine and how much the code.
 `--accuracy` then trains the full recipe of specs/signs.yaml with the fastest configuration's settings for seeds
 1, 2, 3 and prints the test accuracy next to the float32 recipe's.
 """
@@ -35,10 +37,12 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 # and no validation split (the same work per epoch as the plain loop).
 CONFIGS: dict[str, dict[str, Any]] = {
     "default": {},
+    "keras batchnorm": {"fused_batchnorm": False},
     "deterministic": {"deterministic": True},
     "threads 2/1": {"threads": {"intra_op": 2, "inter_op": 1}},
     "xla": {"jit_compile": True},
     "bfloat16": {"mixed_precision": "bfloat16"},
+    "bfloat16+keras batchnorm": {"mixed_precision": "bfloat16", "fused_batchnorm": False},
     "bfloat16+threads": {"mixed_precision": "bfloat16", "threads": {"intra_op": 2, "inter_op": 1}},
     "bfloat16+xla": {"mixed_precision": "bfloat16", "jit_compile": True},
     "bfloat16+xla+threads": {
@@ -128,31 +132,39 @@ def layerspec_train(spec: Path, epochs: int | None, seed: int, out: Path) -> dic
     return result
 
 
-def steady(seconds: list[float]) -> float:
-    return statistics.median(seconds[1:] if len(seconds) > 1 else seconds)
+def steady(seconds: list[float]) -> list[float]:
+    return seconds[1:] if len(seconds) > 1 else seconds
+
+
+def slow_count(seconds: list[float]) -> str:
+    return f"{sum(t > 1.25 * min(seconds) for t in seconds)}/{len(seconds)}"
 
 
 def speed(configs: list[str], epochs: int, rounds: int, folder: Path) -> dict[str, float]:
-    ratios: dict[str, list[float]] = {name: [] for name in configs}
-    times: dict[str, list[float]] = {name: [] for name in [*configs, "plain keras"]}
+    """Pooled epoch times per configuration and of the plain runs alternated with it; returns median ratios."""
+    plain: dict[str, list[float]] = {name: [] for name in configs}
+    ours: dict[str, list[float]] = {name: [] for name in configs}
     for round_ in range(rounds):
         for name in configs:
-            plain = steady(plain_keras(epochs))
+            mine = steady(plain_keras(epochs))
             spec = variant_spec(folder, name, CONFIGS[name], recipe=False)
-            ours = steady(layerspec_train(spec, epochs, 1, folder / "runs" / name)["epoch_seconds"])
-            times["plain keras"].append(plain)
-            times[name].append(ours)
-            ratios[name].append(ours / plain)
-            print(
-                f"round {round_ + 1} {name:22} plain {plain:6.2f}s  layerspec {ours:6.2f}s  ratio {ours / plain:.2f}x",
-                flush=True,
-            )
-    print(f"\n{'configuration':24}{'median epoch':>14}{'ratio to plain Keras':>22}")
-    print(f"{'plain keras':24}{statistics.median(times['plain keras']):>13.2f}s{'1.00x':>22}")
+            theirs = steady(layerspec_train(spec, epochs, 1, folder / "runs" / name)["epoch_seconds"])
+            plain[name] += mine
+            ours[name] += theirs
+            a, b = statistics.median(mine), statistics.median(theirs)
+            print(f"round {round_ + 1} {name:26} plain {a:6.2f}s  layerspec {b:6.2f}s  ratio {b / a:.2f}x", flush=True)
+    header = ("configuration", "plain median", "ours median", "ratio", "plain fastest", "ours fastest", "ratio")
+    print("\n" + "".join(f"{h:>14}" if i else f"{h:26}" for i, h in enumerate(header)) + "   slow epochs plain / ours")
     medians = {}
     for name in configs:
-        medians[name] = statistics.median(ratios[name])
-        print(f"{name:24}{statistics.median(times[name]):>13.2f}s{medians[name]:>21.2f}x")
+        pm, om = statistics.median(plain[name]), statistics.median(ours[name])
+        pf, of = min(plain[name]), min(ours[name])
+        medians[name] = om / pm
+        print(
+            f"{name:26}{pm:>13.2f}s{om:>13.2f}s{om / pm:>13.2f}x{pf:>13.2f}s{of:>13.2f}s{of / pf:>13.2f}x"
+            f"   {slow_count(plain[name])} / {slow_count(ours[name])}",
+            flush=True,
+        )
     return medians
 
 
@@ -161,7 +173,7 @@ def accuracy(settings: dict[str, Any], folder: Path) -> None:
         spec = variant_spec(folder, label, train, recipe=True)
         results = [layerspec_train(spec, None, seed, folder / "acc" / f"{label}-{seed}") for seed in (1, 2, 3)]
         accs = [r["metrics"]["test_accuracy"] for r in results]
-        epoch = statistics.median(steady(r["epoch_seconds"]) for r in results)
+        epoch = statistics.median(t for r in results for t in steady(r["epoch_seconds"]))
         print(
             f"{label:16} test accuracy per seed {', '.join(f'{a:.2%}' for a in accs)}  median "
             f"{statistics.median(accs):.2%}  median epoch {epoch:.2f}s",
