@@ -9,8 +9,12 @@ allocates anything.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +31,41 @@ COPIES_WHILE_TRAINING = 4
 
 
 def keras_module() -> Any:
-    """Import Keras with TensorFlow's start-up chatter turned down."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
+    """Import Keras with TensorFlow's start-up chatter kept off the terminal.
 
+    TensorFlow's C++ side logs while it loads and looks for devices (oneDNN notices, "could not find cuda drivers",
+    a failed cuInit on a machine without a GPU), some of it before TF_CPP_MIN_LOG_LEVEL is read. Those lines go
+    to a temporary file instead of stderr, where layerspec's own messages must stand alone; they are shown if the
+    import fails, or always with LAYERSPEC_DEBUG=1.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    with _stderr_held_back():
+        import keras
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # device discovery (and its log lines) happens here, not mid-command
     return keras
+
+
+@contextlib.contextmanager
+def _stderr_held_back() -> Iterator[None]:
+    """Send file descriptor 2 (what C++ libraries write to) to a temporary file for the duration."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if failed or os.environ.get("LAYERSPEC_DEBUG"):
+                held.seek(0)
+                sys.stderr.write(held.read().decode(errors="replace"))
 
 
 # ---- memory: refuse before allocating ----------------------------------------------------------------------------

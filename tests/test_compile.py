@@ -229,3 +229,35 @@ def test_several_inputs_and_outputs(tmp_path: Path) -> None:
     assert [tuple(t.shape) for t in model.outputs] == [(None, 3), (None, 1)]
     outputs = model.predict([np.zeros((2, 16, 16, 3)), np.zeros((2, 8))], verbose=0)
     assert [o.shape for o in outputs] == [(2, 3), (2, 1)]
+
+
+def test_library_chatter_on_stderr_is_held_back(capfd: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    from layerspec.compile import _stderr_held_back
+
+    with _stderr_held_back():
+        os.write(2, b"I0000 cudart_stub.cc:31] Could not find cuda drivers\n")  # as a C++ library writes it
+    assert capfd.readouterr().err == ""
+    with pytest.raises(ImportError), _stderr_held_back():
+        os.write(2, b"E0000 the reason the import failed\n")
+        raise ImportError("no tensorflow")
+    assert "the reason the import failed" in capfd.readouterr().err  # shown when it explains a failure
+
+
+def test_build_prints_no_tensorflow_log_lines(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "LAYERSPEC_DEBUG")}
+    command = [
+        str(Path(sys.executable).parent / "layerspec"),
+        "build",
+        str(SPECS / "signs.yaml"),
+        "--out",
+        str(tmp_path / "run"),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
