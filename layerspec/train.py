@@ -350,7 +350,33 @@ def _augmented(image: Any, seed: Any, augment: AugmentSpec) -> Any:
         image = tf.image.stateless_random_crop(padded, tf.shape(image), seed + 1)
     if augment.brightness > 0:
         image = tf.image.stateless_random_brightness(image, augment.brightness, seed + 2)
+    if augment.rotate > 0 or augment.zoom > 0:
+        image = _rotated_and_zoomed(image, seed + 3, augment.rotate, augment.zoom)
     return image
+
+
+def _rotated_and_zoomed(image: Any, seed: Any, rotate: float, zoom: float) -> Any:
+    """A random rotation and scaling about the image centre, bilinear, with reflected edges."""
+    import math
+
+    import tensorflow as tf
+
+    angle = tf.random.stateless_uniform([], seed, -rotate, rotate) * 2 * math.pi
+    scale = tf.random.stateless_uniform([], seed + 1, 1 - zoom, 1 + zoom)
+    height, width = tf.cast(tf.shape(image)[0], tf.float32), tf.cast(tf.shape(image)[1], tf.float32)
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    # Each output pixel (x, y) samples the input at centre + A (x - cx, y - cy), A a rotation divided by the scale.
+    a00, a01 = tf.cos(angle) / scale, -tf.sin(angle) / scale
+    a10, a11 = tf.sin(angle) / scale, tf.cos(angle) / scale
+    transform = tf.stack([a00, a01, cx - a00 * cx - a01 * cy, a10, a11, cy - a10 * cx - a11 * cy, 0.0, 0.0])
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[tf.newaxis],
+        transforms=transform[tf.newaxis],
+        output_shape=tf.shape(image)[:2],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="REFLECT",
+    )[0]
 
 
 # ------------------------------------------------------------------------------------------------ schedule

@@ -147,7 +147,7 @@ def test_pipeline_augmentation_is_seeded_per_epoch() -> None:
     split = Split(images, np.arange(10) % 2)
     pipeline = _Pipeline.from_split(split, "sparse", 2, 4, (0, 1))
     plain = np.concatenate([x for x, _ in pipeline.epoch(3).as_numpy_iterator()])
-    pipeline.augment = AugmentSpec(flip="horizontal", translate=2, brightness=0.1)
+    pipeline.augment = AugmentSpec(flip="horizontal", translate=2, brightness=0.1, rotate=0.05, zoom=0.1)
     first = np.concatenate([x for x, _ in pipeline.epoch(3).as_numpy_iterator()])
     again = np.concatenate([x for x, _ in pipeline.epoch(3).as_numpy_iterator()])
     other = np.concatenate([x for x, _ in pipeline.epoch(4).as_numpy_iterator()])
@@ -160,6 +160,21 @@ def test_pipeline_augmentation_is_seeded_per_epoch() -> None:
     assert all(ds.options().autotune.enabled is False for ds in (pipeline.epoch(3), pipeline.epoch(None)))
     pipeline.augment = None
     assert pipeline.epoch(3).options().autotune.enabled is False
+
+
+def test_rotation_and_zoom_turn_about_the_centre() -> None:
+    import tensorflow as tf
+
+    from layerspec.train import _rotated_and_zoomed
+
+    image = np.random.default_rng(1).random((9, 9, 2), dtype=np.float32)
+    seed = tf.constant([3, 4], tf.int64)
+    turned = np.asarray(_rotated_and_zoomed(tf.constant(image), seed, 0.25, 0.3))
+    np.testing.assert_array_equal(turned, np.asarray(_rotated_and_zoomed(tf.constant(image), seed, 0.25, 0.3)))
+    np.testing.assert_allclose(turned[4, 4], image[4, 4], atol=1e-6)  # the centre stays where it is
+    assert turned.shape == image.shape and not np.allclose(turned, image)
+    still = np.asarray(_rotated_and_zoomed(tf.constant(image), seed, 1e-9, 0.0))
+    np.testing.assert_allclose(still, image, atol=1e-5)  # no angle, no zoom: the image itself
 
 
 def test_run_folder_files(trained: dict[str, Any], keras: Any) -> None:

@@ -110,10 +110,18 @@ class AugmentSpec(StrictModel):
     brightness: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         default=0.0, description="Add a random offset in [-brightness, brightness] to the scaled pixel values."
     )
+    rotate: Annotated[float, Field(ge=0.0, le=0.5)] = Field(
+        default=0.0,
+        description="Rotate images about their centre by up to this fraction of a full turn either way "
+        "(as keras.layers.RandomRotation's factor; edges reflected).",
+    )
+    zoom: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        default=0.0, description="Scale images about their centre by a random factor in [1 - zoom, 1 + zoom]."
+    )
 
     @property
     def active(self) -> bool:
-        return self.flip != "none" or self.translate > 0 or self.brightness > 0
+        return self.flip != "none" or self.translate > 0 or self.brightness > 0 or self.rotate > 0 or self.zoom > 0
 
 
 class TrainSpec(StrictModel):
