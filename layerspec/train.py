@@ -265,9 +265,9 @@ def _metric(keras: Any, name: str, labels: str) -> Any:
 # ------------------------------------------------------------------------------------------------ input pipeline
 
 
-# Fixed tf.data parallelism (see _Pipeline): two map calls keep both cores of a small machine busy preparing
-# batches, and two prefetched batches hide a step's worth of preparation.
-PARALLEL_CALLS = 2
+# Fixed tf.data parallelism (see _Pipeline): one map call per core prepares examples (at least two, so that a
+# small machine overlaps them), and two prefetched batches hide a step's worth of preparation.
+PARALLEL_CALLS = max(2, os.cpu_count() or 1)
 PREFETCH_BATCHES = 2
 
 
@@ -357,8 +357,6 @@ def _augmented(image: Any, seed: Any, augment: AugmentSpec) -> Any:
 
 def _rotated_and_zoomed(image: Any, seed: Any, rotate: float, zoom: float) -> Any:
     """A random rotation and scaling about the image centre, bilinear, with reflected edges."""
-    import math
-
     import tensorflow as tf
 
     angle = tf.random.stateless_uniform([], seed, -rotate, rotate) * 2 * math.pi
