@@ -302,6 +302,33 @@ def test_early_stopping_stops_and_says_so(workdir: Path) -> None:
     assert json.loads((workdir / "early" / "train.json").read_text())["stopped_early"] is True
 
 
+def test_float16_training_on_image_folders(workdir: Path, keras: Any) -> None:
+    """The JPEG copy of SIGNS in class folders, trained in float16 (loss scaling) through the fused batch norm."""
+    import shutil
+
+    for split, count in (("train", 8), ("test", 2)):
+        for label in range(6):
+            target = workdir / "jpeg" / split / str(label)
+            target.mkdir(parents=True)
+            for image in sorted((SIGNS / "images" / split / str(label)).glob("*.jpg"))[:count]:
+                shutil.copy(image, target)
+    spec = workdir / "folders.yaml"
+    text = TINY_SPEC.format(extra="  mixed_precision: float16\n")
+    text = text.replace(
+        "  train: train.h5\n  test: test.h5\n", "  format: folder\n  train: jpeg/train\n  test: jpeg/test\n"
+    )
+    spec.write_text(text, encoding="utf-8")
+    result = invoke("train", str(spec), "--out", str(workdir / "folders"), "--epochs", "1", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert np.isfinite(payload["metrics"]["test_loss"]) and payload["metrics"]["test_count"] == 12
+    record = json.loads((workdir / "folders" / "train.json").read_text())
+    assert record["counts"] == {"train": 36, "val": 12, "test": 12}
+    model = keras.saving.load_model(workdir / "folders" / "model.keras", safe_mode=True)
+    assert model.get_layer("conv").dtype_policy.name == "mixed_float16"
+    assert type(model.get_layer("bn")) is keras.layers.BatchNormalization
+
+
 def run_python(code: str, cwd: Path, timeout: int = 240) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.run(
