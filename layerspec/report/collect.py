@@ -172,7 +172,7 @@ def _samples(split: Any, class_names: list[str]) -> list[Picture]:
     chosen = [i for c in range(len(class_names)) for i in np.flatnonzero(labels == c)[:per_class].tolist()]
     value_range = display_range(split.x)
     return [
-        Picture(png_uri(to_uint8(split.x[i], value_range)), _class_name(class_names, int(labels[i])))
+        Picture(png_uri(to_uint8(split.x[i], value_range)), class_label(int(labels[i]), class_names))
         for i in chosen[:MAX_SAMPLES]
     ]
 
@@ -194,5 +194,8 @@ def misclassified_picture(run: Run, index: int, file: str | None) -> str | None:
     return None
 
 
-def _class_name(class_names: list[str], label: int) -> str:
-    return class_names[label] if 0 <= label < len(class_names) else str(label)
+def class_label(value: str | int, class_names: list[str]) -> str:
+    """A class as the data or metrics.json give it: its name, or its index (shown as the name when known)."""
+    if isinstance(value, int) and 0 <= value < len(class_names):
+        return class_names[value]
+    return str(value)

@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from layerspec.layers import format_shape
 from layerspec.report import figures
-from layerspec.report.collect import Picture, Run, misclassified_picture
+from layerspec.report.collect import Picture, Run, class_label, misclassified_picture
 from layerspec.report.runfiles import History
 from layerspec.report.svg import SvgError, sanitize_svg
 
@@ -277,13 +277,6 @@ def _kept(history: History) -> str:
         return "The history does not say which epoch's weights were kept."
     reason = f": {history.kept_reason}" if history.kept_reason else ""
     return f"The model keeps the weights of epoch {history.kept_epoch}{reason}."
-
-
-def class_label(value: str | int, class_names: list[str]) -> str:
-    """A class as metrics.json gives it: its name, or its index (shown as the name when known)."""
-    if isinstance(value, int) and 0 <= value < len(class_names):
-        return class_names[value]
-    return str(value)
 
 
 def _add_evaluation(view: RunView, run: Run) -> None:
