@@ -81,15 +81,14 @@ class ModelSummary:
         return self._by_name[name]
 
     def to_json(self) -> dict[str, Any]:
-        by_name = {r.name: r for r in self.layers}
         return {
             "name": self.name,
             "params": self.params,
             "trainable_params": self.trainable_params,
             "non_trainable_params": self.non_trainable_params,
             "macs": self.macs,
-            "inputs": [{"name": n, "shape": [None, *by_name[n].output_shape]} for n in self.inputs],
-            "outputs": [{"name": n, "shape": [None, *by_name[n].output_shape]} for n in self.outputs],
+            "inputs": [{"name": n, "shape": [None, *self.record(n).output_shape]} for n in self.inputs],
+            "outputs": [{"name": n, "shape": [None, *self.record(n).output_shape]} for n in self.outputs],
             "layers": [r.to_json() for r in self.layers],
         }
 
