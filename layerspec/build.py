@@ -22,10 +22,11 @@ from typing import Any
 import graphviz
 
 from layerspec import artifacts
-from layerspec.check import Checked, check_file
+from layerspec.check import Checked, check_loaded
 from layerspec.compile import check_memory, compile_model, keras_module, verify_model
 from layerspec.diagram import RankDir, dot_available, model_graph, render
 from layerspec.errors import UsageError
+from layerspec.spec import LoadedSpec
 from layerspec.summary_table import render_summary
 
 # Files in the order they are moved into place: build.json last, so its presence marks a complete build.
@@ -73,10 +74,10 @@ class BuildResult:
 
 
 def build(
-    spec_path: Path, out: Path | None = None, *, rankdir: RankDir = "TB", command: str = "layerspec build"
+    loaded: LoadedSpec, out: Path | None = None, *, rankdir: RankDir = "TB", command: str = "layerspec build"
 ) -> BuildResult:
-    """Check, compile and verify a spec, then write its run folder and make it the current run."""
-    checked = check_file(spec_path)
+    """Check, compile and verify a loaded spec, then write its run folder and make it the current run."""
+    checked = check_loaded(loaded)
     check_memory(checked)  # before TensorFlow allocates anything
     model = compile_model(checked)
     verify_model(checked, model)

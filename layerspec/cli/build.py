@@ -39,9 +39,10 @@ def build(spec: SpecArg, out: OutOpt = None, json_output: JsonOpt = False, rankd
     # Imported here so that `layerspec check` starts without TensorFlow or Graphviz.
     from layerspec.build import build as build_run
     from layerspec.diagram import INSTALL_HINT
+    from layerspec.spec import load_spec
 
     command = shlex.join(["layerspec", *sys.argv[1:]])
-    result = build_run(spec, out, rankdir=rankdir.value, command=command)
+    result = build_run(load_spec(spec), out, rankdir=rankdir.value, command=command)
     if result.graphviz_missing:
         print_error(f"layerspec: warning: {INSTALL_HINT}")
     if json_output:

@@ -83,7 +83,7 @@ def _build_first(loaded: Any, out: Path | None, options: Any) -> tuple[Path, Any
     dataset = load_dataset(loaded, options.data_dir)
     # Thread pools can only be sized before TensorFlow runs its first op, which building does.
     prepare_runtime(train_settings(loaded, options))
-    result = build(loaded.path, out, command=options.command)
+    result = build(loaded, out, command=options.command)
     return result.run_dir, result.checked.loaded, dataset
 
 
