@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from layerspec.errors import SpecError
+from layerspec.errors import SpecError, in_file_order
 from layerspec.graph import Graph, assemble_graph, integer_inputs, unreachable
 from layerspec.shapes import ModelSummary, check_expectations, infer
 from layerspec.spec import LoadedSpec, load_spec
@@ -30,7 +30,7 @@ def check_loaded(loaded: LoadedSpec) -> Checked:
     except SpecError as exc:
         problems += exc.diagnostics
     if problems:
-        raise SpecError(sorted(problems, key=lambda d: (d.line, d.col, d.message)))
+        raise SpecError(in_file_order(problems))
     check_expectations(graph, summary)
     return Checked(loaded, graph, summary)
 

@@ -6,6 +6,7 @@ Nothing below the CLI prints or exits: library code raises these, and `layerspec
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 EXIT_OK = 0
@@ -28,6 +29,11 @@ class Diagnostic:
         if self.line <= 0:
             return f"{self.path}: error: {self.message}"
         return f"{self.path}:{self.line}:{self.col}: error: {self.message}"
+
+
+def in_file_order(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Diagnostics as a reader meets them in the file: by line, then column (then message, for a stable order)."""
+    return sorted(diagnostics, key=lambda d: (d.line, d.col, d.message))
 
 
 @dataclass

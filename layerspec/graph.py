@@ -6,7 +6,7 @@ import graphlib
 import heapq
 from dataclasses import dataclass, field
 
-from layerspec.errors import Diagnostic, SpecError
+from layerspec.errors import Diagnostic, SpecError, in_file_order
 from layerspec.layers import LayerSpec
 from layerspec.layers.base import layer_names
 from layerspec.spec.blocks import PREVIOUS_PREFIX, Origin, resolve_previous
@@ -71,7 +71,7 @@ class _Errors:
         self.items.append(self.loaded.source.diagnostic(path, message, key=key))
 
     def sorted(self) -> list[Diagnostic]:
-        return sorted(set(self.items), key=lambda d: (d.line, d.col, d.message))
+        return in_file_order(set(self.items))
 
 
 def build_graph(loaded: LoadedSpec) -> Graph:

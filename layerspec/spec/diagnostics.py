@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from layerspec.errors import Diagnostic
+from layerspec.errors import Diagnostic, in_file_order
 from layerspec.layers import REGISTRY
 from layerspec.layers.base import layer_names
 from layerspec.spec.blocks import Origin
@@ -221,7 +221,7 @@ def translate_validation_error(
     # `filter: 8` gives "unknown argument 'filter'; did you mean 'filters'?": "needs `filters`" says it again.
     errors = [e for e in best.values() if not (e["type"] == "missing" and tuple(e["loc"]) in misspelt)]
     diagnostics = [translator.translate(e) for e in errors]
-    return _collapse_copies(sorted(set(diagnostics), key=lambda d: (d.line, d.col, d.message)))
+    return _collapse_copies(in_file_order(set(diagnostics)))
 
 
 _BLOCK_LABEL = re.compile(r"^layers\[\d+\] \(block [^,)]+(?:, [^)]+)?\): ")

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from layerspec.errors import Diagnostic, SpecError
+from layerspec.errors import Diagnostic, SpecError, in_file_order
 from layerspec.spec.blocks import Origin, expand_blocks
 from layerspec.spec.diagnostics import translate_validation_error
 from layerspec.spec.models import Spec
@@ -68,4 +68,4 @@ def _merge(first: list[Diagnostic], later: list[Diagnostic]) -> list[Diagnostic]
     """
     taken = {(d.line, d.col) for d in first}
     kept = first + [d for d in later if (d.line, d.col) not in taken]
-    return sorted(kept, key=lambda d: (d.line, d.col, d.message))
+    return in_file_order(kept)
