@@ -314,8 +314,7 @@ class _Pipeline:
             tf.data.Dataset.from_tensor_slices((order, example_seeds))
             .map(lambda i, seed: (_augmented(tf.gather(x, i), seed, augment), tf.gather(y, i)), PARALLEL_CALLS)
             .batch(self.batch_size)
-            .prefetch(PREFETCH_BATCHES)
-            .with_options(_untuned())
+            .apply(_prefetched_untuned)
         )
 
     def _batched(self, order: Any) -> Any:
@@ -325,17 +324,17 @@ class _Pipeline:
         return (
             order.batch(self.batch_size)
             .map(lambda index: (tf.gather(x, index), tf.gather(y, index)), num_parallel_calls=PARALLEL_CALLS)
-            .prefetch(PREFETCH_BATCHES)
-            .with_options(_untuned())
+            .apply(_prefetched_untuned)
         )
 
 
-def _untuned() -> Any:
+def _prefetched_untuned(dataset: Any) -> Any:
+    """The pipeline's last step: prefetch a fixed number of batches, with tf.data's autotuner off."""
     import tensorflow as tf
 
     options = tf.data.Options()
     options.autotune.enabled = False
-    return options
+    return dataset.prefetch(PREFETCH_BATCHES).with_options(options)
 
 
 def _augmented(image: Any, seed: Any, augment: AugmentSpec) -> Any:
