@@ -19,10 +19,23 @@ EPSILON = 1e-7  # Keras's clipping of probabilities in its cross-entropy losses
 
 
 def predict_probabilities(model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    probabilities = model.predict(x, batch_size=batch_size, verbose=0)
+    """The model's output probabilities for `x`, computed `batch_size` examples at a time.
+
+    Batch by batch rather than `model.predict`: for arrays of a few megabytes Keras feeds `predict` through a
+    tf.data pipeline that, with op determinism on, makes TensorFlow print an error line about an unknown
+    attribute (`use_unbounded_threadpool`) on stderr, although nothing is wrong.
+    """
+    starts = range(0, len(x), batch_size)
+    chunks = [_first_output(model.predict_on_batch(x[start : start + batch_size])) for start in starts]
+    if not chunks:
+        return np.zeros((0, int(model.outputs[0].shape[-1])), np.float64)
+    return np.concatenate(chunks).astype(np.float64)
+
+
+def _first_output(probabilities: Any) -> np.ndarray:
     if isinstance(probabilities, list | tuple):  # several outputs: the first one is the classifier
         probabilities = probabilities[0]
-    return np.asarray(probabilities, dtype=np.float64)
+    return np.asarray(probabilities)
 
 
 def classification_metrics(probabilities: np.ndarray, split: Split, class_names: list[str]) -> dict[str, Any]:

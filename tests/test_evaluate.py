@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -59,3 +62,30 @@ def test_table_lists_every_figure() -> None:
     assert "test accuracy 60.00%" in table and "confusion matrix" in table
     assert "misclassified: 2" in table and "img4.jpg" in table
     assert table.count("\n") > 12
+
+
+PREDICT_UNDER_DETERMINISM = """
+import numpy as np
+from layerspec.compile import keras_module
+from layerspec.evaluate import predict_probabilities
+keras = keras_module()
+import tensorflow as tf
+tf.config.experimental.enable_op_determinism()
+model = keras.Sequential([keras.Input((4096,)), keras.layers.Dense(3, activation="softmax")])
+x = np.random.default_rng(0).random((300, 4096), dtype=np.float32)
+probabilities = predict_probabilities(model, x, batch_size=64)
+np.testing.assert_allclose(probabilities, model(x).numpy(), rtol=1e-5, atol=1e-6)
+assert probabilities.shape == (300, 3) and probabilities.dtype == np.float64
+assert predict_probabilities(model, x[:0]).shape == (0, 3)
+"""
+
+
+def test_predicting_prints_nothing_on_stderr_in_deterministic_mode() -> None:
+    # Keras's `model.predict` on a few megabytes of NumPy, with op determinism on, made TensorFlow print an error
+    # line about an unknown tf.data attribute; every run of the signs recipe showed it
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"}
+    done = subprocess.run(
+        [sys.executable, "-c", PREDICT_UNDER_DETERMINISM], capture_output=True, text=True, env=env, timeout=240
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
