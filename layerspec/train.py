@@ -213,7 +213,26 @@ def build_model(loaded: LoadedSpec, settings: TrainSpec, strategy: Any) -> Any:
             jit_compile=settings.jit_compile,
         )
         model.optimizer.build(model.trainable_variables)
+    if settings.optimizer.use_ema:
+        _average_applied_once(model.optimizer)
     return model
+
+
+def _average_applied_once(optimizer: Any) -> None:
+    """Stop `model.fit` from putting the weights' average into the model at the end of every call.
+
+    layerspec calls `fit` once per epoch (for its checkpoints and signals), and Keras's `fit` ends by overwriting
+    the weights with their moving average: each epoch would restart from the average. The average is kept up to
+    date every step all the same, and `apply_weight_average` puts it into the model once, after the last epoch.
+    Only this instance changes; its class, and so the saved optimizer, stays Keras's own.
+    """
+    optimizer.finalize_variable_values = lambda var_list: None
+
+
+def apply_weight_average(model: Any) -> None:
+    """Overwrite the trainable weights with the optimizer's moving average (what Keras's own `fit` would end with)."""
+    optimizer = model.optimizer
+    type(optimizer).finalize_variable_values(optimizer, model.trainable_weights)
 
 
 def _float32_outputs(keras: Any, model: Any, outputs: set[str]) -> Any:
@@ -234,7 +253,12 @@ def _float32_outputs(keras: Any, model: Any, outputs: set[str]) -> Any:
 
 def _optimizer(keras: Any, settings: TrainSpec) -> Any:
     spec = settings.optimizer
-    common: dict[str, Any] = {"learning_rate": spec.learning_rate, "clipnorm": spec.clipnorm}
+    common: dict[str, Any] = {
+        "learning_rate": spec.learning_rate,
+        "clipnorm": spec.clipnorm,
+        "use_ema": spec.use_ema,
+        "ema_momentum": spec.ema_momentum,
+    }
     if spec.type == "adam":
         return keras.optimizers.Adam(weight_decay=spec.weight_decay, **common)
     if spec.type == "adamw":
@@ -798,6 +822,10 @@ def _recalibrate(run: _Run) -> str:
 def _keep_weights(run: _Run) -> tuple[int, str]:
     last = len(run.history)
     stopped = f" (stopped early after epoch {last})" if run.stopped_early else ""
+    if run.settings.optimizer.use_ema and run.history:
+        apply_weight_average(run.model)
+        momentum = run.settings.optimizer.ema_momentum
+        return last, f"moving average of the weights (momentum {momentum}) at the last epoch" + stopped
     if run.settings.keep.weights == "last" or not run.history:
         return last, "last epoch" + stopped
     index = best_epoch(run.history, run.monitor)

@@ -291,6 +291,40 @@ def test_bfloat16_with_xla(workdir: Path, keras: Any) -> None:
     assert policies["conv"] == "mixed_bfloat16" and policies["fc"] == "float32"  # softmax kept in float32
 
 
+def train_last(workdir: Path, name: str, optimizer_extra: str = "") -> dict[str, Any]:
+    """The tiny spec keeping the last weights, with extra optimizer settings."""
+    text = TINY_SPEC.format(extra="").replace("weights: best", "weights: last")
+    text = text.replace("    learning_rate: 0.01\n", "    learning_rate: 0.01\n" + optimizer_extra)
+    spec = workdir / f"{name}.yaml"
+    spec.write_text(text, encoding="utf-8")
+    result = invoke("train", str(spec), "--out", str(workdir / name), "--json")
+    assert result.exit_code == 0, result.output
+    payload: dict[str, Any] = json.loads(result.stdout)
+    return payload
+
+
+def model_weights(keras: Any, run_dir: Path) -> list[np.ndarray]:
+    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    return [np.asarray(w) for w in model.get_weights()]
+
+
+def test_weight_average_is_put_into_the_model_once_after_training(workdir: Path, keras: Any) -> None:
+    plain = train_last(workdir, "last")
+    averaged = train_last(workdir, "ema", "    use_ema: true\n    ema_momentum: 0.9\n")
+    no_memory = train_last(workdir, "ema0", "    use_ema: true\n    ema_momentum: 0.0\n")
+    # training itself runs on the raw weights: fit must not restart each epoch from the average
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in plain["history"]["epochs"]]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in averaged["history"]["epochs"]] == strip
+    assert "moving average of the weights (momentum 0.9)" in averaged["history"]["kept_reason"]
+    raw, average = model_weights(keras, workdir / "last"), model_weights(keras, workdir / "ema")
+    assert any(not np.array_equal(a, b) for a, b in zip(raw, average, strict=True))
+    for a, b in zip(raw, model_weights(keras, workdir / "ema0"), strict=True):  # momentum 0: the last weights
+        np.testing.assert_array_equal(a, b)
+    assert no_memory["metrics"]["test_loss"] == plain["metrics"]["test_loss"]
+    saved = json.loads((workdir / "ema" / "train.json").read_text())["settings"]["optimizer"]
+    assert saved["use_ema"] is True and saved["ema_momentum"] == 0.9
+
+
 def test_early_stopping_stops_and_says_so(workdir: Path) -> None:
     # the training loss can never improve by 10: the first epoch sets the mark, the second waits, then stop
     extra = "  early_stopping:\n    monitor: loss\n    patience: 1\n    min_delta: 10.0\n"

@@ -125,6 +125,8 @@ def test_validation_monitors_need_validation_data(tmp_path: Path) -> None:
         ("train:\n  optimiser: {}\n", "optimizer"),
         ("train:\n  mixed_precision: float8\n", "float8"),
         ("train:\n  loss: sparse_categorical_crossentropy\n  label_smoothing: 0.1\n", "label_smoothing"),
+        ("train:\n  optimizer:\n    use_ema: true\n  keep:\n    weights: best\n", "use_ema"),
+        ("train:\n  optimizer:\n    ema_momentum: 1.0\n", "ema_momentum"),
     ],
 )
 def test_bad_train_sections_are_spec_errors(tmp_path: Path, section: str, message: str) -> None:

@@ -28,6 +28,14 @@ class OptimizerSpec(StrictModel):
         default=None, description="Decoupled weight decay (adamw default 0.004; others none)."
     )
     clipnorm: Annotated[float, Field(gt=0.0)] | None = Field(default=None, description="Clip gradients' norm.")
+    use_ema: bool = Field(
+        default=False,
+        description="Keep an exponential moving average of the weights, updated every step; the trained model gets "
+        "the average (the per-epoch validation figures are those of the raw weights, as in Keras).",
+    )
+    ema_momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        default=0.99, description="Share of the average kept at each step (use_ema): 0.99 spans about 100 steps."
+    )
 
 
 class ScheduleSpec(StrictModel):
@@ -170,4 +178,13 @@ class TrainSpec(StrictModel):
     def _smoothing_needs_categorical(self) -> TrainSpec:
         if self.label_smoothing > 0 and self.loss == "sparse_categorical_crossentropy":
             raise ValueError("label_smoothing works only with categorical_crossentropy (one-hot labels)")
+        return self
+
+    @model_validator(mode="after")
+    def _average_is_the_last_weights(self) -> TrainSpec:
+        if self.optimizer.use_ema and self.keep.weights == "best":
+            raise ValueError(
+                "optimizer.use_ema keeps the average of the last steps' weights; it needs keep.weights: last "
+                "(the best epoch's raw weights would throw the average away)"
+            )
         return self
