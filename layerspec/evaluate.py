@@ -21,21 +21,22 @@ EPSILON = 1e-7  # Keras's clipping of probabilities in its cross-entropy losses
 def predict_probabilities(model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """The model's output probabilities for `x`, computed `batch_size` examples at a time.
 
-    Batch by batch rather than `model.predict`: for arrays of a few megabytes Keras feeds `predict` through a
-    tf.data pipeline that, with op determinism on, makes TensorFlow print an error line about an unknown
-    attribute (`use_unbounded_threadpool`) on stderr, although nothing is wrong.
+    The batches come from a plain `tf.data` pipeline rather than Keras's adapter for NumPy arrays: for arrays of a
+    few megabytes that adapter, with op determinism on, makes TensorFlow print an error line about an unknown
+    attribute (`use_unbounded_threadpool`) on stderr, although nothing is wrong. (`predict_on_batch`, the other
+    way round the adapter, returns every replica's copy of the batch under a distribution strategy.)
     """
-    starts = range(0, len(x), batch_size)
-    chunks = [_first_output(model.predict_on_batch(x[start : start + batch_size])) for start in starts]
-    if not chunks:
-        return np.zeros((0, int(model.outputs[0].shape[-1])), np.float64)
-    return np.concatenate(chunks).astype(np.float64)
+    import tensorflow as tf
 
-
-def _first_output(probabilities: Any) -> np.ndarray:
+    batches = tf.data.Dataset.from_tensor_slices(x).batch(batch_size)
+    probabilities = model.predict(batches, verbose=0) if len(x) else np.zeros((0, _classes(model)))
     if isinstance(probabilities, list | tuple):  # several outputs: the first one is the classifier
         probabilities = probabilities[0]
-    return np.asarray(probabilities)
+    return np.asarray(probabilities, dtype=np.float64)
+
+
+def _classes(model: Any) -> int:
+    return int(model.outputs[0].shape[-1])
 
 
 def classification_metrics(probabilities: np.ndarray, split: Split, class_names: list[str]) -> dict[str, Any]:
