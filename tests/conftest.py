@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,22 @@ REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "specs"
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_current_run_kept() -> Iterator[None]:
+    """Put the checkout's runs/.current back as it was before the session.
+
+    Tests that build or train from the checkout as working directory make their temporary run the current one;
+    after `make test` a bare `layerspec evaluate` must still mean the user's own run.
+    """
+    path = REPO / "runs" / ".current"
+    saved = path.read_bytes() if path.is_file() else None
+    yield
+    if saved is not None:
+        path.write_bytes(saved)
+    else:
+        path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

@@ -258,6 +258,7 @@ def test_build_prints_no_tensorflow_log_lines(tmp_path: Path) -> None:
         "--out",
         str(tmp_path / "run"),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    # in tmp_path, so that runs/.current (the current run) is written there and not into the checkout
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
