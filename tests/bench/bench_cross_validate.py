@@ -25,7 +25,7 @@ import numpy as np
 import yaml
 
 from layerspec.data import Dataset, Split, load_dataset
-from layerspec.spec import load_spec
+from layerspec.spec import LoadedSpec, load_spec
 from layerspec.train import TrainOptions, train_run
 
 
@@ -64,15 +64,16 @@ def stratified_folds(y: np.ndarray, folds: int, seed: int) -> np.ndarray:
     return fold
 
 
-def run_fold(spec: Path, images: Split, names: list[str], held_out: np.ndarray, seed: int, out: Path) -> dict[str, Any]:
+def run_fold(
+    loaded: LoadedSpec, images: Split, names: list[str], held_out: np.ndarray, seed: int, out: Path
+) -> dict[str, Any]:
     dataset = Dataset(images.subset(np.flatnonzero(~held_out)), None, images.subset(np.flatnonzero(held_out)), names)
-    result = train_run(out, load_spec(spec), TrainOptions(seed=seed, command="bench_cross_validate"), dataset=dataset)
+    result = train_run(out, loaded, TrainOptions(seed=seed, command="bench_cross_validate"), dataset=dataset)
     metrics = result["metrics"]
-    count = int(held_out.sum())
     return {
         "seed": seed,
-        "held_out": count,
-        "correct": round(metrics["test_accuracy"] * count),
+        "held_out": int(held_out.sum()),
+        "correct": int(np.trace(metrics["confusion_matrix"])),
         "loss": metrics["test_loss"],
         "kept": result["history"]["kept_reason"],
         "median_epoch_seconds": statistics.median(result["epoch_seconds"]),
@@ -81,14 +82,14 @@ def run_fold(spec: Path, images: Split, names: list[str], held_out: np.ndarray, 
 
 def cross_validate(spec: Path, update: dict[str, Any], args: argparse.Namespace, out: Path) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="layerspec-cv-") as scratch:
-        path = candidate_spec(spec, update, Path(scratch))
-        images = load_dataset(load_spec(path))
+        loaded = load_spec(candidate_spec(spec, update, Path(scratch)))
+        images = load_dataset(loaded)
         fold_of = stratified_folds(images.train.y, args.folds, args.fold_seed)
         results = []
         for seed in args.seeds:
             for fold in range(args.folds):
                 record = {"fold": fold} | run_fold(
-                    path, images.train, images.class_names, fold_of == fold, seed, out / f"seed{seed}-fold{fold}"
+                    loaded, images.train, images.class_names, fold_of == fold, seed, out / f"seed{seed}-fold{fold}"
                 )
                 print(
                     f"    seed {seed} fold {fold}: {record['correct']}/{record['held_out']}  loss {record['loss']:.4f}",
