@@ -33,6 +33,7 @@ from layerspec.data import Dataset, Split, data_root, data_spec, load_dataset
 from layerspec.errors import EXIT_INTERRUPTED, Diagnostic, LayerspecError, SpecError, UsageError
 from layerspec.evaluate import classification_metrics, predict_probabilities
 from layerspec.fused import standard_batchnorm, use_fused_batchnorm
+from layerspec.hardware import PrecisionChoice, choose_precision, this_cpu
 from layerspec.spec import LoadedSpec
 from layerspec.spec.train import AugmentSpec, ScheduleSpec, TrainSpec
 
@@ -152,6 +153,14 @@ def prepare_runtime(settings: TrainSpec) -> None:
     if settings.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(settings.seed)
+
+
+def resolve_precision(settings: TrainSpec) -> PrecisionChoice:
+    """The spec's mixed_precision made concrete for this machine (`auto` depends on its GPU and CPU)."""
+    import tensorflow as tf
+
+    gpu = bool(tf.config.list_logical_devices("GPU"))
+    return choose_precision(settings.mixed_precision, gpu, this_cpu())
 
 
 def make_strategy(settings: TrainSpec) -> Any:
@@ -564,6 +573,7 @@ class _Run:
     model: Any
     progress: _Progress
     replicas: int = 1
+    precision: PrecisionChoice | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
 
@@ -712,9 +722,11 @@ def train_run(
     loss_name(loaded, settings)
     prepare_runtime(settings)
     out_dir = run_dir if is_chief() else Path(_scratch_dir())
-    strategy = make_strategy(settings)
+    strategy = make_strategy(settings)  # before anything lists devices: a multi-worker strategy must come first
+    precision = resolve_precision(settings)
+    settings = settings.model_copy(update={"mixed_precision": precision.chosen})
     model = build_model(loaded, settings, strategy)
-    run = _Run(out_dir, loaded, settings, dataset, model, _Progress(progress), replicas=strategy.num_replicas_in_sync)
+    run = _Run(out_dir, loaded, settings, dataset, model, _Progress(progress), strategy.num_replicas_in_sync, precision)
     if history is not None:
         state = load_checkpoint(out_dir / CHECKPOINT, model)
         run.history = state["history"]
@@ -867,6 +879,8 @@ def _train_record(run: _Run, options: TrainOptions, started: datetime, root: Pat
         "resumed": options.resume,
         "devices": [d.name for d in tf.config.list_logical_devices()],
         "replicas": run.replicas,
+        "precision": None if run.precision is None else run.precision.model_dump(mode="json"),
+        "cpu": this_cpu().model_dump(mode="json"),
         "jit_compiled": bool(getattr(run.model, "jit_compile", False)),  # Keras falls back when a layer cannot
         "started": started.isoformat(),
         "finished": datetime.now(UTC).isoformat(),

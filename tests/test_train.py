@@ -291,6 +291,22 @@ def test_bfloat16_with_xla(workdir: Path, keras: Any) -> None:
     assert policies["conv"] == "mixed_bfloat16" and policies["fc"] == "float32"  # softmax kept in float32
 
 
+def test_auto_precision_is_recorded(workdir: Path) -> None:
+    from layerspec.hardware import this_cpu
+
+    spec = write_spec(workdir, "  mixed_precision: auto\n", "auto.yaml")
+    result = invoke("train", str(spec), "--out", str(workdir / "auto"), "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    record = json.loads((workdir / "auto" / "train.json").read_text())
+    import tensorflow as tf
+
+    gpu = bool(tf.config.list_logical_devices("GPU"))
+    expected = "float16" if gpu else "bfloat16" if this_cpu().native_bfloat16 else "float32"
+    assert record["precision"]["requested"] == "auto" and record["precision"]["chosen"] == expected
+    assert record["settings"]["mixed_precision"] == expected and record["precision"]["reason"]
+    assert record["cpu"]["model"] == this_cpu().model
+
+
 def train_last(workdir: Path, name: str, optimizer_extra: str = "") -> dict[str, Any]:
     """The tiny spec keeping the last weights, with extra optimizer settings."""
     text = TINY_SPEC.format(extra="").replace("weights: best", "weights: last")

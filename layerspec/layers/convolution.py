@@ -37,6 +37,10 @@ from layerspec.layers.fields import (
 )
 
 _TOO_SMALL = "use `padding: same`, a smaller kernel or stride, or a larger input"
+# Said by every refusal of something Keras builds but one of TensorFlow's CPU kernels cannot run. Which kernel runs
+# depends on the CPU: with oneDNN (on by default on Intel CPUs with AVX-512) these run, without it (AVX2-only CPUs,
+# or TF_ENABLE_ONEDNN_OPTS=0) and in float16 they fail, so check refuses them everywhere.
+CPU_KERNEL = "TensorFlow's CPU kernel"
 
 
 class _Conv(LayerSpec):
@@ -46,6 +50,10 @@ class _Conv(LayerSpec):
     # Keras's Conv1D/Conv2D/Conv2DTranspose refuse strides > 1 with dilation_rate > 1; its depthwise and separable
     # convolutions accept (and run) the combination (found by tests/fuzz).
     strides_with_dilation: ClassVar[bool] = False
+    # TensorFlow's CPU kernel for transposed convolution (Conv2DBackpropInput) has no dilation.
+    dilation_runs: ClassVar[bool] = True
+    # TensorFlow's CPU kernel for depthwise convolution (DepthwiseConv2dNative) takes one stride for both axes.
+    unequal_strides_run: ClassVar[bool] = True
 
     kernel_size: IntOrPair = Field(description="Height and width of the convolution window.")
     strides: IntOrPair = Field(default=1, description="Step of the window along each spatial axis.")
@@ -66,6 +74,19 @@ class _Conv(LayerSpec):
         dilation = as_tuple(self.dilation_rate, self.rank, "dilation_rate")
         if max(strides) > 1 and max(dilation) > 1 and not self.strides_with_dilation:
             raise ShapeError("`strides` > 1 cannot be combined with `dilation_rate` > 1 (Keras refuses it)", "strides")
+        if not self.unequal_strides_run and len(set(strides)) > 1:
+            raise ShapeError(
+                f"unequal `strides` {list(strides)} cannot run: {CPU_KERNEL} for {self.type} takes the same "
+                f"stride along height and width (it runs only where oneDNN is on); use `strides: {max(strides)}` "
+                "or pool one axis separately",
+                "strides",
+            )
+        if not self.dilation_runs and max(dilation) > 1:
+            raise ShapeError(
+                f"`dilation_rate` {list(dilation)} cannot run: {CPU_KERNEL} for {self.type} has no dilation "
+                "(it runs only where oneDNN is on); leave `dilation_rate` at 1",
+                "dilation_rate",
+            )
         return kernel, strides, dilation
 
     def spatial_out(self, shape: Shape) -> tuple[Shape, int]:
@@ -138,6 +159,7 @@ class Conv2DTranspose(_Conv):
     """Transposed 2D convolution (sometimes called deconvolution)."""
 
     type: Literal["Conv2DTranspose"]
+    dilation_runs: ClassVar[bool] = False
     padding: ConvPadding = Field(default="valid", description="'valid' (no padding) or 'same'.")
     filters: PositiveInt = Field(description="Number of output channels.")
     output_padding: NonNegativeInt | NonNegativePair | None = Field(
@@ -191,6 +213,7 @@ class Conv2DTranspose(_Conv):
 
 class _DepthwiseBase(_Conv):
     strides_with_dilation: ClassVar[bool] = True
+    unequal_strides_run: ClassVar[bool] = False
     padding: ConvPadding = Field(default="valid", description="'valid' (no padding) or 'same'.")
     depth_multiplier: PositiveInt = Field(default=1, description="Output channels per input channel.")
     depthwise_initializer: KernelInitializer = "glorot_uniform"

@@ -162,8 +162,11 @@ class TrainSpec(StrictModel):
     deterministic: bool = Field(
         default=False, description="Reproducible results (enable_op_determinism): same seed, same metrics."
     )
-    mixed_precision: Literal["float32", "bfloat16", "float16"] = Field(
-        default="float32", description="Compute dtype of the layers (variables stay float32)."
+    mixed_precision: Literal["float32", "bfloat16", "float16", "auto"] = Field(
+        default="float32",
+        description="Compute dtype of the layers (variables stay float32). 'auto' picks float16 on a GPU, bfloat16 "
+        "where the CPU has native bfloat16 units (AMX or AVX512_BF16), float32 otherwise; train.json records the "
+        "choice and why.",
     )
     jit_compile: bool = Field(default=False, description="Compile the training step with XLA.")
     fused_batchnorm: bool = Field(

@@ -23,6 +23,7 @@ from hypothesis import event, given, settings
 from layerspec.check import check_file
 from layerspec.errors import SpecError
 from layerspec.layers import REGISTRY
+from layerspec.layers.convolution import CPU_KERNEL
 
 # Random specs make Keras warn (a softmax over a size-1 axis, retracing): expected here, not worth the noise.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
@@ -90,8 +91,9 @@ def compare(spec: dict[str, Any]) -> str:
 
 
 # Errors by which check refuses, on purpose, specs that Keras builds and even runs (README, Testing): an integer
-# or boolean input read by anything but Rescaling (Keras runs a few layers on integers, most fail).
-DELIBERATE = ("which Keras's",)
+# or boolean input read by anything but Rescaling (Keras runs a few layers on integers, most fail), and what only
+# some CPUs' kernels run (oneDNN's; layerspec.layers.convolution.CPU_KERNEL).
+DELIBERATE = ("which Keras's", CPU_KERNEL)
 
 
 def deliberate(refused: str) -> bool:

@@ -1,0 +1,113 @@
+"""What the machine offers the training step: the CPU's vector units, oneDNN, and the precision `auto` picks.
+
+Read without importing TensorFlow (from /proc/cpuinfo and the environment), so `check` and the records can say
+which machine a figure came from. Which kernels TensorFlow runs depends on this: oneDNN's are on by default only
+on CPUs with AVX-512 neural-network units, and bfloat16 is fast only where the CPU computes it natively.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+# CPU flags (as Linux names them) that compute bfloat16 products natively; without them bfloat16 is emulated.
+NATIVE_BFLOAT16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
+# CPU flags TensorFlow 2.21 looks for when it decides to turn oneDNN's kernels on by itself (x86 Linux).
+ONEDNN_DEFAULT_FLAGS = frozenset({"avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "avx_vnni"})
+VECTOR_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+
+Policy = Literal["float32", "bfloat16", "float16"]
+
+
+class CpuInfo(BaseModel):
+    """The CPU as Linux reports it: model name and the flags that decide TensorFlow's kernels."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    model: str
+    vector_flags: list[str]
+    native_bfloat16: bool
+    onednn: Literal["on", "off"]
+    onednn_source: Literal["TF_ENABLE_ONEDNN_OPTS", "TensorFlow's default for this CPU"]
+
+
+class PrecisionChoice(BaseModel):
+    """The compute dtype training used, and why (recorded in train.json)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    requested: str
+    chosen: Policy
+    reason: str
+
+
+def _cpuinfo_text() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")[:1_000_000]
+    except OSError:
+        return ""
+
+
+def parse_cpuinfo(text: str) -> tuple[str, frozenset[str]]:
+    """Model name and flags of the first processor in a /proc/cpuinfo text."""
+    model, flags = "", frozenset[str]()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and not model:
+            model = value.strip()
+        elif key == "flags" and not flags:
+            flags = frozenset(value.split())
+    return model or platform.processor() or platform.machine(), flags
+
+
+def onednn_state(flags: frozenset[str], environ: dict[str, str] | None = None) -> tuple[Literal["on", "off"], bool]:
+    """Whether oneDNN's kernels are on, and whether the environment (not TensorFlow's default) decided it."""
+    value = (os.environ if environ is None else environ).get("TF_ENABLE_ONEDNN_OPTS")
+    if value is not None and value.strip().lower() in ("0", "false", "1", "true"):
+        return ("on" if value.strip().lower() in ("1", "true") else "off"), True
+    return ("on" if flags & ONEDNN_DEFAULT_FLAGS else "off"), False
+
+
+def describe_cpu(text: str, environ: dict[str, str] | None = None) -> CpuInfo:
+    model, flags = parse_cpuinfo(text)
+    onednn, from_env = onednn_state(flags, environ)
+    return CpuInfo(
+        model=model,
+        vector_flags=[f for f in VECTOR_FLAGS if f in flags],
+        native_bfloat16=bool(flags & NATIVE_BFLOAT16_FLAGS),
+        onednn=onednn,
+        onednn_source="TF_ENABLE_ONEDNN_OPTS" if from_env else "TensorFlow's default for this CPU",
+    )
+
+
+@cache
+def this_cpu() -> CpuInfo:
+    return describe_cpu(_cpuinfo_text())
+
+
+def choose_precision(requested: str, gpu: bool, cpu: CpuInfo) -> PrecisionChoice:
+    """`auto` made concrete: float16 on a GPU, bfloat16 where the CPU has native bfloat16 units, else float32.
+
+    An explicit policy is kept as asked; the reason then says whether the machine computes it natively.
+    """
+    if requested != "auto":
+        chosen: Policy = requested  # type: ignore[assignment]  # the spec's Literal, less "auto"
+        native = gpu or chosen != "bfloat16" or cpu.native_bfloat16
+        reason = "as the spec asks" + ("" if native else " (this CPU has no bfloat16 units: it is emulated)")
+        return PrecisionChoice(requested=requested, chosen=chosen, reason=reason)
+    if gpu:
+        return PrecisionChoice(requested="auto", chosen="float16", reason="a GPU computes float16 natively")
+    if cpu.native_bfloat16:
+        units = "AMX" if "amx_bf16" in cpu.vector_flags else "AVX512_BF16"
+        return PrecisionChoice(requested="auto", chosen="bfloat16", reason=f"the CPU has native bfloat16 ({units})")
+    return PrecisionChoice(
+        requested="auto",
+        chosen="float32",
+        reason="the CPU has no native bfloat16 (no AMX or AVX512_BF16 flag) and there is no GPU",
+    )
