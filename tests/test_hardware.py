@@ -73,3 +73,33 @@ def test_an_explicit_policy_is_kept_and_emulation_is_said() -> None:
 def test_this_machine_is_described() -> None:
     cpu = this_cpu()
     assert cpu.model and cpu.onednn in ("on", "off")
+
+
+NATIVE_BF16_PROBE = """
+import tensorflow as tf
+x = tf.cast(tf.random.normal([2, 16, 16, 8]), tf.bfloat16)
+k = tf.cast(tf.random.normal([3, 3, 8, 8]), tf.bfloat16)
+tf.nn.conv2d(x, k, 1, "SAME").numpy()
+"""
+
+
+@pytest.mark.keras
+def test_auto_s_bfloat16_runs_on_native_units() -> None:
+    """Where `auto` picks bfloat16, oneDNN runs the convolution in bfloat16 (not emulated through float32)."""
+    import os
+    import subprocess
+    import sys
+
+    cpu = this_cpu()
+    if not cpu.native_bfloat16 or cpu.onednn == "off":
+        pytest.skip(
+            f"needs native bfloat16 units and oneDNN; this CPU ({cpu.model}): {cpu.vector_flags}, oneDNN {cpu.onednn}"
+        )
+    env = {**os.environ, "ONEDNN_VERBOSE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", NATIVE_BF16_PROBE], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # oneDNN's verbose line names the implementation: `brg_conv_fwd:avx512_core_amx` or `jit:avx512_core_bf16` on
+    # native units; an emulating CPU says `jit_bf16:avx512_core` (bfloat16 data, float32 arithmetic).
+    lines = [line.split(",") for line in done.stdout.splitlines() if ",exec,cpu,convolution," in line]
+    isas = [fields[6].rpartition(":")[2] for fields in lines]
+    assert isas and all("amx" in isa or "bf16" in isa for isa in isas), isas
