@@ -29,11 +29,9 @@ def train(
         typer.Argument(help="A spec (built first) or a run folder; default: the current run.", show_default=False),
     ] = None,
     epochs: Annotated[
-        int | None, typer.Option("--epochs", min=1, max=MAX_EPOCHS, help="Total epochs (overrides train.epochs).")
+        int | None, typer.Option("--epochs", help=f"Total epochs, 1 to {MAX_EPOCHS} (overrides train.epochs).")
     ] = None,
-    seed: Annotated[
-        int | None, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed (overrides train.seed).")
-    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help=f"Seed, 0 to {MAX_SEED} (overrides train.seed).")] = None,
     data: DataOpt = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Run folder when training a spec; default runs/<name>/.")
@@ -42,8 +40,10 @@ def train(
     json_output: JsonOpt = False,
 ) -> None:
     """Train a spec or a run folder on its dataset; writes model, history, metrics and checkpoints."""
+    from layerspec.rules.runtime import check_overrides
     from layerspec.train import TrainOptions, train_run
 
+    check_overrides(epochs, seed)  # with layerspec's own message, before anything is read
     options = TrainOptions(epochs, seed, data, resume, shlex.join(["layerspec", *sys.argv[1:]]))
     run_dir, loaded, dataset = _training_run(spec_or_run, out, options)
     progress = sys.stderr if json_output else sys.stdout

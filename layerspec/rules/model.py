@@ -151,11 +151,10 @@ def scaled_once(ctx: Context) -> list[Diagnostic]:
     if ctx.graph is None or data is None or ctx.loaded.spec.data is None or data.scale <= 1:
         return []
     scale_path = ("data", "scale")
-    where = (
-        f"line {ctx.line(scale_path)}"
-        if ctx.written(scale_path)
-        else f"the default under data: on line {ctx.line(('data',))}"
-    )
+    if ctx.written(scale_path):
+        where = f"line {ctx.line(scale_path)}"
+    else:
+        where = f"by default, in the data: section of line {ctx.loaded.source.locate(('data',), key=True).line}"
     problems = []
     for node in ctx.graph.nodes:
         layer = node.layer
