@@ -13,7 +13,7 @@ from layerspec.spec import LoadedSpec, load_spec
 from layerspec.spec.data import DataSpec
 from layerspec.spec.load import InvalidSpec, merge_diagnostics
 from layerspec.spec.models import input_section_problem
-from layerspec.spec.partial import GRAPH_SECTIONS
+from layerspec.spec.partial import GRAPH_SECTIONS, Unchecked
 from layerspec.spec.train import TrainSpec
 
 
@@ -47,7 +47,9 @@ def load_reporting_all(path: Path) -> LoadedSpec:
     except InvalidSpec as exc:
         if exc.partial is None:
             raise
-        _, later = _stages(exc.partial, exc.refused, complete=False)
+        # Refused layer entries leave holes in the graph: "leads to no output" would be noise then.
+        holes = bool(exc.refused) or any(isinstance(layer, Unchecked) for layer in exc.partial.spec.layers)
+        _, later = _stages(exc.partial, exc.refused, complete=not holes)
         raise SpecError(merge_diagnostics(exc.diagnostics, later)) from None
 
 
