@@ -57,7 +57,7 @@ def _stages(
     loaded: LoadedSpec, refused: frozenset[str] = frozenset(), *, complete: bool = True
 ) -> tuple[Checked | None, list[Diagnostic]]:
     """Every stage that can run and the errors found; `refused` names the top-level keys the schema refused
-    (the stages that need one are skipped) and `complete` is False for a spec with refused layer entries."""
+    (the stages that need one are skipped); `complete` is False when layer entries or sections were refused."""
     ctx = _context(loaded, refused)
     if refused & GRAPH_SECTIONS:
         return None, _errors(run_rules(ctx))
