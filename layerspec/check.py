@@ -1,14 +1,20 @@
-"""`layerspec check`: spec -> graph -> shapes -> expectations, without TensorFlow."""
+"""`layerspec check`: spec -> graph -> shapes -> rules -> expectations, without TensorFlow."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from layerspec.errors import SpecError, in_file_order
+from layerspec.errors import Diagnostic, SpecError, in_file_order
 from layerspec.graph import Graph, assemble_graph, integer_inputs, unreachable
+from layerspec.rules import Context, run_rules
 from layerspec.shapes import ModelSummary, check_expectations, infer
 from layerspec.spec import LoadedSpec, load_spec
+from layerspec.spec.data import DataSpec
+from layerspec.spec.load import InvalidSpec, merge_diagnostics
+from layerspec.spec.models import input_section_problem
+from layerspec.spec.partial import GRAPH_SECTIONS, Unchecked
+from layerspec.spec.train import TrainSpec
 
 
 @dataclass(frozen=True)
@@ -16,25 +22,71 @@ class Checked:
     loaded: LoadedSpec
     graph: Graph
     summary: ModelSummary
+    warnings: tuple[Diagnostic, ...] = ()
 
 
 def check_loaded(loaded: LoadedSpec) -> Checked:
-    """Graph, shapes and expectations of a validated spec; raises SpecError listing every problem found."""
-    graph, problems = assemble_graph(loaded)
-    if graph is None:
-        raise SpecError(problems)
-    # With graph errors the graph is partial, so "leads to no output" would be noise.
-    problems = problems or unreachable(graph) + integer_inputs(graph)
-    try:
-        summary = infer(graph)
-    except SpecError as exc:
-        problems += exc.diagnostics
-    if problems:
+    """Graph, shapes, rules and expectations of a validated spec; raises SpecError listing every problem found."""
+    checked, problems = _stages(loaded)
+    if problems or checked is None:
         raise SpecError(in_file_order(problems))
-    check_expectations(graph, summary)
-    return Checked(loaded, graph, summary)
+    check_expectations(checked.graph, checked.summary)
+    return checked
 
 
 def check_file(path: Path) -> Checked:
     """Run every static check on a spec file; raises SpecError listing each problem."""
-    return check_loaded(load_spec(path))
+    return check_loaded(load_reporting_all(path))
+
+
+def load_reporting_all(path: Path) -> LoadedSpec:
+    """`load_spec`; when the schema refuses the spec, the graph, shape and rule errors of the parts that did
+    validate are raised with its errors, so one run reports them all (a missing `input:` beside a bad layer)."""
+    try:
+        return load_spec(path)
+    except InvalidSpec as exc:
+        if exc.partial is None:
+            raise
+        # Refused layer entries leave holes in the graph: "leads to no output" would be noise then.
+        holes = bool(exc.refused) or any(isinstance(layer, Unchecked) for layer in exc.partial.spec.layers)
+        _, later = _stages(exc.partial, exc.refused, complete=not holes)
+        raise SpecError(merge_diagnostics(exc.diagnostics, later)) from None
+
+
+def _stages(
+    loaded: LoadedSpec, refused: frozenset[str] = frozenset(), *, complete: bool = True
+) -> tuple[Checked | None, list[Diagnostic]]:
+    """Every stage that can run and the errors found; `refused` names the top-level keys the schema refused
+    (the stages that need one are skipped); `complete` is False when layer entries or sections were refused."""
+    ctx = _context(loaded, refused)
+    if refused & GRAPH_SECTIONS:
+        return None, _errors(run_rules(ctx))
+    # pydantic skips a model's own validators when a field fails, so ask the spec's again.
+    problem = None if complete else input_section_problem(loaded.spec)
+    if problem is not None:
+        return None, [loaded.source.diagnostic((), problem), *_errors(run_rules(ctx))]
+    graph, problems = assemble_graph(loaded)
+    if graph is None:
+        return None, problems + _errors(run_rules(ctx))
+    # With graph errors the graph is partial, so "leads to no output" would be noise.
+    if not problems:
+        problems = (unreachable(graph) if complete else []) + integer_inputs(graph)
+    try:
+        summary = infer(graph)
+    except SpecError as exc:
+        return None, problems + exc.diagnostics + _errors(run_rules(ctx))
+    found = run_rules(Context(ctx.loaded, ctx.data, ctx.train, ctx.input_shape, graph, summary))
+    warnings = tuple(in_file_order(d for d in found if d.severity == "warning"))
+    return Checked(loaded, graph, summary, warnings), problems + _errors(found)
+
+
+def _context(loaded: LoadedSpec, refused: frozenset[str]) -> Context:
+    spec = loaded.spec
+    data = None if "data" in refused else spec.data or DataSpec()
+    train = None if "train" in refused else spec.train or TrainSpec()
+    inputs = [] if refused & {"input", "inputs"} else spec.input_specs()
+    return Context(loaded, data, train, tuple(inputs[0].shape) if inputs else None)
+
+
+def _errors(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    return [d for d in diagnostics if d.severity == "error"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 EXIT_OK = 0
 EXIT_BUG = 1
@@ -18,17 +19,21 @@ EXIT_INTERRUPTED = 130
 
 @dataclass(frozen=True)
 class Diagnostic:
-    """One error message with the place in a file it is about (1-based line and column; 0 if unknown)."""
+    """One message with the place in a file it is about (1-based line and column; 0 if unknown).
+
+    A warning is about a spec that works but probably not as meant; only errors stop a command.
+    """
 
     path: str
     line: int
     col: int
     message: str
+    severity: Literal["error", "warning"] = "error"
 
     def format(self) -> str:
         if self.line <= 0:
-            return f"{self.path}: error: {self.message}"
-        return f"{self.path}:{self.line}:{self.col}: error: {self.message}"
+            return f"{self.path}: {self.severity}: {self.message}"
+        return f"{self.path}:{self.line}:{self.col}: {self.severity}: {self.message}"
 
 
 def in_file_order(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:

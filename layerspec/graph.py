@@ -13,6 +13,7 @@ from layerspec.spec.blocks import PREVIOUS_PREFIX, Origin, resolve_previous
 from layerspec.spec.diagnostics import did_you_mean
 from layerspec.spec.load import LoadedSpec
 from layerspec.spec.models import InputSpec
+from layerspec.spec.partial import Unchecked
 from layerspec.spec.yaml_source import SourcePath
 
 
@@ -146,7 +147,7 @@ def _resolve_inputs(
                     f"layers[{origin.use[1]}] ({names[i]}): unknown input {ref!r}{hint}",
                 )
         _check_arity(layer, refs, f"layers[{origin.use[1]}] ({names[i]})", origin, errors)
-        if len(errors.items) > before:
+        if len(errors.items) > before or isinstance(layer, Unchecked):  # a refused entry: nothing to infer
             broken.add(names[i])
         nodes.append(Node(names[i], tuple(refs), layer=layer, index=i, origin=origin))
     return nodes, broken

@@ -30,12 +30,13 @@ import numpy as np
 from layerspec.artifacts import atomic_path, set_current_run, write_json, write_text
 from layerspec.check import check_loaded
 from layerspec.data import Dataset, Split, data_root, data_spec, load_dataset
-from layerspec.errors import EXIT_INTERRUPTED, Diagnostic, LayerspecError, SpecError, UsageError
+from layerspec.errors import EXIT_INTERRUPTED, Diagnostic, LayerspecError, UsageError
 from layerspec.evaluate import classification_metrics, predict_probabilities
 from layerspec.fused import standard_batchnorm, use_fused_batchnorm
 from layerspec.hardware import PrecisionChoice, choose_precision, this_cpu
+from layerspec.rules.runtime import check_overrides, check_training_data
 from layerspec.spec import LoadedSpec
-from layerspec.spec.train import AugmentSpec, ScheduleSpec, TrainSpec
+from layerspec.spec.train import LOSS_FOR_LABELS, AugmentSpec, ScheduleSpec, TrainSpec
 
 CHECKPOINT = Path("checkpoints") / "last.npz"
 BEST_WEIGHTS = Path("checkpoints") / "best.npz"
@@ -91,6 +92,8 @@ def train_settings(loaded: LoadedSpec, options: TrainOptions | None = None) -> T
     """The spec's train section (defaults when absent) with the command line's overrides applied."""
     settings = loaded.spec.train if loaded.spec.train is not None else TrainSpec()
     updates: dict[str, Any] = {}
+    if options is not None:
+        check_overrides(options.epochs, options.seed)
     if options is not None and options.epochs is not None:
         updates["epochs"] = options.epochs
     if options is not None and options.seed is not None:
@@ -99,38 +102,8 @@ def train_settings(loaded: LoadedSpec, options: TrainOptions | None = None) -> T
 
 
 def loss_name(loaded: LoadedSpec, settings: TrainSpec) -> str:
-    """The loss, checked against the data section's label encoding."""
-    labels = data_spec(loaded).labels
-    default = "categorical_crossentropy" if labels == "one_hot" else "sparse_categorical_crossentropy"
-    if settings.loss is not None and settings.loss != default:
-        raise SpecError(
-            [
-                loaded.source.diagnostic(
-                    ("train", "loss"),
-                    f"loss '{settings.loss}' does not fit labels '{labels}' (data.labels): use '{default}' "
-                    "or change data.labels",
-                )
-            ]
-        )
-    return default
-
-
-def check_monitors(loaded: LoadedSpec, settings: TrainSpec, has_validation: bool) -> None:
-    """Settings that watch validation figures need a validation split."""
-    watched = {("train", "keep", "monitor"): settings.keep.monitor if settings.keep.weights == "best" else None}
-    if settings.early_stopping is not None:
-        watched[("train", "early_stopping", "monitor")] = settings.early_stopping.monitor
-    if settings.schedule.type == "reduce_on_plateau":
-        watched[("train", "schedule", "monitor")] = settings.schedule.monitor
-    problems = [
-        loaded.source.diagnostic(
-            where, f"'{monitor}' needs validation data: set data.validation_split (e.g. 0.15) or data.validation"
-        )
-        for where, monitor in watched.items()
-        if monitor is not None and monitor.startswith("val_") and not has_validation
-    ]
-    if problems:
-        raise SpecError(problems)
+    """The loss: the one the data section's label encoding needs (`check` refuses any other)."""
+    return LOSS_FOR_LABELS[data_spec(loaded).labels]
 
 
 # ------------------------------------------------------------------------------------------------ runtime
@@ -717,9 +690,9 @@ def train_run(
     started = datetime.now(UTC)
     settings, history = _settings_and_history(run_dir, loaded, options)
     root = (options.data_dir or data_root(loaded)).resolve()
+    check_loaded(loaded)  # every rule that needs only the spec, before any data is read
     dataset = dataset if dataset is not None else load_dataset(loaded, root)
-    check_monitors(loaded, settings, dataset.val is not None and len(dataset.val) > 0)
-    loss_name(loaded, settings)
+    check_training_data(loaded, settings, dataset.counts())
     prepare_runtime(settings)
     out_dir = run_dir if is_chief() else Path(_scratch_dir())
     strategy = make_strategy(settings)  # before anything lists devices: a multi-worker strategy must come first

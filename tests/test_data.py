@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from layerspec.check import check_file
 from layerspec.cli import app
 from layerspec.data import load_dataset, read_image, split_validation
 from layerspec.errors import DataError, SpecError
@@ -222,7 +223,7 @@ def test_class_count_must_match_the_model(good: Path) -> None:
 def test_validation_split_and_file_are_exclusive(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, H5_DATA + "  validation: val.h5\n")
     with pytest.raises(SpecError) as caught:
-        load_spec(spec)
+        check_file(spec)  # a rule across the section's keys (layerspec.rules)
     assert "either `validation`" in str(caught.value)
 
 

@@ -3,6 +3,8 @@
 `tests/cases/bad/NAME.expect` lists the errors `layerspec check tests/cases/bad/NAME.yaml` must print, one per
 line as `LINE:COL: FRAGMENT` (or `-: FRAGMENT` for an error with no position); the spec may be missing on
 purpose. Each printed error line must match one expected line, in order, and nothing else may be printed.
+`tests/cases/warn/NAME.expect` lists the warnings of a spec that checks (exit 0) in the same way.
+Every rule of `layerspec.rules` has its case, `rule_NAME` in bad/ (or warn/ for a rule that only warns).
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from typing import Any
 
 import pytest
 
+from layerspec.rules import RULES
+
 CASES = Path(__file__).parent / "cases"
 BAD = sorted((CASES / "bad").glob("*.expect"))
 GOOD = sorted((CASES / "good").glob("*.yaml"))
+WARN = sorted((CASES / "warn").glob("*.expect"))
 _EXPECT = re.compile(r"^(?:(\d+):(\d+)|-): (.+)$")
 
 
@@ -27,8 +32,8 @@ class Expected:
     col: int
     fragment: str
 
-    def prefix(self, path: str) -> str:
-        return f"{path}:{self.line}:{self.col}: error: " if self.line else f"{path}: error: "
+    def prefix(self, path: str, severity: str = "error") -> str:
+        return f"{path}:{self.line}:{self.col}: {severity}: " if self.line else f"{path}: {severity}: "
 
 
 def read_expect(file: Path) -> list[Expected]:
@@ -61,11 +66,34 @@ def test_bad_spec(cli: Callable[..., Any], expect_file: Path) -> None:
     assert result.exit_code == 2, result.output
     assert result.stdout == "", "a bad spec prints nothing on stdout"
     assert "Traceback" not in result.output
-    printed = result.stderr.splitlines()
+    assert_lines(result.stderr, expected, spec, "error")
+
+
+def assert_lines(stderr: str, expected: list[Expected], spec: str, severity: str) -> None:
+    printed = stderr.splitlines()
     assert len(printed) == len(expected), "\n".join(printed)
     for line, want in zip(printed, expected, strict=True):
-        assert line.startswith(want.prefix(spec)), f"{line!r} should start with {want.prefix(spec)!r}"
+        prefix = want.prefix(spec, severity)
+        assert line.startswith(prefix), f"{line!r} should start with {prefix!r}"
         assert want.fragment in line, f"{line!r} should contain {want.fragment!r}"
+
+
+@pytest.mark.parametrize("expect_file", WARN, ids=[f.stem for f in WARN])
+def test_warned_spec(cli: Callable[..., Any], expect_file: Path) -> None:
+    """A warning is printed on stderr; the spec still checks (exit 0, the table on stdout)."""
+    spec = relative(expect_file.with_suffix(".yaml"))
+    expected = read_expect(expect_file)
+    assert expected, f"{expect_file} expects no warning"
+    result = cli("check", spec)
+    assert result.exit_code == 0, result.output
+    assert "Total params:" in result.stdout
+    assert_lines(result.stderr, expected, spec, "warning")
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_every_rule_has_a_case(name: str) -> None:
+    cases = {f.stem for f in BAD + WARN}
+    assert f"rule_{name}" in cases, f"rule {name} has no case: add tests/cases/bad/rule_{name}.yaml and .expect"
 
 
 def test_bad_cases_cover_the_issue() -> None:
@@ -76,6 +104,15 @@ def test_bad_cases_cover_the_issue() -> None:
         "python_tag", "billion_laughs", "duplicate_keys", "unknown_reference", "duplicate_names", "cycle",
         "merge_incompatible", "kernel_too_large", "pool_too_large", "reshape_impossible", "expect_mismatch",
         "lambda", "several_errors",
+    }  # fmt: skip
+    assert wanted <= {f.stem for f in BAD}
+
+
+def test_bad_cases_cover_the_static_rules() -> None:
+    """Values that make training meaningless, and errors of several stages reported in one run."""
+    wanted = {
+        "scale_too_small", "scale_too_large", "zoom_whole_image", "missing_input_with_others",
+        "schema_and_graph_errors",
     }  # fmt: skip
     assert wanted <= {f.stem for f in BAD}
 

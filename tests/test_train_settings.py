@@ -8,17 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from layerspec.errors import SpecError
+from layerspec.check import check_file
+from layerspec.errors import SpecError, UsageError
+from layerspec.rules.runtime import check_training_data
 from layerspec.spec import load_spec
 from layerspec.spec.train import ScheduleSpec, TrainSpec
-from layerspec.train import (
-    best_epoch,
-    check_monitors,
-    epochs_without_improvement,
-    learning_rate,
-    loss_name,
-    train_settings,
-)
+from layerspec.train import TrainOptions, best_epoch, epochs_without_improvement, learning_rate, train_settings
 
 SPEC = """\
 name: tiny
@@ -92,28 +87,49 @@ def test_best_epoch_takes_the_earliest_on_ties() -> None:
 
 
 def test_command_line_overrides(tmp_path: Path) -> None:
-    from layerspec.train import TrainOptions
-
     loaded = load_spec(spec_file(tmp_path, "train:\n  epochs: 7\n  seed: 3\n"))
     assert train_settings(loaded).epochs == 7
     settings = train_settings(loaded, TrainOptions(epochs=2, seed=9))
     assert (settings.epochs, settings.seed) == (2, 9)
 
 
+@pytest.mark.parametrize(("epochs", "seed", "message"), [(None, 2**31, "--seed 2147483648"), (10**6, None, "--epochs")])
+def test_command_line_overrides_keep_the_bounds(
+    tmp_path: Path, epochs: int | None, seed: int | None, message: str
+) -> None:
+    loaded = load_spec(spec_file(tmp_path, ""))
+    with pytest.raises(UsageError, match=message):
+        train_settings(loaded, TrainOptions(epochs=epochs, seed=seed))
+
+
 def test_loss_must_fit_the_label_encoding(tmp_path: Path) -> None:
-    loaded = load_spec(spec_file(tmp_path, "data:\n  labels: sparse\ntrain:\n  loss: categorical_crossentropy\n"))
+    path = spec_file(tmp_path, "data:\n  labels: sparse\ntrain:\n  loss: categorical_crossentropy\n")
     with pytest.raises(SpecError) as caught:
-        loss_name(loaded, train_settings(loaded))
+        check_file(path)
     assert ":11:9: error: loss 'categorical_crossentropy' does not fit labels 'sparse'" in str(caught.value)
 
 
 def test_validation_monitors_need_validation_data(tmp_path: Path) -> None:
     sections = "train:\n  keep:\n    weights: best\n  early_stopping:\n    monitor: val_accuracy\n"
-    loaded = load_spec(spec_file(tmp_path, sections))
     with pytest.raises(SpecError) as caught:
-        check_monitors(loaded, train_settings(loaded), has_validation=False)
+        check_file(spec_file(tmp_path, sections))
     assert len(caught.value.diagnostics) == 2 and "validation_split" in str(caught.value)
-    check_monitors(loaded, train_settings(loaded), has_validation=True)
+    check_file(spec_file(tmp_path, sections + "data:\n  validation_split: 0.2\n"))
+
+
+def test_batch_size_is_checked_against_the_loaded_split(tmp_path: Path) -> None:
+    loaded = load_spec(spec_file(tmp_path, "train:\n  batch_size: 32\n"))
+    check_training_data(loaded, train_settings(loaded), {"train": 32, "val": 0, "test": 0})
+    with pytest.raises(SpecError) as caught:
+        check_training_data(loaded, train_settings(loaded), {"train": 20, "val": 0, "test": 0})
+    assert ":9:15: error: batch_size 32 is larger than the training split (20 examples" in str(caught.value)
+
+
+def test_an_empty_validation_split_is_refused_when_watched(tmp_path: Path) -> None:
+    sections = "data:\n  validation_split: 0.1\ntrain:\n  keep: {weights: best}\n"
+    loaded = load_spec(spec_file(tmp_path, sections))
+    with pytest.raises(SpecError, match="the validation split holds no examples"):
+        check_training_data(loaded, train_settings(loaded), {"train": 6, "val": 0, "test": 0})
 
 
 @pytest.mark.parametrize(
@@ -131,7 +147,7 @@ def test_validation_monitors_need_validation_data(tmp_path: Path) -> None:
 )
 def test_bad_train_sections_are_spec_errors(tmp_path: Path, section: str, message: str) -> None:
     with pytest.raises(SpecError) as caught:
-        load_spec(spec_file(tmp_path, section))
+        check_file(spec_file(tmp_path, section))
     assert message in str(caught.value) and str(tmp_path / "spec.yaml") in str(caught.value)
 
 

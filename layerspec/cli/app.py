@@ -7,12 +7,12 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
 import typer
 
-from layerspec.errors import EXIT_BUG, EXIT_INTERRUPTED, LayerspecError
+from layerspec.errors import EXIT_BUG, EXIT_INTERRUPTED, Diagnostic, LayerspecError
 
 app = typer.Typer(
     name="layerspec",
@@ -29,6 +29,12 @@ R = TypeVar("R")
 
 def print_error(line: str) -> None:
     typer.echo(line, err=True)
+
+
+def print_warnings(warnings: Iterable[Diagnostic]) -> None:
+    """`PATH:LINE:COL: warning: MESSAGE` lines on stderr; warnings never change the exit code."""
+    for warning in warnings:
+        print_error(warning.format())
 
 
 def handle_errors(command: Callable[P, R]) -> Callable[P, R]:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from layerspec.cli.app import app, emit_json, handle_errors, print_error
+from layerspec.cli.app import app, emit_json, handle_errors, print_error, print_warnings
 from layerspec.summary_table import render_summary
 
 SpecArg = Annotated[Path, typer.Argument(help="The model spec (YAML).", show_default=False)]
@@ -38,11 +38,12 @@ def build(spec: SpecArg, out: OutOpt = None, json_output: JsonOpt = False, rankd
     diagram); the folder becomes the current run."""
     # Imported here so that `layerspec check` starts without TensorFlow or Graphviz.
     from layerspec.build import build as build_run
+    from layerspec.check import load_reporting_all
     from layerspec.diagram import INSTALL_HINT
-    from layerspec.spec import load_spec
 
     command = shlex.join(["layerspec", *sys.argv[1:]])
-    result = build_run(load_spec(spec), out, rankdir=rankdir.value, command=command)
+    result = build_run(load_reporting_all(spec), out, rankdir=rankdir.value, command=command)
+    print_warnings(result.checked.warnings)
     if result.graphviz_missing:
         print_error(f"layerspec: warning: {INSTALL_HINT}")
     if json_output:

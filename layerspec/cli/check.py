@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from layerspec.check import check_file
-from layerspec.cli.app import app, emit_json, handle_errors
+from layerspec.cli.app import app, emit_json, handle_errors, print_warnings
 from layerspec.summary_table import render_summary
 
 SpecArg = Annotated[Path, typer.Argument(help="The model spec (YAML).", show_default=False)]
@@ -21,6 +21,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object ins
 def check(spec: SpecArg, json_output: JsonOpt = False) -> None:
     """Validate SPEC and print every layer's output shape, parameters and MACs."""
     checked = check_file(spec)
+    print_warnings(checked.warnings)
     if json_output:
         emit_json(checked.summary.to_json())
     else:

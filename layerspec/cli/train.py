@@ -10,8 +10,9 @@ from typing import Annotated, Any
 import typer
 
 from layerspec.artifacts import RUNS_DIR, current_run, resolve_run
-from layerspec.cli.app import app, emit_json, handle_errors
+from layerspec.cli.app import app, emit_json, handle_errors, print_warnings
 from layerspec.errors import UsageError
+from layerspec.spec.train import MAX_EPOCHS, MAX_SEED
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 DataOpt = Annotated[
@@ -28,9 +29,9 @@ def train(
         typer.Argument(help="A spec (built first) or a run folder; default: the current run.", show_default=False),
     ] = None,
     epochs: Annotated[
-        int | None, typer.Option("--epochs", min=1, help="Total epochs (overrides train.epochs).")
+        int | None, typer.Option("--epochs", help=f"Total epochs, 1 to {MAX_EPOCHS} (overrides train.epochs).")
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Seed (overrides train.seed).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help=f"Seed, 0 to {MAX_SEED} (overrides train.seed).")] = None,
     data: DataOpt = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Run folder when training a spec; default runs/<name>/.")
@@ -39,8 +40,10 @@ def train(
     json_output: JsonOpt = False,
 ) -> None:
     """Train a spec or a run folder on its dataset; writes model, history, metrics and checkpoints."""
+    from layerspec.rules.runtime import check_overrides
     from layerspec.train import TrainOptions, train_run
 
+    check_overrides(epochs, seed)  # with layerspec's own message, before anything is read
     options = TrainOptions(epochs, seed, data, resume, shlex.join(["layerspec", *sys.argv[1:]]))
     run_dir, loaded, dataset = _training_run(spec_or_run, out, options)
     progress = sys.stderr if json_output else sys.stdout
@@ -66,9 +69,9 @@ def _training_run(spec_or_run: Path | None, out: Path | None, options: Any) -> t
         return run_dir, load_run_spec(run_dir), None
     if not spec_or_run.exists():
         raise UsageError(f"{spec_or_run}: no such spec file or run folder")
-    from layerspec.spec import load_spec
+    from layerspec.check import load_reporting_all
 
-    loaded = load_spec(spec_or_run)
+    loaded = load_reporting_all(spec_or_run)
     if options.resume:
         return (out if out is not None else RUNS_DIR / loaded.spec.name), loaded, None
     return _build_first(loaded, out, options)
@@ -78,12 +81,16 @@ def _build_first(loaded: Any, out: Path | None, options: Any) -> tuple[Path, Any
     """Check the data (bad data fails before anything is built), then `layerspec build` the spec."""
     from layerspec.build import build
     from layerspec.data import load_dataset
+    from layerspec.rules.runtime import check_training_data
     from layerspec.train import prepare_runtime, train_settings
 
+    settings = train_settings(loaded, options)
     dataset = load_dataset(loaded, options.data_dir)
+    check_training_data(loaded, settings, dataset.counts())
     # Thread pools can only be sized before TensorFlow runs its first op, which building does.
-    prepare_runtime(train_settings(loaded, options))
+    prepare_runtime(settings)
     result = build(loaded, out, command=options.command)
+    print_warnings(result.checked.warnings)
     return result.run_dir, result.checked.loaded, dataset
 
 

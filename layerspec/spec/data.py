@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from layerspec.spec.base import StrictModel
 
@@ -68,8 +68,11 @@ class DataSpec(StrictModel):
         default="bilinear", description="How images are resized."
     )
     color_mode: Literal["rgb", "grayscale"] = Field(default="rgb", description="Channels of decoded images.")
-    scale: Annotated[float, Field(gt=0.0, le=1e6)] = Field(
-        default=255.0, description="Pixel values are divided by this (255 maps uint8 pixels into [0, 1])."
+    # Bounded so that pixels neither overflow nor vanish: 1e-30 would turn 255 into 2.6e32 (inf in float16),
+    # 1e30 into 2.6e-28 (the same as zero to the first layer).
+    scale: Annotated[float, Field(ge=1e-3, le=1e6)] = Field(
+        default=255.0,
+        description="Pixel values are divided by this (255 maps uint8 pixels into [0, 1]); from 0.001 to 1000000.",
     )
     labels: Literal["one_hot", "sparse"] = Field(
         default="one_hot",
@@ -81,9 +84,3 @@ class DataSpec(StrictModel):
     class_names: Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(min_length=1)] | None = (
         Field(default=None, description="Names of the classes, in label order; default: from the data.")
     )
-
-    @model_validator(mode="after")
-    def _one_validation_source(self) -> DataSpec:
-        if self.validation is not None and self.validation_split > 0:
-            raise ValueError("write either `validation` (a file or folder) or `validation_split`, not both")
-        return self

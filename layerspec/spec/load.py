@@ -13,6 +13,7 @@ from layerspec.errors import Diagnostic, SpecError, in_file_order
 from layerspec.spec.blocks import Origin, expand_blocks
 from layerspec.spec.diagnostics import translate_validation_error
 from layerspec.spec.models import Spec
+from layerspec.spec.partial import partial_spec
 from layerspec.spec.yaml_source import SourceMap, parse_yaml, read_text
 
 
@@ -48,19 +49,37 @@ def parse_spec(text: str, path: Path) -> LoadedSpec:
     try:
         layers, origins = expand_blocks(raw, source)
     except SpecError as exc:
-        raise SpecError(_merge(parsed.errors, exc.diagnostics)) from None
+        raise SpecError(merge_diagnostics(parsed.errors, exc.diagnostics)) from None
     # A missing `layers:` stays missing, so the schema says "missing required key" rather than "received null".
     expanded: dict[str, Any] = {**raw, "layers": layers} if "layers" in raw else raw
     try:
         spec = Spec.model_validate(expanded)
     except ValidationError as exc:
-        raise SpecError(_merge(parsed.errors, translate_validation_error(exc, expanded, source, origins))) from None
+        errors = merge_diagnostics(parsed.errors, translate_validation_error(exc, expanded, source, origins))
+        partial = partial_spec(expanded, exc)
+        if partial is None:
+            raise InvalidSpec(errors) from None
+        raise InvalidSpec(errors, LoadedSpec(partial.spec, path, text, source, origins), partial.refused) from None
+    loaded = LoadedSpec(spec, path, text, source, origins)
     if parsed.errors:
-        raise SpecError(parsed.errors)
-    return LoadedSpec(spec, path, text, source, origins)
+        raise InvalidSpec(parsed.errors, loaded)
+    return loaded
 
 
-def _merge(first: list[Diagnostic], later: list[Diagnostic]) -> list[Diagnostic]:
+class InvalidSpec(SpecError):
+    """Errors the loading found, with the parts of the spec that did validate (`partial`, None if nothing
+    did), so that `check` can report the later stages' errors in the same run; `refused`: the top-level keys
+    that did not validate."""
+
+    def __init__(
+        self, diagnostics: list[Diagnostic], partial: LoadedSpec | None = None, refused: frozenset[str] = frozenset()
+    ) -> None:
+        super().__init__(diagnostics)
+        self.partial = partial
+        self.refused = refused
+
+
+def merge_diagnostics(first: list[Diagnostic], later: list[Diagnostic]) -> list[Diagnostic]:
     """Both lists in file order, without a later complaint about a value the first already reported.
 
     A value YAML could not read (a forbidden tag, a 5,000-digit integer) is null for the schema, which would

@@ -109,8 +109,9 @@ class Spec(StrictModel):
 
     @model_validator(mode="after")
     def _one_input_section(self) -> Spec:
-        if (self.input is None) == (self.inputs is None):
-            raise ValueError("write exactly one of `input` (one input) or `inputs` (a list of inputs)")
+        problem = input_section_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     def input_specs(self) -> list[InputSpec]:
@@ -120,3 +121,11 @@ class Spec(StrictModel):
         if self.outputs is None:
             return None
         return [self.outputs] if isinstance(self.outputs, str) else list(self.outputs)
+
+
+def input_section_problem(spec: Spec) -> str | None:
+    """The inputs are written once, as `input` or as `inputs`; `check` asks again of a spec the schema refused
+    elsewhere (pydantic skips a model's own validators then), so a missing `input:` is reported with the rest."""
+    if (spec.input is None) == (spec.inputs is None):
+        return "write exactly one of `input` (one input) or `inputs` (a list of inputs)"
+    return None

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from layerspec.spec.base import StrictModel
 
+MAX_EPOCHS = 100_000
+MAX_SEED = 2**31 - 1  # what every seed TensorFlow and NumPy take can hold
 LearningRate = Annotated[float, Field(gt=0.0, le=10.0)]
-Epochs = Annotated[int, Field(ge=1, le=100_000)]
+Epochs = Annotated[int, Field(ge=1, le=MAX_EPOCHS)]
 Monitor = Literal["val_loss", "val_accuracy", "loss", "accuracy"]
+LossName = Literal["categorical_crossentropy", "sparse_categorical_crossentropy"]
+# The loss each label encoding (data.labels) needs; it is also the default loss.
+LOSS_FOR_LABELS: dict[str, LossName] = {
+    "one_hot": "categorical_crossentropy",
+    "sparse": "sparse_categorical_crossentropy",
+}
 
 
 class OptimizerSpec(StrictModel):
@@ -137,9 +145,7 @@ class TrainSpec(StrictModel):
 
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec, description="Optimizer and learning rate.")
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec, description="Learning-rate schedule.")
-    loss: Literal["categorical_crossentropy", "sparse_categorical_crossentropy"] | None = Field(
-        default=None, description="Loss; default: matches the data section's label encoding."
-    )
+    loss: LossName | None = Field(default=None, description="Loss; default: matches the data section's label encoding.")
     label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
         default=0.0, description="Label smoothing (categorical loss only)."
     )
@@ -156,7 +162,7 @@ class TrainSpec(StrictModel):
         description="After training, recompute every BatchNormalization layer's moving mean and variance over the "
         "training split with the kept weights ('precise BN'): the moving averages lag behind fast-changing weights.",
     )
-    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = Field(
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = Field(
         default=0, description="Seed of weights, dropout, augmentation and shuffling."
     )
     deterministic: bool = Field(
@@ -176,18 +182,3 @@ class TrainSpec(StrictModel):
     )
     strategy: StrategySpec = Field(default_factory=StrategySpec, description="Distribution strategy.")
     threads: ThreadsSpec = Field(default_factory=ThreadsSpec, description="TensorFlow thread pools.")
-
-    @model_validator(mode="after")
-    def _smoothing_needs_categorical(self) -> TrainSpec:
-        if self.label_smoothing > 0 and self.loss == "sparse_categorical_crossentropy":
-            raise ValueError("label_smoothing works only with categorical_crossentropy (one-hot labels)")
-        return self
-
-    @model_validator(mode="after")
-    def _average_is_the_last_weights(self) -> TrainSpec:
-        if self.optimizer.use_ema and self.keep.weights == "best":
-            raise ValueError(
-                "optimizer.use_ema keeps the average of the last steps' weights; it needs keep.weights: last "
-                "(the best epoch's raw weights would throw the average away)"
-            )
-        return self

@@ -91,9 +91,10 @@ def compare(spec: dict[str, Any]) -> str:
 
 
 # Errors by which check refuses, on purpose, specs that Keras builds and even runs (README, Testing): an integer
-# or boolean input read by anything but Rescaling (Keras runs a few layers on integers, most fail), and what only
-# some CPUs' kernels run (oneDNN's; layerspec.layers.convolution.CPU_KERNEL).
-DELIBERATE = ("which Keras's", CPU_KERNEL)
+# or boolean input read by anything but Rescaling (Keras runs a few layers on integers, most fail), what only
+# some CPUs' kernels run (oneDNN's; layerspec.layers.convolution.CPU_KERNEL), and a softmax over an axis of size 1,
+# whose output is constant (layerspec.rules).
+DELIBERATE = ("which Keras's", CPU_KERNEL, "always outputs")
 
 
 def deliberate(refused: str) -> bool:

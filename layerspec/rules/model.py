@@ -1,0 +1,171 @@
+"""Rules on the model together with its data and training: what the input pipeline feeds it, and layers whose
+output cannot depend on their input."""
+
+from __future__ import annotations
+
+from layerspec.errors import Diagnostic
+from layerspec.graph import Node
+from layerspec.layers import LayerSpec, Shape, format_shape
+from layerspec.layers.activation import Softmax
+from layerspec.layers.preprocessing import Rescaling
+from layerspec.rules.base import Context, rule
+from layerspec.spec.yaml_source import SourcePath
+
+
+@rule
+def folder_images_fit_input(ctx: Context) -> list[Diagnostic]:
+    """Folder images decode to (height, width, channels), resized to data.image_size or to the input's size."""
+    data, shape = ctx.data, ctx.input_shape
+    if data is None or shape is None or data.format != "folder":
+        return []
+    if len(shape) != 3:
+        return [
+            ctx.error(
+                ("data", "format"),
+                f"folder images decode to (height, width, channels), but the model's input is "
+                f"{format_shape(shape)}: give the input a shape such as [64, 64, 3]",
+            )
+        ]
+    problems = []
+    channels = 3 if data.color_mode == "rgb" else 1
+    if shape[2] is not None and shape[2] != channels:
+        problems.append(
+            ctx.error(
+                ("data", "color_mode"),
+                f"color_mode '{data.color_mode}' decodes images to {channels} channel(s), but the model's input "
+                f"{format_shape(shape)} has {shape[2]}: change data.color_mode or the input shape",
+            )
+        )
+    if data.image_size is None and None in shape[:2]:
+        problems.append(
+            ctx.error(
+                ("data", "format"),
+                f"the model's input {format_shape(shape)} has no fixed height and width, so folder images have no "
+                "size to be resized to: set data.image_size, e.g. [64, 64]",
+            )
+        )
+    elif data.image_size is not None and not _fits(tuple(data.image_size), shape[:2]):
+        problems.append(
+            ctx.error(
+                ("data", "image_size"),
+                f"images are resized to {format_shape(data.image_size)}, but the model's input is "
+                f"{format_shape(shape)}: make data.image_size the input's height and width",
+            )
+        )
+    return problems
+
+
+def _fits(actual: Shape, expected: Shape) -> bool:
+    return all(e is None or a == e for a, e in zip(actual, expected, strict=True))
+
+
+@rule
+def augment_needs_images(ctx: Context) -> list[Diagnostic]:
+    """train.augment flips, shifts and rotates images: the input must be one, (height, width, channels)."""
+    shape = ctx.input_shape
+    if ctx.train is None or shape is None or not ctx.train.augment.active or len(shape) == 3:
+        return []
+    return [
+        ctx.error(
+            ("train", "augment"),
+            f"train.augment changes images of shape (height, width, channels), but the model's input is "
+            f"{format_shape(shape)}: remove train.augment, or feed the model images",
+        )
+    ]
+
+
+@rule
+def translate_fits_input(ctx: Context) -> list[Diagnostic]:
+    """A shift as large as the image leaves none of it (and its reflected edge needs a smaller one)."""
+    shape = ctx.input_shape
+    if ctx.train is None or ctx.data is None or shape is None or len(shape) != 3:
+        return []
+    size = ctx.data.image_size
+    height, width = (shape[0] or (size[0] if size else None)), (shape[1] or (size[1] if size else None))
+    known = [d for d in (height, width) if d is not None]
+    shift = ctx.train.augment.translate
+    if not known or shift < min(known):
+        return []
+    return [
+        ctx.error(
+            ("train", "augment", "translate"),
+            f"translate {shift} shifts images by as many pixels as they are high or wide ({height} x {width}, the "
+            f"model's input): use at most {min(known) - 1}; a few pixels (e.g. 4) is usual",
+        )
+    ]
+
+
+def _softmax_axes(layer: LayerSpec) -> tuple[str, list[int]] | None:
+    """The softmax a layer computes, as (name, axes in Keras's numbering), if it computes one."""
+    if isinstance(layer, Softmax):
+        return "softmax", [layer.axis] if isinstance(layer.axis, int) else list(layer.axis)
+    activation = getattr(layer, "activation", None)
+    if activation in ("softmax", "log_softmax"):
+        return str(activation), [-1]
+    return None
+
+
+def _size(shape: Shape, axis: int) -> int | None:
+    """The size of `axis` counted as Keras does (0 is the batch axis, which `shape` leaves out)."""
+    index = axis - 1 if axis > 0 else axis
+    return shape[index] if -len(shape) <= index < len(shape) else None
+
+
+@rule
+def softmax_over_several_values(ctx: Context) -> list[Diagnostic]:
+    """A softmax over one value is 1.0 (a log-softmax 0.0) whatever its input: nothing before it can learn."""
+    if ctx.graph is None or ctx.summary is None:
+        return []
+    problems = []
+    for node in ctx.graph.nodes:
+        found = _softmax_axes(node.layer) if node.layer is not None else None
+        if found is None:
+            continue
+        name, axes = found
+        shape = ctx.summary.record(node.name).output_shape
+        if all(_size(shape, axis) == 1 for axis in axes):
+            constant = "1.0" if name == "softmax" else "0.0"
+            problems.append(
+                ctx.error(
+                    _field(node, ("units", "filters")),
+                    f"{node.label()}: a {name} over an axis of size 1 always outputs {constant}, whatever the input, "
+                    "so nothing can be learnt: give it one unit per class (2 or more), or use sigmoid for a single "
+                    "yes/no output",
+                )
+            )
+    return problems
+
+
+def _field(node: Node, names: tuple[str, ...]) -> SourcePath:
+    """Where the first of `names` that the layer has was written (or would be), else the layer entry."""
+    for name in names:
+        if node.layer is not None and name in type(node.layer).model_fields and node.origin is not None:
+            return node.origin.field_path(name)
+    return node.path
+
+
+@rule
+def scaled_once(ctx: Context) -> list[Diagnostic]:
+    """A Rescaling that shrinks pixels data.scale already divided: the model sees them scaled twice."""
+    data = ctx.data
+    if ctx.graph is None or data is None or ctx.loaded.spec.data is None or data.scale <= 1:
+        return []
+    scale_path = ("data", "scale")
+    if ctx.written(scale_path):
+        where = f"line {ctx.line(scale_path)}"
+    else:
+        where = f"by default, in the data: section of line {ctx.loaded.source.locate(('data',), key=True).line}"
+    problems = []
+    for node in ctx.graph.nodes:
+        layer = node.layer
+        if isinstance(layer, Rescaling) and abs(layer.scale) < 1:
+            problems.append(
+                ctx.warning(
+                    node.path,
+                    f"{node.label()} multiplies by {layer.scale:.6g} pixels that data.scale ({where}) already "
+                    f"divides by {data.scale:g}: they are scaled twice (8-bit pixels end up in [0, "
+                    f"{255 / data.scale * abs(layer.scale):.2g}]); keep one of them (data.scale: 1, or remove the "
+                    "Rescaling layer)",
+                )
+            )
+    return problems
