@@ -2,64 +2,32 @@
 
 Everything is checked before a byte of pixel data is read: files exist, HDF5 datasets are plain datasets stored in
 the file itself (no external, soft or virtual links, which could make h5py read other files), and shapes, dtypes and
-sizes come from metadata, so a file declaring an absurd shape is refused without allocating it. After reading:
-images fit the model's input, labels lie in the class range, and there is no NaN or infinity.
+sizes come from metadata, so a file declaring an absurd shape is refused without allocating it; the float32 arrays
+of all splits together must fit MAX_DATASET_BYTES (layerspec.images), for image folders too. After reading: images
+fit the model's input, labels lie in the class range, and there is no NaN or infinity. Folder datasets are read
+by layerspec.folders (labels by class name) and layerspec.images (which image files, and how pixels convert).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from layerspec.errors import DataError, SpecError, UsageError
+from layerspec.images import MemoryBudget
 from layerspec.spec import LoadedSpec
 from layerspec.spec.data import DataSpec
+from layerspec.splits import Dataset as Dataset
+from layerspec.splits import Split as Split
+from layerspec.splits import Target as Target
+from layerspec.splits import check_class_count, shape_fits
 
+T = TypeVar("T")
 DEFAULT_DATA_DIR = Path("data/signs")
-IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # what image_dataset_from_directory reads
-MAX_ARRAY_BYTES = 8 * 2**30  # a declared dataset bigger than this is refused before reading
-MAX_IMAGE_PIXELS = 50_000_000  # a decoded image bigger than this is refused (decompression bombs)
 MAX_CLASSES = 100_000
-
-
-@dataclass(frozen=True)
-class Split:
-    """One split: images (N, H, W, C) float32 scaled as the spec says, integer labels (N,), source files if any."""
-
-    x: np.ndarray
-    y: np.ndarray
-    files: list[str] | None = None
-
-    def __len__(self) -> int:
-        return int(self.y.shape[0])
-
-    def subset(self, index: np.ndarray) -> Split:
-        files = [self.files[i] for i in index] if self.files is not None else None
-        return Split(self.x[index], self.y[index], files)
-
-
-@dataclass(frozen=True)
-class Dataset:
-    train: Split
-    val: Split | None
-    test: Split | None
-    class_names: list[str]
-
-    def counts(self) -> dict[str, int]:
-        splits = {"train": self.train, "val": self.val, "test": self.test}
-        return {name: len(split) if split is not None else 0 for name, split in splits.items()}
-
-
-@dataclass(frozen=True)
-class Target:
-    """What the model expects: one example's shape and the number of classes."""
-
-    input_shape: tuple[int | None, ...]
-    num_classes: int | None
 
 
 def data_spec(loaded: LoadedSpec) -> DataSpec:
@@ -89,21 +57,35 @@ def model_target(loaded: LoadedSpec) -> Target:
 
 
 def load_dataset(loaded: LoadedSpec, data_dir: Path | None = None) -> Dataset:
-    """Read and check the train, validation and test splits the spec's data section names."""
+    """Read and check the train, validation and test splits the spec's data section names.
+
+    The decoded splits together may take MAX_DATASET_BYTES (float32), claimed from metadata before reading.
+    """
     spec = data_spec(loaded)
     root = data_root(loaded, data_dir)
     target = model_target(loaded)
-    reader = _read_h5 if spec.format == "h5" else _read_folder
-    train = reader(spec, root / spec.train, "train", target)
-    test = reader(spec, root / spec.test, "test", target) if spec.test is not None else None
-    val = reader(spec, root / spec.validation, "validation", target) if spec.validation is not None else None
-    class_names = _class_names(spec, root, target, [s for s in (train, val, test) if s is not None])
-    for split, path in ((train, spec.train), (val, spec.validation), (test, spec.test)):
-        if split is not None and path is not None:
-            _check_labels(split, len(class_names), root / path)
+    if spec.format == "folder":
+        from layerspec.folders import read_folder_splits
+
+        splits, class_names = read_folder_splits(
+            loaded, spec, root, _split_paths(spec), target, image_size(spec, target)
+        )
+    else:
+        splits = _read_h5_splits(spec, root, target)
+        class_names = _class_names(spec, root, target, list(splits.values()))
+    check_class_count(class_names, target, root / spec.train)
+    for role, path in _split_paths(spec):
+        _check_labels(splits[role], len(class_names), root / path)
+    train, val, test = splits["train"], splits.get("validation"), splits.get("test")
     if spec.validation_split > 0:
         train, val = split_validation(train, spec.validation_split, spec.shuffle_seed)
     return Dataset(train, val, test, class_names)
+
+
+def _split_paths(spec: DataSpec) -> list[tuple[str, str]]:
+    """(role, path) of each split the data section names, the training split first."""
+    named = (("train", spec.train), ("test", spec.test), ("validation", spec.validation))
+    return [(role, path) for role, path in named if path is not None]
 
 
 def split_validation(train: Split, fraction: float, seed: int) -> tuple[Split, Split]:
@@ -124,7 +106,22 @@ def split_validation(train: Split, fraction: float, seed: int) -> tuple[Split, S
 # ---------------------------------------------------------------------------------------------------- HDF5
 
 
-def _read_h5(spec: DataSpec, path: Path, role: str, target: Target) -> Split:
+def _read_h5_splits(spec: DataSpec, root: Path, target: Target) -> dict[str, Split]:
+    """Every split's metadata is checked, and its float32 size claimed, before any split's pixels are read."""
+    budget = MemoryBudget()
+    for role, path in _split_paths(spec):
+        _open_h5(spec, root / path, role, target, budget, _no_arrays)
+    splits = {}
+    for role, path in _split_paths(spec):
+        x, y = _open_h5(spec, root / path, role, target, MemoryBudget(), _h5_arrays)
+        splits[role] = Split(_scale(x, spec, root / path, _h5_keys(spec, role)[0]), y, None)
+    return splits
+
+
+def _open_h5(
+    spec: DataSpec, path: Path, role: str, target: Target, budget: MemoryBudget, use: Callable[[Any, Any], T]
+) -> T:
+    """`use(images, labels)` on the split's HDF5 datasets once their links and metadata are checked."""
     import h5py
 
     x_key, y_key = _h5_keys(spec, role)
@@ -133,15 +130,21 @@ def _read_h5(spec: DataSpec, path: Path, role: str, target: Target) -> Split:
         with h5py.File(path, "r") as handle:
             x_data = _plain_dataset(handle, x_key, path)
             y_data = _plain_dataset(handle, y_key, path)
-            count = _check_image_metadata(x_data, path, x_key, target)
+            count = _check_image_metadata(x_data, path, x_key, target, budget)
             _check_label_metadata(y_data, path, y_key, count)
-            x = x_data[()]
-            y = np.asarray(y_data[()]).reshape(-1).astype(np.int64)
+            return use(x_data, y_data)
     except DataError:
         raise
     except H5_ERRORS as exc:
         raise DataError(str(path), f"cannot read the HDF5 file: {exc}") from None
-    return Split(_scale(x, spec, path, x_key), y, None)
+
+
+def _no_arrays(x_data: Any, y_data: Any) -> None:
+    return None
+
+
+def _h5_arrays(x_data: Any, y_data: Any) -> tuple[np.ndarray, np.ndarray]:
+    return x_data[()], np.asarray(y_data[()]).reshape(-1).astype(np.int64)
 
 
 # What h5py raises on a damaged file: RuntimeError too, e.g. "unknown symbol table entry cache type" (tests/fuzz).
@@ -192,14 +195,15 @@ def _plain_dataset(handle: Any, key: str, path: Path) -> Any:
     return node
 
 
-def _check_image_metadata(node: Any, path: Path, key: str, target: Target) -> int:
+def _check_image_metadata(node: Any, path: Path, key: str, target: Target, budget: MemoryBudget) -> int:
     where = f"dataset '{key}'"
     if node.dtype.kind not in "uif" or node.dtype.itemsize > 8:
         raise DataError(str(path), f"{where} has dtype {node.dtype}; images must be integers or floats")
     shape = tuple(int(d) for d in node.shape)
-    _check_nbytes(shape, node.dtype.itemsize, path, where)
+    # Claimed as the float32 array it becomes (4 bytes a value, whatever the stored dtype), every split together.
+    budget.claim(shape, path, f"{where} declares shape", "use a smaller dataset")
     expected = tuple(target.input_shape)
-    if len(shape) != len(expected) + 1 or not _shape_fits(shape[1:], expected):
+    if len(shape) != len(expected) + 1 or not shape_fits(shape[1:], expected):
         raise DataError(
             str(path),
             f"{where} holds images of shape {shape[1:]} (N={shape[0] if shape else 0}); the model's input "
@@ -208,22 +212,6 @@ def _check_image_metadata(node: Any, path: Path, key: str, target: Target) -> in
     if shape[0] == 0:
         raise DataError(str(path), f"{where} holds no images")
     return shape[0]
-
-
-def _check_nbytes(shape: tuple[int, ...], itemsize: int, path: Path, where: str) -> None:
-    nbytes = itemsize
-    for dim in shape:
-        nbytes *= dim
-    if nbytes > MAX_ARRAY_BYTES:
-        raise DataError(
-            str(path),
-            f"{where} declares shape {shape} ({nbytes:,} bytes), more than the "
-            f"{MAX_ARRAY_BYTES // 2**30} GiB layerspec loads; refused before reading",
-        )
-
-
-def _shape_fits(actual: tuple[int, ...], expected: tuple[int | None, ...]) -> bool:
-    return all(e is None or a == e for a, e in zip(actual, expected, strict=True))
 
 
 def _check_label_metadata(node: Any, path: Path, key: str, count: int) -> None:
@@ -245,31 +233,15 @@ def _scale(x: np.ndarray, spec: DataSpec, path: Path, key: str) -> np.ndarray:
     return scaled
 
 
-# ---------------------------------------------------------------------------------------------------- folders
+# ---------------------------------------------------------------------------------------------------- image size
 
 
-def _read_folder(spec: DataSpec, path: Path, role: str, target: Target) -> Split:
-    if not path.is_dir():
-        raise DataError(str(path), f"no such folder for the {role} split (one sub-folder of images per class)")
-    classes = sorted(p.name for p in path.iterdir() if p.is_dir())
-    if not classes:
-        raise DataError(str(path), "no class sub-folders (expected one folder of images per class)")
-    files, labels = [], []
-    for label, name in enumerate(classes):
-        for file in sorted((path / name).iterdir()):
-            if file.suffix.lower() in IMAGE_SUFFIXES:
-                files.append(file)
-                labels.append(label)
-    if not files:
-        raise DataError(str(path), f"no image files ({', '.join(IMAGE_SUFFIXES)}) in its class folders")
-    size = _image_size(spec, target)
-    images = np.stack([read_image(file, spec, size) for file in files])
-    if not _shape_fits(images.shape[1:], target.input_shape):
-        raise DataError(str(path), f"images decode to {images.shape[1:]}; the model's input is {target.input_shape}")
-    return Split(images, np.asarray(labels, np.int64), [str(f) for f in files])
-
-
-def _image_size(spec: DataSpec, target: Target) -> tuple[int, int]:
+def image_size(spec: DataSpec, target: Target) -> tuple[int, int]:
+    """(height, width) image files are resized to (folder format and predict)."""
+    if len(target.input_shape) != 3:
+        raise SpecError.single(
+            "data", f"images are read as (height, width, channels); the model's input shape is {target.input_shape}"
+        )
     if spec.image_size is not None:
         return spec.image_size[0], spec.image_size[1]
     height, width = target.input_shape[0], target.input_shape[1]
@@ -278,54 +250,19 @@ def _image_size(spec: DataSpec, target: Target) -> tuple[int, int]:
     return height, width
 
 
-def read_image(path: Path, spec: DataSpec, size: tuple[int, int]) -> np.ndarray:
-    """Decode one JPEG/PNG/... image, resized to `size` (height, width) and scaled; DataError if it is broken."""
-    from PIL import Image, UnidentifiedImageError
-
-    methods = {"bilinear": Image.Resampling.BILINEAR, "nearest": Image.Resampling.NEAREST}
-    method = methods.get(spec.interpolation, Image.Resampling.BICUBIC)
-    try:
-        with Image.open(path) as image:
-            if image.width * image.height > MAX_IMAGE_PIXELS:
-                raise DataError(str(path), f"image of {image.width}x{image.height} pixels is too large; refused")
-            image.load()
-            converted = image.convert("RGB" if spec.color_mode == "rgb" else "L")
-    except DataError:
-        raise
-    except FileNotFoundError:
-        raise DataError(str(path), "no such image file") from None
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise DataError(str(path), f"cannot decode the image: {exc}") from None
-    if converted.size != (size[1], size[0]):
-        converted = converted.resize((size[1], size[0]), method)
-    pixels = np.asarray(converted, dtype=np.float32)
-    if pixels.ndim == 2:
-        pixels = pixels[:, :, None]
-    return pixels / np.float32(spec.scale)
-
-
 def image_size_for(loaded: LoadedSpec) -> tuple[int, int]:
-    return _image_size(data_spec(loaded), model_target(loaded))
+    return image_size(data_spec(loaded), model_target(loaded))
 
 
 # ---------------------------------------------------------------------------------------------------- labels
 
 
 def _class_names(spec: DataSpec, root: Path, target: Target, splits: list[Split]) -> list[str]:
+    """HDF5 class names: data.class_names, else the file's class list, else the label numbers."""
     if spec.class_names is not None:
-        names = list(spec.class_names)
-    elif spec.format == "folder":
-        names = sorted(p.name for p in (root / spec.train).iterdir() if p.is_dir())
-    else:
-        count = target.num_classes or max(int(s.y.max(initial=0)) for s in splits) + 1
-        names = _h5_class_names(spec, root / spec.train) or [str(i) for i in range(count)]
-    if target.num_classes is not None and len(names) != target.num_classes:
-        raise DataError(
-            str(root / spec.train),
-            f"the data has {len(names)} classes ({', '.join(names[:10])}) but the model outputs "
-            f"{target.num_classes}: make the last layer's units match",
-        )
-    return names
+        return list(spec.class_names)
+    count = target.num_classes or max(int(s.y.max(initial=0)) for s in splits) + 1
+    return _h5_class_names(spec, root / spec.train) or [str(i) for i in range(count)]
 
 
 def _h5_class_names(spec: DataSpec, path: Path) -> list[str] | None:

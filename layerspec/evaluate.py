@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from layerspec.artifacts import write_json
-from layerspec.data import Split, data_spec, image_size_for, load_dataset, load_run_spec, read_image, run_data_dir
+from layerspec.data import Split, data_spec, image_size_for, load_dataset, load_run_spec, run_data_dir
 from layerspec.errors import DataError, UsageError
+from layerspec.images import MemoryBudget, decoded_shape, read_images
 
 EPSILON = 1e-7  # Keras's clipping of probabilities in its cross-entropy losses
 
@@ -118,7 +119,9 @@ def predict_files(run_dir: Path, images: list[Path]) -> list[dict[str, Any]]:
     spec = data_spec(loaded)
     size = image_size_for(loaded)
     class_names = _run_class_names(run_dir, loaded)
-    x = np.stack([read_image(path, spec, size) for path in images])  # every image is checked before the model loads
+    shape = decoded_shape(len(images), spec, size)
+    MemoryBudget().claim(shape, run_dir, f"the {len(images)} images to predict decode to", "give fewer at a time")
+    x = read_images(images, spec, size)  # every image is checked before the model loads
     probabilities = predict_probabilities(load_trained_model(run_dir), x)
     if probabilities.shape[1] != len(class_names):
         class_names = [str(i) for i in range(probabilities.shape[1])]

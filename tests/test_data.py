@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from pathlib import Path
 
@@ -13,8 +14,9 @@ from typer.testing import CliRunner
 
 from layerspec.check import check_file
 from layerspec.cli import app
-from layerspec.data import load_dataset, read_image, split_validation
+from layerspec.data import load_dataset, split_validation
 from layerspec.errors import DataError, SpecError
+from layerspec.images import read_image
 from layerspec.spec import load_spec
 
 N_CLASSES = 3
@@ -292,3 +294,179 @@ def test_train_with_bad_data_exits_3_without_traceback(good: Path) -> None:
     assert f"{good.parent / 'train.h5'}: error: dataset 'train_set_x' is a soft link" in result.output
     assert "Traceback" not in result.output
     assert not (good.parent / "run").exists()  # nothing built or written
+
+
+# ---------------------------------------------------------------------------------------------------- labels by name
+
+SPLIT_FOLDERS = """\
+  format: folder
+  dir: images
+  train: train
+  test: test
+"""
+SHADES = {"a": 10, "b": 20, "c": 30}  # every image of a class is filled with its shade, so pixels tell its class
+
+
+def write_classes(root: Path, split: str, classes: str, per_class: int = 2) -> None:
+    for name in classes:
+        folder = root / "images" / split / name
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(np.full((8, 8, 3), SHADES.get(name, 99), np.uint8)).save(folder / f"{name}{i}.png")
+
+
+def shades(split: object) -> list[int]:
+    x = split.x  # type: ignore[attr-defined]
+    return [round(float(v) * 255) for v in x[:, 0, 0, 0]]
+
+
+def test_a_test_folder_lacking_a_class_keeps_every_label(tmp_path: Path) -> None:
+    write_classes(tmp_path, "train", "abc")
+    write_classes(tmp_path, "test", "ac")  # no b: c must stay label 2, not slide down to 1
+    dataset = load_dataset(load_spec(write_spec(tmp_path, SPLIT_FOLDERS)))
+    assert dataset.class_names == ["a", "b", "c"] and dataset.test is not None
+    assert dataset.test.y.tolist() == [0, 0, 2, 2]
+    assert shades(dataset.test) == [10, 10, 30, 30]
+    assert dataset.test.files is not None and dataset.test.files[2].endswith("c0.png")
+
+
+def test_a_class_the_training_split_lacks_names_the_folder(tmp_path: Path) -> None:
+    write_classes(tmp_path, "train", "abc")
+    write_classes(tmp_path, "test", "abd")
+    message = data_error(write_spec(tmp_path, SPLIT_FOLDERS))
+    assert f"{tmp_path / 'images' / 'test' / 'd'}: error: class folder 'd' of the test split" in message
+    assert "not a class of the training split (a, b, c)" in message
+
+
+def test_class_names_map_names_to_folders(tmp_path: Path) -> None:
+    write_classes(tmp_path, "train", "abc")
+    write_classes(tmp_path, "test", "cb", per_class=1)
+    dataset = load_dataset(load_spec(write_spec(tmp_path, SPLIT_FOLDERS + "  class_names: [c, a, b]\n")))
+    assert dataset.class_names == ["c", "a", "b"]
+    by_label = dict(zip(dataset.train.y.tolist(), shades(dataset.train), strict=True))
+    assert by_label == {0: 30, 1: 10, 2: 20}  # label 0 is folder c, whatever the sorted order
+    assert dataset.test is not None and dataset.test.y.tolist() == [2, 0] and shades(dataset.test) == [20, 30]
+
+
+def test_an_unknown_class_name_points_at_its_line(tmp_path: Path) -> None:
+    write_classes(tmp_path, "train", "abc")
+    spec = write_spec(tmp_path, SPLIT_FOLDERS + "  class_names:\n    - a\n    - b\n    - cc\n")
+    with pytest.raises(SpecError) as caught:
+        load_dataset(load_spec(spec))
+    message = str(caught.value)
+    assert message.startswith(f"{spec}:17:7: error: class 'cc' has no folder in the training split"), message
+    assert "did you mean 'c'?" in message
+
+
+def test_a_class_name_listed_twice_is_an_error(tmp_path: Path) -> None:
+    write_classes(tmp_path, "train", "abc")
+    spec = write_spec(tmp_path, SPLIT_FOLDERS + "  class_names: [a, b, a]\n")
+    with pytest.raises(SpecError) as caught:
+        load_dataset(load_spec(spec))
+    assert f"{spec}:14:" in str(caught.value) and "class 'a' is listed twice" in str(caught.value)
+
+
+def test_a_training_folder_missing_from_class_names_is_an_error(tmp_path: Path) -> None:
+    write_classes(tmp_path, "train", "abc")
+    message = data_error(write_spec(tmp_path, SPLIT_FOLDERS + "  class_names: [b, a]\n"))
+    assert f"{tmp_path / 'images' / 'train' / 'c'}: error: class folder 'c' is not listed in data.class_names" in (
+        message
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- memory budget
+
+HUGE_INPUT = """\
+name: huge
+input:
+  shape: [8192, 8192, 3]
+layers:
+  - type: GlobalAveragePooling2D
+  - type: Dense
+    units: 3
+    activation: softmax
+data:
+  format: folder
+  dir: images
+  train: train
+  test: null
+"""
+
+
+def peak_while(action: object) -> tuple[str, int]:
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as caught:
+            action()  # type: ignore[operator]
+        return str(caught.value), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_tiny_images_resized_to_a_huge_input_are_refused_before_decoding(tmp_path: Path) -> None:
+    for i in range(40):  # 40 one-pixel PNGs; at 8192x8192x3 float32 they would take 32 GiB
+        folder = tmp_path / "images" / "train" / "abc"[i % 3]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (1, 1), (i, i, i)).save(folder / f"{i}.png")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HUGE_INPUT, encoding="utf-8")
+    message, peak = peak_while(lambda: load(spec))
+    assert "40 images decode to (40, 8192, 8192, 3): 32,212,254,720 bytes as float32" in message, message
+    assert "refused before reading" in message and f"{tmp_path / 'images' / 'train'}: error:" in message
+    assert peak < 50 * 2**20
+
+
+def test_predict_counts_its_images_before_decoding(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "spec.yaml").write_text(HUGE_INPUT, encoding="utf-8")
+    files = []
+    for i in range(11):  # 11 x 768 MiB as float32: over the 8 GiB
+        files.append(str(tmp_path / f"{i}.png"))
+        Image.new("RGB", (1, 1)).save(files[-1])
+    result = CliRunner().invoke(app, ["predict", str(tmp_path / "run"), *files])
+    assert result.exit_code == 3, result.output
+    assert f"{tmp_path / 'run'}: error: the 11 images to predict decode to (11, 8192, 8192, 3)" in result.output
+
+
+def test_h5_budget_counts_the_float32_arrays(good: Path) -> None:
+    # 7.2 GiB of uint8 on disk (declared, nothing written), 28.6 GiB once converted to float32
+    with h5py.File(good.parent / "train.h5", "a") as handle:
+        del handle["train_set_x"], handle["train_set_y"]
+        handle.create_dataset("train_set_x", shape=(40_000_000, 8, 8, 3), dtype=np.uint8, chunks=(1, 8, 8, 3))
+        handle.create_dataset("train_set_y", shape=(40_000_000,), dtype=np.int64, chunks=(1024,))
+    message, peak = peak_while(lambda: load(good))
+    assert "declares shape (40000000, 8, 8, 3): 30,720,000,000 bytes as float32" in message, message
+    assert peak < 50 * 2**20
+
+
+def test_h5_budget_is_shared_by_every_split(good: Path) -> None:
+    # each split alone (4.3 GiB as float32) is within the 8 GiB, both together are not; neither is read
+    for name, prefix in (("train.h5", "train"), ("test.h5", "test")):
+        with h5py.File(good.parent / name, "a") as handle:
+            del handle[f"{prefix}_set_x"], handle[f"{prefix}_set_y"]
+            handle.create_dataset(f"{prefix}_set_x", shape=(6_000_000, 8, 8, 3), dtype=np.uint8, chunks=(1, 8, 8, 3))
+            handle.create_dataset(f"{prefix}_set_y", shape=(6_000_000,), dtype=np.int64, chunks=(1024,))
+    message, peak = peak_while(lambda: load(good))
+    assert f"{good.parent / 'test.h5'}: error: dataset 'test_set_x' declares shape (6000000, 8, 8, 3)" in message
+    assert "on top of 4,608,000,000 bytes for the other splits" in message, message
+    assert peak < 50 * 2**20
+
+
+@pytest.mark.keras
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras's own, while training
+def test_evaluate_counts_a_test_folder_lacking_a_class_under_the_right_labels(tmp_path: Path) -> None:
+    write_classes(tmp_path, "train", "abc")
+    write_classes(tmp_path, "test", "ac")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        SPEC.replace("[8, 8, 3]", "[16, 16, 3]").format(data=SPLIT_FOLDERS) + "train: {epochs: 1, batch_size: 4}\n",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train", str(spec), "--out", str(tmp_path / "run")])
+    assert trained.exit_code == 0, trained.output
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "run"), "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["class_names"] == ["a", "b", "c"]
+    assert [sum(row) for row in metrics["confusion_matrix"]] == [2, 0, 2]  # the test split's true labels

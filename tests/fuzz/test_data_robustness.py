@@ -5,6 +5,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -286,6 +289,14 @@ def _jpeg() -> bytes:
     return buffer.getvalue()
 
 
+def _encoded(format: str) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), (120, 130, 140)).save(buffer, format)
+    return buffer.getvalue()
+
+
 def _png_claiming(width: int, height: int) -> bytes:
     """A PNG header that declares a huge image (a decompression bomb's first step)."""
     import struct
@@ -304,6 +315,14 @@ BROKEN_IMAGES = {
     "bomb.png": _png_claiming(100_000, 100_000),
     "zero_size.png": _png_claiming(0, 0),
     "h5_named.png": GOOD_H5[:500],
+    # Found by this test: Pillow opened any format it knows, whatever the name said, and the folder reader skipped
+    # TIFF and WebP files without a word.
+    "tiff_named.png": _encoded("TIFF"),
+    "webp_named.jpg": _encoded("WEBP"),
+    "ppm_named.png": _encoded("PPM"),
+    "ico_named.bmp": _encoded("ICO"),
+    "scan.tiff": _encoded("TIFF"),
+    "photo.webp": _encoded("WEBP"),
 }
 
 
@@ -341,6 +360,46 @@ def test_damaged_image_loads_or_is_refused(suffix: str, seed: str, flips: list[t
         folder = Path(name)
         image_folder(folder, f"damaged{suffix}", bytes(data))
         expect_clean(folder, may_load=True, test="data: damaged images")
+
+
+# ---- what is not a regular file ----------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+NOT_REGULAR: dict[str, Callable[[Path], None]] = {
+    "fifo.png": lambda path: os.mkfifo(path),  # opening it for reading would wait for a writer forever
+    "folder.png": lambda path: path.mkdir(),
+    "zero.png": lambda path: path.symlink_to("/dev/zero"),  # endless bytes
+}
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """`layerspec ARGS` in a child process with a timeout, so a hang fails the test instead of stalling it."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    code = "from layerspec.cli import app; app()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs and /dev/zero")
+@pytest.mark.parametrize("name", sorted(NOT_REGULAR))
+def test_train_exits_3_on_an_image_that_is_not_a_regular_file(tmp_path: Path, name: str) -> None:
+    image_folder(tmp_path, "also_ok.png", _png())
+    NOT_REGULAR[name](tmp_path / "train" / "b" / name)
+    done = run_cli("train", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "run"))
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert f"{tmp_path / 'train' / 'b' / name}: error: not a regular file (" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs and /dev/zero")
+def test_predict_exits_3_on_images_that_are_not_regular_files(tmp_path: Path) -> None:
+    # The images are read before the model is loaded, so a run folder with only its spec.yaml is enough here.
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "spec.yaml").write_text(SPEC.format(train="train.h5", format="h5"), encoding="utf-8")
+    for name, make in sorted(NOT_REGULAR.items()):
+        make(tmp_path / name)
+        done = run_cli("predict", str(tmp_path / "run"), str(tmp_path / name))
+        assert done.returncode == 3, f"{name}: {done.stdout}{done.stderr}"
+        assert done.stderr.startswith(f"{tmp_path / name}: error: not a regular file ("), done.stderr
 
 
 # ---- the command line --------------------------------------------------------------------------------------------
