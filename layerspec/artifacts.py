@@ -36,9 +36,14 @@ WRITE_ADVICE = {
 }
 
 
+def os_error_advice(exc: OSError) -> tuple[str, str]:
+    """What the file system said, in words, and what to do about it."""
+    return WRITE_ADVICE.get(exc.errno or 0, (exc.strerror or str(exc), "check the path and where it points"))
+
+
 def write_error(path: Path, exc: OSError) -> UsageError:
     """The error for a file or folder that cannot be written (exit 2: the place to write is the user's to fix)."""
-    happened, advice = WRITE_ADVICE.get(exc.errno or 0, (exc.strerror or str(exc), "write elsewhere (--out)"))
+    happened, advice = os_error_advice(exc)
     with contextlib.suppress(OSError):  # looking at a name too long fails as well
         if path.is_symlink() and not path.exists():
             happened = f"it is a symbolic link to {os.readlink(path)}, which does not exist"

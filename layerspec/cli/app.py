@@ -63,8 +63,11 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 def os_error_line(exc: OSError) -> str:
     """`PATH: error: ...` for an OSError that no stage turned into one of layerspec's errors."""
+    from layerspec.artifacts import os_error_advice
+
     where = exc.filename if exc.filename is not None else "layerspec"
-    return f"{where}: error: {exc.strerror or exc}: check the path and the space and permissions where it points"
+    happened, advice = os_error_advice(exc)
+    return f"{where}: error: {happened}: {advice}"
 
 
 def emit_json(payload: Any) -> None:

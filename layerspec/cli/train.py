@@ -78,11 +78,14 @@ def _build_first(loaded: Any, out: Path | None, options: Any) -> tuple[Path, Any
     """Check the data (bad data fails before anything is built), then `layerspec build` the spec."""
     from layerspec.build import build
     from layerspec.data import load_dataset
-    from layerspec.train import prepare_runtime, train_settings
+    from layerspec.train import check_devices, prepare_runtime, train_settings
 
     dataset = load_dataset(loaded, options.data_dir)
+    settings = train_settings(loaded, options)
     # Thread pools can only be sized before TensorFlow runs its first op, which building does.
-    prepare_runtime(train_settings(loaded, options))
+    prepare_runtime(settings)
+    if settings.strategy.type == "mirrored" and settings.strategy.devices is not None:
+        check_devices(loaded, settings.strategy.devices)  # a device that is not there: refused before building
     result = build(loaded, out, command=options.command)
     return result.run_dir, result.checked.loaded, dataset
 
