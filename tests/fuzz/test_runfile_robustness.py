@@ -134,7 +134,7 @@ def test_spec_of_a_run_refuses_a_hostile_build_json(name: str, run: Path) -> Non
         (run / "build.json").write_text(content, encoding="utf-8")
     else:
         edit(run, "build.json", content)
-    with pytest.raises(DataError, match="build.json") as caught:
+    with pytest.raises(DataError, match=r"build\.json") as caught:
         load_run_spec(run)
     assert message in str(caught.value)
 
@@ -147,7 +147,7 @@ def test_data_folder_of_a_run_refuses_a_hostile_train_json(name: str, run: Path)
     else:
         edit(run, "train.json", content)
     loaded = load_run_spec(run)
-    with pytest.raises(DataError, match="train.json") as caught:
+    with pytest.raises(DataError, match=r"train\.json") as caught:
         run_data_dir(run, loaded, None)
     assert message in str(caught.value)
 
