@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from layerspec import interrupts
 from layerspec.errors import UsageError
 
 RUNS_DIR = Path("runs")
@@ -67,20 +68,23 @@ def atomic_path(path: Path) -> Iterator[Path]:
     Whatever happens, the temporary file is gone afterwards; an OSError (full disk, read-only folder, a name
     too long) becomes a UsageError naming `path`.
     """
-    with writing(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-        os.close(fd)
-    tmp = Path(tmp_name)
+    tmp: Path | None = None
     try:
+        # Held back: no signal between creating the temporary file and knowing its name.
+        with interrupts.deferred(), writing(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+            os.close(fd)
+            tmp = Path(tmp_name)
         with writing(path):
             # mkstemp creates the file private (0600); artefacts are meant to be read like any other file.
             os.chmod(tmp, 0o644)
             yield tmp
             os.replace(tmp, path)
     finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        if tmp is not None:
+            with interrupts.deferred(), contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 def write_bytes(path: Path, data: bytes) -> Path:

@@ -151,24 +151,27 @@ def _write_diagram(staging: Path, graph: graphviz.Digraph) -> bool:
 def _staging(run_dir: Path) -> Iterator[Path]:
     """A hidden temporary folder inside the run folder (same file system, so `os.replace` is atomic).
 
-    It is removed whatever happens, and so is the run folder if this build created it and failed.
+    It is removed whatever happens, and so is the run folder if this build created it and failed. Signals are
+    held back while the folder is made and removed, so that none comes between making it and knowing its name.
     """
-    with artifacts.writing(run_dir):
-        if run_dir.exists() and not run_dir.is_dir():
-            raise UsageError(f"{run_dir} exists and is not a folder: choose another --out")
-        created = not run_dir.exists()
-        run_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".build-", dir=run_dir))
+    staging: Path | None = None
+    created = finished = False
     try:
+        with interrupts.deferred(), artifacts.writing(run_dir):
+            if run_dir.exists() and not run_dir.is_dir():
+                raise UsageError(f"{run_dir} exists and is not a folder: choose another --out")
+            created = not run_dir.exists()
+            run_dir.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".build-", dir=run_dir))
         yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created:
-            with contextlib.suppress(OSError):
-                run_dir.rmdir()  # only if empty: nothing of a failed build is left
-        raise
+        finished = True
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        with interrupts.deferred():
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+            if created and not finished:
+                with contextlib.suppress(OSError):
+                    run_dir.rmdir()  # only if empty: nothing of a failed build is left
 
 
 def _publish(staging: Path, run_dir: Path, *, drawn: bool) -> dict[str, Path | None]:

@@ -383,3 +383,31 @@ def test_sigterm_while_saving_the_trained_model_leaves_no_temporary_file(run: Pa
     assert "layerspec: interrupted by SIGTERM" in stderr and "Traceback" not in stderr
     assert not leftovers(run)
     assert (run / "model.keras").read_bytes() == before
+
+
+def test_signal_while_the_files_move_into_place_waits_for_all_of_them(
+    run: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build's files are moved into place all or none: a SIGTERM then is held back until the last one is in."""
+    from layerspec import build, interrupts
+
+    publish = build._publish
+
+    def publish_after_a_signal(*args: Any, **kwargs: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGTERM)  # handled at the next bytecode, inside the held-back stretch
+        return publish(*args, **kwargs)
+
+    changed = (workdir / "spec.yaml").read_text().replace("filters: 2", "filters: 4")
+    (workdir / "publish.yaml").write_text(changed, encoding="utf-8")
+    monkeypatch.setattr(build, "_publish", publish_after_a_signal)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    interrupts.install()
+    try:
+        result = invoke("build", str(workdir / "publish.yaml"), "--out", str(run))
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert_error(result, 130, "layerspec: interrupted by SIGTERM")
+    assert (run / "spec.yaml").read_text(encoding="utf-8") == changed  # every file of the new build is in
+    assert json.loads((run / "build.json").read_text())["spec_sha256"] == hashlib.sha256(changed.encode()).hexdigest()
+    assert not leftovers(run)
