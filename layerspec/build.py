@@ -21,7 +21,7 @@ from typing import Any
 
 import graphviz
 
-from layerspec import artifacts
+from layerspec import artifacts, interrupts
 from layerspec.check import Checked, check_loaded
 from layerspec.compile import check_memory, compile_model, keras_module, verify_model
 from layerspec.diagram import RankDir, dot_available, model_graph, render
@@ -86,9 +86,11 @@ def build(
     with _staging(run_dir) as staging:
         _write_summaries(staging, checked)
         drawn = _write_diagram(staging, graph)
-        model.save(staging / "model.keras")
+        with artifacts.writing(run_dir / "model.keras"):
+            model.save(staging / "model.keras")
         artifacts.write_json(staging / "build.json", build_record(checked, command, rankdir))
-        files = _publish(staging, run_dir, drawn=drawn)
+        with interrupts.deferred(), artifacts.writing(run_dir):  # all files move into place, or none do
+            files = _publish(staging, run_dir, drawn=drawn)
     artifacts.set_current_run(run_dir)
     return BuildResult(run_dir, files, checked, graphviz_missing=not drawn)
 
@@ -147,15 +149,29 @@ def _write_diagram(staging: Path, graph: graphviz.Digraph) -> bool:
 
 @contextlib.contextmanager
 def _staging(run_dir: Path) -> Iterator[Path]:
-    """A hidden temporary folder inside the run folder (same file system, so `os.replace` is atomic)."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UsageError(f"{run_dir} exists and is not a folder: choose another --out")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".build-", dir=run_dir))
+    """A hidden temporary folder inside the run folder (same file system, so `os.replace` is atomic).
+
+    It is removed whatever happens, and so is the run folder if this build created it and failed. Signals are
+    held back while the folder is made and removed, so that none comes between making it and knowing its name.
+    """
+    staging: Path | None = None
+    created = finished = False
     try:
+        with interrupts.deferred(), artifacts.writing(run_dir):
+            if run_dir.exists() and not run_dir.is_dir():
+                raise UsageError(f"{run_dir} exists and is not a folder: choose another --out")
+            created = not run_dir.exists()
+            run_dir.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".build-", dir=run_dir))
         yield staging
+        finished = True
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        with interrupts.deferred():
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+            if created and not finished:
+                with contextlib.suppress(OSError):
+                    run_dir.rmdir()  # only if empty: nothing of a failed build is left
 
 
 def _publish(staging: Path, run_dir: Path, *, drawn: bool) -> dict[str, Path | None]:

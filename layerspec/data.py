@@ -314,34 +314,26 @@ def load_run_spec(run_dir: Path) -> LoadedSpec:
     A run keeps a copy of its spec (spec.yaml); the data section's paths are relative to the original spec's
     folder, which build.json records as spec_path.
     """
-    import json
-
+    from layerspec.runfiles import read_build
     from layerspec.spec import parse_spec
     from layerspec.spec.yaml_source import read_text
 
     copy = run_dir / "spec.yaml"
     if not copy.is_file():
         raise UsageError(f"{run_dir} is not a run folder (it has no spec.yaml): build one with `layerspec build`")
-    origin = copy
-    try:
-        recorded = json.loads((run_dir / "build.json").read_text(encoding="utf-8")).get("spec_path")
-        if isinstance(recorded, str) and Path(recorded).is_file():
-            origin = Path(recorded)
-    except (OSError, ValueError, AttributeError):
-        pass
+    build = read_build(run_dir)
+    recorded = build.spec_path if build is not None else None
+    origin = Path(recorded) if recorded and Path(recorded).is_file() else copy
     return parse_spec(read_text(copy), origin)
 
 
 def run_data_dir(run_dir: Path, loaded: LoadedSpec, data_dir: Path | None) -> Path:
     """`--data DIR` if given, else the folder training used (train.json), else the spec's."""
-    import json
+    from layerspec.runfiles import read_train
 
     if data_dir is not None:
         return data_dir
-    try:
-        recorded = json.loads((run_dir / "train.json").read_text(encoding="utf-8")).get("data_dir")
-        if isinstance(recorded, str):
-            return Path(recorded)
-    except (OSError, ValueError, AttributeError):
-        pass
+    train = read_train(run_dir)
+    if train is not None and train.data_dir:
+        return Path(train.data_dir)
     return data_root(loaded)

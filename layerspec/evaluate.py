@@ -15,6 +15,7 @@ from layerspec.artifacts import write_json
 from layerspec.data import Split, data_spec, image_size_for, load_dataset, load_run_spec, run_data_dir
 from layerspec.errors import DataError, UsageError
 from layerspec.images import MemoryBudget, decoded_shape, read_images
+from layerspec.runfiles import check_model_archive, keras_classes, read_metrics
 
 EPSILON = 1e-7  # Keras's clipping of probabilities in its cross-entropy losses
 
@@ -88,17 +89,35 @@ def _misclassified(
 
 
 def load_trained_model(run_dir: Path) -> Any:
-    """The run's model.keras, loaded in safe mode (no code from the file is run)."""
+    """The run's model.keras, checked and then loaded in safe mode (no code from the file is run)."""
     path = run_dir / "model.keras"
     if not path.is_file():
         raise UsageError(f"{run_dir} has no model.keras: train it first with `layerspec train {run_dir}`")
     from layerspec.compile import keras_module
+    from layerspec.layers import REGISTRY
 
     keras = keras_module()
+    check_model_archive(path, keras_classes(keras, set(REGISTRY)))
     try:
         return keras.saving.load_model(path, safe_mode=True)
-    except (OSError, ValueError) as exc:
-        raise DataError(str(path), f"cannot load the model: {exc}") from None
+    except Exception as exc:  # whatever Keras's loader refuses in a checked archive is the file's fault
+        raise DataError(str(path), f"cannot load the model: {type(exc).__name__}: {exc}") from None
+
+
+def check_model_fits(model: Any, x: np.ndarray, classes: int | None, path: Path) -> None:
+    """The loaded model takes the data's images and has one output per class (`classes`, when known): a
+    model.keras from another run would otherwise fail deep inside Keras."""
+    expected = tuple(x.shape[1:])
+    received = tuple(model.inputs[0].shape[1:]) if len(model.inputs) == 1 else ()
+    if len(received) != len(expected) or any(
+        r is not None and r != e for r, e in zip(received, expected, strict=False)
+    ):
+        raise DataError(
+            str(path), f"the model takes inputs of shape {received}, the data's images are {expected}: rebuild the run"
+        )
+    outputs = model.outputs[0].shape[-1] if len(model.outputs) == 1 else None
+    if outputs is None or (classes is not None and outputs != classes):
+        raise DataError(str(path), f"the model has {outputs} outputs, the data {classes} classes: rebuild the run")
 
 
 def evaluate_run(run_dir: Path, data_dir: Path | None = None) -> dict[str, Any]:
@@ -107,7 +126,10 @@ def evaluate_run(run_dir: Path, data_dir: Path | None = None) -> dict[str, Any]:
     dataset = load_dataset(loaded, run_data_dir(run_dir, loaded, data_dir))
     if dataset.test is None:
         raise UsageError("the spec's data section names no test split (data.test)", str(loaded.path))
+    if not len(dataset.test):
+        raise DataError(str(loaded.path), "the test split holds no images: nothing to evaluate")
     model = load_trained_model(run_dir)
+    check_model_fits(model, dataset.test.x, len(dataset.class_names), run_dir / "model.keras")
     metrics = classification_metrics(predict_probabilities(model, dataset.test.x), dataset.test, dataset.class_names)
     write_json(run_dir / "metrics.json", metrics)
     return metrics
@@ -122,7 +144,9 @@ def predict_files(run_dir: Path, images: list[Path]) -> list[dict[str, Any]]:
     shape = decoded_shape(len(images), spec, size)
     MemoryBudget().claim(shape, run_dir, f"the {len(images)} images to predict decode to", "give fewer at a time")
     x = read_images(images, spec, size)  # every image is checked before the model loads
-    probabilities = predict_probabilities(load_trained_model(run_dir), x)
+    model = load_trained_model(run_dir)
+    check_model_fits(model, x, None, run_dir / "model.keras")
+    probabilities = predict_probabilities(model, x)
     if probabilities.shape[1] != len(class_names):
         class_names = [str(i) for i in range(probabilities.shape[1])]
     return [
@@ -138,14 +162,9 @@ def predict_files(run_dir: Path, images: list[Path]) -> list[dict[str, Any]]:
 
 def _run_class_names(run_dir: Path, loaded: Any) -> list[str]:
     """Class names recorded by training (metrics.json), else the spec's, else numbers."""
-    import json
-
-    try:
-        names = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))["class_names"]
-        if isinstance(names, list) and all(isinstance(n, str) for n in names):
-            return names
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+    metrics = read_metrics(run_dir)
+    if metrics is not None and metrics.class_names:
+        return list(metrics.class_names)
     spec = data_spec(loaded)
     return list(spec.class_names) if spec.class_names else []
 

@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,11 +31,12 @@ import numpy as np
 from layerspec.artifacts import atomic_path, set_current_run, write_json, write_text
 from layerspec.check import check_loaded
 from layerspec.data import Dataset, Split, data_root, data_spec, load_dataset
-from layerspec.errors import EXIT_INTERRUPTED, Diagnostic, LayerspecError, UsageError
+from layerspec.errors import EXIT_INTERRUPTED, DataError, Diagnostic, LayerspecError, SpecError, UsageError
 from layerspec.evaluate import classification_metrics, predict_probabilities
 from layerspec.fused import standard_batchnorm, use_fused_batchnorm
 from layerspec.hardware import PrecisionChoice, choose_precision, this_cpu
 from layerspec.rules.runtime import check_overrides, check_training_data
+from layerspec.runfiles import CheckpointState, checkpoint_state
 from layerspec.spec import LoadedSpec
 from layerspec.spec.train import LOSS_FOR_LABELS, AugmentSpec, ScheduleSpec, TrainSpec
 
@@ -136,7 +138,7 @@ def resolve_precision(settings: TrainSpec) -> PrecisionChoice:
     return choose_precision(settings.mixed_precision, gpu, this_cpu())
 
 
-def make_strategy(settings: TrainSpec) -> Any:
+def make_strategy(settings: TrainSpec, loaded: LoadedSpec) -> Any:
     import tensorflow as tf
 
     kind = settings.strategy.type
@@ -145,10 +147,46 @@ def make_strategy(settings: TrainSpec) -> Any:
         if devices is None:
             gpus = tf.config.list_logical_devices("GPU")
             devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+        else:
+            check_devices(loaded, devices)
         return tf.distribute.MirroredStrategy(devices=devices)
     if kind == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def check_devices(loaded: LoadedSpec, devices: list[str]) -> None:
+    """Every device `strategy.devices` names exists here: TensorFlow would otherwise place the work on another
+    device without a word (soft placement), so `/gpu:7` on a machine with one GPU, or none, would train on the CPU."""
+    import tensorflow as tf
+
+    here = {_device_key(d.name): d.name for d in tf.config.list_logical_devices()}
+    problems = []
+    for index, name in enumerate(devices):
+        key = _device_key(name)
+        if key is None or key not in here:
+            problems.append(
+                loaded.source.diagnostic(
+                    ("train", "strategy", "devices", index),
+                    f"device '{name}' does not exist on this machine (its devices: {', '.join(here.values())}): "
+                    "name one of them, or leave out `devices` to use every GPU (else every CPU)",
+                )
+            )
+    if problems:
+        raise SpecError(problems)
+
+
+def _device_key(name: str) -> tuple[str, int] | None:
+    """(type, index) of a device name as TensorFlow spells them (`/gpu:1`, `/device:GPU:1`, `/job:localhost/...`)."""
+    import tensorflow as tf
+
+    try:
+        spec = tf.DeviceSpec.from_string(name)
+    except (ValueError, TypeError):
+        return None
+    if spec.device_type is None or spec.job not in (None, "localhost") or spec.task not in (None, 0):
+        return None
+    return spec.device_type.upper(), spec.device_index or 0
 
 
 def is_chief() -> bool:
@@ -456,26 +494,50 @@ def save_checkpoint(path: Path, model: Any, state: dict[str, Any]) -> None:
         np.savez(tmp, **arrays)  # type: ignore[arg-type]
 
 
-def load_checkpoint(path: Path, model: Any) -> dict[str, Any]:
+def load_checkpoint(path: Path, model: Any) -> CheckpointState:
     """Restore the variables saved by `save_checkpoint` into `model`; returns the saved state."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            state: dict[str, Any] = json.loads(archive["state"].tobytes().decode("utf-8"))
-            _assign(model.variables, archive, "model", path)
-            _assign(model.optimizer.variables, archive, "optimizer", path)
-    except (OSError, ValueError, KeyError) as exc:
-        raise UsageError(f"cannot read the checkpoint: {exc}", str(path)) from None
+    state = read_checkpoint_state(path)
+    with _archive(path) as archive:
+        _assign(model.variables, archive, "model", path)
+        _assign(model.optimizer.variables, archive, "optimizer", path)
     return state
 
 
+def read_checkpoint_state(path: Path) -> CheckpointState:
+    """The JSON state of a checkpoint, checked (DataError if the file is not one layerspec saved)."""
+    with _archive(path) as archive:
+        raw = archive["state"]
+        if raw.dtype != np.uint8 or raw.ndim != 1:
+            raise DataError(str(path), f"its state is a {raw.dtype} array of shape {raw.shape}, not JSON bytes")
+        text = raw.tobytes().decode("utf-8")
+    return checkpoint_state(text, path)
+
+
+@contextmanager
+def _archive(path: Path) -> Iterator[Any]:
+    """An .npz file opened without pickles; any way it cannot be read is bad data naming the file."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            yield archive
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(str(path), f"cannot read the checkpoint: {type(exc).__name__}: {exc}") from None
+
+
 def _assign(variables: list[Any], archive: Any, prefix: str, path: Path) -> None:
-    names = [n for n in archive.files if n.startswith(prefix + "_")]
-    if len(names) != len(variables):
-        raise UsageError(f"the checkpoint holds {len(names)} {prefix} variables, the model {len(variables)}", str(path))
-    for i, variable in enumerate(variables):
-        value = archive[f"{prefix}_{i}"]
-        if tuple(value.shape) != tuple(variable.shape):
-            raise UsageError(f"{prefix} variable {variable.path} changed shape since the checkpoint", str(path))
+    """Put the arrays `<prefix>_0`, `<prefix>_1`, ... into `variables`, after checking count, shape and type."""
+    count = sum(1 for name in archive.files if name.startswith(prefix + "_"))
+    if count != len(variables):
+        message = f"the checkpoint holds {count} {prefix} arrays, the model has {len(variables)} such variables"
+        raise DataError(str(path), message + ": train afresh without --resume")
+    values = [archive[f"{prefix}_{i}"] for i in range(len(variables))]
+    for variable, value in zip(variables, values, strict=True):
+        if tuple(value.shape) != tuple(variable.shape) or value.dtype.kind not in "biuf":
+            raise DataError(
+                str(path),
+                f"{variable.path}: the checkpoint holds a {value.dtype} array of shape {tuple(value.shape)}, the "
+                f"model a variable of shape {tuple(variable.shape)}: train afresh without --resume",
+            )
+    for variable, value in zip(variables, values, strict=True):
         variable.assign(value)
 
 
@@ -628,9 +690,8 @@ def _save_weights(path: Path, model: Any) -> None:
 
 
 def _load_weights(path: Path, model: Any) -> None:
-    with np.load(path, allow_pickle=False) as archive:
-        for i, variable in enumerate(model.weights):
-            variable.assign(archive[f"arr_{i}"])
+    with _archive(path) as archive:
+        _assign(model.weights, archive, "arr", path)
 
 
 def _loop(run: _Run, start: int) -> None:
@@ -695,16 +756,15 @@ def train_run(
     check_training_data(loaded, settings, dataset.counts())
     prepare_runtime(settings)
     out_dir = run_dir if is_chief() else Path(_scratch_dir())
-    strategy = make_strategy(settings)  # before anything lists devices: a multi-worker strategy must come first
+    strategy = make_strategy(settings, loaded)  # before anything lists devices: a multi-worker strategy must come first
     precision = resolve_precision(settings)
     settings = settings.model_copy(update={"mixed_precision": precision.chosen})
     model = build_model(loaded, settings, strategy)
     run = _Run(out_dir, loaded, settings, dataset, model, _Progress(progress), strategy.num_replicas_in_sync, precision)
     if history is not None:
         state = load_checkpoint(out_dir / CHECKPOINT, model)
-        run.history = state["history"]
-        if state.get("stopped_early"):
-            run.stopped_early = True
+        run.history = [epoch.record() for epoch in state.history]
+        run.stopped_early = state.stopped_early
     if not options.resume:
         save_checkpoint(out_dir / CHECKPOINT, model, run.state())  # epoch 0: what an early interrupt resumes from
     if not run.stopped_early:
@@ -727,17 +787,30 @@ def _settings_and_history(
     path = run_dir / CHECKPOINT
     if not path.is_file():
         raise UsageError(f"nothing to resume: {path} does not exist (train without --resume first)", str(run_dir))
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            state = json.loads(archive["state"].tobytes().decode("utf-8"))
-    except (OSError, ValueError, KeyError) as exc:
-        raise UsageError(f"cannot read the checkpoint: {exc}", str(path)) from None
-    if state.get("spec_sha256") != loaded.sha256:
+    state = read_checkpoint_state(path)
+    if state.spec_sha256 != loaded.sha256:
         raise UsageError("the spec changed since the checkpoint was saved; train afresh without --resume", str(path))
-    if options.seed is not None and options.seed != state.get("seed"):
-        raise UsageError(f"the checkpoint was trained with seed {state.get('seed')}, not {options.seed}", str(path))
-    settings = train_settings(loaded, TrainOptions(epochs=options.epochs, seed=state.get("seed")))
-    return settings, list(state["history"])
+    if options.seed is not None and options.seed != state.seed:
+        raise UsageError(f"the checkpoint was trained with seed {state.seed}, not {options.seed}", str(path))
+    settings = train_settings(loaded, TrainOptions(epochs=options.epochs, seed=state.seed))
+    history = [epoch.record() for epoch in state.history]
+    _check_resumed_figures(history, settings, path)
+    return settings, history
+
+
+def _check_resumed_figures(history: list[dict[str, Any]], settings: TrainSpec, path: Path) -> None:
+    """Every figure the rest of training looks at is in every epoch of the checkpoint's history."""
+    needed = {"loss", "learning_rate", "seconds"}
+    if settings.keep.weights == "best":
+        needed.add(settings.keep.monitor)
+    if settings.early_stopping is not None:
+        needed.add(settings.early_stopping.monitor)
+    if settings.schedule.type == "reduce_on_plateau":
+        needed.add(settings.schedule.monitor)
+    for record in history:
+        missing = sorted(key for key in needed if record.get(key) is None)
+        if missing:
+            raise DataError(str(path), f"epoch {record['epoch']} of its history has no {', '.join(missing)}")
 
 
 def _finish(run: _Run, options: TrainOptions, started: datetime, root: Path) -> dict[str, Any]:

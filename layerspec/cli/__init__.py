@@ -5,6 +5,9 @@ from layerspec.cli.app import app
 
 
 def main() -> None:
+    from layerspec import interrupts
+
+    interrupts.install()  # SIGTERM as SIGINT: exit 130, temporary files removed on the way out
     app()
 
 

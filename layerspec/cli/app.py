@@ -12,7 +12,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import typer
 
-from layerspec.errors import EXIT_BUG, EXIT_INTERRUPTED, Diagnostic, LayerspecError
+from layerspec.errors import EXIT_BAD_SPEC, EXIT_BUG, EXIT_INTERRUPTED, Diagnostic, LayerspecError
 
 app = typer.Typer(
     name="layerspec",
@@ -48,11 +48,15 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
             for diagnostic in exc.diagnostics:
                 print_error(diagnostic.format())
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            print_error("layerspec: interrupted")
+        except KeyboardInterrupt as exc:
+            by = f" by {exc.args[0]}" if exc.args else ""
+            print_error(f"layerspec: interrupted{by}; no half-written file is left behind")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except OSError as exc:  # the machine refused something (a name too long, a full disk): not a bug
+            print_error(os_error_line(exc))
+            raise typer.Exit(EXIT_BAD_SPEC) from None
         except Exception as exc:  # a bug: say so plainly, keep the traceback for those who ask
             if os.environ.get("LAYERSPEC_DEBUG"):
                 traceback.print_exc()
@@ -61,6 +65,15 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(EXIT_BUG) from None
 
     return run
+
+
+def os_error_line(exc: OSError) -> str:
+    """`PATH: error: ...` for an OSError that no stage turned into one of layerspec's errors."""
+    from layerspec.artifacts import os_error_advice
+
+    where = exc.filename if exc.filename is not None else "layerspec"
+    happened, advice = os_error_advice(exc)
+    return f"{where}: error: {happened}: {advice}"
 
 
 def emit_json(payload: Any) -> None:

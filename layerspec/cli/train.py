@@ -82,13 +82,15 @@ def _build_first(loaded: Any, out: Path | None, options: Any) -> tuple[Path, Any
     from layerspec.build import build
     from layerspec.data import load_dataset
     from layerspec.rules.runtime import check_training_data
-    from layerspec.train import prepare_runtime, train_settings
+    from layerspec.train import check_devices, prepare_runtime, train_settings
 
     settings = train_settings(loaded, options)
     dataset = load_dataset(loaded, options.data_dir)
     check_training_data(loaded, settings, dataset.counts())
     # Thread pools can only be sized before TensorFlow runs its first op, which building does.
     prepare_runtime(settings)
+    if settings.strategy.type == "mirrored" and settings.strategy.devices is not None:
+        check_devices(loaded, settings.strategy.devices)  # a device that is not there: refused before building
     result = build(loaded, out, command=options.command)
     print_warnings(result.checked.warnings)
     return result.run_dir, result.checked.loaded, dataset

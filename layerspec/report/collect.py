@@ -15,8 +15,19 @@ from typing import Any
 import numpy as np
 
 from layerspec.errors import DataError, LayerspecError, UsageError
-from layerspec.report.images import display_range, file_png_uri, png_uri, to_uint8
-from layerspec.report.runfiles import BuildInfo, History, Metrics, TrainInfo, read_json, read_model
+from layerspec.report.images import display_range, png_uri, to_uint8
+from layerspec.runfiles import (
+    BuildInfo,
+    History,
+    Metrics,
+    Summary,
+    TrainInfo,
+    read_build,
+    read_history,
+    read_metrics,
+    read_summary,
+    read_train,
+)
 from layerspec.spec import LoadedSpec, load_spec
 
 SAMPLES_PER_CLASS = 4
@@ -49,7 +60,7 @@ class Run:
 
     path: Path
     loaded: LoadedSpec
-    summary: dict[str, Any]
+    summary: Summary
     build: BuildInfo | None
     train: TrainInfo | None
     history: History | None
@@ -74,17 +85,15 @@ def collect_run(path: Path) -> Run:
     if not (path / "spec.yaml").is_file():
         raise UsageError(f"{path} is not a run folder: it has no spec.yaml (build one with `layerspec build SPEC`)")
     loaded = load_spec(path / "spec.yaml")
-    build = read_model(path / "build.json", BuildInfo)
-    train = read_model(path / "train.json", TrainInfo)
-    metrics = read_model(path / "metrics.json", Metrics)
+    build, train, metrics = read_build(path), read_train(path), read_metrics(path)
     data, note = load_data_view(loaded, data_location(loaded, build, train), metrics)
     return Run(
         path=path,
         loaded=loaded,
-        summary=read_summary(path, loaded),
+        summary=run_summary(path, loaded),
         build=build,
         train=train,
-        history=read_model(path / "history.json", History),
+        history=read_history(path),
         metrics=metrics,
         diagram_svg=read_diagram(path / "model.svg"),
         data=data,
@@ -92,21 +101,13 @@ def collect_run(path: Path) -> Run:
     )
 
 
-def read_summary(path: Path, loaded: LoadedSpec) -> dict[str, Any]:
+def run_summary(path: Path, loaded: LoadedSpec) -> Summary:
     """summary.json, or the same figures inferred again from spec.yaml when the file is missing."""
-    file = path / "summary.json"
-    if not file.is_file():
+    summary = read_summary(path)
+    if summary is None:
         from layerspec.check import check_loaded
 
-        return check_loaded(loaded).summary.to_json()
-    summary = read_json(file)
-    if not isinstance(summary, dict) or not isinstance(summary.get("layers"), list):
-        raise DataError(
-            str(file), "does not fit the run-folder contract: no `layers` list (see `layerspec check --json`)"
-        )
-    for index, layer in enumerate(summary["layers"]):
-        if not isinstance(layer, dict) or not isinstance(layer.get("name"), str):
-            raise DataError(str(file), f"does not fit the run-folder contract: layers.{index} has no name")
+        return Summary.model_validate(check_loaded(loaded).summary.to_json())
     return summary
 
 
@@ -185,12 +186,14 @@ def _test_images(split: Any, metrics: Metrics | None) -> dict[int, str]:
     return {i: png_uri(to_uint8(split.x[i], value_range)) for i in wanted}
 
 
-def misclassified_picture(run: Run, index: int, file: str | None) -> str | None:
-    """The test image number `index`: from the dataset, else from its file, else None."""
-    if run.data is not None and index in run.data.test_images:
-        return run.data.test_images[index]
-    if file and Path(file).is_file():
-        return file_png_uri(Path(file))
+def misclassified_picture(run: Run, index: int) -> str | None:
+    """Test image number `index`, read from the dataset the run names; None when the dataset is not there.
+
+    Never from `misclassified[].file`: metrics.json is as editable as any file, and a path in it may name any
+    file on the machine, which the report would then carry inside itself.
+    """
+    if run.data is not None:
+        return run.data.test_images.get(index)
     return None
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from layerspec.report import figures
 from layerspec.report.collect import Run
 from layerspec.report.view import history_series, integer, number, percent
+from layerspec.runfiles import Summary
 
 
 @dataclass(frozen=True)
@@ -60,27 +60,29 @@ def delta(value: int | None, base: int | None) -> str:
     return f"{value - base:+,}"
 
 
-def _figure(layer: dict[str, Any] | None, key: str) -> int | None:
-    value = layer.get(key) if layer is not None else None
-    return value if isinstance(value, int) else None
+@dataclass(frozen=True)
+class _Figures:
+    """What a row compares of one run: a layer, or the model's totals (type "")."""
+
+    type: str
+    params: int
+    macs: int
 
 
-def layer_rows(summaries: list[dict[str, Any]]) -> list[DiffRow]:
-    by_name = [{str(layer["name"]): layer for layer in s["layers"]} for s in summaries]
+def layer_rows(summaries: list[Summary]) -> list[DiffRow]:
+    by_name = [{layer.name: _Figures(layer.type, layer.params, layer.macs) for layer in s.layers} for s in summaries]
     names = merged_names([list(layers) for layers in by_name])
     rows = [_row(name, [layers.get(name) for layers in by_name]) for name in names]
-    totals: list[dict[str, Any] | None] = [
-        {"type": "", "params": s.get("params"), "macs": s.get("macs")} for s in summaries
-    ]
+    totals: list[_Figures | None] = [_Figures("", s.params, s.macs) for s in summaries]
     return [*rows, _row("total", totals)]
 
 
-def _row(name: str, layers: list[dict[str, Any] | None]) -> DiffRow:
+def _row(name: str, layers: list[_Figures | None]) -> DiffRow:
     cells: dict[str, list[DiffCell]] = {}
     for key in ("params", "macs"):
-        values = [_figure(layer, key) for layer in layers]
+        values: list[int | None] = [None if layer is None else getattr(layer, key) for layer in layers]
         cells[key] = [DiffCell(integer(v) if v is not None else "absent", delta(v, values[0])) for v in values]
-    types = [str(layer.get("type", "")) if layer is not None else "absent" for layer in layers]
+    types = [layer.type if layer is not None else "absent" for layer in layers]
     changed = len(set(types)) > 1 or any(c.delta or c.value == "absent" for c in cells["params"] + cells["macs"])
     return DiffRow(name, types, cells["params"], cells["macs"], changed)
 
@@ -93,8 +95,8 @@ def _metrics_row(run: Run) -> list[str]:
     return [
         run.name,
         run.loaded.spec.name,
-        integer(run.summary.get("params")),
-        integer(run.summary.get("macs")),
+        integer(run.summary.params),
+        integer(run.summary.macs),
         integer(len(epochs)) if epochs else "-",
         percent(max(val), 2) if val else "-",
         str(history.kept_epoch) if history is not None and history.kept_epoch is not None else "-",

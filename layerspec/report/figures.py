@@ -8,6 +8,7 @@ names no font to fetch and looks the same everywhere; a fixed hash salt and no d
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -102,25 +103,40 @@ def curves_chart(title: str, ylabel: str, runs: Sequence[Series], log_scale: boo
         return _svg_uri(figure)
 
 
+# Counts are written in the cells up to this many classes; beyond, they would be too small to read and each one
+# is a text drawn as paths (10,000 of them for 100 classes took 40 s): the colour shows the matrix, and the
+# per-class table gives the figures.
+COUNTED_CLASSES = 20
+# Beyond this many classes only every k-th class is named on the axes, so that labels never overlap.
+NAMED_CLASSES = 40
+
+
 def confusion_chart(matrix: Sequence[Sequence[int]], class_names: Sequence[str]) -> str:
-    """The confusion matrix (rows: true class, columns: predicted) with counts written in the cells."""
+    """The confusion matrix (rows: true class, columns: predicted), with counts written in the cells when few."""
     counts = np.asarray(matrix, dtype=np.int64)
     size = max(3.0, min(8.0, 1.5 + 0.4 * len(counts)))
     with _figure(size + 1.0, size) as figure:
         axes = figure.add_subplot()
         image = axes.imshow(counts, cmap="Blues")
         axes.grid(False)
-        labels = [plain_text(n) for n in class_names]
-        axes.set_xticks(range(len(labels)), labels, rotation=45 if len(labels) > 6 else 0, ha="right")
-        axes.set_yticks(range(len(labels)), labels)
+        step = max(1, math.ceil(len(class_names) / NAMED_CLASSES))
+        ticks = list(range(0, len(class_names), step))
+        labels = [plain_text(class_names[i]) for i in ticks]
+        axes.set_xticks(ticks, labels, rotation=45 if len(labels) > 6 else 0, ha="right")
+        axes.set_yticks(ticks, labels)
         axes.set_xlabel("predicted class")
         axes.set_ylabel("true class")
-        threshold = counts.max() / 2 if counts.size else 0
-        for (row, col), count in np.ndenumerate(counts):
-            colour = "white" if count > threshold else "black"
-            axes.text(col, row, str(count), ha="center", va="center", color=colour, fontsize=8)
+        if len(counts) <= COUNTED_CLASSES:
+            _write_counts(axes, counts)
         figure.colorbar(image, ax=axes, shrink=0.8)
         return _svg_uri(figure)
+
+
+def _write_counts(axes: Axes, counts: np.ndarray[Any, Any]) -> None:
+    threshold = counts.max() / 2 if counts.size else 0
+    for (row, col), count in np.ndenumerate(counts):
+        colour = "white" if count > threshold else "black"
+        axes.text(col, row, str(count), ha="center", va="center", color=colour, fontsize=8)
 
 
 def bar_chart(title: str, ylabel: str, epochs: Sequence[int], values: Sequence[float | None]) -> str | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,14 +45,3 @@ def png_uri(pixels: np.ndarray[Any, Any]) -> str:
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", optimize=True)
     return data_uri(buffer.getvalue(), "image/png")
-
-
-def file_png_uri(path: Path) -> str | None:
-    """An image file (JPEG, PNG, ...) as a PNG `data:` URI, or None if it cannot be read as an image."""
-    try:
-        with Image.open(path) as picture:
-            picture.load()
-            rgb = picture.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return None
-    return png_uri(np.asarray(rgb))

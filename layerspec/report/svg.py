@@ -2,7 +2,9 @@
 
 The SVG comes from a run folder, which anyone can edit, so it is treated as untrusted: it is parsed as XML and
 rebuilt keeping only drawing. Scripts, event handlers, foreign objects, links and any reference that leaves the
-document (`href` that is not `#...`, `url(...)` that is not `url(#...)`) are dropped. Element ids get a prefix
+document (`href` that is not `#...`, `url(...)` that is not `url(#...)`) are dropped. Entities are decoded by the
+XML parser before any check (`&#117;rl(` is `url(`); an attribute holding a backslash (a CSS escape such as
+`\\75 rl(`) or calling any function but a local `url(#...)` or a transform is dropped. Element ids get a prefix
 so that two diagrams in one comparison report cannot clash.
 """
 
@@ -29,6 +31,10 @@ ALLOWED_ATTRIBUTES = {
     "markerWidth", "markerHeight", "refX", "refY", "orient", "text-decoration",
 }  # fmt: skip
 LOCAL_URL = re.compile(r"^\s*url\(\s*#[A-Za-z0-9_.:-]+\s*\)\s*$")
+# The only functions a drawing attribute may call besides a local url(): transforms (transform,
+# gradientTransform). Any other `name(` may be a way to fetch (url, image-set, src, ...), spelled or not.
+TRANSFORM = re.compile(r"^[\sA-Za-z0-9.,+\-eE()]*$")
+TRANSFORM_FUNCTIONS = {"matrix", "translate", "scale", "rotate", "skewX", "skewY"}
 
 
 class SvgError(ValueError):
@@ -90,11 +96,22 @@ def _attribute(name: str, value: str, prefix: str) -> str | None:
         return None  # event handlers (on*), href, style and anything unknown
     if name == "id":
         return f"{prefix}-{value}"
-    if "url(" in value.lower():
-        if not LOCAL_URL.match(value):
-            return None
+    if "\\" in value:
+        # CSS escapes (`\75 rl(`, `u\rl(`) spell `url(` without the letters; Graphviz never writes a backslash.
+        return None
+    if "(" not in value:
+        return value
+    if LOCAL_URL.match(value):
         return value.replace("url(#", f"url(#{prefix}-", 1).replace("url( #", f"url(#{prefix}-", 1)
-    return value
+    if name in {"transform", "gradientTransform"} and _only_transforms(value):
+        return value
+    return None
+
+
+def _only_transforms(value: str) -> bool:
+    if not TRANSFORM.match(value):
+        return False
+    return all(call in TRANSFORM_FUNCTIONS for call in re.findall(r"([A-Za-z]+)\s*\(", value))
 
 
 def _local(name: str) -> str:

@@ -16,8 +16,8 @@ from markupsafe import Markup
 from layerspec.layers import format_shape
 from layerspec.report import figures
 from layerspec.report.collect import Picture, Run, class_label, misclassified_picture
-from layerspec.report.runfiles import History
 from layerspec.report.svg import SvgError, sanitize_svg
+from layerspec.runfiles import History, Summary
 
 
 @dataclass(frozen=True)
@@ -168,26 +168,21 @@ def _setting(value: Any) -> str:
     return str(value)
 
 
-def _layer_rows(summary: dict[str, Any]) -> list[LayerRow]:
-    total_params, total_macs = summary.get("params"), summary.get("macs")
-    rows = []
-    for layer in summary["layers"]:
-        params, trainable = layer.get("params"), layer.get("trainable_params")
-        shape = layer.get("output_shape")
-        rows.append(
-            LayerRow(
-                name=str(layer["name"]),
-                type=str(layer.get("type", "-")),
-                output_shape=format_shape(shape) if isinstance(shape, list) else "-",
-                params=integer(params),
-                params_share=share(params, total_params),
-                macs=integer(layer.get("macs")),
-                macs_share=share(layer.get("macs"), total_macs),
-                trainable=_trainable(params, trainable),
-                block=str(layer.get("block") or ""),
-            )
+def _layer_rows(summary: Summary) -> list[LayerRow]:
+    return [
+        LayerRow(
+            name=layer.name,
+            type=layer.type,
+            output_shape=format_shape(tuple(layer.output_shape)),
+            params=integer(layer.params),
+            params_share=share(layer.params, summary.params),
+            macs=integer(layer.macs),
+            macs_share=share(layer.macs, summary.macs),
+            trainable=_trainable(layer.params, layer.trainable_params),
+            block=layer.block or "",
         )
-    return rows
+        for layer in summary.layers
+    ]
 
 
 def _trainable(params: Any, trainable: Any) -> str:
@@ -198,13 +193,13 @@ def _trainable(params: Any, trainable: Any) -> str:
     return "no" if trainable == 0 else f"{trainable:,} of {params:,}"
 
 
-def _totals(summary: dict[str, Any]) -> list[tuple[str, str]]:
+def _totals(summary: Summary) -> list[tuple[str, str]]:
     return [
-        ("Total params", integer(summary.get("params"))),
-        ("Trainable params", integer(summary.get("trainable_params"))),
-        ("Non-trainable params", integer(summary.get("non_trainable_params"))),
-        ("MACs per example", integer(summary.get("macs"))),
-        ("Layers", integer(len(summary["layers"]))),
+        ("Total params", integer(summary.params)),
+        ("Trainable params", integer(summary.trainable_params)),
+        ("Non-trainable params", integer(summary.non_trainable_params)),
+        ("MACs per example", integer(summary.macs)),
+        ("Layers", integer(len(summary.layers))),
     ]
 
 
@@ -294,7 +289,7 @@ def _add_evaluation(view: RunView, run: Run) -> None:
     view.misses_total = len(metrics.misclassified)
     view.misses = [
         Miss(
-            Picture(misclassified_picture(run, m.index, m.file), class_label(m.true, metrics.class_names)),
+            Picture(misclassified_picture(run, m.index), class_label(m.true, metrics.class_names)),
             true=class_label(m.true, metrics.class_names),
             predicted=class_label(m.predicted, metrics.class_names),
             confidence=percent(m.confidence),

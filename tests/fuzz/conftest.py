@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).parents[1]))  # the suite's own helpers (test_report's fake run folders)
 
 OUTCOMES_FILE = Path(__file__).parents[1] / "artifacts" / "fuzz-outcomes.json"
 
