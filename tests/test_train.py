@@ -274,7 +274,7 @@ def test_predict_broken_image_exits_3(trained: dict[str, Any], workdir: Path) ->
     broken = workdir / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     result = invoke("predict", trained["run_dir"], str(broken))
-    assert result.exit_code == 3 and f"{broken}: error: cannot decode the image" in result.output
+    assert result.exit_code == 3 and f"{broken}: error: not a JPEG, PNG, BMP or GIF image" in result.output
     assert "Traceback" not in result.output
 
 
