@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from layerspec.errors import DataError, SpecError, UsageError
+from layerspec.files import read_record
 from layerspec.spec import LoadedSpec
 from layerspec.spec.data import DataSpec
 
@@ -387,7 +388,7 @@ def load_run_spec(run_dir: Path) -> LoadedSpec:
         raise UsageError(f"{run_dir} is not a run folder (it has no spec.yaml): build one with `layerspec build`")
     origin = copy
     try:
-        recorded = json.loads((run_dir / "build.json").read_text(encoding="utf-8")).get("spec_path")
+        recorded = json.loads(read_record(run_dir / "build.json")).get("spec_path")
         if isinstance(recorded, str) and Path(recorded).is_file():
             origin = Path(recorded)
     except (OSError, ValueError, AttributeError):
@@ -402,7 +403,7 @@ def run_data_dir(run_dir: Path, loaded: LoadedSpec, data_dir: Path | None) -> Pa
     if data_dir is not None:
         return data_dir
     try:
-        recorded = json.loads((run_dir / "train.json").read_text(encoding="utf-8")).get("data_dir")
+        recorded = json.loads(read_record(run_dir / "train.json")).get("data_dir")
         if isinstance(recorded, str):
             return Path(recorded)
     except (OSError, ValueError, AttributeError):

@@ -14,6 +14,7 @@ import numpy as np
 from layerspec.artifacts import write_json
 from layerspec.data import Split, data_spec, image_size_for, load_dataset, load_run_spec, read_image, run_data_dir
 from layerspec.errors import DataError, UsageError
+from layerspec.files import read_record
 
 EPSILON = 1e-7  # Keras's clipping of probabilities in its cross-entropy losses
 
@@ -138,7 +139,7 @@ def _run_class_names(run_dir: Path, loaded: Any) -> list[str]:
     import json
 
     try:
-        names = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))["class_names"]
+        names = json.loads(read_record(run_dir / "metrics.json"))["class_names"]
         if isinstance(names, list) and all(isinstance(n, str) for n in names):
             return names
     except (OSError, ValueError, KeyError, TypeError):

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from layerspec.errors import DataError
+from layerspec.files import read_record
 
 
 class RunFile(BaseModel):
@@ -104,7 +105,7 @@ VERSION_KEYS = ("layerspec", "tensorflow", "keras")
 def read_json(path: Path) -> Any:
     """The parsed content of a JSON file, or DataError saying why it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_record(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(str(path), f"cannot read the file: {exc}") from None
     try:
