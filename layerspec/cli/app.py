@@ -12,7 +12,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import typer
 
-from layerspec.errors import EXIT_BUG, EXIT_INTERRUPTED, LayerspecError
+from layerspec.errors import EXIT_BUG, EXIT_INTERRUPTED, LayerspecError, escape_text
 
 app = typer.Typer(
     name="layerspec",
@@ -28,7 +28,8 @@ R = TypeVar("R")
 
 
 def print_error(line: str) -> None:
-    typer.echo(line, err=True)
+    """One line on stderr; names and paths in it cannot break the line or reach the terminal as control codes."""
+    typer.echo(escape_text(line), err=True)
 
 
 def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
