@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layerspec.errors import SpecError, in_file_order
-from layerspec.graph import Graph, assemble_graph, integer_inputs, unreachable
+from layerspec.graph import Graph, assemble_graph, integer_inputs, too_deep, unreachable
 from layerspec.shapes import ModelSummary, check_expectations, infer
 from layerspec.spec import LoadedSpec, load_spec
 
@@ -24,7 +24,7 @@ def check_loaded(loaded: LoadedSpec) -> Checked:
     if graph is None:
         raise SpecError(problems)
     # With graph errors the graph is partial, so "leads to no output" would be noise.
-    problems = problems or unreachable(graph) + integer_inputs(graph)
+    problems = problems or unreachable(graph) + integer_inputs(graph) + too_deep(graph)
     try:
         summary = infer(graph)
     except SpecError as exc:

@@ -12,7 +12,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import typer
 
-from layerspec.errors import EXIT_BUG, EXIT_INTERRUPTED, LayerspecError, escape_text
+from layerspec.errors import EXIT_BAD_SPEC, EXIT_BUG, EXIT_INTERRUPTED, LayerspecError, escape_text
 
 app = typer.Typer(
     name="layerspec",
@@ -21,6 +21,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+)
+
+_TOO_DEEP = (
+    "layerspec: error: the model or spec is nested too deeply to process (Python's recursion limit was reached): "
+    "make it shallower"
 )
 
 P = ParamSpec("P")
@@ -48,6 +53,13 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except RecursionError:
+            # `check` refuses what is known to recurse too deeply; anything else this deep is still the input's
+            # doing (a model or spec nested beyond what Python can walk), not a crash to report as a bug.
+            if os.environ.get("LAYERSPEC_DEBUG"):
+                traceback.print_exc()
+            print_error(_TOO_DEEP)
+            raise typer.Exit(EXIT_BAD_SPEC) from None
         except Exception as exc:  # a bug: say so plainly, keep the traceback for those who ask
             if os.environ.get("LAYERSPEC_DEBUG"):
                 traceback.print_exc()
