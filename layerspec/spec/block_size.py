@@ -166,10 +166,8 @@ class _Walk:
         if self.uses > MAX_EXPANDED:
             self._refuse(f"more than {MAX_EXPANDED:,} block uses")
         if self.size > MAX_EXPANDED_BYTES:
-            self._refuse(
-                f"more than {MAX_EXPANDED_BYTES // (1024 * 1024)} MiB of layer arguments once `${{param}}` values "
-                "are substituted (text that names a parameter several times grows at every level of nesting)"
-            )
+            limit = MAX_EXPANDED_BYTES // (1024 * 1024)
+            self._refuse(f"more than {limit} MiB of layer arguments, counting every copy and `${{param}}` substituted")
 
     def _refuse(self, what: str) -> None:
         raise ExpansionTooLarge(
