@@ -157,6 +157,6 @@ def test_the_count_follows_parameters_exactly(use: dict[str, object], layers: in
 
 
 def test_a_plain_list_of_layers_counts_too() -> None:
-    check_expansion_size([{"type": "ReLU"}] * MAX_EXPANDED, {})
+    check_expansion_size([{"type": "ReLU"}] * (MAX_EXPANDED - 1) + [{"block": "one"}], BLOCKS)
     with pytest.raises(ExpansionTooLarge):
         check_expansion_size([{"type": "ReLU"}] * MAX_EXPANDED + [{"block": "one"}], BLOCKS)

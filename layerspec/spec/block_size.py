@@ -214,6 +214,8 @@ def _has_layers(definition: dict[str, Any]) -> bool:
 
 def check_expansion_size(raw_layers: list[Any], blocks: dict[str, Any]) -> None:
     """Raise ExpansionTooLarge if expanding the block uses among `raw_layers` would pass a limit."""
+    if not any(is_use(entry) for entry in raw_layers):
+        return  # nothing to expand; the schema limits the length of a plain list
     walk = _Walk(blocks)
     for i, entry in enumerate(raw_layers):
         walk.top = ("layers", i)
