@@ -18,6 +18,7 @@ from typing import Any
 
 from layerspec import interrupts
 from layerspec.errors import UsageError
+from layerspec.files import read_record
 
 RUNS_DIR = Path("runs")
 CURRENT_RUN_FILE = RUNS_DIR / ".current"
@@ -110,8 +111,8 @@ def set_current_run(run_dir: Path) -> None:
 
 def current_run() -> Path:
     try:
-        run_dir = Path(CURRENT_RUN_FILE.read_text(encoding="utf-8").strip())
-    except OSError:
+        run_dir = Path(read_record(CURRENT_RUN_FILE, 64 * 1024).strip())
+    except (OSError, UnicodeDecodeError):
         raise UsageError("no current run: run `layerspec build SPEC` first, or name a run folder") from None
     try:
         exists = run_dir.is_dir()

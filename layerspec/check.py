@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layerspec.errors import Diagnostic, SpecError, in_file_order
-from layerspec.graph import Graph, assemble_graph, integer_inputs, unreachable
+from layerspec.graph import Graph, assemble_graph, integer_inputs, too_deep, unreachable
 from layerspec.rules import Context, run_rules
 from layerspec.shapes import ModelSummary, check_expectations, infer
 from layerspec.spec import LoadedSpec, load_spec
@@ -70,7 +70,7 @@ def _stages(
         return None, problems + _errors(run_rules(ctx))
     # With graph errors the graph is partial, so "leads to no output" would be noise.
     if not problems:
-        problems = (unreachable(graph) if complete else []) + integer_inputs(graph)
+        problems = (unreachable(graph) if complete else []) + integer_inputs(graph) + too_deep(graph)
     try:
         summary = infer(graph)
     except SpecError as exc:

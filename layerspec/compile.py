@@ -20,7 +20,7 @@ from typing import Any
 
 from layerspec.check import Checked
 from layerspec.errors import CompilerBug, Diagnostic, SpecError
-from layerspec.graph import Node
+from layerspec.graph import MAX_MODEL_DEPTH, Node
 from layerspec.layers import Shape, Weight, format_shape
 from layerspec.shapes import LayerRecord, ModelSummary, check_expectations
 
@@ -28,6 +28,9 @@ from layerspec.shapes import LayerRecord, ModelSummary, check_expectations
 # parameter, before activations. Refusing beyond that is a floor, not a promise that smaller models fit.
 BYTES_PER_PARAM = 4
 COPIES_WHILE_TRAINING = 4
+# Frames for Keras's recursive graph walks: two per layer of the deepest model `check` accepts, and room for the
+# frames under them (the command, TensorFlow, the saving code).
+KERAS_RECURSION_LIMIT = 2 * MAX_MODEL_DEPTH + 2_000
 
 
 def keras_module() -> Any:
@@ -39,6 +42,11 @@ def keras_module() -> Any:
     import fails, or always with LAYERSPEC_DEBUG=1.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Keras builds, saves and loads a functional model recursively, one frame per layer along the longest path
+    # (Python's default limit of 1,000 failed at about 975 Dense layers in a row); `check` refuses models deeper
+    # than MAX_MODEL_DEPTH, so this is always enough. Python calls Python without using the C stack (3.11+), so a
+    # higher limit is safe; it is set for the whole command, since train, evaluate and predict load the model too.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), KERAS_RECURSION_LIMIT))
     if "keras" in sys.modules:
         return sys.modules["keras"]
     with _stderr_held_back():

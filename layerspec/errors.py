@@ -17,6 +17,18 @@ EXIT_BAD_DATA = 3
 EXIT_INTERRUPTED = 130
 
 
+def escape_text(text: str) -> str:
+    """`text` with every character that is not printable written as Python's repr writes it (\\n, \\x1b, \\u202e).
+
+    File names and names in a spec may hold newlines, terminal escape sequences or right-to-left marks, which
+    could forge an error line or rewrite the terminal. Printable text, backslashes included, is left as it is, so
+    a value already shown with repr() is not escaped twice and escaping is idempotent.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     """One message with the place in a file it is about (1-based line and column; 0 if unknown).
@@ -31,9 +43,11 @@ class Diagnostic:
     severity: Literal["error", "warning"] = "error"
 
     def format(self) -> str:
+        """One line, `PATH:LINE:COL: error: MESSAGE`, whatever the path and message hold."""
+        path, message = escape_text(self.path), escape_text(self.message)
         if self.line <= 0:
-            return f"{self.path}: {self.severity}: {self.message}"
-        return f"{self.path}:{self.line}:{self.col}: {self.severity}: {self.message}"
+            return f"{path}: {self.severity}: {message}"
+        return f"{path}:{self.line}:{self.col}: {self.severity}: {message}"
 
 
 def in_file_order(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:

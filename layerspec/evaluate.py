@@ -13,7 +13,7 @@ import numpy as np
 
 from layerspec.artifacts import write_json
 from layerspec.data import Split, data_spec, image_size_for, load_dataset, load_run_spec, run_data_dir
-from layerspec.errors import DataError, UsageError
+from layerspec.errors import DataError, UsageError, escape_text
 from layerspec.images import MemoryBudget, decoded_shape, read_images
 from layerspec.runfiles import check_model_archive, keras_classes, read_metrics
 
@@ -171,7 +171,8 @@ def _run_class_names(run_dir: Path, loaded: Any) -> list[str]:
 
 def format_metrics(metrics: dict[str, Any]) -> str:
     """The evaluate table: totals, confusion matrix, per-class figures and misclassified images."""
-    names = metrics["class_names"]
+    # Class names may be folder names: escaped, so none can break a line or send terminal control codes.
+    names = [escape_text(n) for n in metrics["class_names"]]
     width = max(8, *(len(n) + 2 for n in names))
     lines = [
         f"test loss {metrics['test_loss']:.4f}   test accuracy {metrics['test_accuracy']:.2%}   "
@@ -186,14 +187,14 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     ]
     lines += ["", f"{'class':>{width}}{'precision':>11}{'recall':>9}{'f1':>8}{'support':>9}"]
     lines += [
-        f"{r['class']:>{width}}{r['precision']:>11.3f}{r['recall']:>9.3f}{r['f1']:>8.3f}{r['support']:>9}"
+        f"{escape_text(r['class']):>{width}}{r['precision']:>11.3f}{r['recall']:>9.3f}{r['f1']:>8.3f}{r['support']:>9}"
         for r in metrics["per_class"]
     ]
     wrong = metrics["misclassified"]
     lines += ["", f"misclassified: {len(wrong)}"]
     lines += [
-        f"  #{m['index']:<5} true {m['true']:<6} predicted {m['predicted']:<6} confidence {m['confidence']:.3f}"
-        + (f"  {m['file']}" if m["file"] else "")
+        f"  #{m['index']:<5} true {escape_text(m['true']):<6} predicted {escape_text(m['predicted']):<6} "
+        f"confidence {m['confidence']:.3f}" + (f"  {escape_text(m['file'])}" if m["file"] else "")
         for m in wrong
     ]
     return "\n".join(lines) + "\n"

@@ -258,3 +258,30 @@ def unreachable(graph: Graph) -> list[Diagnostic]:
                 f"{node.label()} does not lead to any output: remove it, or list it under `outputs`",
             )
     return errors.items
+
+
+# Keras walks a functional model recursively, one Python frame per layer along the longest path, when it builds,
+# saves and loads it; `compile.keras_module` raises Python's recursion limit to match. Beyond this depth the
+# model is refused by `check`, so `build` never meets a RecursionError (a chain of 5,000 layers takes minutes
+# to build, and far longer to train, on a CPU).
+MAX_MODEL_DEPTH = 5_000
+
+
+def too_deep(graph: Graph) -> list[Diagnostic]:
+    """An error at the first layer on a path longer than MAX_MODEL_DEPTH layers, naming the model's depth."""
+    depth: dict[str, int] = {}
+    first: Node | None = None
+    for node in graph.nodes:  # in evaluation order, so every input's depth is known
+        depth[node.name] = 0 if node.layer is None else 1 + max((depth.get(r, 0) for r in node.inputs), default=0)
+        if first is None and depth[node.name] > MAX_MODEL_DEPTH:
+            first = node
+    if first is None:
+        return []
+    errors = _Errors(graph.loaded)
+    errors.add(
+        first.path,
+        f"{first.label()} is layer {MAX_MODEL_DEPTH + 1:,} on a path from an input: the model is "
+        f"{max(depth.values()):,} layers deep, and at most {MAX_MODEL_DEPTH:,} layers in a row are supported "
+        "(Keras builds, saves and loads a model recursively, layer by layer): make the model shallower",
+    )
+    return errors.items

@@ -12,7 +12,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import typer
 
-from layerspec.errors import EXIT_BAD_SPEC, EXIT_BUG, EXIT_INTERRUPTED, Diagnostic, LayerspecError
+from layerspec.errors import EXIT_BAD_SPEC, EXIT_BUG, EXIT_INTERRUPTED, Diagnostic, LayerspecError, escape_text
 
 app = typer.Typer(
     name="layerspec",
@@ -23,12 +23,18 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+_TOO_DEEP = (
+    "layerspec: error: the model or spec is nested too deeply to process (Python's recursion limit was reached): "
+    "make it shallower"
+)
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
 def print_error(line: str) -> None:
-    typer.echo(line, err=True)
+    """One line on stderr; names and paths in it cannot break the line or reach the terminal as control codes."""
+    typer.echo(escape_text(line), err=True)
 
 
 def print_warnings(warnings: Iterable[Diagnostic]) -> None:
@@ -54,6 +60,13 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except RecursionError:
+            # `check` refuses what is known to recurse too deeply; anything else this deep is still the input's
+            # doing (a model or spec nested beyond what Python can walk), not a crash to report as a bug.
+            if os.environ.get("LAYERSPEC_DEBUG"):
+                traceback.print_exc()
+            print_error(_TOO_DEEP)
+            raise typer.Exit(EXIT_BAD_SPEC) from None
         except OSError as exc:  # the machine refused something (a name too long, a full disk): not a bug
             print_error(os_error_line(exc))
             raise typer.Exit(EXIT_BAD_SPEC) from None

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from layerspec.cli.app import app, emit_json, handle_errors, print_error, print_warnings
+from layerspec.errors import escape_text
 from layerspec.summary_table import render_summary
 
 SpecArg = Annotated[Path, typer.Argument(help="The model spec (YAML).", show_default=False)]
@@ -51,5 +52,6 @@ def build(spec: SpecArg, out: OutOpt = None, json_output: JsonOpt = False, rankd
         return
     typer.echo(render_summary(result.checked.summary, shares=True), nl=False)
     written = ", ".join(name for name, path in result.files.items() if path is not None)
-    typer.echo(f"\nwrote {result.run_dir}/: {written}")
-    typer.echo(f"{result.run_dir} is now the current run (`layerspec train` uses it)")
+    run_dir = escape_text(str(result.run_dir))
+    typer.echo(f"\nwrote {run_dir}/: {written}")
+    typer.echo(f"{run_dir} is now the current run (`layerspec train` uses it)")

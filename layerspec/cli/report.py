@@ -9,6 +9,7 @@ import typer
 
 from layerspec.artifacts import current_run
 from layerspec.cli.app import app, emit_json, handle_errors
+from layerspec.errors import escape_text
 
 RunsArg = Annotated[
     list[Path] | None,
@@ -28,4 +29,4 @@ def report(runs: RunsArg = None, out: OutOpt = None, json_output: JsonOpt = Fals
     if json_output:
         emit_json({"report": str(path)})
     else:
-        typer.echo(f"wrote {path}")
+        typer.echo(f"wrote {escape_text(str(path))}")

@@ -11,7 +11,7 @@ import typer
 
 from layerspec.artifacts import RUNS_DIR, current_run, resolve_run
 from layerspec.cli.app import app, emit_json, handle_errors, print_warnings
-from layerspec.errors import UsageError
+from layerspec.errors import UsageError, escape_text
 from layerspec.spec.train import MAX_EPOCHS, MAX_SEED
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
@@ -55,7 +55,8 @@ def train(
     typer.echo(f"kept: {result['history']['kept_reason']}")
     if metrics.get("test_accuracy") is not None:
         typer.echo(f"test loss {metrics['test_loss']:.4f}   test accuracy {metrics['test_accuracy']:.2%}")
-    typer.echo(f"wrote {result['run_dir']} (model.keras, history.json, history.csv, metrics.json, train.json)")
+    files = "model.keras, history.json, history.csv, metrics.json, train.json"
+    typer.echo(f"wrote {escape_text(str(result['run_dir']))} ({files})")
 
 
 def _training_run(spec_or_run: Path | None, out: Path | None, options: Any) -> tuple[Path, Any, Any]:
@@ -128,5 +129,5 @@ def predict(
         emit_json(predictions)
         return
     for p in predictions:
-        probabilities = " ".join(f"{name}:{value:.3f}" for name, value in p["probabilities"].items())
-        typer.echo(f"{p['file']}: {p['class']} ({p['confidence']:.1%})  {probabilities}")
+        probabilities = " ".join(f"{escape_text(name)}:{value:.3f}" for name, value in p["probabilities"].items())
+        typer.echo(f"{escape_text(p['file'])}: {escape_text(p['class'])} ({p['confidence']:.1%})  {probabilities}")

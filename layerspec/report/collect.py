@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from layerspec.errors import DataError, LayerspecError, UsageError
+from layerspec.files import read_record
 from layerspec.report.images import display_range, png_uri, to_uint8
 from layerspec.runfiles import (
     BuildInfo,
@@ -115,7 +116,7 @@ def read_diagram(path: Path) -> str | None:
     if not path.is_file():
         return None
     try:
-        return path.read_text(encoding="utf-8")
+        return read_record(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(str(path), f"cannot read the diagram: {exc}") from None
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,16 +18,23 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from layerspec.errors import Diagnostic, SpecError
+from layerspec.spec.block_size import (
+    MAX_EXPANDED,
+    MAX_NESTING,
+    PARAM,
+    ExpansionTooLarge,
+    check_expansion_size,
+    is_use,
+    mapping,
+    substitute,
+)
 from layerspec.spec.models import BlockUse
 from layerspec.spec.yaml_source import SourceMap, SourcePath
 
 BLOCK_INPUT = "$input"
-MAX_NESTING = 8
-MAX_EXPANDED = 100_000
 # Expanded references to "the entry before this block" are resolved to a name only after default names exist;
 # the NUL character cannot appear in a user's layer name, so these never clash with one.
 PREVIOUS_PREFIX = "\x00entry:"
-_PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @dataclass(frozen=True)
@@ -67,21 +73,22 @@ def expand_blocks(raw: dict[str, Any], source: SourceMap) -> tuple[list[Any], li
     blocks = raw.get("blocks") if isinstance(raw.get("blocks"), dict) else {}
     if not isinstance(layers, list):
         return layers, []  # type: ignore[return-value]  # validation reports the wrong type
+    try:
+        check_expansion_size(layers, blocks or {})
+    except ExpansionTooLarge as exc:
+        raise SpecError([source.diagnostic(exc.path, exc.message)]) from None
     ctx = _Context(blocks or {}, source, [], [], [])
     for i, entry in enumerate(layers):
         path: SourcePath = ("layers", i)
-        if _is_use(entry):
+        if is_use(entry):
             _expand_use(ctx, entry, path, path, prefix="", inside=(), previous=_previous_ref(ctx))
         else:
             ctx.out.append(entry)
             ctx.origins.append(Origin(path, path))
     if ctx.errors:
-        raise SpecError(ctx.errors)
+        # A mistake inside a repeated block is met once per copy; say it once.
+        raise SpecError(list(dict.fromkeys(ctx.errors)))
     return ctx.out, ctx.origins
-
-
-def _is_use(entry: Any) -> bool:
-    return isinstance(entry, dict) and "block" in entry and "type" not in entry
 
 
 def _previous_ref(ctx: _Context) -> str:
@@ -153,8 +160,8 @@ def _lookup(ctx: _Context, name: Any, path: SourcePath, inside: tuple[str, ...])
         ctx.error((*path, "block"), f"block '{name}' uses itself ({chain}); blocks cannot be recursive")
         return None
     definition = ctx.blocks[name]
-    if not isinstance(definition, dict) or not isinstance(definition.get("layers"), list):
-        return None  # validation of `blocks:` reports the malformed definition
+    if not isinstance(definition, dict) or not isinstance(definition.get("layers"), list) or not definition["layers"]:
+        return None  # validation of `blocks:` reports the malformed (or empty) definition
     return definition
 
 
@@ -168,8 +175,8 @@ def _parameters(
     ctx: _Context, definition: dict[str, Any], use: dict[str, Any], path: SourcePath, name: str
 ) -> _Params | None:
     """The use's parameter values (`with:` over the block's defaults); a default of null means required."""
-    declared = _mapping(definition.get("params"))
-    given = _mapping(use.get("with"))
+    declared = mapping(definition.get("params"))
+    given = mapping(use.get("with"))
     ok = True
     for key in given:
         if key not in declared:
@@ -215,7 +222,7 @@ def _expand_layers(
             entry["inputs"] = feed
         elif "inputs" in entry:
             entry["inputs"] = _rename_refs(entry["inputs"], local, f"{instance}_", feed)
-        if _is_use(entry):
+        if is_use(entry):
             _expand_use(ctx, entry, path, top, f"{instance}_", inside, _previous_ref(ctx))
             continue
         if isinstance(entry.get("name"), str):
@@ -230,7 +237,7 @@ def _field_sources(template: Any, params: _Params) -> tuple[tuple[str, SourcePat
         return ()
     found = []
     for key, value in template.items():
-        used = [p for p in _PARAM.findall(str(value)) if p in params.sources]
+        used = [p for p in PARAM.findall(str(value)) if p in params.sources]
         if used:
             found.append((str(key), params.sources[used[0]]))
     return tuple(found)
@@ -240,8 +247,8 @@ def _local_names(templates: list[Any]) -> tuple[set[str], tuple[str, ...]]:
     """Names an inner `inputs:` may use for the block's own layers: the layers' names, and the prefixes
     `<use name>_` of named nested uses (so `a_relu` reaches the `relu` layer of the nested use `a`)."""
     entries = [e for e in templates if isinstance(e, dict) and isinstance(e.get("name"), str)]
-    layers = {e["name"] for e in entries if not _is_use(e)}
-    uses = tuple(f"{e['name']}_" for e in entries if _is_use(e))
+    layers = {e["name"] for e in entries if not is_use(e)}
+    uses = tuple(f"{e['name']}_" for e in entries if is_use(e))
     return layers, uses
 
 
@@ -273,16 +280,7 @@ def _auto_name(ctx: _Context, prefix: str, block: str) -> str:
 
 def _substitute(ctx: _Context, value: Any, params: dict[str, Any], path: SourcePath) -> Any:
     """Replace `${name}` with the parameter: a whole-value reference keeps the parameter's type."""
-    if isinstance(value, dict):
-        return {k: _substitute(ctx, v, params, (*path, k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute(ctx, v, params, (*path, i)) for i, v in enumerate(value)]
-    if not isinstance(value, str) or "${" not in value:
-        return value
-    whole = _PARAM.fullmatch(value)
-    if whole:
-        return _param(ctx, whole.group(1), params, path)
-    return _PARAM.sub(lambda m: str(_param(ctx, m.group(1), params, path)), value)
+    return substitute(value, lambda name, where: _param(ctx, name, params, where), path)
 
 
 def _param(ctx: _Context, name: str, params: dict[str, Any], path: SourcePath) -> Any:
@@ -299,11 +297,6 @@ def _dotted(path: SourcePath) -> str:
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
     return text
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    """`value` if it is a mapping; anything else is reported by schema validation, so treat it as empty here."""
-    return value if isinstance(value, dict) else {}
 
 
 def _did_you_mean(word: str, choices: Any) -> str:

@@ -18,6 +18,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from layerspec.errors import Diagnostic, SpecError
+from layerspec.files import FileRefused, read_limited
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 # Values after alias expansion: a "billion laughs" document is measured on the composed (shared) nodes and
@@ -209,18 +210,19 @@ class _TooDeep(Exception):
 
 
 def read_text(path: Path) -> str:
-    """Read a spec file as UTF-8, turning every way of failing into a SpecError."""
+    """Read a spec file as UTF-8, turning every way of failing into a SpecError.
+
+    A FIFO, a device, a directory or an oversized file is refused without reading past the size limit.
+    """
     name = str(path)
     try:
-        if path.is_dir():
-            raise SpecError.single(name, "is a directory, not a spec file")
-        data = path.read_bytes()[: MAX_FILE_BYTES + 1]
+        data = read_limited(path, MAX_FILE_BYTES, "a spec file")
+    except FileRefused as exc:
+        raise SpecError.single(name, exc.reason) from None
     except FileNotFoundError:
         raise SpecError.single(name, "no such file") from None
     except OSError as exc:
         raise SpecError.single(name, f"cannot read the file: {exc.strerror or exc}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise SpecError.single(name, f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
