@@ -247,3 +247,17 @@ def test_a_registry_refuses_a_name_twice() -> None:
     entry = recipes.Recipe("adam", lambda keras, spec: None)
     with pytest.raises(ValueError, match="'adam' is registered twice"):
         recipes._registry(entry, entry)
+
+
+@pytest.mark.keras
+def test_every_entry_builds_with_keras(keras: Any) -> None:
+    """The fake Keras above checks which class each name picks; this checks that Keras takes the arguments."""
+    for name in recipes.OPTIMIZERS:
+        optimizer = recipes.optimizer(keras, OptimizerSpec.model_validate({"type": name, "clipnorm": 1.0}))
+        assert type(optimizer).__name__.lower() == name
+    for name in recipes.LOSSES:
+        assert isinstance(recipes.loss(keras, name, TrainSpec(label_smoothing=0.1)), keras.losses.Loss)
+    for name in recipes.METRICS:
+        for labels in ("one_hot", "sparse"):
+            built = recipes.metric(keras, name, labels)
+            assert built == "accuracy" if name == "accuracy" else built.name == name
