@@ -5,6 +5,10 @@ and knows three things about itself, given the shapes of its inputs (batch dimen
 unknown): its output shape, the shapes of the weights Keras would create, and its multiply-accumulate count.
 Parameter counts follow from the weight shapes, so there is no separate rule to keep in step. The Keras
 builder is generic (`keras.layers.<type>(**arguments)`), which is why the argument names must be Keras's own.
+
+Everything else about a type is a ClassVar of its class too (family and its diagram colour, how many inputs, the
+rank it needs, whether it casts its input, the examples its contract test builds), so that nothing outside its
+family's module lists layer types by name: adding a type is adding one class.
 """
 
 from __future__ import annotations
