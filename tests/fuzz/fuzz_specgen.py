@@ -519,7 +519,7 @@ def _pick_type(draw: Draw, shape: Shape) -> str:
 
 def _merge_sources(draw: Draw, tensors: list[tuple[str, Shape]], type_name: str) -> list[tuple[str, Shape]]:
     """Two or three tensors, preferring ones of the same shape (or same rank for Concatenate)."""
-    high = 2 if type_name == "Subtract" else 3
+    high = min(REGISTRY[type_name].max_inputs or 3, 3)
     count = draw(st.integers(2, high))
     first = draw(st.sampled_from(tensors))
     if type_name == "Concatenate":
