@@ -1,6 +1,7 @@
 """The diagram stage: a Graphviz drawing of the model, made from the static summary (no TensorFlow).
 
-Each layer is one node (name, type, output shape, parameters) coloured by its family; each edge is one input
+Each layer is one node (name, type, output shape, parameters) coloured by its family (the colours are the
+families', in layerspec/layers/base.py); each edge is one input
 reference, so skip connections and merges show as written; the layers of each block instance sit in a labelled
 cluster. Labels are Graphviz HTML-like labels built as element trees and serialised by `xml.etree`, which escapes
 every name and value: nothing user-written is ever pasted into markup.
@@ -24,22 +25,6 @@ INSTALL_HINT = (
     "Graphviz's `dot` program was not found, so model.svg and model.png were not drawn (model.dot was written). "
     "Install Graphviz (Debian/Ubuntu: `apt-get install graphviz`; macOS: `brew install graphviz`) and build again."
 )
-
-# Fill colours by layer family: light enough for black text, distinct enough to tell stages of a network apart.
-FAMILY_COLOURS: dict[str, str] = {
-    "input": "#e9ecef",
-    "convolution": "#a5d8ff",
-    "normalization": "#ffec99",
-    "activation": "#ffc9c9",
-    "pooling": "#b2f2bb",
-    "dense": "#d0bfff",
-    "merge": "#ffd8a8",
-    "reshape": "#99e9f2",
-    "regularization": "#dee2e6",
-    "augmentation": "#fcc2d7",
-    "preprocessing": "#c3fae8",
-}
-DEFAULT_COLOUR = "#ffffff"
 
 
 def dot_available() -> bool:
@@ -85,7 +70,7 @@ def _add_node(graph: graphviz.Digraph, record: LayerRecord) -> None:
     graph.node(
         graphviz.nohtml(record.name),
         label=_html(node_label(record)),
-        fillcolor=FAMILY_COLOURS.get(record.family, DEFAULT_COLOUR),
+        fillcolor=record.family.colour,
         tooltip=graphviz.nohtml(f"{record.name} ({record.type}, {record.family})"),
     )
 
@@ -109,8 +94,8 @@ def _title(summary: ModelSummary) -> ET.Element:
     row = ET.SubElement(inner, "TR")
     families = dict.fromkeys(r.family for r in summary.layers)
     for family in families:
-        cell = ET.SubElement(row, "TD", BGCOLOR=FAMILY_COLOURS.get(family, DEFAULT_COLOUR), BORDER="1")
-        ET.SubElement(cell, "FONT", {"POINT-SIZE": "9"}).text = family
+        cell = ET.SubElement(row, "TD", BGCOLOR=family.colour, BORDER="1")
+        ET.SubElement(cell, "FONT", {"POINT-SIZE": "9"}).text = family.name
     return table
 
 

@@ -212,17 +212,12 @@ def _report_cycle(nodes: list[Node], errors: _Errors) -> None:
         )
 
 
-# Keras casts only float inputs to a layer's float compute dtype: Conv2D, pooling and most activations fail on an
-# integer or boolean tensor when the model runs, although it builds (found by tests/fuzz). Rescaling casts.
-CASTS_INPUT = frozenset({"Rescaling"})
-
-
 def integer_inputs(graph: Graph) -> list[Diagnostic]:
-    """Layers other than Rescaling that read an integer or boolean model input directly."""
+    """Layers that read an integer or boolean model input directly, unless they cast it (LayerSpec.casts_input)."""
     errors = _Errors(graph.loaded)
     dtypes = {n.name: n.input_spec.dtype for n in graph.input_nodes if n.input_spec is not None}
     for node in graph.nodes:
-        if node.layer is None or node.layer.type in CASTS_INPUT:
+        if node.layer is None or node.layer.casts_input:
             continue
         for ref in node.inputs:
             dtype = dtypes.get(ref, "float32")

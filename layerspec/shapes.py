@@ -9,6 +9,7 @@ from typing import Any
 from layerspec.errors import Diagnostic, SpecError
 from layerspec.graph import Graph, Node
 from layerspec.layers import Shape, ShapeError, Weight, format_shape
+from layerspec.layers.base import INPUT, Family
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class LayerRecord:
     output_shape: Shape
     weights: tuple[Weight, ...]
     macs: int
-    family: str
+    family: Family
     block: str | None = None
 
     @property
@@ -122,7 +123,7 @@ def _infer_node(node: Node, inputs: list[Shape]) -> LayerRecord:
     if node.layer is None:
         assert node.input_spec is not None
         shape = tuple(node.input_spec.shape)
-        return LayerRecord(node.name, "InputLayer", (), shape, (), 0, "input")
+        return LayerRecord(node.name, "InputLayer", (), shape, (), 0, INPUT)
     layer = node.layer
     output = layer.output_shape(inputs)
     weights = tuple(layer.weights(inputs))

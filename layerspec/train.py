@@ -28,6 +28,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from layerspec import recipes
 from layerspec.artifacts import atomic_path, set_current_run, write_json, write_text
 from layerspec.check import check_loaded
 from layerspec.data import Dataset, Split, data_root, data_spec, load_dataset
@@ -35,10 +36,11 @@ from layerspec.errors import EXIT_INTERRUPTED, DataError, Diagnostic, LayerspecE
 from layerspec.evaluate import classification_metrics, predict_probabilities
 from layerspec.fused import standard_batchnorm, use_fused_batchnorm
 from layerspec.hardware import PrecisionChoice, choose_precision, this_cpu
+from layerspec.recipes import better, epochs_without_improvement, learning_rate
 from layerspec.rules.runtime import check_overrides, check_training_data
 from layerspec.runfiles import CheckpointState, checkpoint_state
 from layerspec.spec import LoadedSpec
-from layerspec.spec.train import LOSS_FOR_LABELS, AugmentSpec, ScheduleSpec, TrainSpec
+from layerspec.spec.train import LOSS_FOR_LABELS, AugmentSpec, TrainSpec
 
 CHECKPOINT = Path("checkpoints") / "last.npz"
 BEST_WEIGHTS = Path("checkpoints") / "best.npz"
@@ -227,9 +229,9 @@ def build_model(loaded: LoadedSpec, settings: TrainSpec, strategy: Any) -> Any:
         if settings.fused_batchnorm:
             use_fused_batchnorm(model)
         model.compile(
-            optimizer=_optimizer(keras, settings),
-            loss=_loss(keras, loss_name(loaded, settings), settings.label_smoothing),
-            metrics=[_metric(keras, name, data_spec(loaded).labels) for name in settings.metrics],
+            optimizer=recipes.optimizer(keras, settings.optimizer),
+            loss=recipes.loss(keras, loss_name(loaded, settings), settings),
+            metrics=[recipes.metric(keras, name, data_spec(loaded).labels) for name in settings.metrics],
             jit_compile=settings.jit_compile,
         )
         model.optimizer.build(model.trainable_variables)
@@ -269,41 +271,6 @@ def _float32_outputs(keras: Any, model: Any, outputs: set[str]) -> Any:
         return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
 
     return keras.models.clone_model(model, clone_function=clone)
-
-
-def _optimizer(keras: Any, settings: TrainSpec) -> Any:
-    spec = settings.optimizer
-    common: dict[str, Any] = {
-        "learning_rate": spec.learning_rate,
-        "clipnorm": spec.clipnorm,
-        "use_ema": spec.use_ema,
-        "ema_momentum": spec.ema_momentum,
-    }
-    if spec.type == "adam":
-        return keras.optimizers.Adam(weight_decay=spec.weight_decay, **common)
-    if spec.type == "adamw":
-        decay = spec.weight_decay if spec.weight_decay is not None else 0.004
-        return keras.optimizers.AdamW(weight_decay=decay, **common)
-    if spec.type == "sgd":
-        return keras.optimizers.SGD(
-            momentum=spec.momentum, nesterov=spec.nesterov, weight_decay=spec.weight_decay, **common
-        )
-    return keras.optimizers.RMSprop(momentum=spec.momentum, weight_decay=spec.weight_decay, **common)
-
-
-def _loss(keras: Any, name: str, label_smoothing: float) -> Any:
-    if name == "categorical_crossentropy":
-        return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
-    return keras.losses.SparseCategoricalCrossentropy()
-
-
-def _metric(keras: Any, name: str, labels: str) -> Any:
-    if name == "accuracy":
-        return "accuracy"
-    k = int(name.split("_")[1])
-    if labels == "one_hot":
-        return keras.metrics.TopKCategoricalAccuracy(k=k, name=name)
-    return keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=name)
 
 
 # ------------------------------------------------------------------------------------------------ input pipeline
@@ -420,57 +387,8 @@ def _rotated_and_zoomed(image: Any, seed: Any, rotate: float, zoom: float) -> An
     )[0]
 
 
-# ------------------------------------------------------------------------------------------------ schedule
-
-
-def learning_rate(schedule: ScheduleSpec, base: float, epoch: int, total: int, history: list[dict[str, Any]]) -> float:
-    """The rate for epoch `epoch` (0-based): a function of the schedule, the epoch and the history only."""
-    if schedule.type == "reduce_on_plateau":
-        return _plateau_rate(schedule, base, history)
-    if schedule.type == "constant":
-        return base
-    if epoch < schedule.warmup_epochs:
-        return base * (0.1 + 0.9 * epoch / schedule.warmup_epochs)
-    step = epoch - schedule.warmup_epochs
-    if schedule.type == "cosine":
-        span = max(total - schedule.warmup_epochs, 1)
-        low = schedule.min_learning_rate
-        return low + (base - low) * 0.5 * (1 + math.cos(math.pi * step / span))
-    if schedule.type == "exponential":
-        return max(base * schedule.decay_rate**step, schedule.min_learning_rate)
-    return max(base * schedule.decay_rate ** (step // schedule.step_epochs), schedule.min_learning_rate)
-
-
-def _plateau_rate(schedule: ScheduleSpec, base: float, history: list[dict[str, Any]]) -> float:
-    if not history:
-        return base
-    rate = float(history[-1]["learning_rate"])
-    # Epochs since the later of the last improvement and the last reduction (Keras's ReduceLROnPlateau rule).
-    since_reduction = 0
-    for record in reversed(history):
-        if record["learning_rate"] != rate:
-            break
-        since_reduction += 1
-    waited = min(epochs_without_improvement([r[schedule.monitor] for r in history], schedule.monitor), since_reduction)
-    if waited > 0 and waited >= schedule.patience:
-        return max(rate * schedule.decay_rate, schedule.min_learning_rate)
-    return rate
-
-
-def better(value: float, best: float, monitor: str, min_delta: float = 0.0) -> bool:
-    if "loss" in monitor:
-        return value < best - min_delta
-    return value > best + min_delta
-
-
-def epochs_without_improvement(values: list[float], monitor: str, min_delta: float = 0.0) -> int:
-    best, wait = None, 0
-    for value in values:
-        if best is None or better(value, best, monitor, min_delta):
-            best, wait = value, 0
-        else:
-            wait += 1
-    return wait
+# ------------------------------------------------------------------------------------------------ history
+# (the learning-rate schedules, and the rule for a monitored figure's improvement, are in layerspec.recipes)
 
 
 def best_epoch(history: list[dict[str, Any]], monitor: str) -> int:

@@ -1,22 +1,23 @@
 """The contract between the layer registry's static rules and Keras.
 
-For several configurations of every registered layer type, `check`'s output shape and trainable/non-trainable
-parameter counts must equal what Keras builds for the same arguments. A registered type without cases fails,
-so a new layer type cannot slip in untested.
+For several configurations of every registered layer type (the `examples` on its registry entry), `check`'s
+output shape and trainable/non-trainable parameter counts must equal what Keras builds for the same arguments.
+A registered type without examples fails, so a new layer type cannot slip in untested.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import yaml
 
 from layerspec.check import Checked, check_loaded
 from layerspec.errors import SpecError
-from layerspec.layers import REGISTRY
+from layerspec.layers import REGISTRY, base
+from layerspec.layers.base import Example
 from layerspec.spec import parse_spec
 
 Shape = list[int | None]
@@ -36,151 +37,17 @@ def c(inputs: Shape | list[Shape] | None = None, **args: Any) -> Case:
     return Case(args, inputs if several else [inputs])  # type: ignore[list-item]
 
 
-IMAGE = [9, 11, 4]
-SEQ = [20, 6]
+def from_example(case: Example) -> Case:
+    return Case(dict(case.args), [list(shape) for shape in case.inputs])
 
-CASES: dict[str, list[Case]] = {
-    "Conv1D": [
-        c(SEQ, filters=8, kernel_size=3),
-        c(SEQ, filters=6, kernel_size=5, strides=2, padding="same", use_bias=False),
-        c(SEQ, filters=4, kernel_size=[3], dilation_rate=2, padding="causal"),
-        c(SEQ, filters=9, kernel_size=3, groups=3),
-        c([None, 6], filters=5, kernel_size=4, strides=3),
-    ],
-    "Conv2D": [
-        c(IMAGE, filters=8, kernel_size=3),
-        c(IMAGE, filters=8, kernel_size=3, strides=2, padding="same"),
-        c(IMAGE, filters=8, kernel_size=[3, 5], strides=[1, 2]),
-        c(IMAGE, filters=6, kernel_size=3, dilation_rate=2, use_bias=False),
-        c([16, 16, 8], filters=16, kernel_size=3, groups=4, padding="same"),
-        c(IMAGE, filters=4, kernel_size=1, trainable=False),
-        c([None, None, 3], filters=5, kernel_size=7, strides=2, padding="same"),
-        c([15, 15, 3], filters=4, kernel_size=4, strides=3),
-    ],
-    "Conv2DTranspose": [
-        c(IMAGE, filters=8, kernel_size=3),
-        c(IMAGE, filters=8, kernel_size=3, strides=2, padding="same"),
-        c(IMAGE, filters=5, kernel_size=3, strides=2),
-        c(IMAGE, filters=5, kernel_size=2, strides=3),
-        c(IMAGE, filters=4, kernel_size=3, strides=2, padding="same", output_padding=1),
-        # output_padding 0 with an even kernel under padding same builds but cannot run (tests/fuzz): 2, not 0.
-        c(IMAGE, filters=4, kernel_size=[3, 4], strides=[2, 3], output_padding=[1, 2], padding="same"),
-        c(IMAGE, filters=4, kernel_size=4, strides=2, output_padding=1, use_bias=False),
-        # dilation_rate > 1 is refused: TensorFlow's CPU kernel cannot run it (tests/cases/regress/transpose_dilation).
-        c([None, 7, 2], filters=3, kernel_size=3, strides=2),
-    ],
-    "DepthwiseConv2D": [
-        c(IMAGE, kernel_size=3),
-        c(IMAGE, kernel_size=3, strides=2, padding="same", depth_multiplier=2),
-        c(IMAGE, kernel_size=[3, 2], dilation_rate=2, use_bias=False),
-        c(IMAGE, kernel_size=5, depth_multiplier=3, padding="same", trainable=False),
-    ],
-    "SeparableConv2D": [
-        c(IMAGE, filters=8, kernel_size=3),
-        c(IMAGE, filters=8, kernel_size=3, strides=2, padding="same", depth_multiplier=3),
-        c(IMAGE, filters=6, kernel_size=3, dilation_rate=2, use_bias=False),
-        c(IMAGE, filters=6, kernel_size=[1, 3], depth_multiplier=2, trainable=False),
-    ],
-    "Dense": [
-        c([16], units=10),
-        c([5, 7], units=3),
-        c([16], units=4, use_bias=False, activation="relu"),
-        c([16], units=4, trainable=False),
-        c([None, 7], units=1),
-    ],
-    "BatchNormalization": [
-        c(IMAGE),
-        c(IMAGE, axis=3),
-        c(IMAGE, axis=1),
-        c(IMAGE, axis=2, center=False),
-        c([6, 5], axis=-2),
-        c([12], scale=False, momentum=0.9, epsilon=1e-5),
-        c(IMAGE, trainable=False),
-    ],
-    "LayerNormalization": [
-        c(IMAGE),
-        c(IMAGE, axis=[1, 2, 3]),
-        c(IMAGE, axis=[-2, -1], center=False),
-        c([6, 5], axis=1, scale=False),
-        c([6, 5], axis=[2, 1], trainable=False),
-        c([6, 5], center=False, scale=False),
-    ],
-    "Activation": [c(IMAGE, activation="relu"), c([6, 3], activation="softmax"), c([6], activation="swish")],
-    "ReLU": [c(IMAGE), c(IMAGE, max_value=6.0), c([6], negative_slope=0.1, threshold=0.5)],
-    "LeakyReLU": [c(IMAGE), c([6], negative_slope=0.2)],
-    "Softmax": [c([6]), c([6, 3], axis=1), c(IMAGE, axis=[1, 2])],
-    "MaxPooling2D": [
-        c(IMAGE),
-        c(IMAGE, pool_size=3, strides=2, padding="same"),
-        c(IMAGE, pool_size=[2, 3], strides=1),
-        c([7, 7, 2], pool_size=3, strides=2),
-        c([None, 8, 2], pool_size=2),
-    ],
-    "AveragePooling2D": [
-        c(IMAGE, pool_size=2),
-        c(IMAGE, pool_size=3, strides=2, padding="same"),
-        c(IMAGE, pool_size=[3, 2], strides=[1, 2]),
-    ],
-    "MaxPooling1D": [c(SEQ), c(SEQ, pool_size=3, strides=1, padding="same"), c([7, 2], pool_size=[2], strides=[3])],
-    "AveragePooling1D": [c(SEQ, pool_size=2), c(SEQ, pool_size=3, strides=2, padding="same")],
-    "GlobalAveragePooling2D": [c(IMAGE), c(IMAGE, keepdims=True), c([None, None, 5])],
-    "GlobalMaxPooling2D": [c(IMAGE), c(IMAGE, keepdims=True)],
-    "GlobalAveragePooling1D": [c(SEQ), c(SEQ, keepdims=True)],
-    "GlobalMaxPooling1D": [c(SEQ), c(SEQ, keepdims=True)],
-    "ZeroPadding2D": [
-        c(IMAGE),
-        c(IMAGE, padding=3),
-        c(IMAGE, padding=[1, 2]),
-        c(IMAGE, padding=[[1, 2], [3, 0]]),
-        c([None, 4, 1], padding=2),
-    ],
-    "Cropping2D": [c(IMAGE, cropping=1), c(IMAGE, cropping=[1, 2]), c(IMAGE, cropping=[[0, 1], [2, 3]])],
-    "UpSampling2D": [c(IMAGE), c(IMAGE, size=[2, 3], interpolation="bilinear"), c([None, 4, 1], size=3)],
-    "Flatten": [c(IMAGE), c([6]), c([5, 7])],
-    "Reshape": [
-        c(IMAGE, target_shape=[-1]),
-        c(IMAGE, target_shape=[11, -1]),
-        c([24], target_shape=[2, 3, 4]),
-        c([24], target_shape=[-1, 2, 3]),
-        c([None, 4], target_shape=[-1, 2, 2]),
-    ],
-    "Dropout": [c(IMAGE, rate=0.5), c([6], rate=0.0, seed=3), c([6, 4], rate=0.2, noise_shape=[None, 1, 4])],
-    "SpatialDropout2D": [c(IMAGE, rate=0.2), c(IMAGE, rate=0.5, seed=1)],
-    "Add": [
-        c([[4, 4, 3], [4, 4, 3]]),
-        c([[4, 4, 3], [4, 4, 3], [4, 4, 3]]),
-        c([[4, 4, 3], [1, 1, 3]]),
-        c([[4, 4, 3], [3]]),
-        c([[None, 4, 3], [5, 1, 3]]),
-    ],
-    "Subtract": [c([[6], [6]]), c([[4, 4, 3], [1, 4, 1]])],
-    "Multiply": [c([[8, 8, 16], [1, 1, 16]]), c([[6], [6], [6]]), c([[5, 1], [1, 7]])],
-    "Average": [c([[6], [6]]), c([[4, 4, 3], [4, 1, 3]])],
-    "Maximum": [c([[6], [6]]), c([[4, 4, 3], [3]])],
-    "Minimum": [c([[6], [6]]), c([[2, 3], [2, 1]])],
-    "Concatenate": [
-        c([[4, 4, 3], [4, 4, 5]]),
-        c([[4, 4, 3], [2, 4, 3]], axis=1),
-        c([[4, 4, 3], [4, 4, 1], [4, 4, 2]], axis=3),
-        c([[4, 2, 3], [4, 5, 3]], axis=-2),
-        c([[None, 4, 3], [None, 4, 2]]),
-        c([[None, 4, 3], [5, 4, 2]]),
-    ],
-    "Rescaling": [c(IMAGE, scale=1 / 255), c([6], scale=2.0, offset=-1.0)],
-    "RandomFlip": [c(IMAGE), c(IMAGE, mode="horizontal", seed=1)],
-    "RandomRotation": [c(IMAGE, factor=0.1), c(IMAGE, factor=[-0.2, 0.3], fill_mode="constant")],
-    "RandomZoom": [c(IMAGE, height_factor=0.1), c(IMAGE, height_factor=[-0.2, 0.2], width_factor=0.1)],
-    "RandomTranslation": [
-        c(IMAGE, height_factor=0.1, width_factor=0.1),
-        c(IMAGE, height_factor=[-0.1, 0.2], width_factor=0.3, fill_mode="nearest"),
-    ],
-    "RandomContrast": [c(IMAGE, factor=0.2), c(IMAGE, factor=[0.1, 0.3], value_range=[0.0, 1.0])],
-}
 
+IMAGE = list(base.IMAGE)
+
+# Each type's configurations are its registry entry's `examples` (layerspec/layers/*.py).
 PARAMS = [
-    pytest.param(type_name, case, id=f"{type_name}-{i}")
-    for type_name, cases in CASES.items()
-    for i, case in enumerate(cases)
+    pytest.param(type_name, from_example(case), id=f"{type_name}-{i}")
+    for type_name, cls in sorted(REGISTRY.items())
+    for i, case in enumerate(cls.examples)
 ]
 
 
@@ -214,12 +81,43 @@ def keras_figures(keras: Any, checked: Checked) -> tuple[tuple[int | None, ...],
     return tuple(output.shape)[1:], trainable, frozen
 
 
-def test_every_registered_type_has_cases() -> None:
-    missing = sorted(set(REGISTRY) - set(CASES))
-    assert not missing, f"layer types without contract cases: {missing}"
-    thin = sorted(t for t, cases in CASES.items() if len(cases) < 2)
-    assert not thin, f"layer types with fewer than two contract cases: {thin}"
-    assert not set(CASES) - set(REGISTRY), "cases for unregistered types"
+def test_every_registered_type_has_examples() -> None:
+    """Each type's own: examples inherited from a base class would let a new type through untested."""
+    missing = sorted(t for t, cls in REGISTRY.items() if "examples" not in vars(cls))
+    assert not missing, f"layer types without contract examples of their own (`examples = (...)`): {missing}"
+    thin = sorted(t for t, cls in REGISTRY.items() if len(cls.examples) < 2)
+    assert not thin, f"layer types with fewer than two contract examples: {thin}"
+
+
+def test_examples_are_plain_data() -> None:
+    """Examples are written into YAML specs, which hold only ints, floats, strings, booleans, None and lists."""
+
+    def plain(value: Any) -> bool:
+        if isinstance(value, list):
+            return all(plain(v) for v in value)
+        return value is None or isinstance(value, bool | int | float | str)
+
+    for type_name, cls in REGISTRY.items():
+        for case in cls.examples:
+            assert case.inputs and all(plain(list(s)) for s in case.inputs), (type_name, case)
+            assert "type" not in case.args and "inputs" not in case.args, (type_name, case)
+            assert all(plain(v) for v in case.args.values()), (type_name, case)
+
+
+def test_a_type_registered_twice_is_refused() -> None:
+    before = dict(REGISTRY)
+    with pytest.raises(ValueError, match=r"layer type 'Conv2D' is registered twice: by layerspec\.layers\."):
+
+        @base.register(base.CONVOLUTION)
+        class Conv2D(base.LayerSpec):
+            type: Literal["Conv2D"]
+
+    assert before == REGISTRY  # the first registration stands
+
+
+def test_an_unknown_family_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown layer family"):
+        base.register(base.Family("convolution", "#000000"))
 
 
 @pytest.mark.parametrize(("type_name", "case"), PARAMS)

@@ -10,7 +10,9 @@ import pydot
 import pytest
 
 from layerspec.check import check_file
-from layerspec.diagram import FAMILY_COLOURS, dot_available, model_graph, node_label, render
+from layerspec.diagram import dot_available, model_graph, node_label, render
+from layerspec.layers import REGISTRY
+from layerspec.layers.base import DENSE, FAMILIES, INPUT
 from layerspec.shapes import LayerRecord, ModelSummary
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
@@ -92,8 +94,14 @@ def test_node_shows_name_type_shape_params_and_family_colour() -> None:
     label = conv0.get_label()
     for text in ("<B>conv0</B>", "Conv2D", "(None, 64, 64, 32)", "4,736 params"):
         assert text in label
-    assert _unquote(conv0.get("fillcolor")) == FAMILY_COLOURS["convolution"]
-    assert _unquote(_all_nodes(dot)["bn0"].get("fillcolor")) == FAMILY_COLOURS["normalization"]
+    assert _unquote(conv0.get("fillcolor")) == REGISTRY["Conv2D"].family.colour == "#a5d8ff"
+    assert _unquote(_all_nodes(dot)["bn0"].get("fillcolor")) == REGISTRY["BatchNormalization"].family.colour
+
+
+def test_every_family_has_its_own_colour() -> None:
+    colours = [f.colour for f in FAMILIES.values()]
+    assert len(set(colours)) == len(colours)
+    assert {cls.family.name for cls in REGISTRY.values()} <= set(FAMILIES)
 
 
 @pytest.mark.parametrize("rankdir", ["TB", "LR"])
@@ -106,8 +114,8 @@ def _odd_summary() -> ModelSummary:
     """A summary whose names hold every character HTML-like labels must escape."""
     odd = 'a&b<c>"d'
     records = (
-        LayerRecord("input", "InputLayer", (), (4,), (), 0, "input"),
-        LayerRecord(odd, "Dense", ("input",), (2,), (), 0, "dense", block='blk<&>"'),
+        LayerRecord("input", "InputLayer", (), (4,), (), 0, INPUT),
+        LayerRecord(odd, "Dense", ("input",), (2,), (), 0, DENSE, block='blk<&>"'),
     )
     return ModelSummary('m<&>"', records, ("input",), (odd,))
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, get_args
 
 import pytest
 
+from layerspec import recipes
 from layerspec.check import check_file
 from layerspec.errors import SpecError, UsageError
 from layerspec.rules.runtime import check_training_data
 from layerspec.spec import load_spec
-from layerspec.spec.train import ScheduleSpec, TrainSpec
+from layerspec.spec.train import LossName, MetricName, OptimizerSpec, ScheduleSpec, TrainSpec
 from layerspec.train import TrainOptions, best_epoch, epochs_without_improvement, learning_rate, train_settings
 
 SPEC = """\
@@ -154,3 +158,106 @@ def test_bad_train_sections_are_spec_errors(tmp_path: Path, section: str, messag
 def test_defaults() -> None:
     settings = TrainSpec()
     assert (settings.optimizer.type, settings.batch_size, settings.keep.weights) == ("adam", 64, "last")
+
+
+# ---- the recipe registries (layerspec.recipes): names the spec accepts, and what each builds --------------------
+
+
+@pytest.mark.parametrize(
+    ("choices", "registry"),
+    [
+        (OptimizerSpec.model_fields["type"].annotation, recipes.OPTIMIZERS),
+        (ScheduleSpec.model_fields["type"].annotation, recipes.SCHEDULES),
+        (LossName, recipes.LOSSES),
+        (MetricName, recipes.METRICS),
+    ],
+    ids=["optimizers", "schedules", "losses", "metrics"],
+)
+def test_spec_choices_are_the_registry_entries(choices: Any, registry: dict[str, Any]) -> None:
+    """A name the spec accepts without an entry would fail in training; an entry the spec refuses is dead."""
+    assert set(get_args(choices)) == set(registry)
+
+
+class _Built:
+    """Stands for a Keras class: records which one was called, and with what."""
+
+    def __init__(self, keras_class: str, /, **kwargs: Any) -> None:
+        self.keras_class, self.kwargs = keras_class, kwargs
+
+
+def _fake_keras() -> SimpleNamespace:
+    def family(*names: str) -> SimpleNamespace:
+        return SimpleNamespace(**{n: functools.partial(_Built, n) for n in names})
+
+    return SimpleNamespace(
+        optimizers=family("Adam", "AdamW", "SGD", "RMSprop"),
+        losses=family("CategoricalCrossentropy", "SparseCategoricalCrossentropy"),
+        metrics=family("TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "built", "argument"),
+    [
+        ("adam", "Adam", ("weight_decay", None)),
+        ("adamw", "AdamW", ("weight_decay", 0.004)),
+        ("sgd", "SGD", ("nesterov", True)),
+        ("rmsprop", "RMSprop", ("momentum", 0.5)),
+    ],
+)
+def test_each_optimizer_builds_its_own_keras_class(name: str, built: str, argument: tuple[str, Any]) -> None:
+    spec = OptimizerSpec.model_validate({"type": name, "momentum": 0.5, "nesterov": True, "learning_rate": 0.01})
+    optimizer = recipes.optimizer(_fake_keras(), spec)
+    assert optimizer.keras_class == built and optimizer.kwargs["learning_rate"] == 0.01
+    assert optimizer.kwargs[argument[0]] == argument[1]
+
+
+def test_losses_and_metrics_build_their_keras_classes() -> None:
+    keras, settings = _fake_keras(), TrainSpec(label_smoothing=0.1)
+    smoothed = recipes.loss(keras, "categorical_crossentropy", settings)
+    assert (smoothed.keras_class, smoothed.kwargs) == ("CategoricalCrossentropy", {"label_smoothing": 0.1})
+    sparse = recipes.loss(keras, "sparse_categorical_crossentropy", settings)
+    assert sparse.keras_class == "SparseCategoricalCrossentropy"
+    assert recipes.metric(keras, "accuracy", "sparse") == "accuracy"
+    top = recipes.metric(keras, "top_3_accuracy", "one_hot")
+    assert (top.keras_class, top.kwargs) == ("TopKCategoricalAccuracy", {"k": 3, "name": "top_3_accuracy"})
+    assert recipes.metric(keras, "top_2_accuracy", "sparse").keras_class == "SparseTopKCategoricalAccuracy"
+
+
+def test_an_unknown_name_is_an_error_not_another_entry() -> None:
+    """The spec refuses unknown names; should one get through, training must stop, not use some other optimizer."""
+    keras = _fake_keras()
+    with pytest.raises(LookupError, match=r"no optimizer named 'adagrad'.*known: adam, adamw, sgd, rmsprop"):
+        recipes.optimizer(keras, OptimizerSpec.model_construct(type="adagrad"))
+    with pytest.raises(LookupError, match="no schedule named 'linear'"):
+        learning_rate(ScheduleSpec.model_construct(type="linear", warmup_epochs=0), 0.1, 0, 10, [])
+    with pytest.raises(LookupError, match="no loss named 'hinge'"):
+        recipes.loss(keras, "hinge", TrainSpec())
+    with pytest.raises(LookupError, match="no metric named 'top_5_accuracy'"):
+        recipes.metric(keras, "top_5_accuracy", "sparse")
+
+
+def test_warmup_applies_only_to_the_schedules_that_say_so() -> None:
+    for name, entry in recipes.SCHEDULES.items():
+        values = rates(ScheduleSpec.model_validate({"type": name, "warmup_epochs": 2}))
+        assert (values[0] == pytest.approx(0.01)) == entry.warms_up, name
+
+
+def test_a_registry_refuses_a_name_twice() -> None:
+    entry = recipes.Recipe("adam", lambda keras, spec: None)
+    with pytest.raises(ValueError, match="'adam' is registered twice"):
+        recipes._registry(entry, entry)
+
+
+@pytest.mark.keras
+def test_every_entry_builds_with_keras(keras: Any) -> None:
+    """The fake Keras above checks which class each name picks; this checks that Keras takes the arguments."""
+    for name in recipes.OPTIMIZERS:
+        optimizer = recipes.optimizer(keras, OptimizerSpec.model_validate({"type": name, "clipnorm": 1.0}))
+        assert type(optimizer).__name__.lower() == name
+    for name in recipes.LOSSES:
+        assert isinstance(recipes.loss(keras, name, TrainSpec(label_smoothing=0.1)), keras.losses.Loss)
+    for name in recipes.METRICS:
+        for labels in ("one_hot", "sparse"):
+            built = recipes.metric(keras, name, labels)
+            assert built == "accuracy" if name == "accuracy" else built.name == name

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from layerspec.layers.base import LayerSpec, Shape, register
+from layerspec.layers.base import ACTIVATION, IMAGE, LayerSpec, Shape, example, register
 from layerspec.layers.fields import Activation as ActivationName
 from layerspec.layers.fields import Finite
 from layerspec.layers.normalization import normalized_axes
@@ -14,18 +14,24 @@ from layerspec.layers.normalization import normalized_axes
 NonNegative = Annotated[Finite, Field(ge=0)]
 
 
-@register("activation")
+@register(ACTIVATION)
 class Activation(LayerSpec):
     """Applies a named activation function."""
 
+    examples = (
+        example(IMAGE, activation="relu"),
+        example((6, 3), activation="softmax"),
+        example((6,), activation="swish"),
+    )
     type: Literal["Activation"]
     activation: ActivationName = Field(description="Name of the activation, e.g. relu, softmax, swish.")
 
 
-@register("activation")
+@register(ACTIVATION)
 class ReLU(LayerSpec):
     """Rectified linear unit, optionally capped (ReLU6 is max_value: 6)."""
 
+    examples = (example(IMAGE), example(IMAGE, max_value=6.0), example((6,), negative_slope=0.1, threshold=0.5))
     type: Literal["ReLU"]
     max_value: NonNegative | None = Field(default=None, description="Upper bound of the output.")
     negative_slope: NonNegative = Field(default=0.0, description="Slope below the threshold.")
@@ -33,18 +39,20 @@ class ReLU(LayerSpec):
     threshold: NonNegative = Field(default=0.0, description="Values below it are damped.")
 
 
-@register("activation")
+@register(ACTIVATION)
 class LeakyReLU(LayerSpec):
     """Leaky rectified linear unit."""
 
+    examples = (example(IMAGE), example((6,), negative_slope=0.2))
     type: Literal["LeakyReLU"]
     negative_slope: NonNegative = Field(default=0.3, description="Slope for negative inputs.")
 
 
-@register("activation")
+@register(ACTIVATION)
 class Softmax(LayerSpec):
     """Softmax over an axis."""
 
+    examples = (example((6,)), example((6, 3), axis=1), example(IMAGE, axis=[1, 2]))
     type: Literal["Softmax"]
     axis: Annotated[int, Field(ge=-64, le=64)] | list[Annotated[int, Field(ge=-64, le=64)]] = Field(
         default=-1, description="Axis the softmax normalises over."
@@ -55,3 +63,6 @@ class Softmax(LayerSpec):
         # tests/fuzz); the batch axis (0) is refused too, as for the normalisations.
         normalized_axes(self.axis, inputs[0], self.type)
         return inputs[0]
+
+    def softmax_axes(self) -> tuple[str, list[int]] | None:
+        return "softmax", [self.axis] if isinstance(self.axis, int) else list(self.axis)

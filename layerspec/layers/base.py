@@ -5,13 +5,17 @@ and knows three things about itself, given the shapes of its inputs (batch dimen
 unknown): its output shape, the shapes of the weights Keras would create, and its multiply-accumulate count.
 Parameter counts follow from the weight shapes, so there is no separate rule to keep in step. The Keras
 builder is generic (`keras.layers.<type>(**arguments)`), which is why the argument names must be Keras's own.
+
+Everything else about a type is a ClassVar of its class too (family and its diagram colour, how many inputs, the
+rank it needs, whether it casts its input, the examples its contract test builds), so that nothing outside its
+family's module lists layer types by name: adding a type is adding one class.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar, get_args
 
@@ -44,19 +48,64 @@ class Weight:
         return math.prod(self.shape)
 
 
-FAMILIES = (
-    "input",
-    "convolution",
-    "normalization",
-    "activation",
-    "pooling",
-    "dense",
-    "merge",
-    "reshape",
-    "regularization",
-    "augmentation",
-    "preprocessing",
-)
+@dataclass(frozen=True)
+class Family:
+    """A group of layer types that do the same kind of work; the diagram fills their nodes with `colour`."""
+
+    name: str
+    # Light enough for black text, distinct enough to tell the stages of a network apart.
+    colour: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+INPUT = Family("input", "#e9ecef")  # the model's inputs (no registered type: they are not layer entries)
+CONVOLUTION = Family("convolution", "#a5d8ff")
+NORMALIZATION = Family("normalization", "#ffec99")
+ACTIVATION = Family("activation", "#ffc9c9")
+POOLING = Family("pooling", "#b2f2bb")
+DENSE = Family("dense", "#d0bfff")
+MERGE = Family("merge", "#ffd8a8")
+RESHAPE = Family("reshape", "#99e9f2")
+REGULARIZATION = Family("regularization", "#dee2e6")
+AUGMENTATION = Family("augmentation", "#fcc2d7")
+PREPROCESSING = Family("preprocessing", "#c3fae8")
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        INPUT,
+        CONVOLUTION,
+        NORMALIZATION,
+        ACTIVATION,
+        POOLING,
+        DENSE,
+        MERGE,
+        RESHAPE,
+        REGULARIZATION,
+        AUGMENTATION,
+        PREPROCESSING,
+    )
+}
+
+
+@dataclass(frozen=True)
+class Example:
+    """One configuration of a layer type, held against Keras by tests/test_contract_layers.py: the shapes of
+    its inputs (batch dimension left out, None where unknown) and its arguments, as a spec would write them."""
+
+    inputs: tuple[Shape, ...]
+    args: Mapping[str, Any]
+
+
+def example(*inputs: Shape, **args: Any) -> Example:
+    """An example: the shape of each input (one for most layers, several for a merge), then the arguments."""
+    return Example(inputs, args)
+
+
+# Input shapes the examples use most: an image (height, width, channels) and a sequence (steps, channels).
+IMAGE = (9, 11, 4)
+SEQUENCE = (20, 6)
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$"
 
@@ -66,10 +115,21 @@ class LayerSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
-    family: ClassVar[str] = "reshape"
+    # Everything below that is a ClassVar describes the layer type, not one entry; `register` sets `family`.
+    family: ClassVar[Family] = RESHAPE
     # How many tensors the layer takes: merges take several, everything else one.
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
+    # Spatial dimensions of the (channels-last) input the layer needs, so an input of rank `rank` + 1 without the
+    # batch axis: 2 for images, 1 for sequences; None for a layer that takes any rank.
+    rank: ClassVar[int | None] = None
+    # Whether the layer converts its input to its own float dtype. Keras casts only float inputs to a layer's
+    # compute dtype, and most layers fail on an integer or boolean tensor when the model runs although it builds
+    # (found by tests/fuzz), so only a layer that casts may read an integer or boolean model input.
+    casts_input: ClassVar[bool] = False
+    # Configurations that tests/test_contract_layers.py checks and builds with Keras, and from which tests/fuzz
+    # draws arguments for a type that has no hand-written generator; every registered type needs its own.
+    examples: ClassVar[tuple[Example, ...]] = ()
 
     type: str
     name: str | None = Field(
@@ -98,6 +158,17 @@ class LayerSpec(BaseModel):
         args["name"] = self.name
         return args
 
+    def softmax_axes(self) -> tuple[str, list[int]] | None:
+        """The softmax the layer ends with, as (softmax or log_softmax, axes in Keras's numbering), if any."""
+        activation = getattr(self, "activation", None)
+        if activation in ("softmax", "log_softmax"):
+            return str(activation), [-1]
+        return None
+
+    def input_scale(self) -> float | None:
+        """The constant the layer multiplies its input by, for a layer that only rescales its input."""
+        return None
+
     def input_names(self) -> list[str] | None:
         if self.inputs is None:
             return None
@@ -109,14 +180,22 @@ REGISTRY: dict[str, type[LayerSpec]] = {}
 L = TypeVar("L", bound=type[LayerSpec])
 
 
-def register(family: str) -> Callable[[L], L]:
-    """Class decorator: add a layer spec to the registry under its `type` literal."""
-    if family not in FAMILIES:
-        raise ValueError(f"unknown layer family {family!r}")
+def register(family: Family) -> Callable[[L], L]:
+    """Class decorator: add a layer spec to the registry under its `type` literal, which must be new."""
+    if FAMILIES.get(family.name) is not family:
+        raise ValueError(f"unknown layer family {family!r}: define it in layerspec/layers/base.py")
 
     def decorate(cls: L) -> L:
+        type_name = _type_literal(cls)
+        if type_name in REGISTRY:
+            # A second class would silently replace the first one's rules (and its schema entry).
+            earlier = REGISTRY[type_name]
+            raise ValueError(
+                f"layer type {type_name!r} is registered twice: by {earlier.__module__}.{earlier.__qualname__} "
+                f"and by {cls.__module__}.{cls.__qualname__}; remove one, or give it another `type`"
+            )
         cls.family = family
-        REGISTRY[_type_literal(cls)] = cls
+        REGISTRY[type_name] = cls
         return cls
 
     return decorate

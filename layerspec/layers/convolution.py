@@ -8,6 +8,9 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from layerspec.layers.base import (
+    CONVOLUTION,
+    IMAGE,
+    SEQUENCE,
     LayerSpec,
     Shape,
     ShapeError,
@@ -15,6 +18,7 @@ from layerspec.layers.base import (
     as_tuple,
     check_positive,
     conv_length,
+    example,
     format_shape,
     known_channels,
     prod_known,
@@ -135,31 +139,60 @@ class _FilterConv(_Conv):
         return prod_known(output) * math.prod(kernel) * (channels // self.groups)
 
 
-@register("convolution")
+@register(CONVOLUTION)
 class Conv1D(_FilterConv):
     """1D convolution (temporal convolution) over inputs of shape (steps, channels)."""
 
     rank: ClassVar[int] = 1
+    examples = (
+        example(SEQUENCE, filters=8, kernel_size=3),
+        example(SEQUENCE, filters=6, kernel_size=5, strides=2, padding="same", use_bias=False),
+        example(SEQUENCE, filters=4, kernel_size=[3], dilation_rate=2, padding="causal"),
+        example(SEQUENCE, filters=9, kernel_size=3, groups=3),
+        example((None, 6), filters=5, kernel_size=4, strides=3),
+    )
     type: Literal["Conv1D"]
     kernel_size: IntOrSingle = Field(description="Length of the convolution window.")
     strides: IntOrSingle = 1
     dilation_rate: IntOrSingle = 1
 
 
-@register("convolution")
+@register(CONVOLUTION)
 class Conv2D(_FilterConv):
     """2D convolution over images of shape (height, width, channels)."""
 
+    examples = (
+        example(IMAGE, filters=8, kernel_size=3),
+        example(IMAGE, filters=8, kernel_size=3, strides=2, padding="same"),
+        example(IMAGE, filters=8, kernel_size=[3, 5], strides=[1, 2]),
+        example(IMAGE, filters=6, kernel_size=3, dilation_rate=2, use_bias=False),
+        example((16, 16, 8), filters=16, kernel_size=3, groups=4, padding="same"),
+        example(IMAGE, filters=4, kernel_size=1, trainable=False),
+        example((None, None, 3), filters=5, kernel_size=7, strides=2, padding="same"),
+        example((15, 15, 3), filters=4, kernel_size=4, strides=3),
+    )
     type: Literal["Conv2D"]
     padding: ConvPadding = Field(default="valid", description="'valid' (no padding) or 'same'.")
 
 
-@register("convolution")
+@register(CONVOLUTION)
 class Conv2DTranspose(_Conv):
     """Transposed 2D convolution (sometimes called deconvolution)."""
 
     type: Literal["Conv2DTranspose"]
     dilation_runs: ClassVar[bool] = False
+    examples = (
+        example(IMAGE, filters=8, kernel_size=3),
+        example(IMAGE, filters=8, kernel_size=3, strides=2, padding="same"),
+        example(IMAGE, filters=5, kernel_size=3, strides=2),
+        example(IMAGE, filters=5, kernel_size=2, strides=3),
+        example(IMAGE, filters=4, kernel_size=3, strides=2, padding="same", output_padding=1),
+        # output_padding 0 with an even kernel under padding same builds but cannot run (tests/fuzz): 2, not 0.
+        example(IMAGE, filters=4, kernel_size=[3, 4], strides=[2, 3], output_padding=[1, 2], padding="same"),
+        example(IMAGE, filters=4, kernel_size=4, strides=2, output_padding=1, use_bias=False),
+        # dilation_rate > 1 is refused: TensorFlow's CPU kernel cannot run it (tests/cases/regress/transpose_dilation).
+        example((None, 7, 2), filters=3, kernel_size=3, strides=2),
+    )
     padding: ConvPadding = Field(default="valid", description="'valid' (no padding) or 'same'.")
     filters: PositiveInt = Field(description="Number of output channels.")
     output_padding: NonNegativeInt | NonNegativePair | None = Field(
@@ -225,11 +258,17 @@ class _DepthwiseBase(_Conv):
         return Weight("depthwise_kernel", (*kernel, channels, self.depth_multiplier), self.trainable)
 
 
-@register("convolution")
+@register(CONVOLUTION)
 class DepthwiseConv2D(_DepthwiseBase):
     """Depthwise 2D convolution: each input channel is convolved with its own filters."""
 
     type: Literal["DepthwiseConv2D"]
+    examples = (
+        example(IMAGE, kernel_size=3),
+        example(IMAGE, kernel_size=3, strides=2, padding="same", depth_multiplier=2),
+        example(IMAGE, kernel_size=[3, 2], dilation_rate=2, use_bias=False),
+        example(IMAGE, kernel_size=5, depth_multiplier=3, padding="same", trainable=False),
+    )
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         out, channels = self.spatial_out(inputs[0])
@@ -244,11 +283,17 @@ class DepthwiseConv2D(_DepthwiseBase):
         return prod_known(output) * math.prod(kernel)
 
 
-@register("convolution")
+@register(CONVOLUTION)
 class SeparableConv2D(_DepthwiseBase):
     """Depthwise convolution followed by a pointwise (1x1) convolution."""
 
     type: Literal["SeparableConv2D"]
+    examples = (
+        example(IMAGE, filters=8, kernel_size=3),
+        example(IMAGE, filters=8, kernel_size=3, strides=2, padding="same", depth_multiplier=3),
+        example(IMAGE, filters=6, kernel_size=3, dilation_rate=2, use_bias=False),
+        example(IMAGE, filters=6, kernel_size=[1, 3], depth_multiplier=2, trainable=False),
+    )
     filters: PositiveInt = Field(description="Number of output channels of the pointwise step.")
     pointwise_initializer: KernelInitializer = "glorot_uniform"
     pointwise_regularizer: Regularizer = None

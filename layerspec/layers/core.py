@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from layerspec.layers.base import LayerSpec, Shape, ShapeError, Weight, prod_known, register
+from layerspec.layers.base import DENSE, LayerSpec, Shape, ShapeError, Weight, example, prod_known, register
 from layerspec.layers.fields import (
     Activation,
     Constraint,
@@ -18,10 +18,17 @@ from layerspec.layers.fields import (
 )
 
 
-@register("dense")
+@register(DENSE)
 class Dense(LayerSpec):
     """Fully connected layer applied to the last axis of its input."""
 
+    examples = (
+        example((16,), units=10),
+        example((5, 7), units=3),
+        example((16,), units=4, use_bias=False, activation="relu"),
+        example((16,), units=4, trainable=False),
+        example((None, 7), units=1),
+    )
     type: Literal["Dense"]
     units: PositiveInt = Field(description="Number of output units.")
     activation: Activation = Field(default=None, description="Activation applied to the output.")

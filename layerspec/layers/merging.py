@@ -6,7 +6,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from layerspec.layers.base import LayerSpec, Shape, ShapeError, format_shape, register
+from layerspec.layers.base import MERGE, LayerSpec, Shape, ShapeError, example, format_shape, register
 
 
 def broadcast(first: Shape, second: Shape) -> Shape:
@@ -49,55 +49,75 @@ class _ElementWise(LayerSpec):
         return result
 
 
-@register("merge")
+@register(MERGE)
 class Add(_ElementWise):
     """Element-wise sum of its inputs (residual connections)."""
 
+    examples = (
+        example((4, 4, 3), (4, 4, 3)),
+        example((4, 4, 3), (4, 4, 3), (4, 4, 3)),
+        example((4, 4, 3), (1, 1, 3)),
+        example((4, 4, 3), (3,)),
+        example((None, 4, 3), (5, 1, 3)),
+    )
     type: Literal["Add"]
 
 
-@register("merge")
+@register(MERGE)
 class Subtract(_ElementWise):
     """Difference of exactly two inputs."""
 
     min_inputs: ClassVar[int] = 2
     max_inputs: ClassVar[int | None] = 2
+    examples = (example((6,), (6,)), example((4, 4, 3), (1, 4, 1)))
     type: Literal["Subtract"]
 
 
-@register("merge")
+@register(MERGE)
 class Multiply(_ElementWise):
     """Element-wise product (gating, squeeze-and-excitation)."""
 
+    examples = (example((8, 8, 16), (1, 1, 16)), example((6,), (6,), (6,)), example((5, 1), (1, 7)))
     type: Literal["Multiply"]
 
 
-@register("merge")
+@register(MERGE)
 class Average(_ElementWise):
     """Element-wise mean of its inputs."""
 
+    examples = (example((6,), (6,)), example((4, 4, 3), (4, 1, 3)))
     type: Literal["Average"]
 
 
-@register("merge")
+@register(MERGE)
 class Maximum(_ElementWise):
     """Element-wise maximum of its inputs."""
 
+    examples = (example((6,), (6,)), example((4, 4, 3), (3,)))
     type: Literal["Maximum"]
 
 
-@register("merge")
+@register(MERGE)
 class Minimum(_ElementWise):
     """Element-wise minimum of its inputs."""
 
+    examples = (example((6,), (6,)), example((2, 3), (2, 1)))
     type: Literal["Minimum"]
 
 
-@register("merge")
+@register(MERGE)
 class Concatenate(LayerSpec):
     """Joins its inputs along one axis (DenseNet, Inception)."""
 
     max_inputs: ClassVar[int | None] = None
+    examples = (
+        example((4, 4, 3), (4, 4, 5)),
+        example((4, 4, 3), (2, 4, 3), axis=1),
+        example((4, 4, 3), (4, 4, 1), (4, 4, 2), axis=3),
+        example((4, 2, 3), (4, 5, 3), axis=-2),
+        example((None, 4, 3), (None, 4, 2)),
+        example((None, 4, 3), (5, 4, 2)),
+    )
     type: Literal["Concatenate"]
     axis: Annotated[int, Field(ge=-64, le=64)] = Field(default=-1, description="Axis to join along.")
 

@@ -6,7 +6,18 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from layerspec.layers.base import LayerSpec, Shape, ShapeError, Weight, format_shape, prod_known, register
+from layerspec.layers.base import (
+    IMAGE,
+    NORMALIZATION,
+    LayerSpec,
+    Shape,
+    ShapeError,
+    Weight,
+    example,
+    format_shape,
+    prod_known,
+    register,
+)
 from layerspec.layers.fields import Constraint, Finite, Regularizer, VectorInitializer
 
 Axis = Annotated[int, Field(ge=-64, le=64)]
@@ -59,10 +70,19 @@ class _Normalization(LayerSpec):
         return prod_known(output)
 
 
-@register("normalization")
+@register(NORMALIZATION)
 class BatchNormalization(_Normalization):
     """Normalises each feature with batch statistics while training and moving averages at inference."""
 
+    examples = (
+        example(IMAGE),
+        example(IMAGE, axis=3),
+        example(IMAGE, axis=1),
+        example(IMAGE, axis=2, center=False),
+        example((6, 5), axis=-2),
+        example((12,), scale=False, momentum=0.9, epsilon=1e-5),
+        example(IMAGE, trainable=False),
+    )
     type: Literal["BatchNormalization"]
     # Keras 3 takes exactly one axis here (it calls int(axis)), unlike LayerNormalization.
     axis: Axis = Field(default=-1, description="The features axis; counts the batch axis as 0 (3 for images).")
@@ -77,10 +97,18 @@ class BatchNormalization(_Normalization):
         return [*learned, Weight("moving_mean", size, False), Weight("moving_variance", size, False)]
 
 
-@register("normalization")
+@register(NORMALIZATION)
 class LayerNormalization(_Normalization):
     """Normalises each example over the given axes."""
 
+    examples = (
+        example(IMAGE),
+        example(IMAGE, axis=[1, 2, 3]),
+        example(IMAGE, axis=[-2, -1], center=False),
+        example((6, 5), axis=1, scale=False),
+        example((6, 5), axis=[2, 1], trainable=False),
+        example((6, 5), center=False, scale=False),
+    )
     type: Literal["LayerNormalization"]
     # Keras 3 deprecates `rms_scaling` (it scales by the variance); keras.layers.RMSNormalization replaces it,
     # so it is not accepted here.

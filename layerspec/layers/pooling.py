@@ -7,11 +7,15 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from layerspec.layers.base import (
+    IMAGE,
+    POOLING,
+    SEQUENCE,
     LayerSpec,
     Shape,
     as_tuple,
     check_positive,
     conv_length,
+    example,
     register,
     spatial,
 )
@@ -41,32 +45,50 @@ class _Pooling1D(_Pooling):
     strides: IntOrSingle | None = Field(default=None, description="Step of the window; default: pool_size.")
 
 
-@register("pooling")
+@register(POOLING)
 class MaxPooling2D(_Pooling):
     """Maximum over 2D windows."""
 
+    examples = (
+        example(IMAGE),
+        example(IMAGE, pool_size=3, strides=2, padding="same"),
+        example(IMAGE, pool_size=[2, 3], strides=1),
+        example((7, 7, 2), pool_size=3, strides=2),
+        example((None, 8, 2), pool_size=2),
+    )
     type: Literal["MaxPooling2D"]
 
 
-@register("pooling")
+@register(POOLING)
 class AveragePooling2D(_Pooling):
     """Average over 2D windows."""
 
+    examples = (
+        example(IMAGE, pool_size=2),
+        example(IMAGE, pool_size=3, strides=2, padding="same"),
+        example(IMAGE, pool_size=[3, 2], strides=[1, 2]),
+    )
     type: Literal["AveragePooling2D"]
     pool_size: IntOrPair = Field(description="Size of the pooling window (Keras has no default for it).")
 
 
-@register("pooling")
+@register(POOLING)
 class MaxPooling1D(_Pooling1D):
     """Maximum over 1D windows."""
 
+    examples = (
+        example(SEQUENCE),
+        example(SEQUENCE, pool_size=3, strides=1, padding="same"),
+        example((7, 2), pool_size=[2], strides=[3]),
+    )
     type: Literal["MaxPooling1D"]
 
 
-@register("pooling")
+@register(POOLING)
 class AveragePooling1D(_Pooling1D):
     """Average over 1D windows."""
 
+    examples = (example(SEQUENCE, pool_size=2), example(SEQUENCE, pool_size=3, strides=2, padding="same"))
     type: Literal["AveragePooling1D"]
     pool_size: IntOrSingle = Field(description="Size of the pooling window (Keras has no default for it).")
 
@@ -81,31 +103,35 @@ class _GlobalPooling(LayerSpec):
         return (*(1,) * self.rank, channels) if self.keepdims else (channels,)
 
 
-@register("pooling")
+@register(POOLING)
 class GlobalAveragePooling2D(_GlobalPooling):
     """Average over all spatial positions."""
 
+    examples = (example(IMAGE), example(IMAGE, keepdims=True), example((None, None, 5)))
     type: Literal["GlobalAveragePooling2D"]
 
 
-@register("pooling")
+@register(POOLING)
 class GlobalMaxPooling2D(_GlobalPooling):
     """Maximum over all spatial positions."""
 
+    examples = (example(IMAGE), example(IMAGE, keepdims=True))
     type: Literal["GlobalMaxPooling2D"]
 
 
-@register("pooling")
+@register(POOLING)
 class GlobalAveragePooling1D(_GlobalPooling):
     """Average over all steps."""
 
     rank: ClassVar[int] = 1
+    examples = (example(SEQUENCE), example(SEQUENCE, keepdims=True))
     type: Literal["GlobalAveragePooling1D"]
 
 
-@register("pooling")
+@register(POOLING)
 class GlobalMaxPooling1D(_GlobalPooling):
     """Maximum over all steps."""
 
     rank: ClassVar[int] = 1
+    examples = (example(SEQUENCE), example(SEQUENCE, keepdims=True))
     type: Literal["GlobalMaxPooling1D"]

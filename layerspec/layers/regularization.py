@@ -6,24 +6,31 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from layerspec.layers.base import LayerSpec, Shape, register, spatial
+from layerspec.layers.base import IMAGE, REGULARIZATION, LayerSpec, Shape, example, register, spatial
 from layerspec.layers.fields import DataFormat, PositiveInt, Rate, Seed
 
 
-@register("regularization")
+@register(REGULARIZATION)
 class Dropout(LayerSpec):
     """Randomly sets a fraction `rate` of its inputs to zero while training."""
 
+    examples = (
+        example(IMAGE, rate=0.5),
+        example((6,), rate=0.0, seed=3),
+        example((6, 4), rate=0.2, noise_shape=[None, 1, 4]),
+    )
     type: Literal["Dropout"]
     rate: Rate
     noise_shape: list[PositiveInt | None] | None = Field(default=None, description="Shape of the dropout mask.")
     seed: Seed = Field(default=None, description="Random seed.")
 
 
-@register("regularization")
+@register(REGULARIZATION)
 class SpatialDropout2D(LayerSpec):
     """Drops whole feature maps instead of single values."""
 
+    rank: ClassVar[int] = 2
+    examples = (example(IMAGE, rate=0.2), example(IMAGE, rate=0.5, seed=1))
     type: Literal["SpatialDropout2D"]
     # Keras's SpatialDropout2D constructor takes no `trainable` (and no **kwargs), so it is no argument here
     # either (found by tests/fuzz); it has no weights to freeze anyway.
@@ -33,5 +40,5 @@ class SpatialDropout2D(LayerSpec):
     seed: Seed = Field(default=None, description="Random seed.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
-        spatial(inputs[0], 2, self.type)
+        spatial(inputs[0], self.rank, self.type)
         return inputs[0]

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
 from layerspec.layers.base import (
+    IMAGE,
+    RESHAPE,
     LayerSpec,
     Shape,
     ShapeError,
     check_positive,
+    example,
     format_shape,
     register,
     spatial,
@@ -31,24 +34,38 @@ def _pairs(value: int | list[int] | list[list[int]]) -> tuple[tuple[int, int], t
     raise ShapeError("write n, [rows, cols] or [[top, bottom], [left, right]]")
 
 
-@register("reshape")
+@register(RESHAPE)
 class ZeroPadding2D(LayerSpec):
     """Adds rows and columns of zeros around an image."""
 
+    rank: ClassVar[int] = 2
+    examples = (
+        example(IMAGE),
+        example(IMAGE, padding=3),
+        example(IMAGE, padding=[1, 2]),
+        example(IMAGE, padding=[[1, 2], [3, 0]]),
+        example((None, 4, 1), padding=2),
+    )
     type: Literal["ZeroPadding2D"]
     padding: Padding2D = Field(default=1, description="n, [rows, cols] or [[top, bottom], [left, right]] zeros to add.")
     data_format: DataFormat = None
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
-        (h, w), channels = spatial(inputs[0], 2, self.type)
+        (h, w), channels = spatial(inputs[0], self.rank, self.type)
         (top, bottom), (left, right) = _pairs(self.padding)
         return (None if h is None else h + top + bottom, None if w is None else w + left + right, channels)
 
 
-@register("reshape")
+@register(RESHAPE)
 class Cropping2D(LayerSpec):
     """Removes rows and columns from the edges of an image."""
 
+    rank: ClassVar[int] = 2
+    examples = (
+        example(IMAGE, cropping=1),
+        example(IMAGE, cropping=[1, 2]),
+        example(IMAGE, cropping=[[0, 1], [2, 3]]),
+    )
     type: Literal["Cropping2D"]
     cropping: Padding2D = Field(
         default=0, description="n, [rows, cols] or [[top, bottom], [left, right]] pixels to remove."
@@ -56,32 +73,39 @@ class Cropping2D(LayerSpec):
     data_format: DataFormat = None
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
-        (h, w), channels = spatial(inputs[0], 2, self.type)
+        (h, w), channels = spatial(inputs[0], self.rank, self.type)
         (top, bottom), (left, right) = _pairs(self.cropping)
         out = (None if h is None else h - top - bottom, None if w is None else w - left - right)
         check_positive(out, self.type, "it crops away the whole image: crop less", "cropping")
         return (*out, channels)
 
 
-@register("reshape")
+@register(RESHAPE)
 class UpSampling2D(LayerSpec):
     """Repeats rows and columns (or interpolates) to enlarge an image."""
 
+    rank: ClassVar[int] = 2
+    examples = (
+        example(IMAGE),
+        example(IMAGE, size=[2, 3], interpolation="bilinear"),
+        example((None, 4, 1), size=3),
+    )
     type: Literal["UpSampling2D"]
     size: IntOrPair = Field(default=2, description="Upsampling factors for rows and columns.")
     interpolation: Literal["nearest", "bilinear", "bicubic", "lanczos3", "lanczos5"] = "nearest"
     data_format: DataFormat = None
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
-        (h, w), channels = spatial(inputs[0], 2, self.type)
+        (h, w), channels = spatial(inputs[0], self.rank, self.type)
         sh, sw = (self.size, self.size) if isinstance(self.size, int) else self.size
         return (None if h is None else h * sh, None if w is None else w * sw, channels)
 
 
-@register("reshape")
+@register(RESHAPE)
 class Flatten(LayerSpec):
     """Flattens everything but the batch axis."""
 
+    examples = (example(IMAGE), example((6,)), example((5, 7)))
     type: Literal["Flatten"]
     data_format: DataFormat = None
 
@@ -93,10 +117,17 @@ class Flatten(LayerSpec):
 TargetDim = Annotated[int, Field(ge=-1, le=MAX_DIM)]
 
 
-@register("reshape")
+@register(RESHAPE)
 class Reshape(LayerSpec):
     """Reshapes to `target_shape` (batch axis excluded); one dimension may be -1."""
 
+    examples = (
+        example(IMAGE, target_shape=[-1]),
+        example(IMAGE, target_shape=[11, -1]),
+        example((24,), target_shape=[2, 3, 4]),
+        example((24,), target_shape=[-1, 2, 3]),
+        example((None, 4), target_shape=[-1, 2, 2]),
+    )
     type: Literal["Reshape"]
     target_shape: Annotated[list[TargetDim], Field(min_length=1, max_length=16)] = Field(
         description="The new shape without the batch axis; -1 once for 'whatever is left'."

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from layerspec.errors import Diagnostic
 from layerspec.graph import Node
-from layerspec.layers import LayerSpec, Shape, format_shape
-from layerspec.layers.activation import Softmax
-from layerspec.layers.preprocessing import Rescaling
+from layerspec.layers import Shape, format_shape
 from layerspec.rules.base import Context, rule
 from layerspec.spec.yaml_source import SourcePath
 
@@ -95,16 +93,6 @@ def translate_fits_input(ctx: Context) -> list[Diagnostic]:
     ]
 
 
-def _softmax_axes(layer: LayerSpec) -> tuple[str, list[int]] | None:
-    """The softmax a layer computes, as (name, axes in Keras's numbering), if it computes one."""
-    if isinstance(layer, Softmax):
-        return "softmax", [layer.axis] if isinstance(layer.axis, int) else list(layer.axis)
-    activation = getattr(layer, "activation", None)
-    if activation in ("softmax", "log_softmax"):
-        return str(activation), [-1]
-    return None
-
-
 def _size(shape: Shape, axis: int) -> int | None:
     """The size of `axis` counted as Keras does (0 is the batch axis, which `shape` leaves out)."""
     index = axis - 1 if axis > 0 else axis
@@ -118,7 +106,7 @@ def softmax_over_several_values(ctx: Context) -> list[Diagnostic]:
         return []
     problems = []
     for node in ctx.graph.nodes:
-        found = _softmax_axes(node.layer) if node.layer is not None else None
+        found = node.layer.softmax_axes() if node.layer is not None else None
         if found is None:
             continue
         name, axes = found
@@ -157,15 +145,15 @@ def scaled_once(ctx: Context) -> list[Diagnostic]:
         where = f"by default, in the data: section of line {ctx.loaded.source.locate(('data',), key=True).line}"
     problems = []
     for node in ctx.graph.nodes:
-        layer = node.layer
-        if isinstance(layer, Rescaling) and abs(layer.scale) < 1:
+        scale = node.layer.input_scale() if node.layer is not None else None
+        if scale is not None and abs(scale) < 1:
             problems.append(
                 ctx.warning(
                     node.path,
-                    f"{node.label()} multiplies by {layer.scale:.6g} pixels that data.scale ({where}) already "
+                    f"{node.label()} multiplies by {scale:.6g} pixels that data.scale ({where}) already "
                     f"divides by {data.scale:g}: they are scaled twice (8-bit pixels end up in [0, "
-                    f"{255 / data.scale * abs(layer.scale):.2g}]); keep one of them (data.scale: 1, or remove the "
-                    "Rescaling layer)",
+                    f"{255 / data.scale * abs(scale):.2g}]); keep one of them (data.scale: 1, or remove the "
+                    f"{node.type} layer)",
                 )
             )
     return problems

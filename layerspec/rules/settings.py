@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from layerspec.errors import Diagnostic
+from layerspec.recipes import LOSSES, SCHEDULES
 from layerspec.rules.base import Context, rule
 from layerspec.spec.train import LOSS_FOR_LABELS, TrainSpec
 from layerspec.spec.yaml_source import SourcePath
@@ -33,7 +34,7 @@ def label_smoothing_needs_one_hot(ctx: Context) -> list[Diagnostic]:
     if ctx.data is None or ctx.train is None or ctx.train.label_smoothing == 0:
         return []
     loss = ctx.train.loss or LOSS_FOR_LABELS[ctx.data.labels]
-    if loss == "categorical_crossentropy":
+    if LOSSES[loss].smooths_labels:
         return []
     why = "train.loss" if ctx.train.loss is not None else f"the default for data.labels '{ctx.data.labels}'"
     return [
@@ -66,7 +67,7 @@ def watched_monitors(settings: TrainSpec) -> dict[SourcePath, str]:
         watched[("train", "keep", "monitor")] = settings.keep.monitor
     if settings.early_stopping is not None:
         watched[("train", "early_stopping", "monitor")] = settings.early_stopping.monitor
-    if settings.schedule.type == "reduce_on_plateau":
+    if SCHEDULES[settings.schedule.type].watches_monitor:
         watched[("train", "schedule", "monitor")] = settings.schedule.monitor
     return watched
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from layerspec.layers import REGISTRY, ShapeError
+from layerspec.layers.base import AUGMENTATION
 from layerspec.spec.models import InputSpec
 
 Shape = tuple[int | None, ...]
@@ -204,18 +205,6 @@ def _pool(rank: int) -> ArgGen:
     return gen
 
 
-def _global_pool(draw: Draw, shape: Shape) -> Args:
-    return {"keepdims": draw(st.booleans())} if draw(st.booleans()) else {}
-
-
-def _dense(draw: Draw, shape: Shape) -> Args:
-    return {"units": draw(st.integers(1, 12))}
-
-
-def _activation(draw: Draw, shape: Shape) -> Args:
-    return {}  # `activation` itself is a Literal, drawn generically (it is required, see _literal_args)
-
-
 def _relu(draw: Draw, shape: Shape) -> Args:
     args: Args = {}
     if draw(st.booleans()):
@@ -276,19 +265,11 @@ def _contrast(draw: Draw, shape: Shape) -> Args:
     return args
 
 
-def _flip(draw: Draw, shape: Shape) -> Args:
-    return {"seed": draw(st.integers(0, 1000))} if draw(st.booleans()) else {}
-
-
 def _dropout(draw: Draw, shape: Shape) -> Args:
     args: Args = {"rate": draw(st.sampled_from([0.0, 0.1, 0.5, 0.999]))}
     if draw(st.integers(0, 3)) == 0:
         args["noise_shape"] = [None, *(draw(st.sampled_from([1, d])) for d in shape)]
     return args
-
-
-def _spatial_dropout(draw: Draw, shape: Shape) -> Args:
-    return {"rate": draw(st.sampled_from([0.0, 0.2, 0.5]))}
 
 
 def _pad_value(draw: Draw, high: int) -> int | list[int] | list[list[int]]:
@@ -314,10 +295,6 @@ def _cropping(draw: Draw, shape: Shape) -> Args:
 
 def _upsampling(draw: Draw, shape: Shape) -> Args:
     return {"size": _int_or_list(draw, _same_or_each(draw, 2, 1, 4), 2)} if draw(st.booleans()) else {}
-
-
-def _nothing(draw: Draw, shape: Shape) -> Args:
-    return {}
 
 
 def _factors(n: int) -> list[int]:
@@ -351,42 +328,24 @@ def _concatenate(draw: Draw, shape: Shape) -> Args:
     return {"axis": _axis(draw, shape)} if draw(st.booleans()) else {}
 
 
-# Spatial rank each type needs (None: any rank). Used only to pick types that fit the current tensor.
-RANK: dict[str, int | None] = {
-    "Conv1D": 2,
-    "Conv2D": 3,
-    "Conv2DTranspose": 3,
-    "DepthwiseConv2D": 3,
-    "SeparableConv2D": 3,
-    "MaxPooling2D": 3,
-    "AveragePooling2D": 3,
-    "MaxPooling1D": 2,
-    "AveragePooling1D": 2,
-    "GlobalAveragePooling2D": 3,
-    "GlobalMaxPooling2D": 3,
-    "GlobalAveragePooling1D": 2,
-    "GlobalMaxPooling1D": 2,
-    "SpatialDropout2D": 3,
-    "ZeroPadding2D": 3,
-    "Cropping2D": 3,
-    "UpSampling2D": 3,
-    "RandomFlip": 3,
-    "RandomRotation": 3,
-    "RandomZoom": 3,
-    "RandomTranslation": 3,
-    "RandomContrast": 3,
-}
+def input_rank(type_name: str) -> int | None:
+    """Rank (batch left out) of the input the type needs, from its registry entry; None: any rank. Used only to
+    pick types that fit the current tensor."""
+    rank = REGISTRY[type_name].rank
+    return None if rank is None else rank + 1
 
+
+# Hand-written generators, for the types where knowing the input's shape or Keras's limits matters: windows that
+# fit (and now and then do not), divisors for groups, axes in and out of range, target shapes with the same number
+# of values. Every other type's arguments are drawn from its contract examples (see from_examples).
 GENERATORS: dict[str, ArgGen] = {
     "Conv1D": _filter_conv(1),
     "Conv2D": _filter_conv(2),
     "Conv2DTranspose": _transpose,
     "DepthwiseConv2D": _depthwise,
     "SeparableConv2D": _separable,
-    "Dense": _dense,
     "BatchNormalization": _batch_norm,  # a list of axes is drawn too: both must refuse it
     "LayerNormalization": _norm(allow_list=True),
-    "Activation": _activation,
     "ReLU": _relu,
     "LeakyReLU": _leaky,
     "Softmax": _softmax,
@@ -394,29 +353,16 @@ GENERATORS: dict[str, ArgGen] = {
     "AveragePooling2D": _pool(2),
     "MaxPooling1D": _pool(1),
     "AveragePooling1D": _pool(1),
-    "GlobalAveragePooling2D": _global_pool,
-    "GlobalMaxPooling2D": _global_pool,
-    "GlobalAveragePooling1D": _global_pool,
-    "GlobalMaxPooling1D": _global_pool,
     "ZeroPadding2D": _zero_padding,
     "Cropping2D": _cropping,
     "UpSampling2D": _upsampling,
-    "Flatten": _nothing,
     "Reshape": _reshape,
     "Dropout": _dropout,
-    "SpatialDropout2D": _spatial_dropout,
     "Rescaling": _rescaling,
-    "RandomFlip": _flip,
     "RandomRotation": _augment("factor"),
     "RandomZoom": _augment("height_factor", optional=("width_factor",)),
     "RandomTranslation": _augment("height_factor", "width_factor"),
     "RandomContrast": _contrast,
-    "Add": _nothing,
-    "Subtract": _nothing,
-    "Multiply": _nothing,
-    "Average": _nothing,
-    "Maximum": _nothing,
-    "Minimum": _nothing,
     "Concatenate": _concatenate,
 }
 
@@ -443,7 +389,7 @@ def _literal_choices(annotation: Any) -> tuple[list[Any], bool]:
     return [], False
 
 
-def _literal_args(draw: Draw, type_name: str) -> Args:
+def literal_args(draw: Draw, type_name: str) -> Args:
     """Every other Literal or bool argument of the layer's spec model: drawn from what layerspec accepts,
     so a value layerspec allows but Keras refuses (or the other way round) shows up as a disagreement."""
     args: Args = {}
@@ -460,8 +406,70 @@ def _literal_args(draw: Draw, type_name: str) -> Args:
     return args
 
 
+def drawn_generically(type_name: str, key: str) -> bool:
+    """Whether literal_args draws `key` (a Literal or bool argument the hand-written generators leave alone)."""
+    info = REGISTRY[type_name].model_fields[key]
+    return key not in _SHAPE_ARGS and (info.annotation is bool or bool(_literal_choices(info.annotation)[0]))
+
+
+def _vary(draw: Draw, value: Any) -> Any:
+    """A value near `value`: each int within half to twice itself, each float within half to one and a half."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        low, high = sorted((value // 2, value * 2 + 1))
+        return draw(st.integers(low, high))
+    if isinstance(value, float):
+        return round(value * draw(st.floats(0.5, 1.5)), 4)
+    if isinstance(value, list):
+        return [_vary(draw, v) for v in value]
+    return value
+
+
+def _valid_args(type_name: str, args: Args) -> bool:
+    try:
+        REGISTRY[type_name].model_validate({"type": type_name, **args})
+    except ValidationError:
+        return False
+    return True
+
+
+def from_examples(type_name: str) -> ArgGen:
+    """Arguments from one of the type's contract examples (mostly one for the input's rank), each numeric
+    value varied within what the schema allows (its Field bounds: a value outside them is put back), optional
+    ones sometimes left out. The examples are small and valid, so the specs drawn stay small and mostly valid."""
+    examples = REGISTRY[type_name].examples
+
+    def gen(draw: Draw, shape: Shape) -> Args:
+        fitting = [e for e in examples if len(e.inputs[0]) == len(shape)]
+        if not fitting or draw(st.integers(0, 3)) == 0:
+            fitting = list(examples)  # arguments written for another rank: often refused, by both sides
+        chosen = draw(st.sampled_from(fitting)).args
+        fields = REGISTRY[type_name].model_fields
+        args: Args = {}
+        for key, value in chosen.items():
+            if drawn_generically(type_name, key):
+                continue
+            if not fields[key].is_required() and draw(st.integers(0, 3)) == 0:
+                continue
+            args[key] = value
+            if draw(st.booleans()):
+                varied = _vary(draw, value)
+                # Checked with the example's other arguments, so a required one not reached yet is there.
+                if _valid_args(type_name, {**chosen, **args, key: varied}):
+                    args[key] = varied
+        return args
+
+    return gen
+
+
+def generator(type_name: str) -> ArgGen:
+    """The type's hand-written generator, or one drawing from its contract examples."""
+    return GENERATORS.get(type_name) or from_examples(type_name)
+
+
 def layer_args(draw: Draw, type_name: str, shape: Shape) -> Args:
-    args = {**_literal_args(draw, type_name), **GENERATORS[type_name](draw, shape)}
+    args = {**literal_args(draw, type_name), **generator(type_name)(draw, shape)}
     if draw(st.integers(0, 9)) == 0:
         args["trainable"] = False
     return args
@@ -501,17 +509,17 @@ def _infer(entry: Args, shapes: list[Shape]) -> Shape | None:
 
 def _pick_type(draw: Draw, shape: Shape) -> str:
     rank = len(shape)
-    fitting = [t for t in GENERATORS if t not in MERGES and RANK.get(t) in (None, rank)]
+    fitting = [t for t in REGISTRY if t not in MERGES and input_rank(t) in (None, rank)]
     if draw(st.integers(0, 24)) == 0:
         # Any type, even one that needs another rank; but not an augmentation on a non-image, which Keras
         # builds (and fails on when run) and layerspec refuses on purpose (README, Testing).
-        fitting = [t for t in GENERATORS if t not in MERGES and REGISTRY[t].family != "augmentation"]
+        fitting = [t for t in REGISTRY if t not in MERGES and REGISTRY[t].family is not AUGMENTATION]
     return str(draw(st.sampled_from(sorted(fitting))))
 
 
 def _merge_sources(draw: Draw, tensors: list[tuple[str, Shape]], type_name: str) -> list[tuple[str, Shape]]:
     """Two or three tensors, preferring ones of the same shape (or same rank for Concatenate)."""
-    high = 2 if type_name == "Subtract" else 3
+    high = min(REGISTRY[type_name].max_inputs or 3, 3)
     count = draw(st.integers(2, high))
     first = draw(st.sampled_from(tensors))
     if type_name == "Concatenate":
@@ -530,7 +538,7 @@ def specs(draw: Draw, max_layers: int = 8, focus: str | None = None, unnamed: bo
     a sequential spec whose layers all get generated names."""
     dag = not unnamed and (draw(st.integers(0, 2)) > 0 or focus in MERGES)
     n_inputs = draw(st.sampled_from([1, 1, 1, 2, 3])) if dag else 1
-    first = _input_shape(draw, RANK.get(focus) if focus else None)
+    first = _input_shape(draw, input_rank(focus) if focus else None)
     n_layers = draw(st.integers(1, max_layers))
     focus_at = draw(st.integers(1 if focus in MERGES else 0, 2)) if focus else -1
     n_layers = max(n_layers, focus_at + 1)
@@ -577,7 +585,7 @@ def _next_layer(
             sources[0] = tensors[0]
         return {"type": type_name, **layer_args(draw, type_name, sources[0][1])}, sources
     source = draw(st.sampled_from(tensors)) if dag and k > 0 and draw(st.integers(0, 2)) == 0 else latest
-    if forced and REGISTRY[forced].family == "augmentation" and RANK.get(forced) != len(source[1]):
+    if forced and REGISTRY[forced].family is AUGMENTATION and input_rank(forced) != len(source[1]):
         forced = None  # augmentations need images (a deliberate difference, see _pick_type)
     type_name = forced or _pick_type(draw, source[1])
     return {"type": type_name, **layer_args(draw, type_name, source[1])}, [source]

@@ -17,8 +17,9 @@ import pytest
 import yaml
 from fuzz_oracle import Figures, KerasRefused, keras_figures, keras_names, run_model
 from fuzz_settings import FUZZ, fuzz_examples, record
-from fuzz_specgen import GENERATORS, specs
+from fuzz_specgen import GENERATORS, drawn_generically, from_examples, literal_args, specs
 from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from layerspec.check import check_file
 from layerspec.errors import SpecError
@@ -29,9 +30,31 @@ from layerspec.layers.convolution import CPU_KERNEL
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
 
-def test_every_registered_type_has_a_generator() -> None:
-    missing = sorted(set(REGISTRY) - set(GENERATORS))
-    assert not missing, f"layer types without a fuzz generator in tests/fuzz/fuzz_specgen.py: {missing}"
+def test_hand_written_generators_are_for_registered_types() -> None:
+    assert not set(GENERATORS) - set(REGISTRY), "generators for unregistered types in tests/fuzz/fuzz_specgen.py"
+
+
+@pytest.mark.parametrize("type_name", sorted(REGISTRY))
+def test_arguments_drawn_from_examples_are_valid(type_name: str) -> None:
+    """The generator every type without a hand-written one gets (tried on every type, so that it is tried on many
+    kinds of argument): it must give arguments the schema accepts, within their bounds, or the specs around such a
+    type would stop at a schema error and compare nothing. (Hand-written ones break the schema now and then on
+    purpose, to see both sides refuse.)"""
+    draw_args = from_examples(type_name)
+    seen: set[str] = set()
+
+    @settings(FUZZ, max_examples=30)
+    @given(data=st.data(), shape=st.sampled_from(sorted({e.inputs[0] for e in REGISTRY[type_name].examples}, key=str)))
+    def run(data: st.DataObject, shape: tuple[int | None, ...]) -> None:
+        args = {**literal_args(data.draw, type_name), **draw_args(data.draw, shape)}
+        REGISTRY[type_name].model_validate({"type": type_name, **args})
+        seen.update(k for k in args if not drawn_generically(type_name, k) and k != "trainable")
+
+    run()
+    written = {k for e in REGISTRY[type_name].examples for k in e.args if not drawn_generically(type_name, k)}
+    written.discard("trainable")
+    assert seen <= written, "only arguments that the examples write are drawn from them"
+    assert bool(seen) == bool(written), "the examples' arguments are drawn"
 
 
 def run_check(spec: dict[str, Any], folder: Path) -> tuple[Any, str | None]:
