@@ -18,7 +18,7 @@ NonNegative = Annotated[Finite, Field(ge=0)]
 class Activation(LayerSpec):
     """Applies a named activation function."""
 
-    type: Literal["Activation"]
+    type: Literal["Activation"] = Field(description="The Keras layer class.")
     activation: ActivationName = Field(description="Name of the activation, e.g. relu, softmax, swish.")
 
 
@@ -26,7 +26,7 @@ class Activation(LayerSpec):
 class ReLU(LayerSpec):
     """Rectified linear unit, optionally capped (ReLU6 is max_value: 6)."""
 
-    type: Literal["ReLU"]
+    type: Literal["ReLU"] = Field(description="The Keras layer class.")
     max_value: NonNegative | None = Field(default=None, description="Upper bound of the output.")
     negative_slope: NonNegative = Field(default=0.0, description="Slope below the threshold.")
     # Keras refuses a negative threshold (found by tests/fuzz).
@@ -37,7 +37,7 @@ class ReLU(LayerSpec):
 class LeakyReLU(LayerSpec):
     """Leaky rectified linear unit."""
 
-    type: Literal["LeakyReLU"]
+    type: Literal["LeakyReLU"] = Field(description="The Keras layer class.")
     negative_slope: NonNegative = Field(default=0.3, description="Slope for negative inputs.")
 
 
@@ -45,7 +45,7 @@ class LeakyReLU(LayerSpec):
 class Softmax(LayerSpec):
     """Softmax over an axis."""
 
-    type: Literal["Softmax"]
+    type: Literal["Softmax"] = Field(description="The Keras layer class.")
     axis: Annotated[int, Field(ge=-64, le=64)] | list[Annotated[int, Field(ge=-64, le=64)]] = Field(
         default=-1, description="Axis the softmax normalises over."
     )

@@ -71,7 +71,7 @@ class LayerSpec(BaseModel):
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
 
-    type: str
+    type: str = Field(description="The Keras layer class.")
     name: str | None = Field(
         default=None,
         pattern=NAME_PATTERN,

@@ -63,10 +63,16 @@ class _Conv(LayerSpec):
     dilation_rate: IntOrPair = Field(default=1, description="Spacing between kernel taps.")
     activation: Activation = Field(default=None, description="Activation applied to the output.")
     use_bias: bool = Field(default=True, description="Whether to add a bias vector.")
-    bias_initializer: VectorInitializer = "zeros"
-    bias_regularizer: Regularizer = None
-    activity_regularizer: Regularizer = None
-    bias_constraint: Constraint = None
+    bias_initializer: VectorInitializer = Field(
+        default="zeros", description="Initializer of the bias vector (a Keras initializer name)."
+    )
+    bias_regularizer: Regularizer = Field(default=None, description="Regularizer of the bias vector; null for none.")
+    activity_regularizer: Regularizer = Field(
+        default=None, description="Regularizer of the layer's output; null for none."
+    )
+    bias_constraint: Constraint = Field(
+        default=None, description="Constraint applied to the bias vector after each update; null for none."
+    )
 
     def window(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
         kernel = as_tuple(self.kernel_size, self.rank, "kernel_size")
@@ -108,9 +114,13 @@ class _Conv(LayerSpec):
 class _FilterConv(_Conv):
     filters: PositiveInt = Field(description="Number of output channels.")
     groups: PositiveInt = Field(default=1, description="Number of groups the channels are split into.")
-    kernel_initializer: KernelInitializer = "glorot_uniform"
-    kernel_regularizer: Regularizer = None
-    kernel_constraint: Constraint = None
+    kernel_initializer: KernelInitializer = Field(
+        default="glorot_uniform", description="Initializer of the kernel (a Keras initializer name)."
+    )
+    kernel_regularizer: Regularizer = Field(default=None, description="Regularizer of the kernel; null for none.")
+    kernel_constraint: Constraint = Field(
+        default=None, description="Constraint applied to the kernel after each update; null for none."
+    )
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         out, channels = self.spatial_out(inputs[0])
@@ -140,17 +150,17 @@ class Conv1D(_FilterConv):
     """1D convolution (temporal convolution) over inputs of shape (steps, channels)."""
 
     rank: ClassVar[int] = 1
-    type: Literal["Conv1D"]
+    type: Literal["Conv1D"] = Field(description="The Keras layer class.")
     kernel_size: IntOrSingle = Field(description="Length of the convolution window.")
-    strides: IntOrSingle = 1
-    dilation_rate: IntOrSingle = 1
+    strides: IntOrSingle = Field(default=1, description="Step of the window along the sequence axis.")
+    dilation_rate: IntOrSingle = Field(default=1, description="Spacing between kernel taps.")
 
 
 @register("convolution")
 class Conv2D(_FilterConv):
     """2D convolution over images of shape (height, width, channels)."""
 
-    type: Literal["Conv2D"]
+    type: Literal["Conv2D"] = Field(description="The Keras layer class.")
     padding: ConvPadding = Field(default="valid", description="'valid' (no padding) or 'same'.")
 
 
@@ -158,7 +168,7 @@ class Conv2D(_FilterConv):
 class Conv2DTranspose(_Conv):
     """Transposed 2D convolution (sometimes called deconvolution)."""
 
-    type: Literal["Conv2DTranspose"]
+    type: Literal["Conv2DTranspose"] = Field(description="The Keras layer class.")
     dilation_runs: ClassVar[bool] = False
     padding: ConvPadding = Field(default="valid", description="'valid' (no padding) or 'same'.")
     filters: PositiveInt = Field(description="Number of output channels.")
@@ -166,9 +176,13 @@ class Conv2DTranspose(_Conv):
         default=None,
         description="Extra size added to one side of the output; must be smaller than the stride.",
     )
-    kernel_initializer: KernelInitializer = "glorot_uniform"
-    kernel_regularizer: Regularizer = None
-    kernel_constraint: Constraint = None
+    kernel_initializer: KernelInitializer = Field(
+        default="glorot_uniform", description="Initializer of the kernel (a Keras initializer name)."
+    )
+    kernel_regularizer: Regularizer = Field(default=None, description="Regularizer of the kernel; null for none.")
+    kernel_constraint: Constraint = Field(
+        default=None, description="Constraint applied to the kernel after each update; null for none."
+    )
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         dims, channels = spatial(inputs[0], self.rank, self.type)
@@ -216,9 +230,15 @@ class _DepthwiseBase(_Conv):
     unequal_strides_run: ClassVar[bool] = False
     padding: ConvPadding = Field(default="valid", description="'valid' (no padding) or 'same'.")
     depth_multiplier: PositiveInt = Field(default=1, description="Output channels per input channel.")
-    depthwise_initializer: KernelInitializer = "glorot_uniform"
-    depthwise_regularizer: Regularizer = None
-    depthwise_constraint: Constraint = None
+    depthwise_initializer: KernelInitializer = Field(
+        default="glorot_uniform", description="Initializer of the depthwise kernel (a Keras initializer name)."
+    )
+    depthwise_regularizer: Regularizer = Field(
+        default=None, description="Regularizer of the depthwise kernel; null for none."
+    )
+    depthwise_constraint: Constraint = Field(
+        default=None, description="Constraint applied to the depthwise kernel after each update; null for none."
+    )
 
     def depthwise_weight(self, channels: int) -> Weight:
         kernel = as_tuple(self.kernel_size, self.rank, "kernel_size")
@@ -229,7 +249,7 @@ class _DepthwiseBase(_Conv):
 class DepthwiseConv2D(_DepthwiseBase):
     """Depthwise 2D convolution: each input channel is convolved with its own filters."""
 
-    type: Literal["DepthwiseConv2D"]
+    type: Literal["DepthwiseConv2D"] = Field(description="The Keras layer class.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         out, channels = self.spatial_out(inputs[0])
@@ -248,11 +268,17 @@ class DepthwiseConv2D(_DepthwiseBase):
 class SeparableConv2D(_DepthwiseBase):
     """Depthwise convolution followed by a pointwise (1x1) convolution."""
 
-    type: Literal["SeparableConv2D"]
+    type: Literal["SeparableConv2D"] = Field(description="The Keras layer class.")
     filters: PositiveInt = Field(description="Number of output channels of the pointwise step.")
-    pointwise_initializer: KernelInitializer = "glorot_uniform"
-    pointwise_regularizer: Regularizer = None
-    pointwise_constraint: Constraint = None
+    pointwise_initializer: KernelInitializer = Field(
+        default="glorot_uniform", description="Initializer of the pointwise (1x1) kernel (a Keras initializer name)."
+    )
+    pointwise_regularizer: Regularizer = Field(
+        default=None, description="Regularizer of the pointwise kernel; null for none."
+    )
+    pointwise_constraint: Constraint = Field(
+        default=None, description="Constraint applied to the pointwise kernel after each update; null for none."
+    )
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         out, _ = self.spatial_out(inputs[0])

@@ -53,7 +53,7 @@ class _ElementWise(LayerSpec):
 class Add(_ElementWise):
     """Element-wise sum of its inputs (residual connections)."""
 
-    type: Literal["Add"]
+    type: Literal["Add"] = Field(description="The Keras layer class.")
 
 
 @register("merge")
@@ -62,35 +62,35 @@ class Subtract(_ElementWise):
 
     min_inputs: ClassVar[int] = 2
     max_inputs: ClassVar[int | None] = 2
-    type: Literal["Subtract"]
+    type: Literal["Subtract"] = Field(description="The Keras layer class.")
 
 
 @register("merge")
 class Multiply(_ElementWise):
     """Element-wise product (gating, squeeze-and-excitation)."""
 
-    type: Literal["Multiply"]
+    type: Literal["Multiply"] = Field(description="The Keras layer class.")
 
 
 @register("merge")
 class Average(_ElementWise):
     """Element-wise mean of its inputs."""
 
-    type: Literal["Average"]
+    type: Literal["Average"] = Field(description="The Keras layer class.")
 
 
 @register("merge")
 class Maximum(_ElementWise):
     """Element-wise maximum of its inputs."""
 
-    type: Literal["Maximum"]
+    type: Literal["Maximum"] = Field(description="The Keras layer class.")
 
 
 @register("merge")
 class Minimum(_ElementWise):
     """Element-wise minimum of its inputs."""
 
-    type: Literal["Minimum"]
+    type: Literal["Minimum"] = Field(description="The Keras layer class.")
 
 
 @register("merge")
@@ -98,7 +98,7 @@ class Concatenate(LayerSpec):
     """Joins its inputs along one axis (DenseNet, Inception)."""
 
     max_inputs: ClassVar[int | None] = None
-    type: Literal["Concatenate"]
+    type: Literal["Concatenate"] = Field(description="The Keras layer class.")
     axis: Annotated[int, Field(ge=-64, le=64)] = Field(default=-1, description="Axis to join along.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:

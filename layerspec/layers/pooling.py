@@ -24,7 +24,7 @@ class _Pooling(LayerSpec):
     pool_size: IntOrPair = Field(default=2, description="Size of the pooling window.")
     strides: IntOrPair | None = Field(default=None, description="Step of the window; default: pool_size.")
     padding: ConvPadding = Field(default="valid", description="'valid' or 'same'.")
-    data_format: DataFormat = None
+    data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         dims, channels = spatial(inputs[0], self.rank, self.type)
@@ -45,14 +45,14 @@ class _Pooling1D(_Pooling):
 class MaxPooling2D(_Pooling):
     """Maximum over 2D windows."""
 
-    type: Literal["MaxPooling2D"]
+    type: Literal["MaxPooling2D"] = Field(description="The Keras layer class.")
 
 
 @register("pooling")
 class AveragePooling2D(_Pooling):
     """Average over 2D windows."""
 
-    type: Literal["AveragePooling2D"]
+    type: Literal["AveragePooling2D"] = Field(description="The Keras layer class.")
     pool_size: IntOrPair = Field(description="Size of the pooling window (Keras has no default for it).")
 
 
@@ -60,20 +60,20 @@ class AveragePooling2D(_Pooling):
 class MaxPooling1D(_Pooling1D):
     """Maximum over 1D windows."""
 
-    type: Literal["MaxPooling1D"]
+    type: Literal["MaxPooling1D"] = Field(description="The Keras layer class.")
 
 
 @register("pooling")
 class AveragePooling1D(_Pooling1D):
     """Average over 1D windows."""
 
-    type: Literal["AveragePooling1D"]
+    type: Literal["AveragePooling1D"] = Field(description="The Keras layer class.")
     pool_size: IntOrSingle = Field(description="Size of the pooling window (Keras has no default for it).")
 
 
 class _GlobalPooling(LayerSpec):
     rank: ClassVar[int] = 2
-    data_format: DataFormat = None
+    data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
     keepdims: bool = Field(default=False, description="Keep the pooled spatial axes with size 1.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
@@ -85,14 +85,14 @@ class _GlobalPooling(LayerSpec):
 class GlobalAveragePooling2D(_GlobalPooling):
     """Average over all spatial positions."""
 
-    type: Literal["GlobalAveragePooling2D"]
+    type: Literal["GlobalAveragePooling2D"] = Field(description="The Keras layer class.")
 
 
 @register("pooling")
 class GlobalMaxPooling2D(_GlobalPooling):
     """Maximum over all spatial positions."""
 
-    type: Literal["GlobalMaxPooling2D"]
+    type: Literal["GlobalMaxPooling2D"] = Field(description="The Keras layer class.")
 
 
 @register("pooling")
@@ -100,7 +100,7 @@ class GlobalAveragePooling1D(_GlobalPooling):
     """Average over all steps."""
 
     rank: ClassVar[int] = 1
-    type: Literal["GlobalAveragePooling1D"]
+    type: Literal["GlobalAveragePooling1D"] = Field(description="The Keras layer class.")
 
 
 @register("pooling")
@@ -108,4 +108,4 @@ class GlobalMaxPooling1D(_GlobalPooling):
     """Maximum over all steps."""
 
     rank: ClassVar[int] = 1
-    type: Literal["GlobalMaxPooling1D"]
+    type: Literal["GlobalMaxPooling1D"] = Field(description="The Keras layer class.")

@@ -14,7 +14,7 @@ from layerspec.layers.fields import FactorOrRange, FillMode, Finite, Interpolati
 class Rescaling(LayerSpec):
     """Multiplies by `scale` and adds `offset` (1/255 maps pixels to [0, 1])."""
 
-    type: Literal["Rescaling"]
+    type: Literal["Rescaling"] = Field(description="The Keras layer class.")
     scale: Finite = Field(description="Multiplier, e.g. 0.00392156862745098 for 1/255.")
     offset: Finite = Field(default=0.0, description="Added after scaling.")
 
@@ -43,15 +43,17 @@ class _Geometric(_Augmentation):
 class RandomFlip(_Augmentation):
     """Flips images at random while training."""
 
-    type: Literal["RandomFlip"]
-    mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = "horizontal_and_vertical"
+    type: Literal["RandomFlip"] = Field(description="The Keras layer class.")
+    mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = Field(
+        default="horizontal_and_vertical", description="Which flips are drawn: horizontal, vertical or both."
+    )
 
 
 @register("augmentation")
 class RandomRotation(_Geometric):
     """Rotates images by a random fraction of a full turn while training."""
 
-    type: Literal["RandomRotation"]
+    type: Literal["RandomRotation"] = Field(description="The Keras layer class.")
     factor: FactorOrRange = Field(description="Fraction of 2*pi: 0.1 means rotations in [-36, 36] degrees.")
 
 
@@ -59,7 +61,7 @@ class RandomRotation(_Geometric):
 class RandomZoom(_Geometric):
     """Zooms images in or out at random while training."""
 
-    type: Literal["RandomZoom"]
+    type: Literal["RandomZoom"] = Field(description="The Keras layer class.")
     height_factor: ZoomFactorOrRange = Field(description="Zoom range for the height, as a fraction.")
     width_factor: ZoomFactorOrRange | None = Field(default=None, description="Zoom range for the width.")
 
@@ -68,7 +70,7 @@ class RandomZoom(_Geometric):
 class RandomTranslation(_Geometric):
     """Shifts images at random while training."""
 
-    type: Literal["RandomTranslation"]
+    type: Literal["RandomTranslation"] = Field(description="The Keras layer class.")
     height_factor: FactorOrRange = Field(description="Vertical shift range, as a fraction of the height.")
     width_factor: FactorOrRange = Field(description="Horizontal shift range, as a fraction of the width.")
 
@@ -77,7 +79,7 @@ class RandomTranslation(_Geometric):
 class RandomContrast(_Augmentation):
     """Adjusts contrast by a random factor while training."""
 
-    type: Literal["RandomContrast"]
+    type: Literal["RandomContrast"] = Field(description="The Keras layer class.")
     factor: ContrastFactor | Annotated[list[ContrastFactor], Field(min_length=2, max_length=2)] = Field(
         description="Contrast change range: 0.2 means [0.8, 1.2]."
     )

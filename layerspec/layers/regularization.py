@@ -14,7 +14,7 @@ from layerspec.layers.fields import DataFormat, PositiveInt, Rate, Seed
 class Dropout(LayerSpec):
     """Randomly sets a fraction `rate` of its inputs to zero while training."""
 
-    type: Literal["Dropout"]
+    type: Literal["Dropout"] = Field(description="The Keras layer class.")
     rate: Rate
     noise_shape: list[PositiveInt | None] | None = Field(default=None, description="Shape of the dropout mask.")
     seed: Seed = Field(default=None, description="Random seed.")
@@ -24,12 +24,12 @@ class Dropout(LayerSpec):
 class SpatialDropout2D(LayerSpec):
     """Drops whole feature maps instead of single values."""
 
-    type: Literal["SpatialDropout2D"]
+    type: Literal["SpatialDropout2D"] = Field(description="The Keras layer class.")
     # Keras's SpatialDropout2D constructor takes no `trainable` (and no **kwargs), so it is no argument here
     # either (found by tests/fuzz); it has no weights to freeze anyway.
     trainable: ClassVar[bool] = True  # type: ignore[misc]
     rate: Rate
-    data_format: DataFormat = None
+    data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
     seed: Seed = Field(default=None, description="Random seed.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:

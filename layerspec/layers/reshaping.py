@@ -35,9 +35,9 @@ def _pairs(value: int | list[int] | list[list[int]]) -> tuple[tuple[int, int], t
 class ZeroPadding2D(LayerSpec):
     """Adds rows and columns of zeros around an image."""
 
-    type: Literal["ZeroPadding2D"]
+    type: Literal["ZeroPadding2D"] = Field(description="The Keras layer class.")
     padding: Padding2D = Field(default=1, description="n, [rows, cols] or [[top, bottom], [left, right]] zeros to add.")
-    data_format: DataFormat = None
+    data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         (h, w), channels = spatial(inputs[0], 2, self.type)
@@ -49,11 +49,11 @@ class ZeroPadding2D(LayerSpec):
 class Cropping2D(LayerSpec):
     """Removes rows and columns from the edges of an image."""
 
-    type: Literal["Cropping2D"]
+    type: Literal["Cropping2D"] = Field(description="The Keras layer class.")
     cropping: Padding2D = Field(
         default=0, description="n, [rows, cols] or [[top, bottom], [left, right]] pixels to remove."
     )
-    data_format: DataFormat = None
+    data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         (h, w), channels = spatial(inputs[0], 2, self.type)
@@ -67,10 +67,12 @@ class Cropping2D(LayerSpec):
 class UpSampling2D(LayerSpec):
     """Repeats rows and columns (or interpolates) to enlarge an image."""
 
-    type: Literal["UpSampling2D"]
+    type: Literal["UpSampling2D"] = Field(description="The Keras layer class.")
     size: IntOrPair = Field(default=2, description="Upsampling factors for rows and columns.")
-    interpolation: Literal["nearest", "bilinear", "bicubic", "lanczos3", "lanczos5"] = "nearest"
-    data_format: DataFormat = None
+    interpolation: Literal["nearest", "bilinear", "bicubic", "lanczos3", "lanczos5"] = Field(
+        default="nearest", description="How the new pixels are computed from the input's."
+    )
+    data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         (h, w), channels = spatial(inputs[0], 2, self.type)
@@ -82,8 +84,8 @@ class UpSampling2D(LayerSpec):
 class Flatten(LayerSpec):
     """Flattens everything but the batch axis."""
 
-    type: Literal["Flatten"]
-    data_format: DataFormat = None
+    type: Literal["Flatten"] = Field(description="The Keras layer class.")
+    data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         shape = inputs[0]
@@ -97,7 +99,7 @@ TargetDim = Annotated[int, Field(ge=-1, le=MAX_DIM)]
 class Reshape(LayerSpec):
     """Reshapes to `target_shape` (batch axis excluded); one dimension may be -1."""
 
-    type: Literal["Reshape"]
+    type: Literal["Reshape"] = Field(description="The Keras layer class.")
     target_shape: Annotated[list[TargetDim], Field(min_length=1, max_length=16)] = Field(
         description="The new shape without the batch axis; -1 once for 'whatever is left'."
     )
