@@ -68,6 +68,7 @@ def test_spec_page_lists_every_layer_type_and_every_key() -> None:
             key = info.alias or field_name
             assert f"| `{key}` |" in text, f"{model.__name__}.{key} missing from docs/spec.md"
     assert "| `scale` | float (≥ 0.001, ≤ 1000000.0) | `255.0` |" in text
+    assert "Written as `train.optimizer`." in text
 
 
 def test_rendering_the_pages_imports_no_tensorflow() -> None:

@@ -163,6 +163,42 @@ def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
         yield from _models_in(argument)
 
 
+def key_paths(root: type[BaseModel], leave_out: Iterable[type[BaseModel]] = ()) -> dict[type[BaseModel], list[str]]:
+    """Where each nested model is written in a document of `root`: `train.optimizer`, `blocks.<name>`, `inputs[i]`."""
+    excluded = set(leave_out)
+    paths: dict[type[BaseModel], list[str]] = {root: [""]}
+    queue = [root]
+    for model in queue:
+        prefix = paths[model][0]
+        for name, info in model.model_fields.items():
+            for inner, suffix in _models_at(info.annotation, ""):
+                if inner in excluded:
+                    continue
+                path = f"{prefix}.{info.alias or name}{suffix}".lstrip(".")
+                if inner not in paths:
+                    paths[inner] = []
+                    queue.append(inner)
+                if path not in paths[inner]:
+                    paths[inner].append(path)
+    return paths
+
+
+def _models_at(annotation: Any, suffix: str) -> Iterator[tuple[type[BaseModel], str]]:
+    """The models an annotation holds, each with how its place is written: `[i]` in a list, `.<name>` in a dict."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation, suffix
+        return
+    origin = typing.get_origin(annotation)
+    arguments = typing.get_args(annotation)
+    if origin is list:
+        yield from _models_at(arguments[0], f"{suffix}[i]")
+    elif origin is dict:
+        yield from _models_at(arguments[1], f"{suffix}.<name>")
+    else:
+        for argument in arguments:
+            yield from _models_at(argument, suffix)
+
+
 def undocumented(models: Iterable[type[BaseModel]]) -> list[str]:
     """`Model.field` for every field without a description."""
     return [

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from layerspec.docs.fields import anchor, field_table, nested_models, undocumented
+from layerspec.docs.fields import anchor, field_table, key_paths, nested_models, undocumented
 from layerspec.layers import REGISTRY, LayerSpec
 from layerspec.layers.base import FAMILIES
 from layerspec.spec.models import Spec
@@ -57,8 +57,10 @@ def _model_link(titles: dict[str, str]) -> Callable[[str], str]:
     return link
 
 
-def _section(title: str, model: type[BaseModel], link: Callable[[str], str], skip: tuple[str, ...] = ()) -> str:
-    text = _first_paragraph(model)
+def _section(
+    title: str, model: type[BaseModel], link: Callable[[str], str], skip: tuple[str, ...] = (), where: str = ""
+) -> str:
+    text = " ".join(part for part in (_first_paragraph(model), where) if part)
     intro = f"{text}\n\n" if text else ""
     return f"### {title}\n\n{intro}{field_table(model, link, skip)}\n"
 
@@ -86,10 +88,16 @@ def _layer_part(link: Callable[[str], str]) -> str:
     return "\n".join(parts)
 
 
+def _written_as(paths: list[str]) -> str:
+    places = [f"`{path}`" for path in paths if path]
+    return f"Written as {', '.join(places)}." if places else ""
+
+
 def render_spec_page() -> str:
     models = spec_models()
     link = _model_link(_spec_titles(models))
-    sections = [_section(model.__name__, model, link) for model in models]
+    paths = key_paths(Spec, leave_out=[*REGISTRY.values(), LayerSpec])
+    sections = [_section(model.__name__, model, link, where=_written_as(paths.get(model, []))) for model in models]
     return (
         "\n".join(
             [
