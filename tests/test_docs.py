@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -121,6 +123,14 @@ def test_my_images_spec_checks_and_reads_an_image_folder(tmp_path: Path) -> None
     assert dataset.val is not None and dataset.test is not None
     assert len(dataset.train) + len(dataset.val) == 21 and len(dataset.test) == 6
     assert float(dataset.train.x.min()) >= 0.0 and float(dataset.train.x.max()) <= 1.0
+
+
+def test_readme_shows_what_check_prints(cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    result = cli("check", "specs/my_images.yaml")
+    assert result.exit_code == 0, result.output
+    shown = f"$ layerspec check specs/my_images.yaml\n{result.stdout}```"
+    assert shown in README.read_text(encoding="utf-8"), "update the README's check output of specs/my_images.yaml"
 
 
 def _links(path: Path) -> list[str]:
