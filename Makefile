@@ -3,6 +3,7 @@
 #   make data      link the SIGNS dataset into data/signs
 #   make test      lint, type-check and run the test suite
 #   make demo      the main job on specs/signs.yaml
+#   make docs      regenerate the generated reference pages docs/spec.md and docs/run-folder.md
 #   make lock      rewrite constraints.txt from the installed packages (a deliberate update)
 
 PYTHON   ?= python3.11
@@ -12,7 +13,7 @@ SIGNS_SRC ?= ../shared/data/signs
 APT_PACKAGES := graphviz chromium fonts-dejavu-core
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install system-deps data test lint typecheck pytest pytest-other-kernels demo fuzz bench lock clean
+.PHONY: install system-deps data docs test lint typecheck pytest pytest-other-kernels demo fuzz bench lock clean
 
 install: $(VENV)/.installed system-deps
 
@@ -66,6 +67,9 @@ pytest-other-kernels: install data
 	TF_ENABLE_ONEDNN_OPTS=$(if $(filter 0,$(TF_ENABLE_ONEDNN_OPTS)),1,0) $(BIN)/python -m pytest -q -p no:cacheprovider $(KERNEL_TESTS)
 
 test: lint typecheck pytest pytest-other-kernels
+
+docs: install
+	$(BIN)/python -m layerspec.docs
 
 demo: install data
 	$(BIN)/layerspec check specs/signs.yaml

@@ -1,6 +1,6 @@
 """`layerspec report`: structure, self-containment, escaping, comparisons and the command line.
 
-Every test makes its own run folder in tmp_path, written as the run-folder contract says (README, "Run folders"),
+Every test makes its own run folder in tmp_path, written as the run-folder contract says (docs/run-folder.md),
 so the report is tested without TensorFlow and without training.
 """
 

@@ -23,7 +23,7 @@ class Activation(LayerSpec):
         example((6, 3), activation="softmax"),
         example((6,), activation="swish"),
     )
-    type: Literal["Activation"]
+    type: Literal["Activation"] = Field(description="The Keras layer class.")
     activation: ActivationName = Field(description="Name of the activation, e.g. relu, softmax, swish.")
 
 
@@ -32,7 +32,7 @@ class ReLU(LayerSpec):
     """Rectified linear unit, optionally capped (ReLU6 is max_value: 6)."""
 
     examples = (example(IMAGE), example(IMAGE, max_value=6.0), example((6,), negative_slope=0.1, threshold=0.5))
-    type: Literal["ReLU"]
+    type: Literal["ReLU"] = Field(description="The Keras layer class.")
     max_value: NonNegative | None = Field(default=None, description="Upper bound of the output.")
     negative_slope: NonNegative = Field(default=0.0, description="Slope below the threshold.")
     # Keras refuses a negative threshold (found by tests/fuzz).
@@ -44,7 +44,7 @@ class LeakyReLU(LayerSpec):
     """Leaky rectified linear unit."""
 
     examples = (example(IMAGE), example((6,), negative_slope=0.2))
-    type: Literal["LeakyReLU"]
+    type: Literal["LeakyReLU"] = Field(description="The Keras layer class.")
     negative_slope: NonNegative = Field(default=0.3, description="Slope for negative inputs.")
 
 
@@ -53,7 +53,7 @@ class Softmax(LayerSpec):
     """Softmax over an axis."""
 
     examples = (example((6,)), example((6, 3), axis=1), example(IMAGE, axis=[1, 2]))
-    type: Literal["Softmax"]
+    type: Literal["Softmax"] = Field(description="The Keras layer class.")
     axis: Annotated[int, Field(ge=-64, le=64)] | list[Annotated[int, Field(ge=-64, le=64)]] = Field(
         default=-1, description="Axis the softmax normalises over."
     )

@@ -131,7 +131,7 @@ class LayerSpec(BaseModel):
     # draws arguments for a type that has no hand-written generator; every registered type needs its own.
     examples: ClassVar[tuple[Example, ...]] = ()
 
-    type: str
+    type: str = Field(description="The Keras layer class.")
     name: str | None = Field(
         default=None,
         pattern=NAME_PATTERN,

@@ -67,10 +67,16 @@ class _Conv(LayerSpec):
     dilation_rate: IntOrPair = Field(default=1, description="Spacing between kernel taps.")
     activation: Activation = Field(default=None, description="Activation applied to the output.")
     use_bias: bool = Field(default=True, description="Whether to add a bias vector.")
-    bias_initializer: VectorInitializer = "zeros"
-    bias_regularizer: Regularizer = None
-    activity_regularizer: Regularizer = None
-    bias_constraint: Constraint = None
+    bias_initializer: VectorInitializer = Field(
+        default="zeros", description="Initializer of the bias vector (a Keras initializer name)."
+    )
+    bias_regularizer: Regularizer = Field(default=None, description="Regularizer of the bias vector; null for none.")
+    activity_regularizer: Regularizer = Field(
+        default=None, description="Regularizer of the layer's output; null for none."
+    )
+    bias_constraint: Constraint = Field(
+        default=None, description="Constraint applied to the bias vector after each update; null for none."
+    )
 
     def window(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
         kernel = as_tuple(self.kernel_size, self.rank, "kernel_size")
@@ -112,9 +118,13 @@ class _Conv(LayerSpec):
 class _FilterConv(_Conv):
     filters: PositiveInt = Field(description="Number of output channels.")
     groups: PositiveInt = Field(default=1, description="Number of groups the channels are split into.")
-    kernel_initializer: KernelInitializer = "glorot_uniform"
-    kernel_regularizer: Regularizer = None
-    kernel_constraint: Constraint = None
+    kernel_initializer: KernelInitializer = Field(
+        default="glorot_uniform", description="Initializer of the kernel (a Keras initializer name)."
+    )
+    kernel_regularizer: Regularizer = Field(default=None, description="Regularizer of the kernel; null for none.")
+    kernel_constraint: Constraint = Field(
+        default=None, description="Constraint applied to the kernel after each update; null for none."
+    )
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         out, channels = self.spatial_out(inputs[0])
@@ -151,10 +161,10 @@ class Conv1D(_FilterConv):
         example(SEQUENCE, filters=9, kernel_size=3, groups=3),
         example((None, 6), filters=5, kernel_size=4, strides=3),
     )
-    type: Literal["Conv1D"]
+    type: Literal["Conv1D"] = Field(description="The Keras layer class.")
     kernel_size: IntOrSingle = Field(description="Length of the convolution window.")
-    strides: IntOrSingle = 1
-    dilation_rate: IntOrSingle = 1
+    strides: IntOrSingle = Field(default=1, description="Step of the window along the sequence axis.")
+    dilation_rate: IntOrSingle = Field(default=1, description="Spacing between kernel taps.")
 
 
 @register(CONVOLUTION)
@@ -171,7 +181,7 @@ class Conv2D(_FilterConv):
         example((None, None, 3), filters=5, kernel_size=7, strides=2, padding="same"),
         example((15, 15, 3), filters=4, kernel_size=4, strides=3),
     )
-    type: Literal["Conv2D"]
+    type: Literal["Conv2D"] = Field(description="The Keras layer class.")
     padding: ConvPadding = Field(default="valid", description="'valid' (no padding) or 'same'.")
 
 
@@ -179,7 +189,7 @@ class Conv2D(_FilterConv):
 class Conv2DTranspose(_Conv):
     """Transposed 2D convolution (sometimes called deconvolution)."""
 
-    type: Literal["Conv2DTranspose"]
+    type: Literal["Conv2DTranspose"] = Field(description="The Keras layer class.")
     dilation_runs: ClassVar[bool] = False
     examples = (
         example(IMAGE, filters=8, kernel_size=3),
@@ -199,9 +209,13 @@ class Conv2DTranspose(_Conv):
         default=None,
         description="Extra size added to one side of the output; must be smaller than the stride.",
     )
-    kernel_initializer: KernelInitializer = "glorot_uniform"
-    kernel_regularizer: Regularizer = None
-    kernel_constraint: Constraint = None
+    kernel_initializer: KernelInitializer = Field(
+        default="glorot_uniform", description="Initializer of the kernel (a Keras initializer name)."
+    )
+    kernel_regularizer: Regularizer = Field(default=None, description="Regularizer of the kernel; null for none.")
+    kernel_constraint: Constraint = Field(
+        default=None, description="Constraint applied to the kernel after each update; null for none."
+    )
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         dims, channels = spatial(inputs[0], self.rank, self.type)
@@ -249,9 +263,15 @@ class _DepthwiseBase(_Conv):
     unequal_strides_run: ClassVar[bool] = False
     padding: ConvPadding = Field(default="valid", description="'valid' (no padding) or 'same'.")
     depth_multiplier: PositiveInt = Field(default=1, description="Output channels per input channel.")
-    depthwise_initializer: KernelInitializer = "glorot_uniform"
-    depthwise_regularizer: Regularizer = None
-    depthwise_constraint: Constraint = None
+    depthwise_initializer: KernelInitializer = Field(
+        default="glorot_uniform", description="Initializer of the depthwise kernel (a Keras initializer name)."
+    )
+    depthwise_regularizer: Regularizer = Field(
+        default=None, description="Regularizer of the depthwise kernel; null for none."
+    )
+    depthwise_constraint: Constraint = Field(
+        default=None, description="Constraint applied to the depthwise kernel after each update; null for none."
+    )
 
     def depthwise_weight(self, channels: int) -> Weight:
         kernel = as_tuple(self.kernel_size, self.rank, "kernel_size")
@@ -262,7 +282,7 @@ class _DepthwiseBase(_Conv):
 class DepthwiseConv2D(_DepthwiseBase):
     """Depthwise 2D convolution: each input channel is convolved with its own filters."""
 
-    type: Literal["DepthwiseConv2D"]
+    type: Literal["DepthwiseConv2D"] = Field(description="The Keras layer class.")
     examples = (
         example(IMAGE, kernel_size=3),
         example(IMAGE, kernel_size=3, strides=2, padding="same", depth_multiplier=2),
@@ -287,7 +307,7 @@ class DepthwiseConv2D(_DepthwiseBase):
 class SeparableConv2D(_DepthwiseBase):
     """Depthwise convolution followed by a pointwise (1x1) convolution."""
 
-    type: Literal["SeparableConv2D"]
+    type: Literal["SeparableConv2D"] = Field(description="The Keras layer class.")
     examples = (
         example(IMAGE, filters=8, kernel_size=3),
         example(IMAGE, filters=8, kernel_size=3, strides=2, padding="same", depth_multiplier=3),
@@ -295,9 +315,15 @@ class SeparableConv2D(_DepthwiseBase):
         example(IMAGE, filters=6, kernel_size=[1, 3], depth_multiplier=2, trainable=False),
     )
     filters: PositiveInt = Field(description="Number of output channels of the pointwise step.")
-    pointwise_initializer: KernelInitializer = "glorot_uniform"
-    pointwise_regularizer: Regularizer = None
-    pointwise_constraint: Constraint = None
+    pointwise_initializer: KernelInitializer = Field(
+        default="glorot_uniform", description="Initializer of the pointwise (1x1) kernel (a Keras initializer name)."
+    )
+    pointwise_regularizer: Regularizer = Field(
+        default=None, description="Regularizer of the pointwise kernel; null for none."
+    )
+    pointwise_constraint: Constraint = Field(
+        default=None, description="Constraint applied to the pointwise kernel after each update; null for none."
+    )
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         out, _ = self.spatial_out(inputs[0])

@@ -29,17 +29,29 @@ class Dense(LayerSpec):
         example((16,), units=4, trainable=False),
         example((None, 7), units=1),
     )
-    type: Literal["Dense"]
+    type: Literal["Dense"] = Field(description="The Keras layer class.")
     units: PositiveInt = Field(description="Number of output units.")
     activation: Activation = Field(default=None, description="Activation applied to the output.")
     use_bias: bool = Field(default=True, description="Whether to add a bias vector.")
-    kernel_initializer: Initializer = "glorot_uniform"
-    bias_initializer: VectorInitializer = "zeros"
-    kernel_regularizer: KernelRegularizer2D = None
-    bias_regularizer: Regularizer = None
-    activity_regularizer: Regularizer = None
-    kernel_constraint: Constraint = None
-    bias_constraint: Constraint = None
+    kernel_initializer: Initializer = Field(
+        default="glorot_uniform", description="Initializer of the kernel (a Keras initializer name)."
+    )
+    bias_initializer: VectorInitializer = Field(
+        default="zeros", description="Initializer of the bias vector (a Keras initializer name)."
+    )
+    kernel_regularizer: KernelRegularizer2D = Field(
+        default=None, description="Regularizer of the kernel; null for none."
+    )
+    bias_regularizer: Regularizer = Field(default=None, description="Regularizer of the bias vector; null for none.")
+    activity_regularizer: Regularizer = Field(
+        default=None, description="Regularizer of the layer's output; null for none."
+    )
+    kernel_constraint: Constraint = Field(
+        default=None, description="Constraint applied to the kernel after each update; null for none."
+    )
+    bias_constraint: Constraint = Field(
+        default=None, description="Constraint applied to the bias vector after each update; null for none."
+    )
 
     def features(self, shape: Shape) -> int:
         if not shape or shape[-1] is None:

@@ -60,7 +60,7 @@ class Add(_ElementWise):
         example((4, 4, 3), (3,)),
         example((None, 4, 3), (5, 1, 3)),
     )
-    type: Literal["Add"]
+    type: Literal["Add"] = Field(description="The Keras layer class.")
 
 
 @register(MERGE)
@@ -70,7 +70,7 @@ class Subtract(_ElementWise):
     min_inputs: ClassVar[int] = 2
     max_inputs: ClassVar[int | None] = 2
     examples = (example((6,), (6,)), example((4, 4, 3), (1, 4, 1)))
-    type: Literal["Subtract"]
+    type: Literal["Subtract"] = Field(description="The Keras layer class.")
 
 
 @register(MERGE)
@@ -78,7 +78,7 @@ class Multiply(_ElementWise):
     """Element-wise product (gating, squeeze-and-excitation)."""
 
     examples = (example((8, 8, 16), (1, 1, 16)), example((6,), (6,), (6,)), example((5, 1), (1, 7)))
-    type: Literal["Multiply"]
+    type: Literal["Multiply"] = Field(description="The Keras layer class.")
 
 
 @register(MERGE)
@@ -86,7 +86,7 @@ class Average(_ElementWise):
     """Element-wise mean of its inputs."""
 
     examples = (example((6,), (6,)), example((4, 4, 3), (4, 1, 3)))
-    type: Literal["Average"]
+    type: Literal["Average"] = Field(description="The Keras layer class.")
 
 
 @register(MERGE)
@@ -94,7 +94,7 @@ class Maximum(_ElementWise):
     """Element-wise maximum of its inputs."""
 
     examples = (example((6,), (6,)), example((4, 4, 3), (3,)))
-    type: Literal["Maximum"]
+    type: Literal["Maximum"] = Field(description="The Keras layer class.")
 
 
 @register(MERGE)
@@ -102,7 +102,7 @@ class Minimum(_ElementWise):
     """Element-wise minimum of its inputs."""
 
     examples = (example((6,), (6,)), example((2, 3), (2, 1)))
-    type: Literal["Minimum"]
+    type: Literal["Minimum"] = Field(description="The Keras layer class.")
 
 
 @register(MERGE)
@@ -118,7 +118,7 @@ class Concatenate(LayerSpec):
         example((None, 4, 3), (None, 4, 2)),
         example((None, 4, 3), (5, 4, 2)),
     )
-    type: Literal["Concatenate"]
+    type: Literal["Concatenate"] = Field(description="The Keras layer class.")
     axis: Annotated[int, Field(ge=-64, le=64)] = Field(default=-1, description="Axis to join along.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:

@@ -54,12 +54,16 @@ class _Normalization(LayerSpec):
     epsilon: Annotated[Finite, Field(gt=0)] = Field(default=1e-3, description="Added to the variance.")
     center: bool = Field(default=True, description="Learn an offset (beta).")
     scale: bool = Field(default=True, description="Learn a scale (gamma).")
-    beta_initializer: VectorInitializer = "zeros"
-    gamma_initializer: VectorInitializer = "ones"
-    beta_regularizer: Regularizer = None
-    gamma_regularizer: Regularizer = None
-    beta_constraint: Constraint = None
-    gamma_constraint: Constraint = None
+    beta_initializer: VectorInitializer = Field(default="zeros", description="Initializer of the learned offset beta.")
+    gamma_initializer: VectorInitializer = Field(default="ones", description="Initializer of the learned scale gamma.")
+    beta_regularizer: Regularizer = Field(default=None, description="Regularizer of beta; null for none.")
+    gamma_regularizer: Regularizer = Field(default=None, description="Regularizer of gamma; null for none.")
+    beta_constraint: Constraint = Field(
+        default=None, description="Constraint applied to beta after each update; null for none."
+    )
+    gamma_constraint: Constraint = Field(
+        default=None, description="Constraint applied to gamma after each update; null for none."
+    )
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         axes_size(self.axis, inputs[0], self.type)
@@ -83,13 +87,19 @@ class BatchNormalization(_Normalization):
         example((12,), scale=False, momentum=0.9, epsilon=1e-5),
         example(IMAGE, trainable=False),
     )
-    type: Literal["BatchNormalization"]
+    type: Literal["BatchNormalization"] = Field(description="The Keras layer class.")
     # Keras 3 takes exactly one axis here (it calls int(axis)), unlike LayerNormalization.
     axis: Axis = Field(default=-1, description="The features axis; counts the batch axis as 0 (3 for images).")
     momentum: Annotated[Finite, Field(ge=0, le=1)] = Field(default=0.99, description="Moving-average momentum.")
-    moving_mean_initializer: VectorInitializer = "zeros"
-    moving_variance_initializer: VectorInitializer = "ones"
-    synchronized: bool = False
+    moving_mean_initializer: VectorInitializer = Field(
+        default="zeros", description="Initializer of the moving mean used in inference."
+    )
+    moving_variance_initializer: VectorInitializer = Field(
+        default="ones", description="Initializer of the moving variance used in inference."
+    )
+    synchronized: bool = Field(
+        default=False, description="Compute the batch statistics over all replicas of a distribution strategy."
+    )
 
     def weights(self, inputs: list[Shape]) -> list[Weight]:
         size = axes_size(self.axis, inputs[0], self.type)
@@ -109,7 +119,7 @@ class LayerNormalization(_Normalization):
         example((6, 5), axis=[2, 1], trainable=False),
         example((6, 5), center=False, scale=False),
     )
-    type: Literal["LayerNormalization"]
+    type: Literal["LayerNormalization"] = Field(description="The Keras layer class.")
     # Keras 3 deprecates `rms_scaling` (it scales by the variance); keras.layers.RMSNormalization replaces it,
     # so it is not accepted here.
 

@@ -28,7 +28,7 @@ class _Pooling(LayerSpec):
     pool_size: IntOrPair = Field(default=2, description="Size of the pooling window.")
     strides: IntOrPair | None = Field(default=None, description="Step of the window; default: pool_size.")
     padding: ConvPadding = Field(default="valid", description="'valid' or 'same'.")
-    data_format: DataFormat = None
+    data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         dims, channels = spatial(inputs[0], self.rank, self.type)
@@ -56,7 +56,7 @@ class MaxPooling2D(_Pooling):
         example((7, 7, 2), pool_size=3, strides=2),
         example((None, 8, 2), pool_size=2),
     )
-    type: Literal["MaxPooling2D"]
+    type: Literal["MaxPooling2D"] = Field(description="The Keras layer class.")
 
 
 @register(POOLING)
@@ -68,7 +68,7 @@ class AveragePooling2D(_Pooling):
         example(IMAGE, pool_size=3, strides=2, padding="same"),
         example(IMAGE, pool_size=[3, 2], strides=[1, 2]),
     )
-    type: Literal["AveragePooling2D"]
+    type: Literal["AveragePooling2D"] = Field(description="The Keras layer class.")
     pool_size: IntOrPair = Field(description="Size of the pooling window (Keras has no default for it).")
 
 
@@ -81,7 +81,7 @@ class MaxPooling1D(_Pooling1D):
         example(SEQUENCE, pool_size=3, strides=1, padding="same"),
         example((7, 2), pool_size=[2], strides=[3]),
     )
-    type: Literal["MaxPooling1D"]
+    type: Literal["MaxPooling1D"] = Field(description="The Keras layer class.")
 
 
 @register(POOLING)
@@ -89,13 +89,13 @@ class AveragePooling1D(_Pooling1D):
     """Average over 1D windows."""
 
     examples = (example(SEQUENCE, pool_size=2), example(SEQUENCE, pool_size=3, strides=2, padding="same"))
-    type: Literal["AveragePooling1D"]
+    type: Literal["AveragePooling1D"] = Field(description="The Keras layer class.")
     pool_size: IntOrSingle = Field(description="Size of the pooling window (Keras has no default for it).")
 
 
 class _GlobalPooling(LayerSpec):
     rank: ClassVar[int] = 2
-    data_format: DataFormat = None
+    data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
     keepdims: bool = Field(default=False, description="Keep the pooled spatial axes with size 1.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
@@ -108,7 +108,7 @@ class GlobalAveragePooling2D(_GlobalPooling):
     """Average over all spatial positions."""
 
     examples = (example(IMAGE), example(IMAGE, keepdims=True), example((None, None, 5)))
-    type: Literal["GlobalAveragePooling2D"]
+    type: Literal["GlobalAveragePooling2D"] = Field(description="The Keras layer class.")
 
 
 @register(POOLING)
@@ -116,7 +116,7 @@ class GlobalMaxPooling2D(_GlobalPooling):
     """Maximum over all spatial positions."""
 
     examples = (example(IMAGE), example(IMAGE, keepdims=True))
-    type: Literal["GlobalMaxPooling2D"]
+    type: Literal["GlobalMaxPooling2D"] = Field(description="The Keras layer class.")
 
 
 @register(POOLING)
@@ -125,7 +125,7 @@ class GlobalAveragePooling1D(_GlobalPooling):
 
     rank: ClassVar[int] = 1
     examples = (example(SEQUENCE), example(SEQUENCE, keepdims=True))
-    type: Literal["GlobalAveragePooling1D"]
+    type: Literal["GlobalAveragePooling1D"] = Field(description="The Keras layer class.")
 
 
 @register(POOLING)
@@ -134,4 +134,4 @@ class GlobalMaxPooling1D(_GlobalPooling):
 
     rank: ClassVar[int] = 1
     examples = (example(SEQUENCE), example(SEQUENCE, keepdims=True))
-    type: Literal["GlobalMaxPooling1D"]
+    type: Literal["GlobalMaxPooling1D"] = Field(description="The Keras layer class.")

@@ -16,7 +16,7 @@ class Rescaling(LayerSpec):
 
     casts_input: ClassVar[bool] = True
     examples = (example(IMAGE, scale=1 / 255), example((6,), scale=2.0, offset=-1.0))
-    type: Literal["Rescaling"]
+    type: Literal["Rescaling"] = Field(description="The Keras layer class.")
     scale: Finite = Field(description="Multiplier, e.g. 0.00392156862745098 for 1/255.")
     offset: Finite = Field(default=0.0, description="Added after scaling.")
 
@@ -50,8 +50,10 @@ class RandomFlip(_Augmentation):
     """Flips images at random while training."""
 
     examples = (example(IMAGE), example(IMAGE, mode="horizontal", seed=1))
-    type: Literal["RandomFlip"]
-    mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = "horizontal_and_vertical"
+    type: Literal["RandomFlip"] = Field(description="The Keras layer class.")
+    mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = Field(
+        default="horizontal_and_vertical", description="Which flips are drawn: horizontal, vertical or both."
+    )
 
 
 @register(AUGMENTATION)
@@ -59,7 +61,7 @@ class RandomRotation(_Geometric):
     """Rotates images by a random fraction of a full turn while training."""
 
     examples = (example(IMAGE, factor=0.1), example(IMAGE, factor=[-0.2, 0.3], fill_mode="constant"))
-    type: Literal["RandomRotation"]
+    type: Literal["RandomRotation"] = Field(description="The Keras layer class.")
     factor: FactorOrRange = Field(description="Fraction of 2*pi: 0.1 means rotations in [-36, 36] degrees.")
 
 
@@ -68,7 +70,7 @@ class RandomZoom(_Geometric):
     """Zooms images in or out at random while training."""
 
     examples = (example(IMAGE, height_factor=0.1), example(IMAGE, height_factor=[-0.2, 0.2], width_factor=0.1))
-    type: Literal["RandomZoom"]
+    type: Literal["RandomZoom"] = Field(description="The Keras layer class.")
     height_factor: ZoomFactorOrRange = Field(description="Zoom range for the height, as a fraction.")
     width_factor: ZoomFactorOrRange | None = Field(default=None, description="Zoom range for the width.")
 
@@ -81,7 +83,7 @@ class RandomTranslation(_Geometric):
         example(IMAGE, height_factor=0.1, width_factor=0.1),
         example(IMAGE, height_factor=[-0.1, 0.2], width_factor=0.3, fill_mode="nearest"),
     )
-    type: Literal["RandomTranslation"]
+    type: Literal["RandomTranslation"] = Field(description="The Keras layer class.")
     height_factor: FactorOrRange = Field(description="Vertical shift range, as a fraction of the height.")
     width_factor: FactorOrRange = Field(description="Horizontal shift range, as a fraction of the width.")
 
@@ -91,7 +93,7 @@ class RandomContrast(_Augmentation):
     """Adjusts contrast by a random factor while training."""
 
     examples = (example(IMAGE, factor=0.2), example(IMAGE, factor=[0.1, 0.3], value_range=[0.0, 1.0]))
-    type: Literal["RandomContrast"]
+    type: Literal["RandomContrast"] = Field(description="The Keras layer class.")
     factor: ContrastFactor | Annotated[list[ContrastFactor], Field(min_length=2, max_length=2)] = Field(
         description="Contrast change range: 0.2 means [0.8, 1.2]."
     )

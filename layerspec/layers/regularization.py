@@ -19,7 +19,7 @@ class Dropout(LayerSpec):
         example((6,), rate=0.0, seed=3),
         example((6, 4), rate=0.2, noise_shape=[None, 1, 4]),
     )
-    type: Literal["Dropout"]
+    type: Literal["Dropout"] = Field(description="The Keras layer class.")
     rate: Rate
     noise_shape: list[PositiveInt | None] | None = Field(default=None, description="Shape of the dropout mask.")
     seed: Seed = Field(default=None, description="Random seed.")
@@ -31,12 +31,12 @@ class SpatialDropout2D(LayerSpec):
 
     rank: ClassVar[int] = 2
     examples = (example(IMAGE, rate=0.2), example(IMAGE, rate=0.5, seed=1))
-    type: Literal["SpatialDropout2D"]
+    type: Literal["SpatialDropout2D"] = Field(description="The Keras layer class.")
     # Keras's SpatialDropout2D constructor takes no `trainable` (and no **kwargs), so it is no argument here
     # either (found by tests/fuzz); it has no weights to freeze anyway.
     trainable: ClassVar[bool] = True  # type: ignore[misc]
     rate: Rate
-    data_format: DataFormat = None
+    data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
     seed: Seed = Field(default=None, description="Random seed.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:

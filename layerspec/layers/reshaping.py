@@ -46,9 +46,9 @@ class ZeroPadding2D(LayerSpec):
         example(IMAGE, padding=[[1, 2], [3, 0]]),
         example((None, 4, 1), padding=2),
     )
-    type: Literal["ZeroPadding2D"]
+    type: Literal["ZeroPadding2D"] = Field(description="The Keras layer class.")
     padding: Padding2D = Field(default=1, description="n, [rows, cols] or [[top, bottom], [left, right]] zeros to add.")
-    data_format: DataFormat = None
+    data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         (h, w), channels = spatial(inputs[0], self.rank, self.type)
@@ -66,11 +66,11 @@ class Cropping2D(LayerSpec):
         example(IMAGE, cropping=[1, 2]),
         example(IMAGE, cropping=[[0, 1], [2, 3]]),
     )
-    type: Literal["Cropping2D"]
+    type: Literal["Cropping2D"] = Field(description="The Keras layer class.")
     cropping: Padding2D = Field(
         default=0, description="n, [rows, cols] or [[top, bottom], [left, right]] pixels to remove."
     )
-    data_format: DataFormat = None
+    data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         (h, w), channels = spatial(inputs[0], self.rank, self.type)
@@ -90,10 +90,12 @@ class UpSampling2D(LayerSpec):
         example(IMAGE, size=[2, 3], interpolation="bilinear"),
         example((None, 4, 1), size=3),
     )
-    type: Literal["UpSampling2D"]
+    type: Literal["UpSampling2D"] = Field(description="The Keras layer class.")
     size: IntOrPair = Field(default=2, description="Upsampling factors for rows and columns.")
-    interpolation: Literal["nearest", "bilinear", "bicubic", "lanczos3", "lanczos5"] = "nearest"
-    data_format: DataFormat = None
+    interpolation: Literal["nearest", "bilinear", "bicubic", "lanczos3", "lanczos5"] = Field(
+        default="nearest", description="How the new pixels are computed from the input's."
+    )
+    data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         (h, w), channels = spatial(inputs[0], self.rank, self.type)
@@ -106,8 +108,8 @@ class Flatten(LayerSpec):
     """Flattens everything but the batch axis."""
 
     examples = (example(IMAGE), example((6,)), example((5, 7)))
-    type: Literal["Flatten"]
-    data_format: DataFormat = None
+    type: Literal["Flatten"] = Field(description="The Keras layer class.")
+    data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         shape = inputs[0]
@@ -128,7 +130,7 @@ class Reshape(LayerSpec):
         example((24,), target_shape=[-1, 2, 3]),
         example((None, 4), target_shape=[-1, 2, 2]),
     )
-    type: Literal["Reshape"]
+    type: Literal["Reshape"] = Field(description="The Keras layer class.")
     target_shape: Annotated[list[TargetDim], Field(min_length=1, max_length=16)] = Field(
         description="The new shape without the batch axis; -1 once for 'whatever is left'."
     )

@@ -1,4 +1,4 @@
-"""Print what the last fuzz run's generated cases came to, as a Markdown table (for the README).
+"""Print what the last fuzz run's generated cases came to, as a Markdown table (for docs/testing.md).
 
 Usage: `LAYERSPEC_FUZZ_EXAMPLES=5000 pytest tests/fuzz` (or `make fuzz`), then `python tests/bench/fuzz_report.py`.
 The figures come from tests/artifacts/fuzz-outcomes.json, which tests/fuzz/conftest.py writes at the end of a run.

@@ -14,7 +14,7 @@ OUTCOMES_FILE = Path(__file__).parents[1] / "artifacts" / "fuzz-outcomes.json"
 
 
 def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
-    """Save how many generated cases each fuzz test ran and what they came to (for the README's figures)."""
+    """Save how many generated cases each fuzz test ran and what they came to (for the figures in docs/testing.md)."""
     from fuzz_settings import OUTCOMES, fuzz_examples
 
     if not OUTCOMES:

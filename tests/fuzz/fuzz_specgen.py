@@ -161,7 +161,7 @@ def _separable(draw: Draw, shape: Shape) -> Args:
 
 def _axis(draw: Draw, shape: Shape, *, wrong: bool = True) -> int:
     """A Keras axis (batch = 0): positive or negative, occasionally (if `wrong`) out of range. Never the batch
-    axis itself: Keras lets some layers work across the batch, layerspec refuses that on purpose (README)."""
+    axis itself: Keras lets some layers work across the batch, layerspec refuses that on purpose (docs/testing.md)."""
     rank = len(shape) + 1
     if wrong and draw(st.integers(0, 19)) == 0:
         return draw(st.sampled_from([rank, -rank - 1]))
@@ -512,7 +512,7 @@ def _pick_type(draw: Draw, shape: Shape) -> str:
     fitting = [t for t in REGISTRY if t not in MERGES and input_rank(t) in (None, rank)]
     if draw(st.integers(0, 24)) == 0:
         # Any type, even one that needs another rank; but not an augmentation on a non-image, which Keras
-        # builds (and fails on when run) and layerspec refuses on purpose (README, Testing).
+        # builds (and fails on when run) and layerspec refuses on purpose (docs/testing.md).
         fitting = [t for t in REGISTRY if t not in MERGES and REGISTRY[t].family is not AUGMENTATION]
     return str(draw(st.sampled_from(sorted(fitting))))
 

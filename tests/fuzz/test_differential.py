@@ -72,7 +72,7 @@ def run_keras(spec: dict[str, Any]) -> tuple[list[Figures], int, str | None]:
     except KerasRefused as exc:
         return [], 0, str(exc)
     # Keras builds some layers whose output has a zero-size axis (e.g. a pool window larger than a known
-    # input with padding valid in some versions); layerspec refuses those on purpose (README, Testing).
+    # input with padding valid in some versions); layerspec refuses those on purpose (docs/testing.md).
     if any(d is not None and d <= 0 for f in figures for d in f.shape):
         return figures, total, "output with a zero-size dimension"
     return figures, total, None
@@ -113,7 +113,7 @@ def compare(spec: dict[str, Any]) -> str:
     return "both accept, ran" if ran else "both accept"
 
 
-# Errors by which check refuses, on purpose, specs that Keras builds and even runs (README, Testing): an integer
+# Errors by which check refuses, on purpose, specs that Keras builds and even runs (docs/testing.md): an integer
 # or boolean input read by anything but Rescaling (Keras runs a few layers on integers, most fail), what only
 # some CPUs' kernels run (oneDNN's; layerspec.layers.convolution.CPU_KERNEL), and a softmax over an axis of size 1,
 # whose output is constant (layerspec.rules).
