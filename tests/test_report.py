@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from layerspec.artifacts import set_current_run
 from layerspec.check import check_file
 from layerspec.cli import app
 from layerspec.errors import DataError, UsageError
 from layerspec.report import make_report
 from layerspec.report.compare import merged_names
 from layerspec.report.svg import SvgError, sanitize_svg
+from layerspec.run import set_current_run
 from layerspec.summary_table import render_summary
 
 HOSTILE = ["<script>alert(1)</script>", '<img src=x onerror="alert(2)">', "javascript:alert(3)"]

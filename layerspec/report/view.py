@@ -17,7 +17,7 @@ from layerspec.layers import format_shape
 from layerspec.report import figures
 from layerspec.report.collect import Picture, Run, class_label, misclassified_picture
 from layerspec.report.svg import SvgError, sanitize_svg
-from layerspec.runfiles import History, Summary
+from layerspec.run import History, Summary
 
 
 @dataclass(frozen=True)

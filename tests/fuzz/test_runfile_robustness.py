@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from layerspec.cli import app
 from layerspec.data import load_run_spec, run_data_dir
 from layerspec.errors import DataError
-from layerspec.runfiles.checks import MAX_JSON_BYTES
+from layerspec.run.checks import MAX_JSON_BYTES
 
 RUN_FILES = ("build.json", "summary.json", "train.json", "history.json", "metrics.json")
 PREVIOUS = "previous report"
@@ -96,7 +96,7 @@ HOSTILE: dict[str, tuple[str, str | Any, str]] = {
     "file_name_too_long": ("train.json", _set(("data_dir",), "/tmp/" + "d" * 300), "data_dir: not a path"),
     "list_for_an_object": ("train.json", "[]", "Input should be a valid dictionary"),
     "epochs_of_strings": ("history.json", '{"epochs": ["x"]}', "epochs.0: Input should be"),
-    "unknown_figure": ("history.json", _set(("epochs", 0, "surprise"), 1.0), "unknown figure 'surprise'"),
+    "unknown_figure": ("history.json", _set(("epochs", 0, "Sur prise"), 1.0), "unknown figure 'Sur prise'"),
     "bool_for_an_epoch": ("history.json", _set(("epochs", 0, "epoch"), True), "epochs.0.epoch"),
     "negative_params": ("summary.json", _set(("layers", 0, "params"), -1), "layers.0.params"),
     "shape_of_strings": ("summary.json", _set(("layers", 0, "output_shape"), ["a"]), "layers.0.output_shape.0"),
