@@ -245,7 +245,7 @@ class SummaryLayer(RunFile):
 
 
 class Summary(Record):
-    """`summary.json`: the same object as `layerspec check --json`."""
+    """`summary.json`: the object `layerspec check --json` prints, each layer with the block it came from."""
 
     name: Name
     params: Count

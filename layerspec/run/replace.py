@@ -70,15 +70,15 @@ def check_replaceable(path: Path, *, overwrite: bool) -> None:
     run = RunFolder(path)
     if not run.is_run():
         raise UsageError(
-            f"{path} is a folder with files in it but not a run folder (no spec.yaml): a run replaces its whole "
-            "folder, so choose a new or empty folder for --out",
+            "the folder has files in it but is not a run folder (no spec.yaml): a run replaces its whole folder, "
+            "so choose a new or empty folder for --out",
             str(path),
         )
     results = run.training_results()
     if results and not overwrite:
         raise UsageError(
-            f"{path} holds a trained run ({', '.join(results)}): writing a new run there would lose it; add "
-            "--overwrite to replace it, or choose another --out",
+            f"the folder holds a trained run ({', '.join(results)}), which a new run written there would replace: "
+            "add --overwrite to replace it, or choose another --out",
             str(path),
         )
 
@@ -107,7 +107,11 @@ def publish(staging: RunFolder, target: Path) -> RunFolder:
             return RunFolder(target)
         # rename(2) replaces an empty folder: the old run moves onto a fresh hidden name, then the new one in.
         aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        os.rename(target, aside)
+        try:
+            os.rename(target, aside)
+        except OSError:
+            aside.rmdir()
+            raise
         try:
             os.rename(staging.path, target)
         except OSError:
