@@ -129,7 +129,7 @@ def _train_staged(staging: Any, target: Path, loaded: Any, options: Any, progres
 
     try:
         result = train_run(staging.path, loaded, options, progress, dataset)
-    except Interrupted:
+    except (Interrupted, KeyboardInterrupt):  # a stop requested during the epochs, or a signal before them
         raise Interrupted(
             str(target),
             f"stopped before training finished: {target} is exactly as it was; the new run was discarded "
