@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -45,7 +46,7 @@ def train(
 ) -> None:
     """Train a spec or a run folder on its dataset; writes model, history, metrics and checkpoints."""
     from layerspec.rules.runtime import check_overrides
-    from layerspec.train import TrainOptions, train_run
+    from layerspec.train import TrainOptions
 
     check_overrides(epochs, seed)  # with layerspec's own message, before anything is read
     options = TrainOptions(epochs, seed, data, resume, shlex.join(["layerspec", *sys.argv[1:]]))
@@ -53,7 +54,7 @@ def train(
     trained = _training_run(spec_or_run, out, options)
     if isinstance(trained, tuple):
         run_dir, run_spec = trained
-        result = train_run(run_dir, run_spec, options, progress)
+        result = _train_in_place(run_dir, run_spec, options, progress)
     else:
         result = _build_and_train(trained, out, options, progress, overwrite=overwrite)
     if json_output:
@@ -83,6 +84,24 @@ def _training_run(spec_or_run: Path | None, out: Path | None, options: Any) -> t
     if options.resume:
         return (out if out is not None else RUNS_DIR / loaded.spec.name), loaded
     return loaded
+
+
+def _train_in_place(run_dir: Path, loaded: Any, options: Any, progress: Any) -> Any:
+    """Train a run folder; one that holds training results is trained afresh beside it and replaced at the end."""
+    from layerspec.run import RunFolder, folder, set_current_run
+    from layerspec.run.replace import publish, staged
+    from layerspec.train import train_run
+
+    if options.resume or not RunFolder(run_dir).training_results():
+        return train_run(run_dir, loaded, options, progress)
+    with staged(run_dir) as staging:
+        for name in folder.BUILD_FILES:  # the build, without the results it is about to replace
+            if (run_dir / name).is_file():  # a plain copy: the hidden folder is complete or discarded as a whole
+                shutil.copy2(run_dir / name, staging.file(name))
+        result = _train_staged(staging, run_dir, loaded, options, progress, None)
+        publish(staging, run_dir)
+    set_current_run(run_dir)
+    return result
 
 
 def _build_and_train(loaded: Any, out: Path | None, options: Any, progress: Any, *, overwrite: bool) -> Any:
