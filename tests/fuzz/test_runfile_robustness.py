@@ -101,6 +101,10 @@ HOSTILE: dict[str, tuple[str, str | Any, str]] = {
     "negative_params": ("summary.json", _set(("layers", 0, "params"), -1), "layers.0.params"),
     "shape_of_strings": ("summary.json", _set(("layers", 0, "output_shape"), ["a"]), "layers.0.output_shape.0"),
     "not_utf8": ("metrics.json", "\udcff", "cannot read the file"),
+    "format_from_the_future": ("train.json", _set(("format_version",), 2), "format_version 2: written by a newer"),
+    "format_version_a_string": ("metrics.json", _set(("format_version",), "1"), "format_version: Input should be"),
+    "format_version_negative": ("summary.json", _set(("format_version",), -1), "format_version: Input should be"),
+    "results_of_another_spec": ("history.json", _set(("spec_sha256",), "0" * 64), "they are not this model's"),
 }
 
 
