@@ -117,5 +117,8 @@ def publish(staging: RunFolder, target: Path) -> RunFolder:
         except OSError:
             os.rename(aside, target)  # put the old run back: nothing is lost
             raise
-        shutil.rmtree(aside, ignore_errors=True)
+        if aside.is_symlink():  # --out was a link: the folder it points to is left as it was
+            aside.unlink()
+        else:
+            shutil.rmtree(aside, ignore_errors=True)
     return RunFolder(target)
