@@ -23,7 +23,7 @@ from test_run_safety import SPEC, invoke, leftovers, snapshot, write_data, write
 from layerspec.build import summary_record
 from layerspec.check import check_file
 from layerspec.errors import DataError, UsageError
-from layerspec.run import RunFolder, Stage, current_run, folder, set_current_run
+from layerspec.run import RunFolder, Stage, checkpoint_state, current_run, folder, set_current_run
 from layerspec.run.replace import choose_target
 
 OTHER = SPEC.replace("filters: 2", "filters: 3")  # another spec of the same name
@@ -90,6 +90,13 @@ def test_results_of_another_spec_are_refused(tmp_path: Path, name: str) -> None:
     assert result.exit_code == 3, result.output
     assert f"{run / name}: error: spec_sha256: these results come from spec {sha(OTHER)[:12]}" in result.stderr
     assert "they are not this model's" in result.stderr and not (tmp_path / "r.html").exists()
+
+
+def test_a_checkpoint_of_a_newer_format_is_refused(tmp_path: Path) -> None:
+    state = {"epoch": 0, "history": [], "seed": 1, "spec_sha256": "0" * 64}
+    assert checkpoint_state(json.dumps(state), tmp_path / "last.npz").format_version == 0  # before versioning
+    with pytest.raises(DataError, match="format_version 3: written by a newer layerspec"):
+        checkpoint_state(json.dumps(state | {"format_version": 3}), tmp_path / "last.npz")
 
 
 def test_current_run_is_a_typed_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -134,6 +134,8 @@ def read_record(raw: Any, model: type[RecordT], path: Path | str) -> RecordT:
             f"format_version {version}: written by a newer layerspec (this one reads run files up to version "
             f"{FORMAT_VERSION}): upgrade layerspec to read it",
         )
+    if isinstance(raw, dict) and "format_version" not in raw:
+        raw = {**raw, "format_version": 0}  # written before the format was versioned
     return validate(raw, model, path)
 
 
