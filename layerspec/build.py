@@ -70,7 +70,7 @@ def build(
 ) -> BuildResult:
     """Check, compile and verify a loaded spec, then write its run folder and make it the current run."""
     checked, model = compile_checked(loaded)
-    target = choose_target(out, checked.summary.name, loaded.sha256, overwrite=overwrite)
+    target = choose_target(out, checked.summary.name, loaded.sha256, overwrite=overwrite, spec_path=loaded.path)
     with staged(target.path) as staging:
         drawn = write_build(staging, checked, model, rankdir=rankdir, command=command)
         run = publish(staging, target.path)

@@ -165,6 +165,9 @@ def test_a_taken_name_goes_to_the_next_free_folder(runs: Path) -> None:
     assert choose_target(None, "tiny-2", same, overwrite=False) == choose_target(None, "tiny-2", same, overwrite=True)
     assert choose_target(None, "tiny-2", same, overwrite=False).path == Path("runs/tiny-2")
     assert choose_target(None, "tiny", spec, overwrite=True).path == Path("runs/tiny")
+    # A spec edited since its build-only run was made: the same file, so its folder is reused.
+    edited = choose_target(None, "tiny-2", sha("edited"), overwrite=False, spec_path=runs / "tiny-2" / "spec.yaml")
+    assert edited.path == Path("runs/tiny-2") and edited.note is None
 
 
 def test_out_over_a_trained_run_or_a_foreign_folder_is_refused(tmp_path: Path) -> None:

@@ -125,7 +125,7 @@ def _build_and_train(loaded: Any, out: Path | None, options: Any, progress: Any,
     prepare_runtime(settings)
     if settings.strategy.type == "mirrored" and settings.strategy.devices is not None:
         check_devices(loaded, settings.strategy.devices)  # a device that is not there: refused before building
-    target = choose_target(out, loaded.spec.name, loaded.sha256, overwrite=overwrite)
+    target = choose_target(out, loaded.spec.name, loaded.sha256, overwrite=overwrite, spec_path=loaded.path)
     checked, model = compile_checked(loaded)
     print_warnings(checked.warnings)
     if target.note:

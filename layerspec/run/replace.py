@@ -31,23 +31,36 @@ class Target:
     note: str | None = None
 
 
-def choose_target(out: Path | None, name: str, spec_sha256: str, *, overwrite: bool) -> Target:
-    """`--out` when it may be written (else UsageError, exit 2); without it, runs/NAME or the first free NAME-N."""
+def choose_target(
+    out: Path | None, name: str, spec_sha256: str, *, overwrite: bool, spec_path: Path | None = None
+) -> Target:
+    """`--out` when it may be written (else UsageError, exit 2); without it, runs/NAME or the first free NAME-N.
+
+    runs/NAME is free when it holds a build-only run of this spec: its text (`spec_sha256`) or its file
+    (`spec_path`, so that editing a spec and building it again reuses its folder while nothing is trained).
+    """
+    same = _SameSpec(spec_sha256, str(spec_path.resolve()) if spec_path is not None else None)
     if out is not None:
         check_replaceable(out, overwrite=overwrite)
         return Target(out)
     first = RUNS_DIR / name
     for number in range(1, MAX_SUFFIX + 1):
         path = first if number == 1 else RUNS_DIR / f"{name}-{number}"
-        taken = _taken(path, spec_sha256)
+        taken = _taken(path, same)
         if taken is None or (overwrite and path == first and RunFolder(path).is_run()):
-            note = None if path == first else f"{first} is taken ({_taken(first, spec_sha256)}): writing {path}"
+            note = None if path == first else f"{first} is taken ({_taken(first, same)}): writing {path}"
             return Target(path, note)
     raise UsageError(f"{first} and {first}-2 ... -{MAX_SUFFIX} are all taken: choose a folder with --out")
 
 
-def _taken(path: Path, spec_sha256: str) -> str | None:
-    """Why a new run of the spec with `spec_sha256` may not go to `path`; None when it may."""
+@dataclass(frozen=True)
+class _SameSpec:
+    sha256: str
+    path: str | None
+
+
+def _taken(path: Path, spec: _SameSpec) -> str | None:
+    """Why a new run of `spec` may not go to `path`; None when it may."""
     if not path.exists():
         return None
     run = RunFolder(path)
@@ -56,7 +69,7 @@ def _taken(path: Path, spec_sha256: str) -> str | None:
     if results := run.training_results():
         return f"it holds training results: {', '.join(results)}"
     build = run.build()
-    if build is None or build.spec_sha256 != spec_sha256:
+    if build is None or (build.spec_sha256 != spec.sha256 and (spec.path is None or build.spec_path != spec.path)):
         return "it holds the run of another spec"
     return None  # a build of this very spec, not trained: building it again loses nothing
 
