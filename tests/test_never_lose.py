@@ -22,7 +22,7 @@ from test_run_safety import SPEC, invoke, leftovers, snapshot, write_data, write
 
 from layerspec.build import summary_record
 from layerspec.check import check_file
-from layerspec.errors import DataError, UsageError
+from layerspec.errors import DataError, Diagnostic, SpecError, UsageError
 from layerspec.run import RunFolder, Stage, checkpoint_state, current_run, folder, set_current_run
 from layerspec.run.replace import choose_target
 
@@ -234,6 +234,22 @@ def test_a_refused_spec_over_a_trained_run_leaves_it_as_it_was(trained: Path, wo
     result = invoke("train", str(bad), "--out", str(trained), "--overwrite")
     assert result.exit_code == 2, result.output
     assert str(bad) in result.stderr and "Traceback" not in result.output
+    assert_untouched(trained, before)
+
+
+def test_a_spec_refused_after_its_build_leaves_the_trained_run_as_it_was(
+    trained: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused once training has begun (the new build already made): nothing of it reaches the run."""
+
+    def refuse(*_: Any) -> None:
+        raise SpecError([Diagnostic(str(workdir / "other.yaml"), 1, 1, "refused by training")])
+
+    before = snapshot(trained)
+    monkeypatch.setattr("layerspec.train.check_training_data", refuse)
+    result = invoke("train", str(workdir / "other.yaml"), "--out", str(trained), "--overwrite")
+    assert result.exit_code == 2, result.output
+    assert "other.yaml:1:1: error: refused by training" in result.stderr
     assert_untouched(trained, before)
 
 
