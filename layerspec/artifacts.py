@@ -1,8 +1,7 @@
-"""Atomic writes of every artefact, and the run folder that `build`, `train` and `report` share.
+"""Atomic writes of every artefact (run files through `layerspec.run.RunFolder`, reports).
 
-A run folder holds everything one model's life produces (see README, "Run folders"). Every file is written to a
-temporary name in the same folder and moved into place with `os.replace`, so an interrupted command never
-leaves a half-written file behind a previous good one.
+Every file is written to a temporary name in the same folder and moved into place with `os.replace`, so an
+interrupted command never leaves a half-written file behind a previous good one.
 """
 
 from __future__ import annotations
@@ -18,11 +17,6 @@ from typing import Any
 
 from layerspec import interrupts
 from layerspec.errors import UsageError
-from layerspec.files import read_record
-
-RUNS_DIR = Path("runs")
-CURRENT_RUN_FILE = RUNS_DIR / ".current"
-
 
 # What the file system said, as advice: errno -> (what happened, what to do).
 WRITE_ADVICE = {
@@ -102,31 +96,3 @@ def write_text(path: Path, text: str) -> Path:
 
 def write_json(path: Path, payload: Any) -> Path:
     return write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
-
-
-def set_current_run(run_dir: Path) -> None:
-    """Remember `run_dir` as the run that `train`, `evaluate` and `report` use when given none."""
-    write_text(CURRENT_RUN_FILE, str(run_dir.resolve()) + "\n")
-
-
-def current_run() -> Path:
-    try:
-        run_dir = Path(read_record(CURRENT_RUN_FILE, 64 * 1024).strip())
-    except (OSError, UnicodeDecodeError):
-        raise UsageError("no current run: run `layerspec build SPEC` first, or name a run folder") from None
-    try:
-        exists = run_dir.is_dir()
-    except (OSError, ValueError):  # runs/.current edited into something that is not a path
-        exists = False
-    if not exists:
-        raise UsageError(f"the current run folder {run_dir} no longer exists: run `layerspec build SPEC` again")
-    return run_dir
-
-
-def resolve_run(run: Path | None) -> Path:
-    """The run folder named on the command line, or the current one."""
-    if run is None:
-        return current_run()
-    if not run.is_dir() or not (run / "spec.yaml").is_file():
-        raise UsageError(f"{run} is not a run folder (it has no spec.yaml): build one with `layerspec build`")
-    return run

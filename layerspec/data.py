@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from layerspec.errors import DataError, SpecError, UsageError
+from layerspec.errors import DataError, SpecError
 from layerspec.images import MemoryBudget
 from layerspec.spec import LoadedSpec
 from layerspec.spec.data import DataSpec
@@ -314,14 +314,13 @@ def load_run_spec(run_dir: Path) -> LoadedSpec:
     A run keeps a copy of its spec (spec.yaml); the data section's paths are relative to the original spec's
     folder, which build.json records as spec_path.
     """
-    from layerspec.runfiles import read_build
+    from layerspec.run import RunFolder, folder
     from layerspec.spec import parse_spec
     from layerspec.spec.yaml_source import read_text
 
-    copy = run_dir / "spec.yaml"
-    if not copy.is_file():
-        raise UsageError(f"{run_dir} is not a run folder (it has no spec.yaml): build one with `layerspec build`")
-    build = read_build(run_dir)
+    run = RunFolder(run_dir).require()
+    copy = run.file(folder.SPEC)
+    build = run.build()
     recorded = build.spec_path if build is not None else None
     origin = Path(recorded) if recorded and Path(recorded).is_file() else copy
     return parse_spec(read_text(copy), origin)
@@ -329,11 +328,11 @@ def load_run_spec(run_dir: Path) -> LoadedSpec:
 
 def run_data_dir(run_dir: Path, loaded: LoadedSpec, data_dir: Path | None) -> Path:
     """`--data DIR` if given, else the folder training used (train.json), else the spec's."""
-    from layerspec.runfiles import read_train
+    from layerspec.run import RunFolder
 
     if data_dir is not None:
         return data_dir
-    train = read_train(run_dir)
+    train = RunFolder(run_dir).train()
     if train is not None and train.data_dir:
         return Path(train.data_dir)
     return data_root(loaded)

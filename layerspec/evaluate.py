@@ -11,11 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from layerspec.artifacts import write_json
 from layerspec.data import Split, data_spec, image_size_for, load_dataset, load_run_spec, run_data_dir
 from layerspec.errors import DataError, UsageError, escape_text
 from layerspec.images import MemoryBudget, decoded_shape, read_images
-from layerspec.runfiles import check_model_archive, keras_classes, read_metrics
+from layerspec.run import Metrics, RunFolder, check_model_archive, folder, keras_classes, read_metrics
 
 EPSILON = 1e-7  # Keras's clipping of probabilities in its cross-entropy losses
 
@@ -90,7 +89,7 @@ def _misclassified(
 
 def load_trained_model(run_dir: Path) -> Any:
     """The run's model.keras, checked and then loaded in safe mode (no code from the file is run)."""
-    path = run_dir / "model.keras"
+    path = RunFolder(run_dir).file(folder.MODEL)
     if not path.is_file():
         raise UsageError(f"{run_dir} has no model.keras: train it first with `layerspec train {run_dir}`")
     from layerspec.compile import keras_module
@@ -131,7 +130,7 @@ def evaluate_run(run_dir: Path, data_dir: Path | None = None) -> dict[str, Any]:
     model = load_trained_model(run_dir)
     check_model_fits(model, dataset.test.x, len(dataset.class_names), run_dir / "model.keras")
     metrics = classification_metrics(predict_probabilities(model, dataset.test.x), dataset.test, dataset.class_names)
-    write_json(run_dir / "metrics.json", metrics)
+    RunFolder(run_dir).write(folder.METRICS, Metrics.model_validate(metrics | {"spec_sha256": loaded.sha256}))
     return metrics
 
 

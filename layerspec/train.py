@@ -29,7 +29,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from layerspec import recipes
-from layerspec.artifacts import atomic_path, set_current_run, write_json, write_text
+from layerspec.artifacts import atomic_path
 from layerspec.check import check_loaded
 from layerspec.data import Dataset, Split, data_root, data_spec, load_dataset
 from layerspec.errors import EXIT_INTERRUPTED, DataError, Diagnostic, LayerspecError, SpecError, UsageError
@@ -38,12 +38,22 @@ from layerspec.fused import standard_batchnorm, use_fused_batchnorm
 from layerspec.hardware import PrecisionChoice, choose_precision, this_cpu
 from layerspec.recipes import better, epochs_without_improvement, learning_rate
 from layerspec.rules.runtime import check_overrides, check_training_data
-from layerspec.runfiles import CheckpointState, checkpoint_state
+from layerspec.run import (
+    FORMAT_VERSION,
+    CheckpointState,
+    History,
+    Metrics,
+    RunFolder,
+    TrainInfo,
+    checkpoint_state,
+    folder,
+    set_current_run,
+)
 from layerspec.spec import LoadedSpec
 from layerspec.spec.train import LOSS_FOR_LABELS, AugmentSpec, TrainSpec
 
-CHECKPOINT = Path("checkpoints") / "last.npz"
-BEST_WEIGHTS = Path("checkpoints") / "best.npz"
+CHECKPOINT = Path(folder.CHECKPOINT)
+BEST_WEIGHTS = Path(folder.BEST_WEIGHTS)
 SIGNAL_AT_EPOCH_ENV = "LAYERSPEC_TEST_SIGNAL_AT_EPOCH"  # test hook: SIGINT to itself at the start of that epoch
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"]
 
@@ -536,6 +546,7 @@ class _Run:
 
     def state(self) -> dict[str, Any]:
         return {
+            "format_version": FORMAT_VERSION,
             "epoch": len(self.history),
             "history": self.history,
             "seed": self.settings.seed,
@@ -642,7 +653,7 @@ def _interrupted(run: _Run, stop: _StopRequest) -> None:
     if not checkpoint.is_file():
         raise Interrupted(str(run.run_dir), "interrupted before a checkpoint existed")
     state = run.state() | {"interrupted": {"signal": stop.signum, "epoch": stop.epoch, "batch": stop.batch}}
-    write_json(run.run_dir / "checkpoints" / "state.json", state)
+    RunFolder(run.run_dir).write(folder.INTERRUPTED, CheckpointState.model_validate(state))
     name = signal.Signals(stop.signum).name if stop.signum is not None else "signal"
     where = f"during epoch {stop.epoch} (after batch {stop.batch})" if stop.epoch else f"after epoch {len(run.history)}"
     raise Interrupted(
@@ -741,11 +752,7 @@ def _finish(run: _Run, options: TrainOptions, started: datetime, root: Path) -> 
     standard_batchnorm(run.model)  # the file names Keras's own layers, whatever trained them
     with atomic_path(model_path) as tmp:
         run.model.save(tmp)
-    write_json(run.run_dir / "history.json", history)
-    write_text(run.run_dir / "history.csv", _history_csv(run.history))
-    if metrics["test_accuracy"] is not None:
-        write_json(run.run_dir / "metrics.json", metrics)
-    write_json(run.run_dir / "train.json", _train_record(run, options, started, root))
+    _write_records(run, history, metrics, _train_record(run, options, started, root))
     if is_chief():
         set_current_run(run.run_dir)
     return {
@@ -756,6 +763,17 @@ def _finish(run: _Run, options: TrainOptions, started: datetime, root: Path) -> 
         "epochs": len(run.history),
         "epoch_seconds": [r["seconds"] for r in run.history],
     }
+
+
+def _write_records(run: _Run, history: dict[str, Any], metrics: dict[str, Any], record: dict[str, Any]) -> None:
+    """history.json, history.csv, metrics.json (with a test split) and train.json last: it marks the end."""
+    folder_ = RunFolder(run.run_dir)
+    spec = {"spec_sha256": run.loaded.sha256}  # the results name the spec they came from
+    folder_.write(folder.HISTORY, History.model_validate(history | spec))
+    folder_.write_text(folder.HISTORY_CSV, _history_csv(run.history))
+    if metrics["test_accuracy"] is not None:
+        folder_.write(folder.METRICS, Metrics.model_validate(metrics | spec))
+    folder_.write(folder.TRAIN, TrainInfo.model_validate(record | spec))
 
 
 def recalibrate_batchnorm(model: Any, x: np.ndarray, chunk: int = 128) -> int:

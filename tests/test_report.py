@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from layerspec.artifacts import set_current_run
 from layerspec.check import check_file
 from layerspec.cli import app
 from layerspec.errors import DataError, UsageError
 from layerspec.report import make_report
 from layerspec.report.compare import merged_names
 from layerspec.report.svg import SvgError, sanitize_svg
+from layerspec.run import BuildInfo, History, Metrics, RunFolder, Summary, TrainInfo, folder, set_current_run
 from layerspec.summary_table import render_summary
 
 HOSTILE = ["<script>alert(1)</script>", '<img src=x onerror="alert(2)">', "javascript:alert(3)"]
@@ -111,8 +111,8 @@ def write_data(root: Path, classes: int, count: int = 24, seed: int = 0) -> None
 def make_run(base: Path, options: FakeRun | None = None) -> Path:
     """A run folder under `base` as `layerspec build` (and `train` + `evaluate`, if `trained`) would leave it."""
     o = options or FakeRun()
-    run = base / "runs" / o.name
-    run.mkdir(parents=True)
+    run = RunFolder(base / "runs" / o.name)
+    run.path.mkdir(parents=True)
     if o.with_data:
         write_data(base / "runs" / "data", len(o.classes))
     extra = "  - type: Dropout\n    name: drop\n    rate: 0.25\n" if o.extra_layer else ""
@@ -123,25 +123,25 @@ def make_run(base: Path, options: FakeRun | None = None) -> Path:
         filters=o.filters,
         extra=extra,
     )
-    (run / "spec.yaml").write_text(spec, encoding="utf-8")
-    summary = check_file(run / "spec.yaml").summary
-    (run / "summary.json").write_text(json.dumps(summary.to_json()), encoding="utf-8")
-    (run / "summary.txt").write_text(render_summary(summary, shares=True), encoding="utf-8")
-    (run / "model.svg").write_text(SVG.format(name=o.name), encoding="utf-8")
-    build = {
-        "command": "layerspec build specs/tiny.yaml",
-        "created": "2026-01-02T03:04:05+00:00",
-        "spec_path": str(run / "spec.yaml"),  # so that the spec's `dir: ../data` holds from there too
-        "spec_sha256": hashlib.sha256(spec.encode()).hexdigest(),
-        "versions": {"layerspec": "0.1.0", "tensorflow": "2.21.0", "keras": "3.15.1"},
-    }
-    (run / "build.json").write_text(json.dumps(build), encoding="utf-8")
+    run.write_text(folder.SPEC, spec)
+    summary = check_file(run.file(folder.SPEC)).summary
+    run.write(folder.SUMMARY_JSON, Summary.model_validate(summary.to_json()))
+    run.write_text(folder.SUMMARY_TXT, render_summary(summary, shares=True))
+    run.write_text(folder.SVG, SVG.format(name=o.name))
+    build = BuildInfo(
+        command="layerspec build specs/tiny.yaml",
+        created="2026-01-02T03:04:05+00:00",
+        spec_path=str(run.file(folder.SPEC)),  # so that the spec's `dir: ../data` holds from there too
+        spec_sha256=hashlib.sha256(spec.encode()).hexdigest(),
+        versions={"layerspec": "0.1.0", "tensorflow": "2.21.0", "keras": "3.15.1"},
+    )
+    run.write(folder.BUILD, build)
     if o.trained:
-        write_training(run, o)
-    return run
+        write_training(run, o, build.spec_sha256)
+    return run.path
 
 
-def write_training(run: Path, o: FakeRun) -> None:
+def write_training(run: RunFolder, o: FakeRun, spec_sha256: str | None) -> None:
     epochs = [
         {
             "epoch": e,
@@ -155,7 +155,7 @@ def write_training(run: Path, o: FakeRun) -> None:
         for e in range(1, o.epochs + 1)
     ]
     history = {"epochs": epochs, "kept_epoch": o.epochs - 1, "kept_reason": "best val_accuracy"}
-    (run / "history.json").write_text(json.dumps(history), encoding="utf-8")
+    run.write(folder.HISTORY, History.model_validate(history | {"spec_sha256": spec_sha256}))
     train = {
         "command": ["layerspec", "train", "--epochs", str(o.epochs), "--seed", "7"],
         "seed": 7,
@@ -163,8 +163,9 @@ def write_training(run: Path, o: FakeRun) -> None:
         "counts": {"train": 18, "val": 6, "test": 12},
         "started": "2026-01-02T03:05:00+00:00",
         "finished": "2026-01-02T03:06:00+00:00",
+        "spec_sha256": spec_sha256,
     }
-    (run / "train.json").write_text(json.dumps(train), encoding="utf-8")
+    run.write(folder.TRAIN, TrainInfo.model_validate(train))
     names = o.classes
     metrics = {
         "test_loss": 0.4321,
@@ -181,7 +182,7 @@ def write_training(run: Path, o: FakeRun) -> None:
             {"index": 11, "file": None, "true": names[2], "predicted": names[1], "confidence": 0.9},
         ],
     }
-    (run / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    run.write(folder.METRICS, Metrics.model_validate(metrics | {"spec_sha256": spec_sha256}))
 
 
 class Page(HTMLParser):

@@ -20,12 +20,12 @@ from PIL import Image
 from test_report import SVG, FakeRun, Page, make_run, report_of, write_training
 from typer.testing import CliRunner
 
-from layerspec.artifacts import write_json
 from layerspec.cli import app
 from layerspec.data import Split
 from layerspec.evaluate import classification_metrics
 from layerspec.report import figures
 from layerspec.report.svg import sanitize_svg
+from layerspec.run import Metrics, RunFolder, folder
 
 runner = CliRunner()
 
@@ -91,11 +91,11 @@ def hundred_class_run(tmp_path: Path, classes: int = 100) -> Path:
     """A trained run of `classes` classes, its metrics.json made by evaluate's own function and writer."""
     names = [f"class_{i:03d}" for i in range(classes)]
     run = make_run(tmp_path, FakeRun(classes=names, trained=False))
-    write_training(run, FakeRun())
+    write_training(RunFolder(run), FakeRun(), None)
     y = np.arange(classes * 3) % classes
     probabilities = np.random.default_rng(0).random((len(y), classes))
     split = Split(np.zeros((len(y), 8, 8, 3), np.float32), y, None)
-    write_json(run / "metrics.json", classification_metrics(probabilities, split, names))
+    RunFolder(run).write(folder.METRICS, Metrics.model_validate(classification_metrics(probabilities, split, names)))
     return run
 
 

@@ -109,8 +109,11 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 
 def leftovers(folder: Path) -> list[str]:
-    """Temporary files (`.NAME.XXXX.tmp.SUFFIX`) and staging folders (`.build-XXXX`) under `folder`."""
-    return sorted(str(p) for p in folder.rglob(".*") if ".tmp" in p.name or p.name.startswith(".build-"))
+    """Temporary files (`.NAME.XXXX.tmp.SUFFIX`) under `folder`, and hidden folders beside it in which a new run
+    was made or an old one set aside (`.NAME.new-XXXX`, `.NAME.old-XXXX`)."""
+    inside = [p for p in folder.rglob(".*") if ".tmp" in p.name]
+    beside = [p for p in folder.parent.glob(f".{folder.name}.*") if p.name.split(".")[2][:4] in {"new-", "old-"}]
+    return sorted(str(p) for p in inside + beside)
 
 
 def assert_error(result: Any, code: int, *messages: str) -> None:
@@ -288,9 +291,9 @@ def failing(code: int) -> Callable[..., Any]:
     ("target", "code", "message"),
     [
         ("keras.Model.save", errno.ENOSPC, "no space left on the device"),
-        ("layerspec.build.tempfile.mkdtemp", errno.EROFS, "the file system is read-only"),
+        ("layerspec.run.replace.tempfile.mkdtemp", errno.EROFS, "the file system is read-only"),
         ("layerspec.artifacts.os.fsync", errno.ENOSPC, "no space left on the device"),
-        ("layerspec.build.os.replace", errno.EACCES, "permission denied"),
+        ("layerspec.run.replace.os.rename", errno.EACCES, "permission denied"),
     ],
 )
 def test_build_that_cannot_write_leaves_the_run_folder_as_it_was(
@@ -300,7 +303,7 @@ def test_build_that_cannot_write_leaves_the_run_folder_as_it_was(
     changed = write_spec(workdir, "changed.yaml", "").read_text().replace("filters: 2", "filters: 3")
     (workdir / "changed.yaml").write_text(changed, encoding="utf-8")
     monkeypatch.setattr(target, failing(code))
-    result = invoke("build", str(workdir / "changed.yaml"), "--out", str(run))
+    result = invoke("build", str(workdir / "changed.yaml"), "--out", str(run), "--overwrite")
     assert_error(result, 2, "error: cannot write", message)
     assert snapshot(run) == before and not leftovers(run)
 
@@ -356,7 +359,8 @@ def terminate_when(process: subprocess.Popen[str], ready: Callable[[], bool], ti
 
 
 def staging_exists(run_dir: Path) -> Callable[[], bool]:
-    return lambda: any(p.name.startswith(".build-") for p in run_dir.iterdir()) if run_dir.is_dir() else False
+    """The hidden folder beside `run_dir` in which the new run is made has been created."""
+    return lambda: any(run_dir.parent.glob(f".{run_dir.name}.new-*"))
 
 
 @pytest.mark.parametrize("command", ["build", "train"])
@@ -364,46 +368,48 @@ def test_sigterm_while_building_leaves_the_run_folder_byte_identical(run: Path, 
     before = snapshot(run)
     changed = (workdir / "spec.yaml").read_text().replace("filters: 2", "filters: 5")
     (workdir / "sigterm.yaml").write_text(changed, encoding="utf-8")
-    process = start(workdir, command, "sigterm.yaml", "--out", str(run))
+    process = start(workdir, command, "sigterm.yaml", "--out", str(run), "--overwrite")
     stderr = terminate_when(process, staging_exists(run))
     assert process.returncode == 130, stderr
     assert "layerspec: interrupted by SIGTERM" in stderr and "Traceback" not in stderr
     assert snapshot(run) == before and not leftovers(run)
 
 
-def test_sigterm_while_saving_the_trained_model_leaves_no_temporary_file(run: Path, workdir: Path) -> None:
-    # The trained model is written last, to `.model.keras.XXXX.tmp.keras` beside the old one.
+def test_sigterm_while_saving_the_trained_model_leaves_the_trained_run_as_it_was(run: Path, workdir: Path) -> None:
+    # Training a trained run again happens beside it; the model is written last, to `.model.keras.XXXX.tmp.keras`.
     def saving() -> bool:
-        return any(p.name.startswith(".model.keras.") for p in run.iterdir())
+        return any(run.parent.glob(f".{run.name}.new-*/.model.keras.*"))
 
-    before = (run / "model.keras").read_bytes()
+    before = snapshot(run)
     process = start(workdir, "train", str(run), "--epochs", "1")
     stderr = terminate_when(process, saving)
     assert process.returncode == 130, stderr
-    assert "layerspec: interrupted by SIGTERM" in stderr and "Traceback" not in stderr
-    assert not leftovers(run)
-    assert (run / "model.keras").read_bytes() == before
+    assert f"{run}: error: stopped before training finished: {run} is exactly as it was" in stderr
+    assert "Traceback" not in stderr
+    assert snapshot(run) == before and not leftovers(run)
 
 
 def test_signal_while_the_files_move_into_place_waits_for_all_of_them(
     run: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A build's files are moved into place all or none: a SIGTERM then is held back until the last one is in."""
-    from layerspec import build, interrupts
+    """A new build takes the old one's place all or none: a SIGTERM between the renames is held back until the
+    new run is in."""
+    from layerspec import interrupts
+    from layerspec.run import replace
 
-    publish = build._publish
+    rename = os.rename
 
-    def publish_after_a_signal(*args: Any, **kwargs: Any) -> Any:
+    def rename_after_a_signal(*args: Any, **kwargs: Any) -> Any:
         os.kill(os.getpid(), signal.SIGTERM)  # handled at the next bytecode, inside the held-back stretch
-        return publish(*args, **kwargs)
+        return rename(*args, **kwargs)
 
     changed = (workdir / "spec.yaml").read_text().replace("filters: 2", "filters: 4")
     (workdir / "publish.yaml").write_text(changed, encoding="utf-8")
-    monkeypatch.setattr(build, "_publish", publish_after_a_signal)
+    monkeypatch.setattr(replace.os, "rename", rename_after_a_signal)
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     interrupts.install()
     try:
-        result = invoke("build", str(workdir / "publish.yaml"), "--out", str(run))
+        result = invoke("build", str(workdir / "publish.yaml"), "--out", str(run), "--overwrite")
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)

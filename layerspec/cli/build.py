@@ -20,6 +20,9 @@ OutOpt = Annotated[
     typer.Option("--out", help="Run folder to write; default runs/<model name>/.", show_default=False),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object with the paths written.")]
+OverwriteOpt = Annotated[
+    bool, typer.Option("--overwrite", help="Replace the run in --out even if it holds training results.")
+]
 
 
 class RankDir(enum.StrEnum):
@@ -34,7 +37,13 @@ RankDirOpt = Annotated[
 
 @app.command()
 @handle_errors
-def build(spec: SpecArg, out: OutOpt = None, json_output: JsonOpt = False, rankdir: RankDirOpt = RankDir.TB) -> None:
+def build(
+    spec: SpecArg,
+    out: OutOpt = None,
+    json_output: JsonOpt = False,
+    rankdir: RankDirOpt = RankDir.TB,
+    overwrite: OverwriteOpt = False,
+) -> None:
     """Check SPEC, compile it into a Keras model, cross-check it and write the run folder (model, summary,
     diagram); the folder becomes the current run."""
     # Imported here so that `layerspec check` starts without TensorFlow or Graphviz.
@@ -43,8 +52,10 @@ def build(spec: SpecArg, out: OutOpt = None, json_output: JsonOpt = False, rankd
     from layerspec.diagram import INSTALL_HINT
 
     command = shlex.join(["layerspec", *sys.argv[1:]])
-    result = build_run(load_reporting_all(spec), out, rankdir=rankdir.value, command=command)
+    result = build_run(load_reporting_all(spec), out, rankdir=rankdir.value, command=command, overwrite=overwrite)
     print_warnings(result.checked.warnings)
+    if result.note:
+        print_error(f"layerspec: {result.note}")
     if result.graphviz_missing:
         print_error(f"layerspec: warning: {INSTALL_HINT}")
     if json_output:

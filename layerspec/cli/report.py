@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from layerspec.artifacts import current_run
 from layerspec.cli.app import app, emit_json, handle_errors
 from layerspec.errors import escape_text
+from layerspec.run import current_run
 
 RunsArg = Annotated[
     list[Path] | None,

@@ -28,9 +28,9 @@ def run_file_models() -> list[type[BaseModel]]:
 
     The only place that knows where the run-file models live.
     """
-    from layerspec.runfiles import models as run
+    from layerspec.run import models as run
 
-    return [run.BuildInfo, run.Summary, run.TrainInfo, run.History, run.Metrics, run.CheckpointState]
+    return [run.BuildInfo, run.Summary, run.TrainInfo, run.History, run.Metrics, run.CheckpointState, run.CurrentRun]
 
 
 def spec_models() -> list[type[BaseModel]]:

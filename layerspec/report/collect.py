@@ -17,18 +17,7 @@ import numpy as np
 from layerspec.errors import DataError, LayerspecError, UsageError
 from layerspec.files import read_record
 from layerspec.report.images import display_range, png_uri, to_uint8
-from layerspec.runfiles import (
-    BuildInfo,
-    History,
-    Metrics,
-    Summary,
-    TrainInfo,
-    read_build,
-    read_history,
-    read_metrics,
-    read_summary,
-    read_train,
-)
+from layerspec.run import BuildInfo, History, Metrics, Record, RunFolder, Summary, TrainInfo, folder
 from layerspec.spec import LoadedSpec, load_spec
 
 SAMPLES_PER_CLASS = 4
@@ -83,10 +72,12 @@ def collect_run(path: Path) -> Run:
     """Read the run folder at `path`; raises UsageError if it is not one, DataError if a file is broken."""
     if not path.is_dir():
         raise UsageError(f"{path} is not a run folder: no such directory (build one with `layerspec build SPEC`)")
-    if not (path / "spec.yaml").is_file():
+    run = RunFolder(path)
+    if not run.is_run():
         raise UsageError(f"{path} is not a run folder: it has no spec.yaml (build one with `layerspec build SPEC`)")
-    loaded = load_spec(path / "spec.yaml")
-    build, train, metrics = read_build(path), read_train(path), read_metrics(path)
+    loaded = load_spec(run.file(folder.SPEC))
+    build, train, history, metrics = run.build(), run.train(), run.history(), run.metrics()
+    check_same_spec(run, build, {folder.TRAIN: train, folder.HISTORY: history, folder.METRICS: metrics})
     data, note = load_data_view(loaded, data_location(loaded, build, train), metrics)
     return Run(
         path=path,
@@ -94,17 +85,35 @@ def collect_run(path: Path) -> Run:
         summary=run_summary(path, loaded),
         build=build,
         train=train,
-        history=read_history(path),
+        history=history,
         metrics=metrics,
-        diagram_svg=read_diagram(path / "model.svg"),
+        diagram_svg=read_diagram(run.file(folder.SVG)),
         data=data,
         data_note=note,
     )
 
 
+def check_same_spec(run: RunFolder, build: BuildInfo | None, results: dict[str, Record | None]) -> None:
+    """Refuse (DataError, exit 3) training results that name another spec than the one the model was built from.
+
+    A report would otherwise show another model's curves and accuracy as this one's. Files written before the
+    records carried the spec's hash cannot be checked and are shown as they are.
+    """
+    built = build.spec_sha256 if build is not None else None
+    for name, record in results.items():
+        trained = getattr(record, "spec_sha256", None)
+        if built and trained and trained != built:
+            raise DataError(
+                str(run.file(name)),
+                f"spec_sha256: these results come from spec {trained[:12]}..., but build.json says the model was "
+                f"built from spec {built[:12]}...: they are not this model's; train the run again "
+                f"(`layerspec train {run.path}`)",
+            )
+
+
 def run_summary(path: Path, loaded: LoadedSpec) -> Summary:
     """summary.json, or the same figures inferred again from spec.yaml when the file is missing."""
-    summary = read_summary(path)
+    summary = RunFolder(path).summary()
     if summary is None:
         from layerspec.check import check_loaded
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from layerspec.report import figures
 from layerspec.report.collect import Run
 from layerspec.report.view import history_series, integer, number, percent
-from layerspec.runfiles import Summary
+from layerspec.run import Summary
 
 
 @dataclass(frozen=True)

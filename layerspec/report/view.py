@@ -17,7 +17,7 @@ from layerspec.layers import format_shape
 from layerspec.report import figures
 from layerspec.report.collect import Picture, Run, class_label, misclassified_picture
 from layerspec.report.svg import SvgError, sanitize_svg
-from layerspec.runfiles import History, Summary
+from layerspec.run import History, Summary
 
 
 @dataclass(frozen=True)
@@ -248,7 +248,9 @@ def _add_training(view: RunView, history: History) -> None:
         "seconds": figures.bar_chart("Epoch time", "seconds", epochs, [e.seconds for e in history.epochs]),
     }
     view.charts = {name: uri for name, uri in charts.items() if uri is not None}
+    extras = sorted({key for e in history.epochs for key in e.extra_figures()})  # top-k accuracies, ...
     view.epoch_header = ["Epoch", "Loss", "Accuracy", "Val loss", "Val accuracy", "Learning rate", "Seconds"]
+    view.epoch_header += [key.replace("_", " ").capitalize() for key in extras]
     view.epochs = [
         EpochRow(
             e.epoch,
@@ -259,6 +261,7 @@ def _add_training(view: RunView, history: History) -> None:
                 percent(e.val_accuracy, 2),
                 number(e.learning_rate, 3),
                 number(e.seconds, 3),
+                *(number(e.extra_figures().get(key), 4) for key in extras),
             ],
             e.epoch == history.kept_epoch,
         )

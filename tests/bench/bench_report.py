@@ -20,10 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from layerspec.artifacts import current_run
 from layerspec.report import collect_run, make_report
 from layerspec.report.render import environment
 from layerspec.report.view import run_view
+from layerspec.run import current_run
 
 
 def timed(function: Callable[[], Any], repeat: int) -> tuple[float, Any]:

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from layerspec.cli import app
 from layerspec.data import load_run_spec, run_data_dir
 from layerspec.errors import DataError
-from layerspec.runfiles.checks import MAX_JSON_BYTES
+from layerspec.run.checks import MAX_JSON_BYTES
 
 RUN_FILES = ("build.json", "summary.json", "train.json", "history.json", "metrics.json")
 PREVIOUS = "previous report"
@@ -96,11 +96,15 @@ HOSTILE: dict[str, tuple[str, str | Any, str]] = {
     "file_name_too_long": ("train.json", _set(("data_dir",), "/tmp/" + "d" * 300), "data_dir: not a path"),
     "list_for_an_object": ("train.json", "[]", "Input should be a valid dictionary"),
     "epochs_of_strings": ("history.json", '{"epochs": ["x"]}', "epochs.0: Input should be"),
-    "unknown_figure": ("history.json", _set(("epochs", 0, "surprise"), 1.0), "unknown figure 'surprise'"),
+    "unknown_figure": ("history.json", _set(("epochs", 0, "Sur prise"), 1.0), "unknown figure 'Sur prise'"),
     "bool_for_an_epoch": ("history.json", _set(("epochs", 0, "epoch"), True), "epochs.0.epoch"),
     "negative_params": ("summary.json", _set(("layers", 0, "params"), -1), "layers.0.params"),
     "shape_of_strings": ("summary.json", _set(("layers", 0, "output_shape"), ["a"]), "layers.0.output_shape.0"),
     "not_utf8": ("metrics.json", "\udcff", "cannot read the file"),
+    "format_from_the_future": ("train.json", _set(("format_version",), 2), "format_version 2: written by a newer"),
+    "format_version_a_string": ("metrics.json", _set(("format_version",), "1"), "format_version: Input should be"),
+    "format_version_negative": ("summary.json", _set(("format_version",), -1), "format_version: Input should be"),
+    "results_of_another_spec": ("history.json", _set(("spec_sha256",), "0" * 64), "they are not this model's"),
 }
 
 

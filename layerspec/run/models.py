@@ -34,20 +34,33 @@ Count = Annotated[int, Field(ge=0)]
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
+# The run-folder format this layerspec writes. A reader reads every version up to this one (fields added since
+# a file was written take their defaults; a file without the key predates versioning and counts as 0) and
+# refuses a newer one as bad data (exit 3), since it may hold what this version cannot know the meaning of.
+FORMAT_VERSION = 1
+Sha256 = Annotated[str, Field(max_length=64)]
+
+
 class RunFile(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False, populate_by_name=True)
+
+
+class Record(RunFile):
+    """A whole file of a run folder: it says which version of the format it was written in."""
+
+    format_version: Annotated[int, Field(ge=0)] = FORMAT_VERSION
 
 
 # ------------------------------------------------------------------------------------------------ build.json
 
 
-class BuildInfo(RunFile):
+class BuildInfo(Record):
     """`build.json`: how and from what the model was built."""
 
     command: str | list[str] | None = None
     created: Text | None = None
     spec_path: PathText | None = None
-    spec_sha256: Annotated[str, Field(max_length=64)] | None = None
+    spec_sha256: Sha256 | None = None
     model_name: Name | None = None
     params: Count | None = None
     rankdir: Annotated[str, Field(max_length=2)] | None = None
@@ -71,9 +84,10 @@ class BuildInfo(RunFile):
 # ------------------------------------------------------------------------------------------------ train.json
 
 
-class TrainInfo(RunFile):
-    """`train.json`: how the model was trained."""
+class TrainInfo(Record):
+    """`train.json`: how the model was trained (its presence marks a finished training)."""
 
+    spec_sha256: Sha256 | None = None  # the spec trained: the one build.json names, or the results are not its
     command: str | list[str] | None = None
     seed: Count | None = None
     settings: dict[str, Any] = Field(default_factory=dict)
@@ -104,8 +118,9 @@ class TrainInfo(RunFile):
 
 # ------------------------------------------------------------------------------------------------ history.json
 
-# Figures Keras logs besides the fixed ones: the spec's extra metrics (`top_5_accuracy`), with and without `val_`.
-EXTRA_FIGURE = re.compile(r"^(val_)?top_[0-9]{1,4}_accuracy$")
+# Figures Keras logs besides the fixed ones: any metric a spec names (`top_5_accuracy`, ...), with and without
+# `val_`. The set is open, so that a metric added later is kept, not refused; a name is still a metric's name.
+EXTRA_FIGURE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 class Epoch(RunFile):
@@ -125,31 +140,36 @@ class Epoch(RunFile):
     def _known_extras(self) -> Epoch:
         for key, value in (self.model_extra or {}).items():
             if not EXTRA_FIGURE.match(key):
-                raise ValueError(f"unknown figure '{key}' (expected loss, accuracy, val_*, top_K_accuracy, ...)")
+                raise ValueError(f"unknown figure '{key}' (a metric's name: lower-case letters, digits and _)")
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"'{key}' should be a number, not {type(value).__name__}")
         return self
+
+    def extra_figures(self) -> dict[str, float]:
+        """The figures besides the fixed ones (top-k accuracies, ...), by name."""
+        return {key: float(value) for key, value in (self.model_extra or {}).items()}
 
     def record(self) -> dict[str, Any]:
         """The epoch as the training loop keeps it: only the figures that were written."""
         return self.model_dump(exclude_unset=True)
 
 
-class History(RunFile):
+class History(Record):
     """`history.json`: one entry per epoch and which epoch's weights the model keeps."""
 
+    spec_sha256: Sha256 | None = None
     epochs: list[Epoch] = Field(max_length=MAX_EPOCHS)
     kept_epoch: Count | None = None
     kept_reason: Text | None = None
 
 
-class CheckpointState(RunFile):
+class CheckpointState(Record):
     """The JSON state inside `checkpoints/last.npz` (and `checkpoints/state.json`, which adds `interrupted`)."""
 
     epoch: Annotated[int, Field(ge=0, le=MAX_EPOCHS)]
     history: list[Epoch] = Field(max_length=MAX_EPOCHS)
     seed: Count
-    spec_sha256: Annotated[str, Field(max_length=64)]
+    spec_sha256: Sha256
     stopped_early: bool = False
     interrupted: dict[str, int | None] | None = None
 
@@ -182,9 +202,10 @@ class Misclassified(RunFile):
     confidence: Share
 
 
-class Metrics(RunFile):
+class Metrics(Record):
     """`metrics.json`: the evaluation on the test split."""
 
+    spec_sha256: Sha256 | None = None
     test_loss: Annotated[float, Field(ge=0.0)] | None = None
     test_accuracy: Share | None = None
     test_count: Count | None = None
@@ -223,8 +244,8 @@ class SummaryLayer(RunFile):
     block: Name | None = None
 
 
-class Summary(RunFile):
-    """`summary.json`: the same object as `layerspec check --json`."""
+class Summary(Record):
+    """`summary.json`: the object `layerspec check --json` prints, each layer with the block it came from."""
 
     name: Name
     params: Count
@@ -234,3 +255,12 @@ class Summary(RunFile):
     inputs: list[SummaryPort] = Field(default_factory=list)
     outputs: list[SummaryPort] = Field(default_factory=list)
     layers: list[SummaryLayer]
+
+
+# ------------------------------------------------------------------------------------------------ runs/.current
+
+
+class CurrentRun(Record):
+    """`runs/.current`: the run that `train`, `evaluate` and `report` use when given none."""
+
+    run: PathText

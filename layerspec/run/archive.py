@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from layerspec.errors import DataError
-from layerspec.runfiles.checks import MAX_JSON_BYTES, parse_json
+from layerspec.run.checks import MAX_JSON_BYTES, parse_json
 
 MODEL_MEMBERS = frozenset({"config.json", "metadata.json", "model.weights.h5"})
 MODEL_CONFIG_DEPTH = 64  # Keras nests a functional model's config about 12 levels deep
