@@ -164,6 +164,14 @@ def write_training(run: RunFolder, o: FakeRun, spec_sha256: str | None) -> None:
         "started": "2026-01-02T03:05:00+00:00",
         "finished": "2026-01-02T03:06:00+00:00",
         "spec_sha256": spec_sha256,
+        "cpu": {
+            "model": "AMD EPYC 7B13",
+            "vector_flags": ["avx2"],
+            "native_bfloat16": False,
+            "onednn": "off",
+            "onednn_source": "TensorFlow's default for this CPU",
+        },
+        "precision": {"requested": "auto", "chosen": "float32", "reason": "the CPU has no native bfloat16"},
     }
     run.write(folder.TRAIN, TrainInfo.model_validate(train))
     names = o.classes
@@ -247,6 +255,13 @@ def test_trained_report_has_every_section(tmp_path: Path, trained: Path) -> None
     for layer in summary["layers"]:
         assert layer["name"] in page.text
     assert f"{summary['params']:,}" in page.text
+
+
+def test_the_machine_a_figure_came_from_is_shown(tmp_path: Path, trained: Path) -> None:
+    _, page = report_of(tmp_path, trained)
+    text = "\n".join(page.text)
+    assert "AMD EPYC 7B13 (avx2; oneDNN off)" in text
+    assert "float32 (the CPU has no native bfloat16)" in text
 
 
 def test_every_picture_is_inline(tmp_path: Path, trained: Path) -> None:

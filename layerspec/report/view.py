@@ -17,7 +17,7 @@ from layerspec.layers import format_shape
 from layerspec.report import figures
 from layerspec.report.collect import Picture, Run, class_label, misclassified_picture
 from layerspec.report.svg import SvgError, sanitize_svg
-from layerspec.run import History, Summary
+from layerspec.run import History, Summary, TrainInfo
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,19 @@ def _facts(run: Run) -> list[tuple[str, str]]:
         facts += [(f"{name} version", version) for name, version in build.versions.items()]
     if train is not None:
         facts += [("Seed", "-" if train.seed is None else str(train.seed))]
+        facts += _machine_facts(train)
         facts += [("Training started", train.started or "-"), ("Training finished", train.finished or "-")]
+    return facts
+
+
+def _machine_facts(train: TrainInfo) -> list[tuple[str, str]]:
+    """Where the figures come from: deterministic training repeats its figures on one kind of CPU only."""
+    facts = []
+    if train.cpu is not None:
+        units = ", ".join(train.cpu.vector_flags) or "no AVX2"
+        facts.append(("Trained on", f"{train.cpu.model} ({units}; oneDNN {train.cpu.onednn})"))
+    if train.precision is not None:
+        facts.append(("Precision", f"{train.precision.chosen} ({train.precision.reason})"))
     return facts
 
 
