@@ -32,7 +32,27 @@ IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "GIF")  # the only Pillow plugins asked t
 DETECTED_FORMATS = frozenset({*IMAGE_FORMATS, "MPO"})
 MAX_IMAGE_FILE_BYTES = 256 * 2**20  # an image file bigger than this is refused, and never read further
 MAX_IMAGE_PIXELS = 50_000_000  # a decoded image bigger than this is refused (decompression bombs)
-MAX_DATASET_BYTES = 8 * 2**30  # decoded float32 pixels of all splits together, claimed before reading
+MAX_DATASET_CAP = 8 * 2**30  # decoded float32 pixels of all splits together, claimed before reading
+# The arrays are held in memory, and training holds copies of them (tf.data, augmentation, the model's batches):
+# an eighth of the machine's memory leaves room for those, so the budget is the smaller of the two.
+MEMORY_SHARE = 8
+
+
+def dataset_budget(total_memory: int | None) -> int:
+    """The bytes a decoded dataset may take on a machine with `total_memory` bytes (None: unknown)."""
+    if total_memory is None or total_memory <= 0:
+        return MAX_DATASET_CAP
+    return min(MAX_DATASET_CAP, total_memory // MEMORY_SHARE)
+
+
+def total_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+MAX_DATASET_BYTES = dataset_budget(total_memory())
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})  # 16-bit grayscale PNG
 PLAIN_MODES = frozenset({"1", "L", "P", "RGB", "CMYK", "YCbCr"})
 ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})

@@ -416,11 +416,35 @@ def test_tiny_images_resized_to_a_huge_input_are_refused_before_decoding(tmp_pat
     assert peak < 50 * 2**20
 
 
+@pytest.mark.parametrize(
+    ("memory", "budget"), [(24 * 2**30, 3 * 2**30), (128 * 2**30, 8 * 2**30), (4 * 2**30, 2**29), (None, 8 * 2**30)]
+)
+def test_the_budget_follows_the_machine(memory: int | None, budget: int) -> None:
+    from layerspec.images import dataset_budget
+
+    assert dataset_budget(memory) == budget
+
+
+def test_forty_one_pixel_images_do_not_become_4_gb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from layerspec import images
+
+    monkeypatch.setattr(images, "MAX_DATASET_BYTES", images.dataset_budget(24 * 2**30))  # this machine's kind
+    for i in range(40):
+        folder = tmp_path / "images" / "train" / "abc"[i % 3]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (1, 1), (i, i, i)).save(folder / f"{i}.png")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HUGE_INPUT.replace("8192", "2900"), encoding="utf-8")
+    message, peak = peak_while(lambda: load(spec))
+    assert "40 images decode to (40, 2900, 2900, 3): 4,036,800,000 bytes as float32" in message, message
+    assert peak < 50 * 2**20
+
+
 def test_predict_counts_its_images_before_decoding(tmp_path: Path) -> None:
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "spec.yaml").write_text(HUGE_INPUT, encoding="utf-8")
     files = []
-    for i in range(11):  # 11 x 768 MiB as float32: over the 8 GiB
+    for i in range(11):  # 11 x 768 MiB as float32: over the budget, whatever the machine
         files.append(str(tmp_path / f"{i}.png"))
         Image.new("RGB", (1, 1)).save(files[-1])
     result = CliRunner().invoke(app, ["predict", str(tmp_path / "run"), *files])
@@ -440,15 +464,18 @@ def test_h5_budget_counts_the_float32_arrays(good: Path) -> None:
 
 
 def test_h5_budget_is_shared_by_every_split(good: Path) -> None:
-    # each split alone (4.3 GiB as float32) is within the 8 GiB, both together are not; neither is read
+    # each split alone (0.6 of the budget as float32) is within it, both together are not; neither is read
+    from layerspec.images import MAX_DATASET_BYTES
+
+    count = int(0.6 * MAX_DATASET_BYTES) // (8 * 8 * 3 * 4)
     for name, prefix in (("train.h5", "train"), ("test.h5", "test")):
         with h5py.File(good.parent / name, "a") as handle:
             del handle[f"{prefix}_set_x"], handle[f"{prefix}_set_y"]
-            handle.create_dataset(f"{prefix}_set_x", shape=(6_000_000, 8, 8, 3), dtype=np.uint8, chunks=(1, 8, 8, 3))
-            handle.create_dataset(f"{prefix}_set_y", shape=(6_000_000,), dtype=np.int64, chunks=(1024,))
+            handle.create_dataset(f"{prefix}_set_x", shape=(count, 8, 8, 3), dtype=np.uint8, chunks=(1, 8, 8, 3))
+            handle.create_dataset(f"{prefix}_set_y", shape=(count,), dtype=np.int64, chunks=(1024,))
     message, peak = peak_while(lambda: load(good))
-    assert f"{good.parent / 'test.h5'}: error: dataset 'test_set_x' declares shape (6000000, 8, 8, 3)" in message
-    assert "on top of 4,608,000,000 bytes for the other splits" in message, message
+    assert f"{good.parent / 'test.h5'}: error: dataset 'test_set_x' declares shape ({count}, 8, 8, 3)" in message
+    assert f"on top of {count * 8 * 8 * 3 * 4:,} bytes for the other splits" in message, message
     assert peak < 50 * 2**20
 
 
