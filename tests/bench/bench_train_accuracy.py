@@ -24,7 +24,7 @@ TARGETS = {"signs.yaml": (0.975, 0.95), "signs_best.yaml": (0.99, 0.0)}
 
 def train(spec: Path, seed: int, out: Path) -> dict[str, object]:
     run_dir = out / f"{spec.stem}-seed{seed}"
-    command = [str(LAYERSPEC), "train", str(spec), "--seed", str(seed), "--out", str(run_dir), "--json"]
+    command = [str(LAYERSPEC), "train", str(spec), "--seed", str(seed), "--out", str(run_dir), "--overwrite", "--json"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:

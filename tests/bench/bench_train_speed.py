@@ -191,7 +191,7 @@ def speed(configs: list[str], epochs: int, rounds: int, folder: Path, floor: flo
         for name in configs:
             mine = steady(plain_keras(epochs))
             spec = variant_spec(folder, name, CONFIGS[name], recipe=False)
-            theirs = steady(layerspec_train(spec, epochs, 1, folder / "runs" / name)["epoch_seconds"])
+            theirs = steady(layerspec_train(spec, epochs, 1, folder / "runs" / f"{name}-{round_}")["epoch_seconds"])
             plain[name] += mine
             ours[name] += theirs
             a, b = statistics.median(mine), statistics.median(theirs)
@@ -242,9 +242,7 @@ def main() -> None:
     print(f"cpu: {cpu.model}; {' '.join(cpu.vector_flags)}; oneDNN {cpu.onednn} ({cpu.onednn_source})", flush=True)
     work, rate = epoch_gflop(), matmul_gflops()
     floor = work / rate
-    print(
-        f"floor: {work:.0f} GFLOP per epoch at {rate:.0f} GFLOP/s (2048^2 float32 matmul) = {floor:.2f} s", flush=True
-    )
+    print(f"floor: {work:.0f} GFLOP per epoch at {rate:.0f} GFLOP/s (float32 matmul) = {floor:.2f} s", flush=True)
     with tempfile.TemporaryDirectory(prefix="layerspec-speed-") as tmp:
         medians = speed(args.configs, args.epochs, args.rounds, Path(tmp), floor)
         fastest = min(medians, key=medians.__getitem__)
