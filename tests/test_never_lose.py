@@ -246,7 +246,7 @@ def test_a_spec_refused_after_its_build_leaves_the_trained_run_as_it_was(
         raise SpecError([Diagnostic(str(workdir / "other.yaml"), 1, 1, "refused by training")])
 
     before = snapshot(trained)
-    monkeypatch.setattr("layerspec.train.check_training_data", refuse)
+    monkeypatch.setattr("layerspec.train.run.check_training_data", refuse)  # the check inside train_run
     result = invoke("train", str(workdir / "other.yaml"), "--out", str(trained), "--overwrite")
     assert result.exit_code == 2, result.output
     assert "other.yaml:1:1: error: refused by training" in result.stderr

@@ -261,3 +261,23 @@ def test_every_entry_builds_with_keras(keras: Any) -> None:
         for labels in ("one_hot", "sparse"):
             built = recipes.metric(keras, name, labels)
             assert built == "accuracy" if name == "accuracy" else built.name == name
+
+
+def test_the_train_result_gives_the_json_payload_and_moves_with_its_folder(tmp_path: Path) -> None:
+    from layerspec.train import TrainResult
+
+    epochs = [
+        {"epoch": 1, "loss": 0.5, "learning_rate": 0.1, "seconds": 2.0},
+        {"epoch": 2, "loss": 0.4, "seconds": 3.0},
+    ]
+    result = TrainResult(tmp_path / ".run.new", epochs, 2, "last epoch", {"test_loss": None, "test_accuracy": None})
+    payload = result.moved_to(tmp_path / "run").to_json()
+    assert payload == {
+        "run_dir": str(tmp_path / "run"),
+        "model": str(tmp_path / "run" / "model.keras"),
+        "history": {"epochs": epochs, "kept_epoch": 2, "kept_reason": "last epoch"},
+        "metrics": {"test_loss": None, "test_accuracy": None},
+        "epochs": 2,
+        "epoch_seconds": [2.0, 3.0],
+    }
+    assert list(payload) == ["run_dir", "model", "history", "metrics", "epochs", "epoch_seconds"]

@@ -69,14 +69,14 @@ def run_fold(
 ) -> dict[str, Any]:
     dataset = Dataset(images.subset(np.flatnonzero(~held_out)), None, images.subset(np.flatnonzero(held_out)), names)
     result = train_run(out, loaded, TrainOptions(seed=seed, command="bench_cross_validate"), dataset=dataset)
-    metrics = result["metrics"]
+    metrics = result.metrics
     return {
         "seed": seed,
         "held_out": int(held_out.sum()),
         "correct": int(np.trace(metrics["confusion_matrix"])),
         "loss": metrics["test_loss"],
-        "kept": result["history"]["kept_reason"],
-        "median_epoch_seconds": statistics.median(result["epoch_seconds"]),
+        "kept": result.kept_reason,
+        "median_epoch_seconds": statistics.median(r["seconds"] for r in result.history),
     }
 
 

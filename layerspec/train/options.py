@@ -1,0 +1,41 @@
+"""Command-line overrides of the spec's train section, and the settings and loss they give."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from layerspec.data import data_spec
+from layerspec.rules.runtime import check_overrides
+from layerspec.spec import LoadedSpec
+from layerspec.spec.train import LOSS_FOR_LABELS, TrainSpec
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Command-line overrides of the spec's train section."""
+
+    epochs: int | None = None
+    seed: int | None = None
+    data_dir: Path | None = None
+    resume: bool = False
+    command: str = "layerspec train"
+
+
+def train_settings(loaded: LoadedSpec, options: TrainOptions | None = None) -> TrainSpec:
+    """The spec's train section (defaults when absent) with the command line's overrides applied."""
+    settings = loaded.spec.train if loaded.spec.train is not None else TrainSpec()
+    updates: dict[str, Any] = {}
+    if options is not None:
+        check_overrides(options.epochs, options.seed)
+    if options is not None and options.epochs is not None:
+        updates["epochs"] = options.epochs
+    if options is not None and options.seed is not None:
+        updates["seed"] = options.seed
+    return settings.model_copy(update=updates)
+
+
+def loss_name(loaded: LoadedSpec, settings: TrainSpec) -> str:
+    """The loss: the one the data section's label encoding needs (`check` refuses any other)."""
+    return LOSS_FOR_LABELS[data_spec(loaded).labels]

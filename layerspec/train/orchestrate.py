@@ -1,0 +1,154 @@
+"""`layerspec train` as one library call: a spec is built first, a run folder is trained in place.
+
+A run that holds training results is never changed file by file: its replacement is built and trained in a
+hidden folder beside it and takes its place in one step at the end (see `layerspec.run.replace`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol
+
+from layerspec.data import Dataset
+from layerspec.errors import Diagnostic, UsageError
+from layerspec.run import RunFolder, current_run, resolve_run
+from layerspec.run.folder import RUNS_DIR
+from layerspec.spec import LoadedSpec
+from layerspec.train.interrupt import Interrupted
+from layerspec.train.loop import Progress
+from layerspec.train.options import TrainOptions
+from layerspec.train.records import TrainResult
+
+
+class Display(Progress, Protocol):
+    """What the command line shows while a spec is built and trained: the epochs, the spec's warnings, notes."""
+
+    def warn(self, warnings: Iterable[Diagnostic]) -> None:
+        """The spec's warnings, once it is built (they never stop it)."""
+        ...
+
+    def note(self, text: str) -> None:
+        """Something the user did not ask for but should know (the run went to another folder than expected)."""
+        ...
+
+
+def train_spec_or_run(
+    spec_or_run: Path | None,
+    options: TrainOptions,
+    display: Display | None = None,
+    *,
+    out: Path | None = None,
+    overwrite: bool = False,
+) -> TrainResult:
+    """Train a spec file (built first, into `out` or runs/<name>), a run folder, or (None) the current run."""
+    trained = _training_run(spec_or_run, out, options)
+    if isinstance(trained, tuple):
+        run_dir, run_spec = trained
+        return _train_in_place(run_dir, run_spec, options, display)
+    return _build_and_train(trained, out, options, display, overwrite=overwrite)
+
+
+def _training_run(
+    spec_or_run: Path | None, out: Path | None, options: TrainOptions
+) -> tuple[Path, LoadedSpec] | LoadedSpec:
+    """The run folder to train in place and its spec, or the loaded spec that is built first."""
+    from layerspec.data import load_run_spec
+
+    if spec_or_run is None or spec_or_run.is_dir():
+        if out is not None:
+            raise UsageError("--out applies when training a spec file; a run folder is trained in place")
+        run_dir = current_run() if spec_or_run is None else resolve_run(spec_or_run)
+        return run_dir, load_run_spec(run_dir)
+    if not spec_or_run.exists():
+        raise UsageError(f"{spec_or_run}: no such spec file or run folder")
+    from layerspec.check import load_reporting_all
+
+    loaded = load_reporting_all(spec_or_run)
+    if options.resume:
+        return (out if out is not None else RUNS_DIR / loaded.spec.name), loaded
+    return loaded
+
+
+def _train_in_place(run_dir: Path, loaded: LoadedSpec, options: TrainOptions, display: Display | None) -> TrainResult:
+    """Train a run folder; one that holds training results is trained afresh beside it and replaced at the end."""
+    from layerspec.run import folder, set_current_run
+    from layerspec.run.replace import publish, staged
+    from layerspec.train.run import train_run
+
+    if options.resume or not RunFolder(run_dir).training_results():
+        return train_run(run_dir, loaded, options, display)
+    with staged(run_dir) as staging:
+        for name in folder.BUILD_FILES:  # the build, without the results it is about to replace
+            if (run_dir / name).is_file():  # a plain copy: the hidden folder is complete or discarded as a whole
+                shutil.copy2(run_dir / name, staging.file(name))
+        result = _train_staged(staging, run_dir, loaded, options, display, None)
+        publish(staging, run_dir)
+    set_current_run(run_dir)
+    return result
+
+
+def _build_and_train(
+    loaded: LoadedSpec, out: Path | None, options: TrainOptions, display: Display | None, *, overwrite: bool
+) -> TrainResult:
+    """Check the data (bad data fails before anything is built), build the spec, then train it.
+
+    A new run folder is published once built and trained in place, so that an interrupted training can be
+    resumed. A run that is replaced (`--overwrite`, or a build-only run of this spec) is built and trained in a
+    hidden folder beside it that takes its place only at the end: until then it stays exactly as it was.
+    """
+    from layerspec.build import compile_checked, write_build
+    from layerspec.data import load_dataset
+    from layerspec.rules.runtime import check_training_data
+    from layerspec.run import set_current_run
+    from layerspec.run.replace import choose_target, publish, staged
+    from layerspec.train.options import train_settings
+    from layerspec.train.run import train_run
+    from layerspec.train.runtime import check_devices, prepare_runtime
+
+    settings = train_settings(loaded, options)
+    dataset = load_dataset(loaded, options.data_dir)
+    check_training_data(loaded, settings, dataset.counts())
+    # Thread pools can only be sized before TensorFlow runs its first op, which building does.
+    prepare_runtime(settings)
+    if settings.strategy.type == "mirrored" and settings.strategy.devices is not None:
+        check_devices(loaded, settings.strategy.devices)  # a device that is not there: refused before building
+    target = choose_target(out, loaded.spec.name, loaded.sha256, overwrite=overwrite, spec_path=loaded.path)
+    checked, model = compile_checked(loaded)
+    if display is not None:
+        display.warn(checked.warnings)
+        if target.note:
+            display.note(target.note)
+    with staged(target.path) as staging:
+        write_build(staging, checked, model, rankdir="TB", command=options.command)
+        if not target.path.exists():
+            run = publish(staging, target.path)
+            set_current_run(run.path)
+            return train_run(run.path, checked.loaded, options, display, dataset)
+        result = _train_staged(staging, target.path, checked.loaded, options, display, dataset)
+        publish(staging, target.path)
+    set_current_run(target.path)
+    return result
+
+
+def _train_staged(
+    staging: RunFolder,
+    target: Path,
+    loaded: LoadedSpec,
+    options: TrainOptions,
+    display: Display | None,
+    dataset: Dataset | None,
+) -> TrainResult:
+    """Train in the hidden folder; the result names the folder it will become."""
+    from layerspec.train.run import train_run
+
+    try:
+        result = train_run(staging.path, loaded, options, display, dataset)
+    except (Interrupted, KeyboardInterrupt):  # a stop requested during the epochs, or a signal before them
+        raise Interrupted(
+            str(target),
+            f"stopped before training finished: {target} is exactly as it was; the new run was discarded "
+            "(train again to replace it)",
+        ) from None
+    return result.moved_to(target)
