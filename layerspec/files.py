@@ -78,7 +78,7 @@ def read_limited(path: Path, limit: int, what: str = "a regular file") -> bytes:
         os.close(fd)
 
 
-def read_record(path: Path, limit: int = MAX_RECORD_BYTES) -> str:
+def read_text_limited(path: Path, limit: int = MAX_RECORD_BYTES) -> str:
     """A run folder's text file (JSON record, SVG diagram) as UTF-8, bounded like a spec.
 
     Raises OSError (FileRefused among them) or UnicodeDecodeError (a ValueError), as `Path.read_text` would.

@@ -100,9 +100,9 @@ def test_endless_block_expansion_ends(case: str) -> None:
 READ_RECORD = """
 import sys
 from pathlib import Path
-from layerspec.files import read_record
+from layerspec.files import read_text_limited
 try:
-    read_record(Path(sys.argv[1]))
+    read_text_limited(Path(sys.argv[1]))
 except OSError as exc:
     print(exc)
 """

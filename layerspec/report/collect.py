@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from layerspec.errors import DataError, LayerspecError, UsageError
-from layerspec.files import read_record
+from layerspec.files import read_text_limited
 from layerspec.report.images import display_range, png_uri, to_uint8
 from layerspec.run import BuildInfo, History, Metrics, Record, RunFolder, Summary, TrainInfo, folder
 from layerspec.spec import LoadedSpec, load_spec
@@ -125,7 +125,7 @@ def read_diagram(path: Path) -> str | None:
     if not path.is_file():
         return None
     try:
-        return read_record(path)
+        return read_text_limited(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(str(path), f"cannot read the diagram: {exc}") from None
 

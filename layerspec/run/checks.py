@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from layerspec.errors import DataError
-from layerspec.files import read_record
+from layerspec.files import read_text_limited
 
 MAX_JSON_BYTES = 64 * 2**20  # a 1,000-class metrics.json is a few megabytes
 MAX_DEPTH = 20  # layerspec nests its JSON files at most 6 levels deep
@@ -72,7 +72,7 @@ def read_json(path: Path) -> Any:
         size = path.stat().st_size
         if size > MAX_JSON_BYTES:
             raise DataError(str(path), f"{size:,} bytes: larger than any run file layerspec writes")
-        text = read_record(path, MAX_JSON_BYTES)  # a FIFO or device is refused, not read until it ends
+        text = read_text_limited(path, MAX_JSON_BYTES)  # a FIFO or device is refused, not read until it ends
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(str(path), f"cannot read the file: {exc}") from None
     return parse_json(text, path)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from layerspec import artifacts
 from layerspec.errors import DataError, UsageError
-from layerspec.files import read_record as read_limited_text
+from layerspec.files import read_text_limited
 from layerspec.run.checks import parse_json, read_json, validate
 from layerspec.run.models import (
     FORMAT_VERSION,
@@ -157,7 +157,7 @@ def set_current_run(run_dir: Path) -> None:
 def current_run() -> Path:
     """The current run folder, or UsageError saying there is none (or it is gone)."""
     try:
-        text = read_limited_text(CURRENT_RUN_FILE, 64 * 1024)  # a FIFO or device there is refused, not read
+        text = read_text_limited(CURRENT_RUN_FILE, 64 * 1024)  # a FIFO or device there is refused, not read
     except (OSError, UnicodeDecodeError):
         raise UsageError("no current run: run `layerspec build SPEC` first, or name a run folder") from None
     run_dir = Path(_current_path(text))
