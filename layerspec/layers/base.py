@@ -71,6 +71,10 @@ RESHAPE = Family("reshape", "#99e9f2")
 REGULARIZATION = Family("regularization", "#dee2e6")
 AUGMENTATION = Family("augmentation", "#fcc2d7")
 PREPROCESSING = Family("preprocessing", "#c3fae8")
+EMBEDDING = Family("embedding", "#eebefa")
+RECURRENT = Family("recurrent", "#d8f5a2")
+ATTENTION = Family("attention", "#ffd43b")
+WRAPPER = Family("wrapper", "#ced4da")
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
@@ -85,6 +89,10 @@ FAMILIES: dict[str, Family] = {
         REGULARIZATION,
         AUGMENTATION,
         PREPROCESSING,
+        EMBEDDING,
+        RECURRENT,
+        ATTENTION,
+        WRAPPER,
     )
 }
 

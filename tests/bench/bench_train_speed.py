@@ -1,7 +1,7 @@
 """Speed benchmark: plain Keras `model.fit` against `layerspec train` on the reference network (not a test).
 
     .venv/bin/python tests/bench/bench_train_speed.py [--epochs 8] [--rounds 3] [--configs default bfloat16 ...]
-                                                      [--accuracy] [--onednn 0|1]
+                                                      [--accuracy] [--onednn 0|1] [--isa AVX2]
 
 Plain Keras is the seed notebook's way: the network written by hand, `model.fit` on NumPy arrays (the 1,080
 training images / 255, one-hot labels), batch 64, float32, Adam. layerspec trains specs/signs.yaml's layers with a
@@ -13,7 +13,8 @@ of a median is the machine and how much the code.
 The floor is the epoch's arithmetic (forward and backward: 3 x 2 FLOP per multiply-accumulate that `check`
 counts, for every training image) at the rate a large float32 matmul reaches on this machine; the second target
 is layerspec's median epoch against it. The CPU (model, vector units, oneDNN on or off) is printed first: figures
-from different CPU kinds are not comparable. `--onednn` sets TF_ENABLE_ONEDNN_OPTS for both sides.
+from different CPU kinds are not comparable. `--onednn` sets TF_ENABLE_ONEDNN_OPTS for both sides;
+`--isa AVX2` caps oneDNN at AVX2 (ONEDNN_MAX_CPU_ISA), which is what oneDNN runs on an AVX2-only CPU.
 `--accuracy` then trains the full recipe of specs/signs.yaml with the fastest configuration's settings for seeds
 1, 2, 3 and prints the test accuracy next to the float32 recipe's.
 """
@@ -234,12 +235,17 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=MAIN_CONFIGS, choices=list(CONFIGS))
     parser.add_argument("--accuracy", action="store_true", help="also train the recipe with the fastest settings")
     parser.add_argument("--onednn", choices=["0", "1"], help="TF_ENABLE_ONEDNN_OPTS for both sides")
+    parser.add_argument("--isa", choices=["AVX2", "AVX512_CORE"], help="ONEDNN_MAX_CPU_ISA for both sides")
     args = parser.parse_args()
+    if args.isa is not None:
+        ENV["ONEDNN_MAX_CPU_ISA"] = os.environ["ONEDNN_MAX_CPU_ISA"] = args.isa
     if args.onednn is not None:
         ENV["TF_ENABLE_ONEDNN_OPTS"] = os.environ["TF_ENABLE_ONEDNN_OPTS"] = args.onednn
         this_cpu.cache_clear()
     cpu = this_cpu()
     print(f"cpu: {cpu.model}; {' '.join(cpu.vector_flags)}; oneDNN {cpu.onednn} ({cpu.onednn_source})", flush=True)
+    if args.isa is not None:
+        print(f"oneDNN capped at {args.isa} (ONEDNN_MAX_CPU_ISA)", flush=True)
     work, rate = epoch_gflop(), matmul_gflops()
     floor = work / rate
     print(f"floor: {work:.0f} GFLOP per epoch at {rate:.0f} GFLOP/s (float32 matmul) = {floor:.2f} s", flush=True)
