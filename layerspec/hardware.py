@@ -1,14 +1,18 @@
 """What the machine offers the training step: the CPU's vector units, oneDNN, and the precision `auto` picks.
 
 Read without importing TensorFlow (from /proc/cpuinfo and the environment), so `check` and the records can say
-which machine a figure came from. Which kernels TensorFlow runs depends on this: oneDNN's are on by default only
-on CPUs with AVX-512 neural-network units, and bfloat16 is fast only where the CPU computes it natively.
+which machine a figure came from. Which kernels TensorFlow runs depends on this: TensorFlow turns oneDNN's on by
+itself only on CPUs with AVX-512 or AVX neural-network units, and bfloat16 is fast only where the CPU computes it
+natively. layerspec turns oneDNN on for the other AVX2 CPUs too (`use_onednn_by_default`), because there it
+measured the training step faster with it (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import sys
+from collections.abc import MutableMapping
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -19,9 +23,14 @@ from pydantic import BaseModel, ConfigDict
 NATIVE_BFLOAT16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
 # CPU flags TensorFlow 2.21 looks for when it decides to turn oneDNN's kernels on by itself (x86 Linux).
 ONEDNN_DEFAULT_FLAGS = frozenset({"avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "avx_vnni"})
+ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
+# Holds the value layerspec gave ONEDNN_ENV, so a record (in this process or a child) can tell layerspec's
+# default from the user's own setting.
+ONEDNN_DEFAULT_MARK = "LAYERSPEC_ONEDNN_DEFAULT"
 VECTOR_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
 
 Policy = Literal["float32", "bfloat16", "float16"]
+OnednnSource = Literal["TF_ENABLE_ONEDNN_OPTS", "TensorFlow's default for this CPU", "layerspec's default for this CPU"]
 
 
 class CpuInfo(BaseModel):
@@ -33,7 +42,7 @@ class CpuInfo(BaseModel):
     vector_flags: list[str]
     native_bfloat16: bool
     onednn: Literal["on", "off"]
-    onednn_source: Literal["TF_ENABLE_ONEDNN_OPTS", "TensorFlow's default for this CPU"]
+    onednn_source: OnednnSource
 
 
 class PrecisionChoice(BaseModel):
@@ -66,23 +75,49 @@ def parse_cpuinfo(text: str) -> tuple[str, frozenset[str]]:
     return model or platform.processor() or platform.machine(), flags
 
 
-def onednn_state(flags: frozenset[str], environ: dict[str, str] | None = None) -> tuple[Literal["on", "off"], bool]:
-    """Whether oneDNN's kernels are on, and whether the environment (not TensorFlow's default) decided it."""
-    value = (os.environ if environ is None else environ).get("TF_ENABLE_ONEDNN_OPTS")
+def onednn_state(
+    flags: frozenset[str], environ: MutableMapping[str, str] | None = None
+) -> tuple[Literal["on", "off"], OnednnSource]:
+    """Whether oneDNN's kernels are on, and who decided: the user's environment, layerspec or TensorFlow."""
+    environ = os.environ if environ is None else environ
+    value = environ.get(ONEDNN_ENV)
     if value is not None and value.strip().lower() in ("0", "false", "1", "true"):
-        return ("on" if value.strip().lower() in ("1", "true") else "off"), True
-    return ("on" if flags & ONEDNN_DEFAULT_FLAGS else "off"), False
+        state: Literal["on", "off"] = "on" if value.strip().lower() in ("1", "true") else "off"
+        by_layerspec = environ.get(ONEDNN_DEFAULT_MARK) == value
+        return state, "layerspec's default for this CPU" if by_layerspec else "TF_ENABLE_ONEDNN_OPTS"
+    return ("on" if flags & ONEDNN_DEFAULT_FLAGS else "off"), "TensorFlow's default for this CPU"
 
 
-def describe_cpu(text: str, environ: dict[str, str] | None = None) -> CpuInfo:
+def use_onednn_by_default(flags: frozenset[str] | None = None, environ: MutableMapping[str, str] | None = None) -> bool:
+    """Turn oneDNN's kernels on for an AVX2 CPU on which TensorFlow would leave them off; True if it did.
+
+    On such CPUs (AMD EPYC, older Xeons) TensorFlow's own convolution kernels run the reference network's training
+    step at under half the speed of oneDNN's (docs/benchmarks.md). Nothing changes where the user set
+    TF_ENABLE_ONEDNN_OPTS, where TensorFlow turns oneDNN on itself, or once TensorFlow is imported (it reads the
+    variable only then, and a record must not claim a setting that did not take effect).
+    """
+    if environ is None:
+        if "tensorflow" in sys.modules:
+            return False
+        environ = os.environ
+    flags = parse_cpuinfo(_cpuinfo_text())[1] if flags is None else flags
+    if ONEDNN_ENV in environ:
+        return False
+    if "avx2" not in flags or flags & ONEDNN_DEFAULT_FLAGS:
+        return False
+    environ[ONEDNN_ENV] = environ[ONEDNN_DEFAULT_MARK] = "1"
+    return True
+
+
+def describe_cpu(text: str, environ: MutableMapping[str, str] | None = None) -> CpuInfo:
     model, flags = parse_cpuinfo(text)
-    onednn, from_env = onednn_state(flags, environ)
+    onednn, source = onednn_state(flags, environ)
     return CpuInfo(
         model=model,
         vector_flags=[f for f in VECTOR_FLAGS if f in flags],
         native_bfloat16=bool(flags & NATIVE_BFLOAT16_FLAGS),
         onednn=onednn,
-        onednn_source="TF_ENABLE_ONEDNN_OPTS" if from_env else "TensorFlow's default for this CPU",
+        onednn_source=source,
     )
 
 

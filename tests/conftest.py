@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+import layerspec  # noqa: F401  (first, so the tests run with the oneDNN setting the command line gets)
+
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "specs"
 

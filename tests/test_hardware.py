@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from layerspec.hardware import choose_precision, describe_cpu, parse_cpuinfo, this_cpu
+from layerspec.hardware import choose_precision, describe_cpu, parse_cpuinfo, this_cpu, use_onednn_by_default
 
 # Flags as Linux prints them (shortened to the ones that matter, plus a few neighbours).
 AMD_ZEN3 = "model name\t: AMD EPYC 7B13\nflags\t\t: fpu sse sse2 avx fma avx2 bmi2 sha_ni vaes\n"
@@ -41,6 +41,38 @@ def test_cpu_kinds(text: str, native: bool, onednn: str, flags: list[str]) -> No
 def test_the_environment_decides_onednn(value: str, state: str) -> None:
     cpu = describe_cpu(INTEL_AMX if state == "off" else AMD_ZEN3, environ={"TF_ENABLE_ONEDNN_OPTS": value})
     assert cpu.onednn == state and cpu.onednn_source == "TF_ENABLE_ONEDNN_OPTS"
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "turned_on"),
+    [
+        (AMD_ZEN3, {}, True),  # AVX2 only: TensorFlow would leave oneDNN off
+        (INTEL_VM, {}, False),  # TensorFlow turns it on itself
+        (INTEL_AMX, {}, False),
+        (AMD_ZEN3, {"TF_ENABLE_ONEDNN_OPTS": "0"}, False),  # the user's choice stands
+        ("model name\t: old\nflags\t\t: sse2 avx\n", {}, False),  # no AVX2: not measured, left alone
+    ],
+    ids=["amd-avx2", "intel-avx512", "intel-amx", "user-said-off", "no-avx2"],
+)
+def test_layerspec_turns_onednn_on_where_tensorflow_would_not(
+    text: str, environ: dict[str, str], turned_on: bool
+) -> None:
+    before = dict(environ)
+    assert use_onednn_by_default(parse_cpuinfo(text)[1], environ) is turned_on
+    cpu = describe_cpu(text, environ)
+    if turned_on:
+        assert (cpu.onednn, cpu.onednn_source) == ("on", "layerspec's default for this CPU")
+    else:
+        assert environ == before
+
+
+def test_a_child_process_still_knows_the_default_was_layerspec_s() -> None:
+    """A subprocess inherits both variables; the user overriding the value makes it the user's again."""
+    environ: dict[str, str] = {}
+    use_onednn_by_default(parse_cpuinfo(AMD_ZEN3)[1], environ)
+    assert describe_cpu(AMD_ZEN3, dict(environ)).onednn_source == "layerspec's default for this CPU"
+    environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+    assert describe_cpu(AMD_ZEN3, environ).onednn_source == "TF_ENABLE_ONEDNN_OPTS"
 
 
 def test_an_unreadable_value_leaves_tensorflow_s_default() -> None:
