@@ -11,7 +11,16 @@ from typing import Any
 
 import numpy as np
 
-from layerspec.data import Split, data_spec, image_size_for, load_dataset, load_run_spec, run_data_dir
+from layerspec.data import (
+    Split,
+    data_spec,
+    image_size,
+    load_dataset,
+    load_run_spec,
+    model_target,
+    run_data_dir,
+    run_target,
+)
 from layerspec.errors import DataError, UsageError, escape_text
 from layerspec.images import MemoryBudget, decoded_shape, read_images
 from layerspec.run import Metrics, RunFolder, check_model_archive, folder, keras_classes, read_metrics
@@ -122,7 +131,7 @@ def check_model_fits(model: Any, x: np.ndarray, classes: int | None, path: Path)
 def evaluate_run(run_dir: Path, data_dir: Path | None = None) -> dict[str, Any]:
     """Evaluate the run's trained model on the test split and write metrics.json."""
     loaded = load_run_spec(run_dir)
-    dataset = load_dataset(loaded, run_data_dir(run_dir, loaded, data_dir))
+    dataset = load_dataset(loaded, run_data_dir(run_dir, loaded, data_dir), target=run_target(run_dir))
     if dataset.test is None:
         raise UsageError("the spec's data section names no test split (data.test)", str(loaded.path))
     if not len(dataset.test):
@@ -138,7 +147,7 @@ def predict_files(run_dir: Path, images: list[Path]) -> list[dict[str, Any]]:
     """Class and per-class probabilities for each image file, resized and scaled as the data section says."""
     loaded = load_run_spec(run_dir)
     spec = data_spec(loaded)
-    size = image_size_for(loaded)
+    size = image_size(spec, run_target(run_dir) or model_target(loaded))
     class_names = _run_class_names(run_dir, loaded)
     shape = decoded_shape(len(images), spec, size)
     MemoryBudget().claim(shape, run_dir, f"the {len(images)} images to predict decode to", "give fewer at a time")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from layerspec import artifacts, interrupts
 from layerspec.errors import UsageError
+from layerspec.run import folder
 from layerspec.run.folder import RUNS_DIR, RunFolder
 
 MAX_SUFFIX = 1000
@@ -135,3 +136,17 @@ def publish(staging: RunFolder, target: Path) -> RunFolder:
         else:
             shutil.rmtree(aside, ignore_errors=True)
     return RunFolder(target)
+
+
+def back_to_built(run: RunFolder) -> None:
+    """Remove what an unfinished training left in a run (its checkpoint): the run is as `build` made it again.
+    A run whose training finished (train.json, written last) is left alone."""
+    if run.file(folder.TRAIN).exists():
+        return
+    with interrupts.deferred():
+        for name in folder.TRAINING_FILES:
+            path = run.file(name)
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
