@@ -150,7 +150,9 @@ def test_json_payloads_keep_their_keys(workdir: Path) -> None:
 
 def test_without_a_test_split_the_metrics_are_null(workdir: Path, tmp_path: Path) -> None:
     spec = tmp_path / "no_test.yaml"
-    text = (workdir / "spec.yaml").read_text().replace("test: test.h5", "test: null").replace("dir: .", f"dir: {workdir}")
+    text = (
+        (workdir / "spec.yaml").read_text().replace("test: test.h5", "test: null").replace("dir: .", f"dir: {workdir}")
+    )
     spec.write_text(text, encoding="utf-8")
     payload = train_json(str(spec), "--out", str(tmp_path / "run"))
     assert payload["metrics"] == {"test_loss": None, "test_accuracy": None}

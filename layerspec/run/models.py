@@ -202,10 +202,10 @@ class Misclassified(RunFile):
     confidence: Share
 
 
-class Metrics(Record):
-    """`metrics.json`: the evaluation on the test split."""
+class Evaluation(RunFile):
+    """The figures of a model on the test split: what `evaluate --json` prints and `train --json` holds as
+    `metrics`."""
 
-    spec_sha256: Sha256 | None = None
     test_loss: Annotated[float, Field(ge=0.0)] | None = None
     test_accuracy: Share | None = None
     test_count: Count | None = None
@@ -215,7 +215,7 @@ class Metrics(Record):
     misclassified: list[Misclassified] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _square_matrix(self) -> Metrics:
+    def _square_matrix(self) -> Evaluation:
         size = len(self.confusion_matrix)
         for index, row in enumerate(self.confusion_matrix):
             if len(row) != size:
@@ -223,6 +223,20 @@ class Metrics(Record):
         if self.class_names and size and size != len(self.class_names):
             raise ValueError(f"confusion_matrix is {size}x{size} but class_names names {len(self.class_names)}")
         return self
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class Metrics(Evaluation, Record):
+    """`metrics.json`: the evaluation on the test split."""
+
+    spec_sha256: Sha256 | None = None
+
+    @classmethod
+    def of(cls, figures: Evaluation, spec_sha256: str) -> Metrics:
+        """The record of `figures`, naming the spec they came from."""
+        return cls.model_validate({**dict(figures), "spec_sha256": spec_sha256})
 
 
 # ------------------------------------------------------------------------------------------------ summary.json
