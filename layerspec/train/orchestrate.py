@@ -68,7 +68,11 @@ def _training_run(spec_or_run: Path | None, out: Path | None, options: TrainOpti
 
     loaded = load_reporting_all(spec_or_run)
     if options.resume:  # the spec file's run, continued from its checkpoint (which must be of this very spec)
-        return Built.from_run(out if out is not None else RUNS_DIR / loaded.spec.name, loaded)
+        from layerspec.train.checkpoint import require_checkpoint
+
+        run_dir = out if out is not None else RUNS_DIR / loaded.spec.name
+        require_checkpoint(run_dir)
+        return Built.from_run(run_dir, loaded)
     return loaded
 
 

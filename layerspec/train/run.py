@@ -12,7 +12,13 @@ from layerspec.rules.runtime import check_training_data
 from layerspec.spec import LoadedSpec
 from layerspec.spec.train import TrainSpec
 from layerspec.train.built import Built
-from layerspec.train.checkpoint import CHECKPOINT, load_checkpoint, read_checkpoint_state, save_checkpoint
+from layerspec.train.checkpoint import (
+    CHECKPOINT,
+    load_checkpoint,
+    read_checkpoint_state,
+    require_checkpoint,
+    save_checkpoint,
+)
 from layerspec.train.loop import Progress, _loop, _Progress, _Run
 from layerspec.train.model import build_model
 from layerspec.train.options import TrainOptions, train_settings
@@ -69,9 +75,7 @@ def _settings_and_history(
     """Settings with overrides; on --resume, the checkpoint's seed and a check that the spec did not change."""
     if not options.resume:
         return train_settings(loaded, options), None
-    path = run_dir / CHECKPOINT
-    if not path.is_file():
-        raise UsageError(f"nothing to resume: {path} does not exist (train without --resume first)", str(run_dir))
+    path = require_checkpoint(run_dir)
     state = read_checkpoint_state(path)
     if state.spec_sha256 != loaded.sha256:
         raise UsageError("the spec changed since the checkpoint was saved; train afresh without --resume", str(path))
