@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 # CPU flags (as Linux names them) that compute bfloat16 products natively; without them bfloat16 is emulated.
 NATIVE_BFLOAT16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
@@ -29,11 +29,13 @@ class CpuInfo(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    model: str
-    vector_flags: list[str]
-    native_bfloat16: bool
-    onednn: Literal["on", "off"]
-    onednn_source: Literal["TF_ENABLE_ONEDNN_OPTS", "TensorFlow's default for this CPU"]
+    model: str = Field(description="The CPU's model name (/proc/cpuinfo).")
+    vector_flags: list[str] = Field(description="Which of the vector instruction sets TensorFlow's kernels use it has.")
+    native_bfloat16: bool = Field(description="Whether it computes in bfloat16 natively (AVX512-BF16 or AMX).")
+    onednn: Literal["on", "off"] = Field(description="Whether TensorFlow's oneDNN kernels were on.")
+    onednn_source: Literal["TF_ENABLE_ONEDNN_OPTS", "TensorFlow's default for this CPU"] = Field(
+        description="What decided `onednn`: the environment variable, or TensorFlow's default for this CPU."
+    )
 
 
 class PrecisionChoice(BaseModel):
@@ -41,9 +43,9 @@ class PrecisionChoice(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    requested: str
-    chosen: Policy
-    reason: str
+    requested: str = Field(description="train.mixed_precision as the spec gave it (`auto` included).")
+    chosen: Policy = Field(description="The compute dtype training used.")
+    reason: str = Field(description="Why that one, in words.")
 
 
 def _cpuinfo_text() -> str:

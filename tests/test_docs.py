@@ -19,7 +19,14 @@ from PIL import Image
 
 from layerspec.check import check_file
 from layerspec.data import load_dataset
-from layerspec.docs import PAGES, REGENERATE, outdated_pages, undocumented_spec_fields, write_pages
+from layerspec.docs import (
+    PAGES,
+    REGENERATE,
+    outdated_pages,
+    undocumented_run_fields,
+    undocumented_spec_fields,
+    write_pages,
+)
 from layerspec.docs.__main__ import main as docs_main
 from layerspec.docs.fields import anchor
 from layerspec.docs.pages import render_spec_page, spec_models
@@ -39,6 +46,12 @@ def test_every_spec_field_has_a_description() -> None:
     """The spec reference is generated from the descriptions, so a field without one is a hole in the docs."""
     missing = undocumented_spec_fields()
     assert not missing, f"fields without description= (add one in layerspec/spec/ or layerspec/layers/): {missing}"
+
+
+def test_every_run_file_field_has_a_description() -> None:
+    """docs/run-folder.md is generated from the run-file models: a field without a description shows as a dash."""
+    missing = undocumented_run_fields()
+    assert not missing, f"fields without description= (add one in layerspec/run/models.py): {missing}"
 
 
 @pytest.mark.parametrize("page", sorted(PAGES))

@@ -139,6 +139,11 @@ PAGES: dict[str, Callable[[], str]] = {
 }
 
 
+def undocumented_run_fields() -> list[str]:
+    """Every field of the run-file models (and the models they hold) that has no description (should be none)."""
+    return undocumented(nested_models(run_file_models()))
+
+
 def undocumented_spec_fields() -> list[str]:
     """Every field of the spec's models and the layer types that has no description (should be none)."""
     return undocumented([*spec_models(), *layer_models()])
