@@ -69,7 +69,8 @@ def build(
     overwrite: bool = False,
 ) -> BuildResult:
     """Check, compile and verify a loaded spec, then write its run folder and make it the current run."""
-    checked, model = compile_checked(loaded)
+    checked = check_loaded(loaded)
+    model = compile_verified(checked)
     target = choose_target(out, checked.summary.name, loaded.sha256, overwrite=overwrite, spec_path=loaded.path)
     with staged(target.path) as staging:
         drawn = write_build(staging, checked, model, rankdir=rankdir, command=command)
@@ -78,13 +79,12 @@ def build(
     return BuildResult(run.path, build_files(run), checked, graphviz_missing=not drawn, note=target.note)
 
 
-def compile_checked(loaded: LoadedSpec) -> tuple[Checked, Any]:
-    """The checked spec and its compiled, cross-checked Keras model."""
-    checked = check_loaded(loaded)
+def compile_verified(checked: Checked) -> Any:
+    """The checked spec's Keras model, compiled and cross-checked against the static inference."""
     check_memory(checked)  # before TensorFlow allocates anything
     model = compile_model(checked)
     verify_model(checked, model)
-    return checked, model
+    return model
 
 
 def write_build(staging: RunFolder, checked: Checked, model: Any, *, rankdir: RankDir, command: str) -> bool:

@@ -10,7 +10,7 @@ by layerspec.folders (labels by class name) and layerspec.images (which image fi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,25 +45,31 @@ def data_root(loaded: LoadedSpec, data_dir: Path | None = None) -> Path:
     return loaded.path.parent / spec.dir
 
 
+def target_of(input_shape: Sequence[int | None], output_shape: Sequence[int | None]) -> Target:
+    """What reading the data needs from a checked model: one example's shape (the first input, without the batch
+    axis) and the class count (the first output's size, when it is a vector)."""
+    classes = output_shape[0] if len(output_shape) == 1 else None
+    return Target(tuple(input_shape), classes)
+
+
 def model_target(loaded: LoadedSpec) -> Target:
-    """Input shape and class count from the static inference (the first input and output)."""
+    """Input shape and class count from the static inference, for a caller that holds no checked model."""
     from layerspec.check import check_loaded
 
     summary = check_loaded(loaded).summary
-    input_shape = tuple(loaded.spec.input_specs()[0].shape)
-    out_shape = summary.record(summary.outputs[0]).output_shape
-    classes = out_shape[0] if len(out_shape) == 1 else None
-    return Target(input_shape, classes)
+    return target_of(summary.record(summary.inputs[0]).output_shape, summary.record(summary.outputs[0]).output_shape)
 
 
-def load_dataset(loaded: LoadedSpec, data_dir: Path | None = None) -> Dataset:
+def load_dataset(loaded: LoadedSpec, data_dir: Path | None = None, *, target: Target | None = None) -> Dataset:
     """Read and check the train, validation and test splits the spec's data section names.
 
-    The decoded splits together may take MAX_DATASET_BYTES (float32), claimed from metadata before reading.
+    `target` is the checked model's input shape and class count (`target_of`); without it the spec is checked
+    again to find them. The decoded splits together may take MAX_DATASET_BYTES (float32), claimed from metadata
+    before reading.
     """
     spec = data_spec(loaded)
     root = data_root(loaded, data_dir)
-    target = model_target(loaded)
+    target = target if target is not None else model_target(loaded)
     if spec.format == "folder":
         from layerspec.folders import read_folder_splits
 
@@ -250,10 +256,6 @@ def image_size(spec: DataSpec, target: Target) -> tuple[int, int]:
     return height, width
 
 
-def image_size_for(loaded: LoadedSpec) -> tuple[int, int]:
-    return image_size(data_spec(loaded), model_target(loaded))
-
-
 # ---------------------------------------------------------------------------------------------------- labels
 
 
@@ -324,6 +326,16 @@ def load_run_spec(run_dir: Path) -> LoadedSpec:
     recorded = build.spec_path if build is not None else None
     origin = Path(recorded) if recorded and Path(recorded).is_file() else copy
     return parse_spec(read_text(copy), origin)
+
+
+def run_target(run_dir: Path) -> Target | None:
+    """The built model's input shape and class count, as its summary.json records them (None without one)."""
+    from layerspec.run import RunFolder
+
+    summary = RunFolder(run_dir).summary()
+    if summary is None or not summary.inputs or not summary.outputs:
+        return None
+    return target_of(summary.inputs[0].shape[1:], summary.outputs[0].shape[1:])
 
 
 def run_data_dir(run_dir: Path, loaded: LoadedSpec, data_dir: Path | None) -> Path:

@@ -6,15 +6,25 @@ and `evaluate` (on the saved model.keras) produce the same metrics.json.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from layerspec.data import Split, data_spec, image_size_for, load_dataset, load_run_spec, run_data_dir
+from layerspec.data import (
+    Split,
+    data_spec,
+    image_size,
+    load_dataset,
+    load_run_spec,
+    model_target,
+    run_data_dir,
+    run_target,
+)
 from layerspec.errors import DataError, UsageError, escape_text
 from layerspec.images import MemoryBudget, decoded_shape, read_images
-from layerspec.run import Metrics, RunFolder, check_model_archive, folder, keras_classes, read_metrics
+from layerspec.run import Evaluation, Metrics, RunFolder, check_model_archive, folder, keras_classes, read_metrics
 
 EPSILON = 1e-7  # Keras's clipping of probabilities in its cross-entropy losses
 
@@ -40,7 +50,7 @@ def _classes(model: Any) -> int:
     return int(model.outputs[0].shape[-1])
 
 
-def classification_metrics(probabilities: np.ndarray, split: Split, class_names: list[str]) -> dict[str, Any]:
+def classification_metrics(probabilities: np.ndarray, split: Split, class_names: list[str]) -> Evaluation:
     """test_loss, test_accuracy, confusion matrix, per-class precision/recall/F1 and the misclassified examples."""
     y = split.y
     predicted = probabilities.argmax(axis=1)
@@ -48,15 +58,17 @@ def classification_metrics(probabilities: np.ndarray, split: Split, class_names:
     loss = float(-np.log(clipped[np.arange(len(y)), y]).mean()) if len(y) else float("nan")
     confusion = np.zeros((len(class_names), len(class_names)), np.int64)
     np.add.at(confusion, (y, predicted), 1)
-    return {
-        "test_loss": loss,
-        "test_accuracy": float((predicted == y).mean()) if len(y) else float("nan"),
-        "test_count": len(y),
-        "class_names": class_names,
-        "confusion_matrix": confusion.tolist(),
-        "per_class": _per_class(confusion, class_names),
-        "misclassified": _misclassified(probabilities, predicted, split, class_names),
-    }
+    return Evaluation.model_validate(
+        {
+            "test_loss": loss,
+            "test_accuracy": float((predicted == y).mean()) if len(y) else float("nan"),
+            "test_count": len(y),
+            "class_names": class_names,
+            "confusion_matrix": confusion.tolist(),
+            "per_class": _per_class(confusion, class_names),
+            "misclassified": _misclassified(probabilities, predicted, split, class_names),
+        }
+    )
 
 
 def _per_class(confusion: np.ndarray, class_names: list[str]) -> list[dict[str, Any]]:
@@ -119,10 +131,10 @@ def check_model_fits(model: Any, x: np.ndarray, classes: int | None, path: Path)
         raise DataError(str(path), f"the model has {outputs} outputs, the data {classes} classes: rebuild the run")
 
 
-def evaluate_run(run_dir: Path, data_dir: Path | None = None) -> dict[str, Any]:
+def evaluate_run(run_dir: Path, data_dir: Path | None = None) -> Evaluation:
     """Evaluate the run's trained model on the test split and write metrics.json."""
     loaded = load_run_spec(run_dir)
-    dataset = load_dataset(loaded, run_data_dir(run_dir, loaded, data_dir))
+    dataset = load_dataset(loaded, run_data_dir(run_dir, loaded, data_dir), target=run_target(run_dir))
     if dataset.test is None:
         raise UsageError("the spec's data section names no test split (data.test)", str(loaded.path))
     if not len(dataset.test):
@@ -130,15 +142,34 @@ def evaluate_run(run_dir: Path, data_dir: Path | None = None) -> dict[str, Any]:
     model = load_trained_model(run_dir)
     check_model_fits(model, dataset.test.x, len(dataset.class_names), run_dir / "model.keras")
     metrics = classification_metrics(predict_probabilities(model, dataset.test.x), dataset.test, dataset.class_names)
-    RunFolder(run_dir).write(folder.METRICS, Metrics.model_validate(metrics | {"spec_sha256": loaded.sha256}))
+    RunFolder(run_dir).write(folder.METRICS, Metrics.of(metrics, loaded.sha256))
     return metrics
 
 
-def predict_files(run_dir: Path, images: list[Path]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Prediction:
+    """One image's class, its probability and every class's probability."""
+
+    file: str
+    class_name: str
+    confidence: float
+    probabilities: dict[str, float]
+
+    def to_json(self) -> dict[str, Any]:
+        """One entry of `predict --json` (its keys are a contract)."""
+        return {
+            "file": self.file,
+            "class": self.class_name,
+            "confidence": self.confidence,
+            "probabilities": self.probabilities,
+        }
+
+
+def predict_files(run_dir: Path, images: list[Path]) -> list[Prediction]:
     """Class and per-class probabilities for each image file, resized and scaled as the data section says."""
     loaded = load_run_spec(run_dir)
     spec = data_spec(loaded)
-    size = image_size_for(loaded)
+    size = image_size(spec, run_target(run_dir) or model_target(loaded))
     class_names = _run_class_names(run_dir, loaded)
     shape = decoded_shape(len(images), spec, size)
     MemoryBudget().claim(shape, run_dir, f"the {len(images)} images to predict decode to", "give fewer at a time")
@@ -149,12 +180,12 @@ def predict_files(run_dir: Path, images: list[Path]) -> list[dict[str, Any]]:
     if probabilities.shape[1] != len(class_names):
         class_names = [str(i) for i in range(probabilities.shape[1])]
     return [
-        {
-            "file": str(path),
-            "class": class_names[int(row.argmax())],
-            "confidence": float(row.max()),
-            "probabilities": {name: float(p) for name, p in zip(class_names, row, strict=True)},
-        }
+        Prediction(
+            str(path),
+            class_names[int(row.argmax())],
+            float(row.max()),
+            {name: float(p) for name, p in zip(class_names, row, strict=True)},
+        )
         for path, row in zip(images, probabilities, strict=True)
     ]
 
@@ -168,32 +199,32 @@ def _run_class_names(run_dir: Path, loaded: Any) -> list[str]:
     return list(spec.class_names) if spec.class_names else []
 
 
-def format_metrics(metrics: dict[str, Any]) -> str:
+def format_metrics(metrics: Evaluation) -> str:
     """The evaluate table: totals, confusion matrix, per-class figures and misclassified images."""
     # Class names may be folder names: escaped, so none can break a line or send terminal control codes.
-    names = [escape_text(n) for n in metrics["class_names"]]
+    names = [escape_text(n) for n in metrics.class_names]
     width = max(8, *(len(n) + 2 for n in names))
     lines = [
-        f"test loss {metrics['test_loss']:.4f}   test accuracy {metrics['test_accuracy']:.2%}   "
-        f"({metrics['test_count']} images)",
+        f"test loss {metrics.test_loss:.4f}   test accuracy {metrics.test_accuracy:.2%}   "
+        f"({metrics.test_count} images)",
         "",
         "confusion matrix (rows: true, columns: predicted)",
         " " * width + "".join(f"{n:>{width}}" for n in names),
     ]
     lines += [
         f"{n:>{width}}" + "".join(f"{c:>{width}}" for c in row)
-        for n, row in zip(names, metrics["confusion_matrix"], strict=True)
+        for n, row in zip(names, metrics.confusion_matrix, strict=True)
     ]
     lines += ["", f"{'class':>{width}}{'precision':>11}{'recall':>9}{'f1':>8}{'support':>9}"]
     lines += [
-        f"{escape_text(r['class']):>{width}}{r['precision']:>11.3f}{r['recall']:>9.3f}{r['f1']:>8.3f}{r['support']:>9}"
-        for r in metrics["per_class"]
+        f"{escape_text(r.class_):>{width}}{r.precision:>11.3f}{r.recall:>9.3f}{r.f1:>8.3f}{r.support:>9}"
+        for r in metrics.per_class
     ]
-    wrong = metrics["misclassified"]
+    wrong = metrics.misclassified
     lines += ["", f"misclassified: {len(wrong)}"]
     lines += [
-        f"  #{m['index']:<5} true {escape_text(m['true']):<6} predicted {escape_text(m['predicted']):<6} "
-        f"confidence {m['confidence']:.3f}" + (f"  {escape_text(m['file'])}" if m["file"] else "")
+        f"  #{m.index:<5} true {escape_text(str(m.true)):<6} predicted {escape_text(str(m.predicted)):<6} "
+        f"confidence {m.confidence:.3f}" + (f"  {escape_text(m.file)}" if m.file else "")
         for m in wrong
     ]
     return "\n".join(lines) + "\n"

@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 # CPU flags (as Linux names them) that compute bfloat16 products natively; without them bfloat16 is emulated.
 NATIVE_BFLOAT16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
@@ -38,11 +38,14 @@ class CpuInfo(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    model: str
-    vector_flags: list[str]
-    native_bfloat16: bool
-    onednn: Literal["on", "off"]
-    onednn_source: OnednnSource
+    model: str = Field(description="The CPU's model name (/proc/cpuinfo).")
+    vector_flags: list[str] = Field(description="Which of the vector instruction sets TensorFlow's kernels use it has.")
+    native_bfloat16: bool = Field(description="Whether it computes in bfloat16 natively (AVX512-BF16 or AMX).")
+    onednn: Literal["on", "off"] = Field(description="Whether TensorFlow's oneDNN kernels were on.")
+    onednn_source: OnednnSource = Field(
+        description="What decided `onednn`: the environment variable, layerspec's default (on for AVX2 CPUs on "
+        "which TensorFlow leaves it off) or TensorFlow's default for this CPU."
+    )
 
 
 class PrecisionChoice(BaseModel):
@@ -50,9 +53,9 @@ class PrecisionChoice(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    requested: str
-    chosen: Policy
-    reason: str
+    requested: str = Field(description="train.mixed_precision as the spec gave it (`auto` included).")
+    chosen: Policy = Field(description="The compute dtype training used.")
+    reason: str = Field(description="Why that one, in words.")
 
 
 def _cpuinfo_text() -> str:

@@ -19,10 +19,17 @@ from PIL import Image
 
 from layerspec.check import check_file
 from layerspec.data import load_dataset
-from layerspec.docs import PAGES, REGENERATE, outdated_pages, undocumented_spec_fields, write_pages
+from layerspec.docs import (
+    PAGES,
+    REGENERATE,
+    outdated_pages,
+    undocumented_run_fields,
+    undocumented_spec_fields,
+    write_pages,
+)
 from layerspec.docs.__main__ import main as docs_main
 from layerspec.docs.fields import anchor
-from layerspec.docs.pages import render_spec_page, spec_models
+from layerspec.docs.pages import render_run_folder_page, render_spec_page, spec_models
 from layerspec.layers import REGISTRY
 from layerspec.spec import load_spec
 
@@ -39,6 +46,12 @@ def test_every_spec_field_has_a_description() -> None:
     """The spec reference is generated from the descriptions, so a field without one is a hole in the docs."""
     missing = undocumented_spec_fields()
     assert not missing, f"fields without description= (add one in layerspec/spec/ or layerspec/layers/): {missing}"
+
+
+def test_every_run_file_field_has_a_description() -> None:
+    """docs/run-folder.md is generated from the run-file models: a field without a description shows as a dash."""
+    missing = undocumented_run_fields()
+    assert not missing, f"fields without description= (add one in layerspec/run/models.py): {missing}"
 
 
 @pytest.mark.parametrize("page", sorted(PAGES))
@@ -71,6 +84,24 @@ def test_spec_page_lists_every_layer_type_and_every_key() -> None:
             assert f"| `{key}` |" in text, f"{model.__name__}.{key} missing from docs/spec.md"
     assert "| `scale` | float (≥ 0.001, ≤ 1000000.0) | `255.0` |" in text
     assert "Written as `train.optimizer`." in text
+
+
+def test_run_folder_page_holds_the_contract_from_the_code() -> None:
+    """The run-folder contract is part of the generated page: every file name, stage and the format version
+    come from layerspec.run, so a file or stage added there shows up (or the page is out of date)."""
+    from layerspec.run import FORMAT_VERSION, Stage, folder
+
+    text = render_run_folder_page()
+    names = [*folder.BUILD_FILES, *folder.TRAINING_FILES, folder.CHECKPOINT, folder.BEST_WEIGHTS, folder.INTERRUPTED]
+    for name in (n for n in names if n != folder.CHECKPOINTS):
+        assert f"| `{name}` |" in text, f"{name} missing from the files table of docs/run-folder.md"
+    assert set(folder.STAGE_MARKS) == set(Stage)
+    for stage in Stage:
+        assert f"- **{stage.value}**: " in text
+    assert f'{{"format_version": {FORMAT_VERSION}, "run":' in text and "{FORMAT_VERSION}" not in text
+    for model in folder.RECORDS.values():
+        assert f"\n### {model.__name__}\n" in text
+    assert not (REPO / "docs" / "run-folder-contract.md").exists(), "the contract is generated into run-folder.md"
 
 
 def test_rendering_the_pages_imports_no_tensorflow() -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from layerspec.errors import Diagnostic, escape_text
 from layerspec.evaluate import format_metrics
+from layerspec.run import Evaluation
 
 HOSTILE = ["a\nb", "x\x1b[2Jy", "left\u202eright", "tab\tcr\r", "nul\x00", "line\u2028sep", "del\x7f"]
 
@@ -48,8 +49,8 @@ def test_a_file_name_cannot_forge_an_error_line(cli: Callable[..., Any], tmp_pat
     assert printed[0].startswith(f"{tmp_path}/x.yaml\\n/etc/passwd:1:1: error: fake\\x1b[31m:3:")
 
 
-def _metrics(names: list[str], file: str) -> dict[str, Any]:
-    return {
+def _metrics(names: list[str], file: str) -> Evaluation:
+    raw = {
         "test_loss": 0.5,
         "test_accuracy": 0.5,
         "test_count": 2,
@@ -58,6 +59,7 @@ def _metrics(names: list[str], file: str) -> dict[str, Any]:
         "per_class": [{"class": n, "precision": 0.5, "recall": 1.0, "f1": 0.6, "support": 1} for n in names],
         "misclassified": [{"index": 1, "true": names[1], "predicted": names[0], "confidence": 0.9, "file": file}],
     }
+    return Evaluation.model_validate(raw)
 
 
 def test_evaluate_table_escapes_class_names() -> None:

@@ -26,7 +26,7 @@ SPLIT = Split(np.zeros((5, 1, 1, 1), np.float32), np.array([0, 1, 1, 2, 2]), [f"
 
 
 def test_accuracy_loss_and_confusion_matrix() -> None:
-    metrics = classification_metrics(PROBABILITIES, SPLIT, ["a", "b", "c"])
+    metrics = classification_metrics(PROBABILITIES, SPLIT, ["a", "b", "c"]).to_json()
     assert metrics["test_accuracy"] == pytest.approx(3 / 5)
     expected_loss = -np.mean(np.log([0.8, 0.3, 0.7, 0.6, 0.4]))
     assert metrics["test_loss"] == pytest.approx(expected_loss)
@@ -34,7 +34,7 @@ def test_accuracy_loss_and_confusion_matrix() -> None:
 
 
 def test_per_class_precision_recall_f1() -> None:
-    rows = {r["class"]: r for r in classification_metrics(PROBABILITIES, SPLIT, ["a", "b", "c"])["per_class"]}
+    rows = {r["class"]: r for r in classification_metrics(PROBABILITIES, SPLIT, ["a", "b", "c"]).to_json()["per_class"]}
     assert rows["a"]["precision"] == pytest.approx(0.5) and rows["a"]["recall"] == 1.0
     assert rows["a"]["f1"] == pytest.approx(2 / 3) and rows["a"]["support"] == 1
     assert rows["b"]["precision"] == pytest.approx(0.5) and rows["b"]["recall"] == pytest.approx(0.5)
@@ -42,7 +42,7 @@ def test_per_class_precision_recall_f1() -> None:
 
 
 def test_misclassified_examples() -> None:
-    wrong = classification_metrics(PROBABILITIES, SPLIT, ["a", "b", "c"])["misclassified"]
+    wrong = classification_metrics(PROBABILITIES, SPLIT, ["a", "b", "c"]).to_json()["misclassified"]
     assert wrong == [
         {"index": 1, "file": "img1.jpg", "true": "b", "predicted": "a", "confidence": pytest.approx(0.6)},
         {"index": 4, "file": "img4.jpg", "true": "c", "predicted": "b", "confidence": pytest.approx(0.5)},
@@ -51,7 +51,7 @@ def test_misclassified_examples() -> None:
 
 def test_class_never_predicted_has_zero_precision() -> None:
     split = Split(SPLIT.x[:2], np.array([0, 1]), None)
-    metrics = classification_metrics(np.array([[0.9, 0.1], [0.8, 0.2]]), split, ["x", "y"])
+    metrics = classification_metrics(np.array([[0.9, 0.1], [0.8, 0.2]]), split, ["x", "y"]).to_json()
     assert metrics["per_class"][1]["precision"] == 0.0 and metrics["per_class"][1]["f1"] == 0.0
     assert metrics["misclassified"][0]["file"] is None
     assert math.isfinite(metrics["test_loss"])

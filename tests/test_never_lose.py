@@ -24,7 +24,7 @@ from layerspec.build import summary_record
 from layerspec.check import check_file
 from layerspec.errors import DataError, Diagnostic, SpecError, UsageError
 from layerspec.run import RunFolder, Stage, checkpoint_state, current_run, folder, set_current_run
-from layerspec.run.replace import choose_target
+from layerspec.run.replace import choose_target, staged
 
 OTHER = SPEC.replace("filters: 2", "filters: 3")  # another spec of the same name
 
@@ -181,6 +181,46 @@ def test_out_over_a_trained_run_or_a_foreign_folder_is_refused(tmp_path: Path) -
     for overwrite in (False, True):
         with pytest.raises(UsageError, match=r"not a run folder .*choose a new or empty folder"):
             choose_target(mine, "tiny", "x", overwrite=overwrite)
+
+
+def dead_pid() -> int:
+    """The id of a process that has ended (and been reaped)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def hidden(beside: Path, kind: str, pid: int | str, text: str = "x") -> Path:
+    path = beside.parent / f".{beside.name}.{kind}-{pid}-abc_{kind}{text}"
+    path.mkdir(parents=True)
+    (path / "file").write_text(text, encoding="utf-8")
+    return path
+
+
+def test_hidden_folders_of_a_killed_command_are_removed_by_the_next(tmp_path: Path) -> None:
+    run = RunFolder(make_run(tmp_path))
+    before = snapshot(run.path)
+    dead = dead_pid()
+    stale = [hidden(run.path, "new", dead), hidden(run.path, "old", dead)]
+    kept = [hidden(run.path, "new", os.getpid(), "live"), run.path.parent / f".{run.path.name}.new-legacy"]
+    kept[1].mkdir()
+    with staged(run.path) as staging:
+        assert staging.path.name.startswith(f".{run.path.name}.new-{os.getpid()}-")
+        assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
+    assert snapshot(run.path) == before and all(p.exists() for p in kept)
+
+
+def test_a_run_set_aside_by_a_killed_command_is_put_back(tmp_path: Path) -> None:
+    """Killed between moving the old run aside and the new one in: the old run comes back, the new one goes."""
+    run = RunFolder(make_run(tmp_path))
+    before = snapshot(run.path)
+    dead = dead_pid()
+    aside = run.path.parent / f".{run.path.name}.old-{dead}-abc123"
+    os.rename(run.path, aside)
+    half = hidden(run.path, "new", dead)
+    with pytest.raises(UsageError, match="holds a trained run"):
+        choose_target(run.path, "tiny", "x", overwrite=False)  # it is seen as the trained run it is
+    assert snapshot(run.path) == before and not aside.exists() and not half.exists()
 
 
 # ------------------------------------------------------------------------------------------------ real commands

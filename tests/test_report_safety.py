@@ -95,7 +95,9 @@ def hundred_class_run(tmp_path: Path, classes: int = 100) -> Path:
     y = np.arange(classes * 3) % classes
     probabilities = np.random.default_rng(0).random((len(y), classes))
     split = Split(np.zeros((len(y), 8, 8, 3), np.float32), y, None)
-    RunFolder(run).write(folder.METRICS, Metrics.model_validate(classification_metrics(probabilities, split, names)))
+    RunFolder(run).write(
+        folder.METRICS, Metrics.model_validate(classification_metrics(probabilities, split, names).to_json())
+    )
     return run
 
 

@@ -396,7 +396,7 @@ from layerspec.spec import load_spec
 from layerspec.train import TrainOptions, train_run
 result = train_run(Path("mirrored"), load_spec(Path("mirrored.yaml")), TrainOptions(epochs=1))
 record = json.loads(Path("mirrored/train.json").read_text())
-print(json.dumps({"replicas": record["replicas"], "accuracy": result.metrics["test_accuracy"]}))
+print(json.dumps({"replicas": record["replicas"], "accuracy": result.metrics.test_accuracy}))
 """
 
 

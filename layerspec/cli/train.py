@@ -57,8 +57,8 @@ def train(
         return
     metrics = result.metrics
     typer.echo(f"kept: {result.kept_reason}")
-    if metrics.get("test_accuracy") is not None:
-        typer.echo(f"test loss {metrics['test_loss']:.4f}   test accuracy {metrics['test_accuracy']:.2%}")
+    if metrics is not None:
+        typer.echo(f"test loss {metrics.test_loss:.4f}   test accuracy {metrics.test_accuracy:.2%}")
     files = "model.keras, history.json, history.csv, metrics.json, train.json"
     typer.echo(f"wrote {escape_text(str(result.run_dir))} ({files})")
 
@@ -96,7 +96,7 @@ def evaluate(
 
     metrics = evaluate_run(resolve_run(run), data)
     if json_output:
-        emit_json(metrics)
+        emit_json(metrics.to_json())
     else:
         typer.echo(format_metrics(metrics), nl=False)
 
@@ -113,8 +113,8 @@ def predict(
 
     predictions = predict_files(resolve_run(run), images)
     if json_output:
-        emit_json(predictions)
+        emit_json([p.to_json() for p in predictions])
         return
     for p in predictions:
-        probabilities = " ".join(f"{escape_text(name)}:{value:.3f}" for name, value in p["probabilities"].items())
-        typer.echo(f"{escape_text(p['file'])}: {escape_text(p['class'])} ({p['confidence']:.1%})  {probabilities}")
+        probabilities = " ".join(f"{escape_text(name)}:{value:.3f}" for name, value in p.probabilities.items())
+        typer.echo(f"{escape_text(p.file)}: {escape_text(p.class_name)} ({p.confidence:.1%})  {probabilities}")

@@ -7,11 +7,18 @@ import os
 import tempfile
 from pathlib import Path
 
-from layerspec.docs.pages import PAGES, undocumented_spec_fields
+from layerspec.docs.pages import PAGES, undocumented_run_fields, undocumented_spec_fields
 
 REGENERATE = "make docs (or: python -m layerspec.docs)"
 
-__all__ = ["PAGES", "REGENERATE", "outdated_pages", "undocumented_spec_fields", "write_pages"]
+__all__ = [
+    "PAGES",
+    "REGENERATE",
+    "outdated_pages",
+    "undocumented_run_fields",
+    "undocumented_spec_fields",
+    "write_pages",
+]
 
 
 def outdated_pages(root: Path) -> list[str]:

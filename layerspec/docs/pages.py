@@ -115,15 +115,22 @@ def render_spec_page() -> str:
 
 
 def render_run_folder_page() -> str:
+    from layerspec.run.models import FORMAT_VERSION
+
     roots = run_file_models()
     models = nested_models(roots)
     link = _model_link({model.__name__: model.__name__ for model in models})
     sections = [_section(model.__name__, model, link) for model in models]
+    contract = (TEMPLATES / "run-folder-contract.md").read_text(encoding="utf-8")
     return (
         "\n".join(
             [
-                GENERATED_NOTE.format(source="the run-file models and layerspec/docs/templates/"),
+                GENERATED_NOTE.format(
+                    source="the run-file models, layerspec/run/folder.py and layerspec/docs/templates/"
+                ),
                 (TEMPLATES / "run-folder.md").read_text(encoding="utf-8"),
+                files_and_stages(link),
+                contract.replace("{FORMAT_VERSION}", str(FORMAT_VERSION)),
                 "## Files, field by field\n",
                 *sections,
             ]
@@ -132,11 +139,69 @@ def render_run_folder_page() -> str:
     )
 
 
+def files_and_stages(link: Callable[[str], str]) -> str:
+    """The files a run folder holds, who writes them, what reads them, and the stages they mark: from
+    `layerspec.run.folder`, which every writer and reader goes through."""
+    from layerspec.run import folder
+
+    rows = [
+        f"| `{name}` | {_writer(name)} | {_read_as(name, link)} |"
+        for name in (*folder.BUILD_FILES, *folder.TRAINING_FILES, folder.CHECKPOINT, folder.BEST_WEIGHTS)
+        if name != folder.CHECKPOINTS
+    ] + [f"| `{folder.INTERRUPTED}` | `train`, when interrupted | {_read_as(folder.INTERRUPTED, link)} |"]
+    stages = [f"- **{stage.value}**: {marks}" for stage, marks in folder.STAGE_MARKS.items()]
+    results = ", ".join(f"`{name}`" for name in folder.TRAINING_FILES)
+    return "\n".join(
+        [
+            "## Files and stages\n",
+            "| file | written by | read as |\n|---|---|---|",
+            *rows,
+            "",
+            "`RunFolder.stage()` tells how far a run got from the files it holds:\n",
+            *stages,
+            "",
+            f"The training results a later command never loses without `--overwrite` are {results}.\n",
+        ]
+    )
+
+
+def _writer(name: str) -> str:
+    from layerspec.run import folder
+
+    special = {
+        folder.MODEL: "`build` (untrained), `train` (the kept weights)",
+        folder.BUILD: "`build`, last: it marks a complete build",
+        folder.TRAIN: "`train`, last: it marks a finished training",
+        folder.METRICS: "`train` (with a test split), `evaluate`",
+        folder.BEST_WEIGHTS: "`train` (with `keep: best`)",
+    }
+    return special.get(name, "`build`" if name in folder.BUILD_FILES else "`train`")
+
+
+def _read_as(name: str, link: Callable[[str], str]) -> str:
+    from layerspec.run import folder
+
+    if name in folder.RECORDS:
+        return link(folder.RECORDS[name].__name__)
+    if name == folder.CHECKPOINT:
+        return f"the variables, and a {link('CheckpointState')} inside the archive"
+    if name == folder.MODEL:
+        return "checked (only classes a spec builds), then loaded in Keras's safe mode"
+    if name.endswith(".npz"):
+        return "arrays (NumPy, no pickles)"
+    return "text" if name.endswith((".yaml", ".txt", ".dot", ".csv")) else "an image"
+
+
 # Page path (relative to the repository root) -> its renderer.
 PAGES: dict[str, Callable[[], str]] = {
     "docs/spec.md": render_spec_page,
     "docs/run-folder.md": render_run_folder_page,
 }
+
+
+def undocumented_run_fields() -> list[str]:
+    """Every field of the run-file models (and the models they hold) that has no description (should be none)."""
+    return undocumented(nested_models(run_file_models()))
 
 
 def undocumented_spec_fields() -> list[str]:

@@ -50,11 +50,32 @@ RUNS_DIR = Path("runs")
 CURRENT_RUN_FILE = RUNS_DIR / ".current"
 
 
+# The JSON files of a run and the model each is read and written as (checkpoints/last.npz holds a
+# CheckpointState too, inside the archive).
+RECORDS: dict[str, type[Record]] = {
+    BUILD: BuildInfo,
+    SUMMARY_JSON: Summary,
+    HISTORY: History,
+    METRICS: Metrics,
+    TRAIN: TrainInfo,
+    INTERRUPTED: CheckpointState,
+}
+
+
 class Stage(enum.StrEnum):
     BUILT = "built"
     INTERRUPTED = "interrupted"
     TRAINED = "trained"
     EVALUATED = "evaluated"
+
+
+# What marks each stage, as `RunFolder.stage` decides it (the run-folder page is generated from this).
+STAGE_MARKS = {
+    Stage.BUILT: f"`{BUILD}`, no `{TRAIN}` and no checkpoint",
+    Stage.INTERRUPTED: f"`{CHECKPOINT}` but no `{TRAIN}`: `train RUN --resume` continues it",
+    Stage.TRAINED: f"`{TRAIN}` (written last by `train`), no `{METRICS}`",
+    Stage.EVALUATED: f"`{TRAIN}` and `{METRICS}`",
+}
 
 
 @dataclass(frozen=True)

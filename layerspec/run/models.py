@@ -48,7 +48,11 @@ class RunFile(BaseModel):
 class Record(RunFile):
     """A whole file of a run folder: it says which version of the format it was written in."""
 
-    format_version: Annotated[int, Field(ge=0)] = FORMAT_VERSION
+    format_version: Annotated[int, Field(ge=0)] = Field(
+        default=FORMAT_VERSION,
+        description="Version of the run-folder format the file was written in; missing means 0 (written before "
+        "versioning). A newer version than the reader's is refused.",
+    )
 
 
 # ------------------------------------------------------------------------------------------------ build.json
@@ -57,14 +61,23 @@ class Record(RunFile):
 class BuildInfo(Record):
     """`build.json`: how and from what the model was built."""
 
-    command: str | list[str] | None = None
-    created: Text | None = None
-    spec_path: PathText | None = None
-    spec_sha256: Sha256 | None = None
-    model_name: Name | None = None
-    params: Count | None = None
-    rankdir: Annotated[str, Field(max_length=2)] | None = None
-    versions: dict[Name, Name] = Field(default_factory=dict)
+    command: str | list[str] | None = Field(default=None, description="The command line that built the run.")
+    created: Text | None = Field(default=None, description="When the build finished: ISO 8601, UTC.")
+    spec_path: PathText | None = Field(
+        default=None,
+        description="Absolute path of the spec file built (the data section's paths are relative to its folder).",
+    )
+    spec_sha256: Sha256 | None = Field(
+        default=None, description="SHA-256 of the spec's text (spec.yaml holds the same text)."
+    )
+    model_name: Name | None = Field(default=None, description="The spec's `name`.")
+    params: Count | None = Field(default=None, description="Parameters of the built model.")
+    rankdir: Annotated[str, Field(max_length=2)] | None = Field(
+        default=None, description="Direction of the diagram: `TB` (top to bottom) or `LR` (left to right)."
+    )
+    versions: dict[Name, Name] = Field(
+        default_factory=dict, description="Versions of layerspec, TensorFlow, Keras and Python that built it."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -87,26 +100,54 @@ class BuildInfo(Record):
 class TrainInfo(Record):
     """`train.json`: how the model was trained (its presence marks a finished training)."""
 
-    spec_sha256: Sha256 | None = None  # the spec trained: the one build.json names, or the results are not its
-    command: str | list[str] | None = None
-    seed: Count | None = None
-    settings: dict[str, Any] = Field(default_factory=dict)
-    data: dict[str, Any] = Field(default_factory=dict)
-    data_dir: PathText | None = None
-    counts: dict[str, Any] = Field(default_factory=dict)
-    class_names: list[Name] = Field(default_factory=list, max_length=MAX_CLASSES)
-    epochs_completed: Count | None = None
-    stopped_early: bool | None = None
-    resumed: bool | None = None
-    devices: list[Name] = Field(default_factory=list)
-    replicas: Count | None = None
-    jit_compiled: bool | None = None
-    precision: PrecisionChoice | None = None
-    cpu: CpuInfo | None = None
-    started: Text | None = None
-    finished: Text | None = None
-    python: Name | None = None
-    tensorflow: Name | None = None
+    spec_sha256: Sha256 | None = Field(
+        default=None,
+        description="SHA-256 of the spec's text these results come from: the one build.json names, or they are not "
+        "its.",
+    )
+    command: str | list[str] | None = Field(default=None, description="The command line that trained the run.")
+    seed: Count | None = Field(default=None, description="The seed training used (train.seed, or --seed).")
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The spec's train section as training applied it: defaults filled in, command-line overrides and "
+        "the precision chosen.",
+    )
+    data: dict[str, Any] = Field(default_factory=dict, description="The spec's data section, defaults filled in.")
+    data_dir: PathText | None = Field(default=None, description="Absolute path of the dataset folder read.")
+    counts: dict[str, Any] = Field(
+        default_factory=dict, description="Examples in each split: `train`, `val` and `test`."
+    )
+    class_names: list[Name] = Field(
+        default_factory=list,
+        max_length=MAX_CLASSES,
+        description="The class names, in label order (label i is class_names[i]).",
+    )
+    epochs_completed: Count | None = Field(
+        default=None,
+        description="Epochs trained, in all runs of `train` (a resumed training counts the ones before too).",
+    )
+    stopped_early: bool | None = Field(
+        default=None, description="Whether early stopping ended training before train.epochs."
+    )
+    resumed: bool | None = Field(
+        default=None, description="Whether this training continued from a checkpoint (--resume)."
+    )
+    devices: list[Name] = Field(
+        default_factory=list, description="TensorFlow's logical devices in the process that trained."
+    )
+    replicas: Count | None = Field(
+        default=None, description="Copies of the model trained in step by the distribution strategy (1 without one)."
+    )
+    jit_compiled: bool | None = Field(
+        default=None,
+        description="Whether Keras compiled the training step with XLA (it falls back when a layer cannot).",
+    )
+    precision: PrecisionChoice | None = Field(default=None, description="The compute dtype training used and why.")
+    cpu: CpuInfo | None = Field(default=None, description="The CPU that trained.")
+    started: Text | None = Field(default=None, description="When training started: ISO 8601, UTC.")
+    finished: Text | None = Field(default=None, description="When training finished: ISO 8601, UTC.")
+    python: Name | None = Field(default=None, description="Python's version.")
+    tensorflow: Name | None = Field(default=None, description="TensorFlow's version.")
 
     def data_location(self) -> str | None:
         """The data folder training used, if it said (top level or among the settings)."""
@@ -128,13 +169,19 @@ class Epoch(RunFile):
 
     model_config = ConfigDict(extra="allow")
 
-    epoch: Annotated[int, Field(ge=1, le=MAX_EPOCHS)]
-    loss: float | None = None
-    accuracy: float | None = None
-    val_loss: float | None = None
-    val_accuracy: float | None = None
-    learning_rate: float | None = None
-    seconds: float | None = None
+    epoch: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] = Field(description="The epoch's number, from 1.")
+    loss: float | None = Field(default=None, description="Mean training loss over the epoch.")
+    accuracy: float | None = Field(default=None, description="Training accuracy over the epoch.")
+    val_loss: float | None = Field(
+        default=None, description="Loss on the validation split after the epoch (absent without one)."
+    )
+    val_accuracy: float | None = Field(
+        default=None, description="Accuracy on the validation split after the epoch (absent without one)."
+    )
+    learning_rate: float | None = Field(
+        default=None, description="The learning rate the epoch trained with (the schedule's value)."
+    )
+    seconds: float | None = Field(default=None, description="Wall-clock seconds the epoch took, validation included.")
 
     @model_validator(mode="after")
     def _known_extras(self) -> Epoch:
@@ -157,21 +204,42 @@ class Epoch(RunFile):
 class History(Record):
     """`history.json`: one entry per epoch and which epoch's weights the model keeps."""
 
-    spec_sha256: Sha256 | None = None
-    epochs: list[Epoch] = Field(max_length=MAX_EPOCHS)
-    kept_epoch: Count | None = None
-    kept_reason: Text | None = None
+    spec_sha256: Sha256 | None = Field(
+        default=None,
+        description="SHA-256 of the spec's text these results come from: the one build.json names, or they are not "
+        "its.",
+    )
+    epochs: list[Epoch] = Field(
+        max_length=MAX_EPOCHS,
+        description="One entry per epoch trained, in order; besides the keys below, one per further metric the spec "
+        "names (`top_5_accuracy`, `val_top_5_accuracy`, ...).",
+    )
+    kept_epoch: Count | None = Field(default=None, description="The epoch whose weights model.keras holds.")
+    kept_reason: Text | None = Field(
+        default=None,
+        description="Why those weights were kept (best monitored value, last epoch, weight average), in words.",
+    )
 
 
 class CheckpointState(Record):
     """The JSON state inside `checkpoints/last.npz` (and `checkpoints/state.json`, which adds `interrupted`)."""
 
-    epoch: Annotated[int, Field(ge=0, le=MAX_EPOCHS)]
-    history: list[Epoch] = Field(max_length=MAX_EPOCHS)
-    seed: Count
-    spec_sha256: Sha256
-    stopped_early: bool = False
-    interrupted: dict[str, int | None] | None = None
+    epoch: Annotated[int, Field(ge=0, le=MAX_EPOCHS)] = Field(
+        description="Epochs complete when the checkpoint was saved (0: before the first)."
+    )
+    history: list[Epoch] = Field(
+        max_length=MAX_EPOCHS, description="Each complete epoch's figures, as history.json will hold them."
+    )
+    seed: Count = Field(description="The seed training used; --resume continues with it.")
+    spec_sha256: Sha256 = Field(
+        description="SHA-256 of the spec trained; --resume refuses a checkpoint of another spec."
+    )
+    stopped_early: bool = Field(default=False, description="Whether early stopping had ended training.")
+    interrupted: dict[str, int | None] | None = Field(
+        default=None,
+        description="Only in state.json: the signal that stopped training (its number), and the epoch and batch it "
+        "came in (null between epochs).",
+    )
 
     @model_validator(mode="after")
     def _epochs_in_order(self) -> CheckpointState:
@@ -187,35 +255,51 @@ class CheckpointState(Record):
 
 
 class ClassScores(RunFile):
-    class_: Name = Field(alias="class")
-    precision: Share
-    recall: Share
-    f1: Share
-    support: Count
+    class_: Name = Field(alias="class", description="The class's name.")
+    precision: Share = Field(
+        description="Share of the test images predicted as this class that are of it (0 when none was)."
+    )
+    recall: Share = Field(description="Share of the test images of this class predicted as it (0 when it has none).")
+    f1: Share = Field(description="Harmonic mean of precision and recall (0 when both are 0).")
+    support: Count = Field(description="Test images of this class.")
 
 
 class Misclassified(RunFile):
-    index: Count
-    file: Text | None = None
-    true: Name | Count
-    predicted: Name | Count
-    confidence: Share
+    index: Count = Field(description="Position of the image in the test split.")
+    file: Text | None = Field(default=None, description="The image's file for a folder dataset; null for HDF5.")
+    true: Name | Count = Field(description="The image's class.")
+    predicted: Name | Count = Field(description="The class the model predicted.")
+    confidence: Share = Field(description="The probability the model gave the predicted class.")
 
 
-class Metrics(Record):
-    """`metrics.json`: the evaluation on the test split."""
+class Evaluation(RunFile):
+    """The figures of a model on the test split: what `evaluate --json` prints and `train --json` holds as
+    `metrics`."""
 
-    spec_sha256: Sha256 | None = None
-    test_loss: Annotated[float, Field(ge=0.0)] | None = None
-    test_accuracy: Share | None = None
-    test_count: Count | None = None
-    class_names: list[Name] = Field(default_factory=list, max_length=MAX_CLASSES)
-    confusion_matrix: list[list[Count]] = Field(default_factory=list, max_length=MAX_CLASSES)
-    per_class: list[ClassScores] = Field(default_factory=list, max_length=MAX_CLASSES)
-    misclassified: list[Misclassified] = Field(default_factory=list)
+    test_loss: Annotated[float, Field(ge=0.0)] | None = Field(
+        default=None, description="Mean cross-entropy on the test split (probabilities clipped as Keras clips them)."
+    )
+    test_accuracy: Share | None = Field(default=None, description="Share of the test images classified correctly.")
+    test_count: Count | None = Field(default=None, description="Images in the test split.")
+    class_names: list[Name] = Field(
+        default_factory=list, max_length=MAX_CLASSES, description="The class names, in label order."
+    )
+    confusion_matrix: list[list[Count]] = Field(
+        default_factory=list,
+        max_length=MAX_CLASSES,
+        description="Counts of test images: row i holds the images of class i, column j those predicted as class j.",
+    )
+    per_class: list[ClassScores] = Field(
+        default_factory=list,
+        max_length=MAX_CLASSES,
+        description="Precision, recall, F1 and support of each class, in label order.",
+    )
+    misclassified: list[Misclassified] = Field(
+        default_factory=list, description="Every test image predicted wrongly, in test-split order."
+    )
 
     @model_validator(mode="after")
-    def _square_matrix(self) -> Metrics:
+    def _square_matrix(self) -> Evaluation:
         size = len(self.confusion_matrix)
         for index, row in enumerate(self.confusion_matrix):
             if len(row) != size:
@@ -224,37 +308,61 @@ class Metrics(Record):
             raise ValueError(f"confusion_matrix is {size}x{size} but class_names names {len(self.class_names)}")
         return self
 
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class Metrics(Evaluation, Record):
+    """`metrics.json`: the evaluation on the test split."""
+
+    spec_sha256: Sha256 | None = Field(
+        default=None,
+        description="SHA-256 of the spec's text these results come from: the one build.json names, or they are not "
+        "its.",
+    )
+
+    @classmethod
+    def of(cls, figures: Evaluation, spec_sha256: str) -> Metrics:
+        """The record of `figures`, naming the spec they came from."""
+        return cls.model_validate({**dict(figures), "spec_sha256": spec_sha256})
+
 
 # ------------------------------------------------------------------------------------------------ summary.json
 
 
 class SummaryPort(RunFile):
-    name: Name
-    shape: list[Count | None] = Field(max_length=16)
+    name: Name = Field(description="The input or output layer's name.")
+    shape: list[Count | None] = Field(max_length=16, description="Its shape, the batch axis (null) first.")
 
 
 class SummaryLayer(RunFile):
-    name: Name
-    type: Name
-    inputs: list[Name] = Field(default_factory=list)
-    output_shape: list[Count | None] = Field(max_length=16)
-    params: Count
-    trainable_params: Count
-    macs: Count
-    block: Name | None = None
+    name: Name = Field(description="The layer's name (the spec's, or the one layerspec gave it).")
+    type: Name = Field(description="The layer's type (Keras's class name).")
+    inputs: list[Name] = Field(default_factory=list, description="Names of the layers it reads.")
+    output_shape: list[Count | None] = Field(
+        max_length=16, description="Its output shape, the batch axis (null) first."
+    )
+    params: Count = Field(description="Its parameters, trainable or not.")
+    trainable_params: Count = Field(description="Its trainable parameters.")
+    macs: Count = Field(description="Multiply-accumulate operations for one example.")
+    block: Name | None = Field(
+        default=None, description="The block instance it came from (absent for a layer written in `layers:` itself)."
+    )
 
 
 class Summary(Record):
     """`summary.json`: the object `layerspec check --json` prints, each layer with the block it came from."""
 
-    name: Name
-    params: Count
-    trainable_params: Count
-    non_trainable_params: Count
-    macs: Count
-    inputs: list[SummaryPort] = Field(default_factory=list)
-    outputs: list[SummaryPort] = Field(default_factory=list)
-    layers: list[SummaryLayer]
+    name: Name = Field(description="The spec's `name`.")
+    params: Count = Field(description="Parameters of the model.")
+    trainable_params: Count = Field(description="Trainable parameters.")
+    non_trainable_params: Count = Field(
+        description="Parameters training does not change (batch-normalization statistics, frozen layers)."
+    )
+    macs: Count = Field(description="Multiply-accumulate operations for one example.")
+    inputs: list[SummaryPort] = Field(default_factory=list, description="The model's inputs.")
+    outputs: list[SummaryPort] = Field(default_factory=list, description="The model's outputs.")
+    layers: list[SummaryLayer] = Field(description="Every layer in order, inputs included.")
 
 
 # ------------------------------------------------------------------------------------------------ runs/.current
@@ -263,4 +371,4 @@ class Summary(Record):
 class CurrentRun(Record):
     """`runs/.current`: the run that `train`, `evaluate` and `report` use when given none."""
 
-    run: PathText
+    run: PathText = Field(description="Absolute path of the current run folder.")

@@ -1,6 +1,6 @@
 """Where a new run goes, and how it gets there without losing one that is already there.
 
-A new run is made in a hidden folder beside its target (`.NAME.new-XXXX`, on the same file system) and moved
+A new run is made in a hidden folder beside its target (`.NAME.new-PID-XXXX`, on the same file system) and moved
 into place only once it is complete: if the target held a run, that run is renamed aside, the new one renamed
 in and the old one removed, all with signals held back. A command that fails or is interrupted before then
 removes its hidden folder and leaves the target exactly as it was.
@@ -9,7 +9,9 @@ removes its hidden folder and leaves the target exactly as it was.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from layerspec import artifacts, interrupts
 from layerspec.errors import UsageError
+from layerspec.run import folder
 from layerspec.run.folder import RUNS_DIR, RunFolder
 
 MAX_SUFFIX = 1000
@@ -41,11 +44,15 @@ def choose_target(
     """
     same = _SameSpec(spec_sha256, str(spec_path.resolve()) if spec_path is not None else None)
     if out is not None:
+        with interrupts.deferred():
+            clean_stale(out)  # a run a killed command set aside is put back before anything is decided
         check_replaceable(out, overwrite=overwrite)
         return Target(out)
     first = RUNS_DIR / name
     for number in range(1, MAX_SUFFIX + 1):
         path = first if number == 1 else RUNS_DIR / f"{name}-{number}"
+        with interrupts.deferred():
+            clean_stale(path)
         taken = _taken(path, same)
         if taken is None or (overwrite and path == first and RunFolder(path).is_run()):
             note = None if path == first else f"{first} is taken ({_taken(first, same)}): writing {path}"
@@ -103,13 +110,60 @@ def staged(target: Path) -> Iterator[RunFolder]:
     try:
         with interrupts.deferred(), artifacts.writing(target):
             target.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+            clean_stale(target, restore=False)
+            staging = Path(tempfile.mkdtemp(prefix=_hidden_prefix(target, "new"), dir=target.parent))
             os.chmod(staging, 0o755)  # mkdtemp makes it private; a run folder is read like any other
         yield RunFolder(staging)
     finally:
         if staging is not None:
             with interrupts.deferred():
                 shutil.rmtree(staging, ignore_errors=True)
+
+
+def _hidden_prefix(target: Path, kind: str) -> str:
+    """`.NAME.new-PID-` or `.NAME.old-PID-`: the process that owns the hidden folder is in its name, so a later
+    command can tell one left by a killed process from one still in use."""
+    return f".{target.name}.{kind}-{os.getpid()}-"
+
+
+# What follows `.NAME.` in a hidden folder's name: its kind, its owner's process id and mkdtemp's random part.
+_HIDDEN = re.compile(r"(new|old)-([0-9]{1,10})-[a-z0-9_]+")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0 only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process (or a number no process can have: left alone too)
+    return True
+
+
+def clean_stale(target: Path, *, restore: bool = True) -> list[Path]:
+    """Remove the hidden folders beside `target` whose process is gone (killed before it could remove them).
+
+    A run set aside (`.old-`) while the target is missing was never replaced: it is put back first (or, without
+    `restore`, left for a command that decides where its run goes first). Hidden folders of a live process, or
+    without a process id in their name, are left alone. Returns what was removed.
+    """
+    if not target.parent.is_dir():
+        return []
+    prefix = f".{target.name}."
+    stale: list[tuple[str, Path]] = []
+    for entry in sorted(target.parent.glob(f"{glob.escape(prefix)}*")):
+        match = _HIDDEN.fullmatch(entry.name[len(prefix) :])
+        if match and entry.is_dir() and not entry.is_symlink() and not _alive(int(match[2])):
+            stale.append((match[1], entry))
+    removed = []
+    for kind, entry in sorted(stale, key=lambda item: item[0] != "old"):  # a run to put back first
+        if kind == "old" and not os.path.lexists(target):
+            if restore:
+                os.rename(entry, target)
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+    return removed
 
 
 def publish(staging: RunFolder, target: Path) -> RunFolder:
@@ -119,7 +173,7 @@ def publish(staging: RunFolder, target: Path) -> RunFolder:
             os.rename(staging.path, target)
             return RunFolder(target)
         # rename(2) replaces an empty folder: the old run moves onto a fresh hidden name, then the new one in.
-        aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        aside = Path(tempfile.mkdtemp(prefix=_hidden_prefix(target, "old"), dir=target.parent))
         try:
             os.rename(target, aside)
         except OSError:
@@ -135,3 +189,17 @@ def publish(staging: RunFolder, target: Path) -> RunFolder:
         else:
             shutil.rmtree(aside, ignore_errors=True)
     return RunFolder(target)
+
+
+def back_to_built(run: RunFolder) -> None:
+    """Remove what an unfinished training left in a run (its checkpoint): the run is as `build` made it again.
+    A run whose training finished (train.json, written last) is left alone."""
+    if run.file(folder.TRAIN).exists():
+        return
+    with interrupts.deferred():
+        for name in folder.TRAINING_FILES:
+            path = run.file(name)
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)

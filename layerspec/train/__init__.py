@@ -7,7 +7,8 @@ uninterrupted run would be: shuffling order depends only on (seed, epoch), never
 this process.
 
 The package, one module per concern: `options` (command-line overrides, settings), `runtime` (threads, seeds,
-precision, strategy, devices), `model` (the recipe as Keras objects), `pipeline` (tf.data and augmentation),
+precision, strategy, devices), `built` (the model `build` verified, handed over or read back from the run
+folder), `model` (the recipe as Keras objects), `pipeline` (tf.data and augmentation),
 `checkpoint`, `interrupt` (signals), `loop` (the epochs), `records` (what the run folder keeps at the end), `run`
 (`train_run`) and `orchestrate` (`layerspec train`: a spec built first, or a run folder trained in place).
 """
@@ -15,6 +16,7 @@ precision, strategy, devices), `model` (the recipe as Keras objects), `pipeline`
 from __future__ import annotations
 
 from layerspec.recipes import epochs_without_improvement, learning_rate
+from layerspec.train.built import Built
 from layerspec.train.checkpoint import BEST_WEIGHTS, CHECKPOINT, load_checkpoint, read_checkpoint_state, save_checkpoint
 from layerspec.train.interrupt import SIGNAL_AT_EPOCH_ENV, Interrupted, stop_on_signals
 from layerspec.train.loop import Progress, best_epoch
@@ -33,6 +35,7 @@ __all__ = [
     "PARALLEL_CALLS",
     "PREFETCH_BATCHES",
     "SIGNAL_AT_EPOCH_ENV",
+    "Built",
     "Display",
     "Interrupted",
     "Progress",

@@ -12,11 +12,19 @@ from typing import Any
 import numpy as np
 
 from layerspec.artifacts import atomic_path
-from layerspec.errors import DataError
+from layerspec.errors import DataError, UsageError
 from layerspec.run import CheckpointState, checkpoint_state, folder
 
 CHECKPOINT = Path(folder.CHECKPOINT)
 BEST_WEIGHTS = Path(folder.BEST_WEIGHTS)
+
+
+def require_checkpoint(run_dir: Path) -> Path:
+    """The run's checkpoint, or UsageError (exit 2) when there is none to resume from."""
+    path = run_dir / CHECKPOINT
+    if not path.is_file():
+        raise UsageError(f"nothing to resume: {path} does not exist (train without --resume first)", str(run_dir))
+    return path
 
 
 def save_checkpoint(path: Path, model: Any, state: dict[str, Any]) -> None:

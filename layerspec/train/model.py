@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from layerspec import recipes
-from layerspec.check import check_loaded
 from layerspec.data import data_spec
 from layerspec.fused import use_fused_batchnorm
 from layerspec.spec import LoadedSpec
@@ -29,16 +28,22 @@ def mixed_precision(policy: str) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
-def build_model(loaded: LoadedSpec, settings: TrainSpec, strategy: Any) -> Any:
-    """Compile the spec into a Keras model and attach optimizer, loss and metrics, inside the strategy's scope."""
-    from layerspec.compile import compile_model, keras_module
+def build_model(built: Any, loaded: LoadedSpec, settings: TrainSpec, strategy: Any, outputs: set[str]) -> Any:
+    """The built model made ready to train: copied inside the strategy's scope in the training precision, with
+    fresh weights drawn from the training seed, then given its optimizer, loss and metrics.
+
+    `built` is the Keras model `build` compiled and verified (or loaded from the run folder); `outputs` names its
+    output layers. Its layers are copied, not compiled again from the spec: the copy only gives them the scope's
+    variables and the precision's dtype. The starting weights depend on the seed alone, so a spec trained right
+    after its build and the same build trained from its run folder start alike (a run trained afresh does not
+    continue from its trained weights).
+    """
+    from layerspec.compile import keras_module
 
     keras = keras_module()
+    keras.utils.set_random_seed(settings.seed)
     with strategy.scope(), mixed_precision(settings.mixed_precision):
-        checked = check_loaded(loaded)
-        model = compile_model(checked)
-        if settings.mixed_precision != "float32":
-            model = _float32_outputs(keras, model, set(checked.graph.outputs))
+        model = _copy(keras, built, outputs, mixed=settings.mixed_precision != "float32")
         if settings.fused_batchnorm:
             use_fused_batchnorm(model)
         model.compile(
@@ -70,17 +75,21 @@ def apply_weight_average(model: Any) -> None:
     type(optimizer).finalize_variable_values(optimizer, model.trainable_weights)
 
 
-def _float32_outputs(keras: Any, model: Any, outputs: set[str]) -> Any:
-    """The model again with its output layers computing in float32 (the others keep the mixed policy).
+def _copy(keras: Any, model: Any, outputs: set[str], *, mixed: bool) -> Any:
+    """The model again, each layer made anew from its configuration (so with new, seeded weights).
 
-    A softmax computed in bfloat16 or float16 rounds small probabilities to exactly 0; the cross-entropy of such an
+    Under a mixed policy every layer takes the policy, except the output layers, which compute in float32: a
+    softmax computed in bfloat16 or float16 rounds small probabilities to exactly 0; the cross-entropy of such an
     example is then clipped and has no gradient, and training stalls with a share of the examples wrong (seen
     with bfloat16 on SIGNS: 79 % instead of 97 %). Keras's mixed-precision guide keeps the last layer in float32.
     """
 
     def clone(layer: Any) -> Any:
-        if layer.name not in outputs:
-            return layer.__class__.from_config(layer.get_config())
-        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+        config = layer.get_config()
+        if mixed:
+            config.pop("dtype", None)  # the policy in force
+            if layer.name in outputs:
+                config["dtype"] = "float32"
+        return layer.__class__.from_config(config)
 
     return keras.models.clone_model(model, clone_function=clone)

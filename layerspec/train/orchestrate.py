@@ -13,9 +13,11 @@ from typing import Protocol
 
 from layerspec.data import Dataset
 from layerspec.errors import Diagnostic, UsageError
-from layerspec.run import RunFolder, current_run, resolve_run
+from layerspec.run import RunFolder, current_run, folder, resolve_run
 from layerspec.run.folder import RUNS_DIR
+from layerspec.run.replace import back_to_built
 from layerspec.spec import LoadedSpec
+from layerspec.train.built import Built
 from layerspec.train.interrupt import Interrupted
 from layerspec.train.loop import Progress
 from layerspec.train.options import TrainOptions
@@ -42,48 +44,53 @@ def train_spec_or_run(
     out: Path | None = None,
     overwrite: bool = False,
 ) -> TrainResult:
-    """Train a spec file (built first, into `out` or runs/<name>), a run folder, or (None) the current run."""
+    """Train a spec file (built first, into `out` or runs/<name>), a run folder, or (None) the current run.
+
+    The spec is loaded and checked once: a spec file by the build, whose verified model is trained in process;
+    a run folder's model is read back from it (model.keras, summary.json), not compiled again.
+    """
     trained = _training_run(spec_or_run, out, options)
-    if isinstance(trained, tuple):
-        run_dir, run_spec = trained
-        return _train_in_place(run_dir, run_spec, options, display)
+    if isinstance(trained, Built):
+        return _train_in_place(trained, options, display)
     return _build_and_train(trained, out, options, display, overwrite=overwrite)
 
 
-def _training_run(
-    spec_or_run: Path | None, out: Path | None, options: TrainOptions
-) -> tuple[Path, LoadedSpec] | LoadedSpec:
-    """The run folder to train in place and its spec, or the loaded spec that is built first."""
-    from layerspec.data import load_run_spec
-
+def _training_run(spec_or_run: Path | None, out: Path | None, options: TrainOptions) -> Built | LoadedSpec:
+    """The run folder to train in place (its built model), or the loaded spec that is built first."""
     if spec_or_run is None or spec_or_run.is_dir():
         if out is not None:
             raise UsageError("--out applies when training a spec file; a run folder is trained in place")
         run_dir = current_run() if spec_or_run is None else resolve_run(spec_or_run)
-        return run_dir, load_run_spec(run_dir)
+        return Built.from_run(run_dir)
     if not spec_or_run.exists():
         raise UsageError(f"{spec_or_run}: no such spec file or run folder")
     from layerspec.check import load_reporting_all
 
     loaded = load_reporting_all(spec_or_run)
-    if options.resume:
-        return (out if out is not None else RUNS_DIR / loaded.spec.name), loaded
+    if options.resume:  # the spec file's run, continued from its checkpoint (which must be of this very spec)
+        from layerspec.train.checkpoint import require_checkpoint
+
+        run_dir = out if out is not None else RUNS_DIR / loaded.spec.name
+        require_checkpoint(run_dir)
+        return Built.from_run(run_dir, loaded)
     return loaded
 
 
-def _train_in_place(run_dir: Path, loaded: LoadedSpec, options: TrainOptions, display: Display | None) -> TrainResult:
+def _train_in_place(built: Built, options: TrainOptions, display: Display | None) -> TrainResult:
     """Train a run folder; one that holds training results is trained afresh beside it and replaced at the end."""
     from layerspec.run import folder, set_current_run
     from layerspec.run.replace import publish, staged
     from layerspec.train.run import train_run
 
+    run_dir = built.run_dir
+    assert run_dir is not None  # read from a run folder
     if options.resume or not RunFolder(run_dir).training_results():
-        return train_run(run_dir, loaded, options, display)
+        return train_run(run_dir, built, options, display)
     with staged(run_dir) as staging:
         for name in folder.BUILD_FILES:  # the build, without the results it is about to replace
             if (run_dir / name).is_file():  # a plain copy: the hidden folder is complete or discarded as a whole
                 shutil.copy2(run_dir / name, staging.file(name))
-        result = _train_staged(staging, run_dir, loaded, options, display, None)
+        result = _train_staged(staging, run_dir, built, options, display, None)
         publish(staging, run_dir)
     set_current_run(run_dir)
     return result
@@ -92,50 +99,68 @@ def _train_in_place(run_dir: Path, loaded: LoadedSpec, options: TrainOptions, di
 def _build_and_train(
     loaded: LoadedSpec, out: Path | None, options: TrainOptions, display: Display | None, *, overwrite: bool
 ) -> TrainResult:
-    """Check the data (bad data fails before anything is built), build the spec, then train it.
+    """Check the spec and the data (bad data fails before anything is built), build the spec, then train the
+    model the build compiled and verified.
 
     A new run folder is published once built and trained in place, so that an interrupted training can be
     resumed. A run that is replaced (`--overwrite`, or a build-only run of this spec) is built and trained in a
     hidden folder beside it that takes its place only at the end: until then it stays exactly as it was.
     """
-    from layerspec.build import compile_checked, write_build
+    from layerspec.build import compile_verified, write_build
+    from layerspec.check import check_loaded
     from layerspec.data import load_dataset
     from layerspec.rules.runtime import check_training_data
     from layerspec.run import set_current_run
     from layerspec.run.replace import choose_target, publish, staged
+    from layerspec.train.built import checked_target
     from layerspec.train.options import train_settings
-    from layerspec.train.run import train_run
     from layerspec.train.runtime import check_devices, prepare_runtime
 
     settings = train_settings(loaded, options)
-    dataset = load_dataset(loaded, options.data_dir)
+    checked = check_loaded(loaded)  # the one check: building and reading the data use what it found
+    dataset = load_dataset(loaded, options.data_dir, target=checked_target(checked))
     check_training_data(loaded, settings, dataset.counts())
     # Thread pools can only be sized before TensorFlow runs its first op, which building does.
     prepare_runtime(settings)
     if settings.strategy.type == "mirrored" and settings.strategy.devices is not None:
         check_devices(loaded, settings.strategy.devices)  # a device that is not there: refused before building
     target = choose_target(out, loaded.spec.name, loaded.sha256, overwrite=overwrite, spec_path=loaded.path)
-    checked, model = compile_checked(loaded)
+    built = Built.in_process(checked, compile_verified(checked))
     if display is not None:
         display.warn(checked.warnings)
         if target.note:
             display.note(target.note)
     with staged(target.path) as staging:
-        write_build(staging, checked, model, rankdir="TB", command=options.command)
+        write_build(staging, checked, built.model(), rankdir="TB", command=options.command)
         if not target.path.exists():
             run = publish(staging, target.path)
             set_current_run(run.path)
-            return train_run(run.path, checked.loaded, options, display, dataset)
-        result = _train_staged(staging, target.path, checked.loaded, options, display, dataset)
+            return _train_new(run, built, options, display, dataset)
+        result = _train_staged(staging, target.path, built, options, display, dataset)
         publish(staging, target.path)
     set_current_run(target.path)
     return result
 
 
+def _train_new(
+    run: RunFolder, built: Built, options: TrainOptions, display: Display | None, dataset: Dataset
+) -> TrainResult:
+    """Train a run folder just published. Training that fails leaves it as built (the checkpoint it began is
+    removed); one that is interrupted keeps its checkpoint, which `train RUN --resume` continues."""
+    from layerspec.train.run import train_run
+
+    try:
+        return train_run(run.path, built, options, display, dataset)
+    except BaseException as exc:
+        if not (isinstance(exc, Interrupted) and run.file(folder.INTERRUPTED).is_file()):
+            back_to_built(run)
+        raise
+
+
 def _train_staged(
     staging: RunFolder,
     target: Path,
-    loaded: LoadedSpec,
+    built: Built,
     options: TrainOptions,
     display: Display | None,
     dataset: Dataset | None,
@@ -144,7 +169,7 @@ def _train_staged(
     from layerspec.train.run import train_run
 
     try:
-        result = train_run(staging.path, loaded, options, display, dataset)
+        result = train_run(staging.path, built, options, display, dataset)
     except (Interrupted, KeyboardInterrupt):  # a stop requested during the epochs, or a signal before them
         raise Interrupted(
             str(target),

@@ -17,7 +17,7 @@ from layerspec.data import data_spec
 from layerspec.evaluate import classification_metrics, predict_probabilities
 from layerspec.fused import standard_batchnorm
 from layerspec.hardware import this_cpu
-from layerspec.run import History, Metrics, RunFolder, TrainInfo, folder, set_current_run
+from layerspec.run import Epoch, Evaluation, History, Metrics, RunFolder, TrainInfo, folder, set_current_run
 from layerspec.train.checkpoint import BEST_WEIGHTS, _load_weights
 from layerspec.train.loop import _Run, best_epoch
 from layerspec.train.model import apply_weight_average
@@ -25,6 +25,8 @@ from layerspec.train.options import TrainOptions
 from layerspec.train.runtime import is_chief
 
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"]
+# `train --json`'s metrics when the data has no test split.
+NO_TEST_SPLIT = {"test_loss": None, "test_accuracy": None}
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,10 @@ class TrainResult:
     """What a training made: the run folder, its epochs, the weights it kept and the test figures."""
 
     run_dir: Path
-    history: list[dict[str, Any]]  # one record per epoch, as history.json holds them
+    history: list[Epoch]  # one record per epoch, as history.json holds them
     kept_epoch: int
     kept_reason: str
-    metrics: dict[str, Any]  # the test split's figures (test_loss and test_accuracy None without one)
+    metrics: Evaluation | None  # the test split's figures; None without a test split
 
     @property
     def model(self) -> Path:
@@ -51,13 +53,14 @@ class TrainResult:
 
     def to_json(self) -> dict[str, Any]:
         """The `--json` payload of `layerspec train` (its keys are a contract: scripts read them)."""
+        epochs = [epoch.record() for epoch in self.history]
         return {
             "run_dir": str(self.run_dir),
             "model": str(self.model),
-            "history": {"epochs": self.history, "kept_epoch": self.kept_epoch, "kept_reason": self.kept_reason},
-            "metrics": self.metrics,
+            "history": {"epochs": epochs, "kept_epoch": self.kept_epoch, "kept_reason": self.kept_reason},
+            "metrics": NO_TEST_SPLIT if self.metrics is None else self.metrics.to_json(),
             "epochs": self.epochs,
-            "epoch_seconds": [r["seconds"] for r in self.history],
+            "epoch_seconds": [epoch.seconds for epoch in self.history],
         }
 
 
@@ -65,7 +68,8 @@ def _finish(run: _Run, options: TrainOptions, started: datetime, root: Path) -> 
     kept_epoch, kept_reason = _keep_weights(run)
     if run.settings.recalibrate_batchnorm:
         kept_reason += _recalibrate(run)
-    history = {"epochs": run.history, "kept_epoch": kept_epoch, "kept_reason": kept_reason}
+    spec = run.loaded.sha256  # the results name the spec they came from
+    history = History(spec_sha256=spec, epochs=_epochs(run), kept_epoch=kept_epoch, kept_reason=kept_reason)
     metrics = _test_metrics(run)
     model_path = run.run_dir / "model.keras"
     standard_batchnorm(run.model)  # the file names Keras's own layers, whatever trained them
@@ -74,18 +78,21 @@ def _finish(run: _Run, options: TrainOptions, started: datetime, root: Path) -> 
     _write_records(run, history, metrics, _train_record(run, options, started, root))
     if is_chief():
         set_current_run(run.run_dir)
-    return TrainResult(run.run_dir, run.history, kept_epoch, kept_reason, metrics)
+    return TrainResult(run.run_dir, history.epochs, kept_epoch, kept_reason, metrics)
 
 
-def _write_records(run: _Run, history: dict[str, Any], metrics: dict[str, Any], record: dict[str, Any]) -> None:
+def _epochs(run: _Run) -> list[Epoch]:
+    return [Epoch.model_validate(record) for record in run.history]
+
+
+def _write_records(run: _Run, history: History, metrics: Evaluation | None, record: TrainInfo) -> None:
     """history.json, history.csv, metrics.json (with a test split) and train.json last: it marks the end."""
     folder_ = RunFolder(run.run_dir)
-    spec = {"spec_sha256": run.loaded.sha256}  # the results name the spec they came from
-    folder_.write(folder.HISTORY, History.model_validate(history | spec))
+    folder_.write(folder.HISTORY, history)
     folder_.write_text(folder.HISTORY_CSV, _history_csv(run.history))
-    if metrics["test_accuracy"] is not None:
-        folder_.write(folder.METRICS, Metrics.model_validate(metrics | spec))
-    folder_.write(folder.TRAIN, TrainInfo.model_validate(record | spec))
+    if metrics is not None:
+        folder_.write(folder.METRICS, Metrics.of(metrics, run.loaded.sha256))
+    folder_.write(folder.TRAIN, record)
 
 
 def recalibrate_batchnorm(model: Any, x: np.ndarray, chunk: int = 128) -> int:
@@ -121,7 +128,7 @@ def _recalibrate(run: _Run) -> str:
     val = run.dataset.val
     if count and val is not None and len(val):
         figures = classification_metrics(predict_probabilities(run.model, val.x), val, run.dataset.class_names)
-        note += f" (then val_loss {figures['test_loss']:.4f}, val_accuracy {figures['test_accuracy']:.4f})"
+        note += f" (then val_loss {figures.test_loss:.4f}, val_accuracy {figures.test_accuracy:.4f})"
     return note
 
 
@@ -140,10 +147,10 @@ def _keep_weights(run: _Run) -> tuple[int, str]:
     return index + 1, f"best {run.monitor} ({value:.4f}) at epoch {index + 1} of {last}{stopped}"
 
 
-def _test_metrics(run: _Run) -> dict[str, Any]:
+def _test_metrics(run: _Run) -> Evaluation | None:
     test = run.dataset.test
     if test is None or not len(test):
-        return {"test_loss": None, "test_accuracy": None}
+        return None
     probabilities = predict_probabilities(run.model, test.x, run.settings.batch_size)
     return classification_metrics(probabilities, test, run.dataset.class_names)
 
@@ -157,27 +164,28 @@ def _history_csv(history: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def _train_record(run: _Run, options: TrainOptions, started: datetime, root: Path) -> dict[str, Any]:
+def _train_record(run: _Run, options: TrainOptions, started: datetime, root: Path) -> TrainInfo:
     import tensorflow as tf
 
-    return {
-        "command": options.command,
-        "seed": run.settings.seed,
-        "settings": run.settings.model_dump(mode="json"),
-        "data": data_spec(run.loaded).model_dump(mode="json"),
-        "data_dir": str(root),
-        "counts": run.dataset.counts(),
-        "class_names": run.dataset.class_names,
-        "epochs_completed": len(run.history),
-        "stopped_early": run.stopped_early,
-        "resumed": options.resume,
-        "devices": [d.name for d in tf.config.list_logical_devices()],
-        "replicas": run.replicas,
-        "precision": None if run.precision is None else run.precision.model_dump(mode="json"),
-        "cpu": this_cpu().model_dump(mode="json"),
-        "jit_compiled": bool(getattr(run.model, "jit_compile", False)),  # Keras falls back when a layer cannot
-        "started": started.isoformat(),
-        "finished": datetime.now(UTC).isoformat(),
-        "python": sys.version.split()[0],
-        "tensorflow": tf.__version__,
-    }
+    return TrainInfo(
+        spec_sha256=run.loaded.sha256,
+        command=options.command,
+        seed=run.settings.seed,
+        settings=run.settings.model_dump(mode="json"),
+        data=data_spec(run.loaded).model_dump(mode="json"),
+        data_dir=str(root),
+        counts=dict(run.dataset.counts()),
+        class_names=list(run.dataset.class_names),
+        epochs_completed=len(run.history),
+        stopped_early=run.stopped_early,
+        resumed=options.resume,
+        devices=[d.name for d in tf.config.list_logical_devices()],
+        replicas=run.replicas,
+        precision=run.precision,
+        cpu=this_cpu(),
+        jit_compiled=bool(getattr(run.model, "jit_compile", False)),  # Keras falls back when a layer cannot
+        started=started.isoformat(),
+        finished=datetime.now(UTC).isoformat(),
+        python=sys.version.split()[0],
+        tensorflow=tf.__version__,
+    )

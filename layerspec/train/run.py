@@ -6,13 +6,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from layerspec.check import check_loaded
 from layerspec.data import Dataset, data_root, load_dataset
 from layerspec.errors import DataError, UsageError
 from layerspec.rules.runtime import check_training_data
 from layerspec.spec import LoadedSpec
 from layerspec.spec.train import TrainSpec
-from layerspec.train.checkpoint import CHECKPOINT, load_checkpoint, read_checkpoint_state, save_checkpoint
+from layerspec.train.built import Built
+from layerspec.train.checkpoint import (
+    CHECKPOINT,
+    load_checkpoint,
+    read_checkpoint_state,
+    require_checkpoint,
+    save_checkpoint,
+)
 from layerspec.train.loop import Progress, _loop, _Progress, _Run
 from layerspec.train.model import build_model
 from layerspec.train.options import TrainOptions, train_settings
@@ -22,27 +28,29 @@ from layerspec.train.runtime import is_chief, make_strategy, prepare_runtime, re
 
 def train_run(
     run_dir: Path,
-    loaded: LoadedSpec,
+    built: Built | LoadedSpec,
     options: TrainOptions,
     progress: Progress | None = None,
     dataset: Dataset | None = None,
 ) -> TrainResult:
-    """Train the spec into `run_dir`; the result names the run folder, its epochs and its test figures.
+    """Train the built model into `run_dir`; the result names the run folder, its epochs and its test figures.
 
-    `dataset` is the spec's data when the caller already loaded (and so checked) it.
+    `built` is the model `build` made (`Built.in_process`, `Built.from_run`); a spec on its own is checked here
+    (`Built.from_spec`). `dataset` is the spec's data when the caller already read (and so checked) it.
     """
     started = datetime.now(UTC)
+    built = built if isinstance(built, Built) else Built.from_spec(built)
+    loaded = built.loaded
     settings, history = _settings_and_history(run_dir, loaded, options)
     root = (options.data_dir or data_root(loaded)).resolve()
-    check_loaded(loaded)  # every rule that needs only the spec, before any data is read
-    dataset = dataset if dataset is not None else load_dataset(loaded, root)
+    dataset = dataset if dataset is not None else load_dataset(loaded, root, target=built.target)
     check_training_data(loaded, settings, dataset.counts())
     prepare_runtime(settings)
     out_dir = run_dir if is_chief() else Path(_scratch_dir())
     strategy = make_strategy(settings, loaded)  # before anything lists devices: a multi-worker strategy must come first
     precision = resolve_precision(settings)
     settings = settings.model_copy(update={"mixed_precision": precision.chosen})
-    model = build_model(loaded, settings, strategy)
+    model = build_model(built.model(), loaded, settings, strategy, set(built.outputs))
     run = _Run(out_dir, loaded, settings, dataset, model, _Progress(progress), strategy.num_replicas_in_sync, precision)
     if history is not None:
         state = load_checkpoint(out_dir / CHECKPOINT, model)
@@ -67,9 +75,7 @@ def _settings_and_history(
     """Settings with overrides; on --resume, the checkpoint's seed and a check that the spec did not change."""
     if not options.resume:
         return train_settings(loaded, options), None
-    path = run_dir / CHECKPOINT
-    if not path.is_file():
-        raise UsageError(f"nothing to resume: {path} does not exist (train without --resume first)", str(run_dir))
+    path = require_checkpoint(run_dir)
     state = read_checkpoint_state(path)
     if state.spec_sha256 != loaded.sha256:
         raise UsageError("the spec changed since the checkpoint was saved; train afresh without --resume", str(path))

@@ -70,13 +70,14 @@ def run_fold(
     dataset = Dataset(images.subset(np.flatnonzero(~held_out)), None, images.subset(np.flatnonzero(held_out)), names)
     result = train_run(out, loaded, TrainOptions(seed=seed, command="bench_cross_validate"), dataset=dataset)
     metrics = result.metrics
+    assert metrics is not None  # the held-out fold is the test split
     return {
         "seed": seed,
         "held_out": int(held_out.sum()),
-        "correct": int(np.trace(metrics["confusion_matrix"])),
-        "loss": metrics["test_loss"],
+        "correct": int(np.trace(metrics.confusion_matrix)),
+        "loss": metrics.test_loss,
         "kept": result.kept_reason,
-        "median_epoch_seconds": statistics.median(r["seconds"] for r in result.history),
+        "median_epoch_seconds": statistics.median(r.seconds or 0.0 for r in result.history),
     }
 
 
