@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from layerspec.errors import DataError, LayerspecError, UsageError
+from layerspec.export import ExportInfo, read_exports
 from layerspec.files import read_text_limited
 from layerspec.report.images import display_range, png_uri, to_uint8
 from layerspec.run import BuildInfo, History, Metrics, Record, RunFolder, Summary, TrainInfo, folder
@@ -58,6 +59,7 @@ class Run:
     diagram_svg: str | None
     data: DataView | None
     data_note: str | None
+    exports: list[ExportInfo] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -90,6 +92,7 @@ def collect_run(path: Path) -> Run:
         diagram_svg=read_diagram(run.file(folder.SVG)),
         data=data,
         data_note=note,
+        exports=read_exports(path),
     )
 
 

@@ -80,6 +80,7 @@ class RunView:
     per_class: list[list[str]] = field(default_factory=list)
     misses: list[Miss] = field(default_factory=list)
     misses_total: int = 0
+    exports: list[tuple[str, str]] = field(default_factory=list)  # (format, how to call it)
 
 
 def integer(value: Any) -> str:
@@ -135,6 +136,7 @@ def run_view(run: Run, index: int = 0) -> RunView:
         _add_training(view, run.history)
     if run.metrics is not None:
         _add_evaluation(view, run)
+    view.exports = [(info.format, info.snippet) for info in run.exports]
     return view
 
 
