@@ -84,6 +84,13 @@ class UsageError(LayerspecError):
         super().__init__([Diagnostic(path, 0, 0, message)], 2)
 
 
+class ModelRefused(LayerspecError):
+    """A Keras model `import` will not turn into a spec: unsafe or outside the registry (exit code 2)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__([Diagnostic(path, 0, 0, message)], 2)
+
+
 class DataError(LayerspecError):
     """A dataset or image that is missing, malformed or does not fit the spec (exit code 3)."""
 

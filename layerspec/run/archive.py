@@ -25,19 +25,25 @@ FUNCTION_MODULES = frozenset({"keras.losses", "keras.metrics", "keras.activation
 
 def check_model_archive(path: Path, allowed: frozenset[str]) -> None:
     """Refuse a `model.keras` that is not a Keras archive or names a class outside `allowed` (DataError)."""
+    _check_classes(read_model_config(path), path, allowed)
+
+
+def read_model_config(path: Path) -> Any:
+    """The parsed config.json of a `.keras` archive, read as data (bounded in size and depth); DataError if the
+    file is not an archive of the files Keras writes."""
     try:
         with zipfile.ZipFile(path) as archive:
             members = {info.filename: info for info in archive.infolist()}
             unknown = sorted(set(members) - MODEL_MEMBERS)
             if unknown or "config.json" not in members:
                 found = ", ".join(unknown) if unknown else "no config.json"
-                raise DataError(str(path), f"not a Keras model archive as layerspec saves it ({found})")
+                raise DataError(str(path), f"not a Keras model archive as Keras saves it ({found})")
             if members["config.json"].file_size > MAX_JSON_BYTES:
-                raise DataError(str(path), "its config.json is larger than any model layerspec saves")
+                raise DataError(str(path), "its config.json is larger than any model layerspec reads")
             text = archive.read("config.json").decode("utf-8")
     except (OSError, zipfile.BadZipFile, UnicodeDecodeError, EOFError, ValueError) as exc:
         raise DataError(str(path), f"not a readable Keras model archive (a zip file): {exc}") from None
-    _check_classes(parse_json(text, f"{path}: config.json", MODEL_CONFIG_DEPTH), path, allowed)
+    return parse_json(text, f"{path}: config.json", MODEL_CONFIG_DEPTH)
 
 
 def _check_classes(config: Any, path: Path, allowed: frozenset[str]) -> None:

@@ -1,0 +1,54 @@
+"""`layerspec import`: a saved Keras model's architecture as a spec (its config read as data, never loaded)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from layerspec import artifacts
+from layerspec.cli.app import app, emit_json, handle_errors
+from layerspec.errors import UsageError, escape_text
+
+ModelArg = Annotated[Path, typer.Argument(help="The Keras model file (.keras).", show_default=False)]
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", help="The spec file to write; default: print it.", show_default=False)
+]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace the file at --out if there is one.")]
+JsonOpt = Annotated[
+    bool,
+    typer.Option("--json", help='Print {"spec": PATH or null, "name", "layers", "inputs", "outputs", "text"}.'),
+]
+
+
+@app.command("import")
+@handle_errors
+def import_model(
+    model: ModelArg, out: OutOpt = None, overwrite: OverwriteOpt = False, json_output: JsonOpt = False
+) -> None:
+    """Write the spec of MODEL's architecture: Keras's own layers only; nothing in the file is run or loaded."""
+    from layerspec.keras_import import import_model as run_import
+
+    if not model.is_file():
+        raise UsageError(f"{model} is not a file: give a model saved with `model.save('NAME.keras')`")
+    if out is not None and out.exists() and not overwrite:
+        raise UsageError(f"{out} exists: pass --overwrite to replace it, or --out another file")
+    imported = run_import(model)
+    if out is not None:
+        artifacts.write_text(out, imported.text)
+    if json_output:
+        emit_json(
+            {
+                "spec": None if out is None else str(out),
+                "name": imported.name,
+                "layers": imported.layers,
+                "inputs": imported.inputs,
+                "outputs": imported.outputs,
+                "text": imported.text,
+            }
+        )
+    elif out is None:
+        typer.echo(imported.text, nl=False)
+    else:
+        typer.echo(f"wrote {escape_text(str(out))} ({imported.layers} layers)")
