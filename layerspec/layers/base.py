@@ -138,6 +138,9 @@ class LayerSpec(BaseModel):
     # Configurations that tests/test_contract_layers.py checks and builds with Keras, and from which tests/fuzz
     # draws arguments for a type that has no hand-written generator; every registered type needs its own.
     examples: ClassVar[tuple[Example, ...]] = ()
+    # Whether TensorFlow has a float16 CPU kernel for what the layer computes: 3-D pooling has none (with oneDNN on
+    # or off), so under mixed_precision float16 such a model runs only on a GPU (layerspec/rules/kernels.py).
+    cpu_float16: ClassVar[bool] = True
     # Other names keras.layers exports for the same class (MaxPool2D for MaxPooling2D): a spec may write them as
     # `type`, and loading replaces them by the class name (ALIASES), which is all the rest of layerspec sees.
     aliases: ClassVar[tuple[str, ...]] = ()

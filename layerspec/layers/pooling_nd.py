@@ -30,6 +30,7 @@ from layerspec.layers.pooling import _GlobalPooling, _Pooling
 
 class _Pooling3D(_Pooling):
     rank: ClassVar[int] = 3
+    cpu_float16: ClassVar[bool] = False  # TensorFlow registers MaxPool3D and AvgPool3D for float16 on GPUs only
     strides: IntOrTriple | None = Field(default=None, description="Step of the window; default: pool_size.")
 
 
@@ -109,8 +110,10 @@ class _Adaptive(LayerSpec):
         window = math.ceil(size / wanted) + 1
         if window <= size:
             return
+        local = self.global_type.removeprefix("Global")
         hint = (
-            f"for an output size of 1 use {self.global_type} with `keepdims: true`"
+            f"to pool a whole axis to 1, use {local} with a pool_size of {size} along it, or {self.global_type} "
+            "with `keepdims: true` when every axis goes to 1"
             if wanted == 1
             else "an axis of size 1 cannot be pooled adaptively: upsample it first or pool fewer axes"
         )
@@ -128,6 +131,7 @@ class _Adaptive1D(_Adaptive):
 
 class _Adaptive3D(_Adaptive):
     rank: ClassVar[int] = 3
+    cpu_float16: ClassVar[bool] = False  # built from MaxPool3D / AvgPool3D, like the 3-D poolings
     output_size: IntOrTriple = Field(description="Size of the output along depth, height and width.")
 
 
