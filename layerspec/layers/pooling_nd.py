@@ -28,6 +28,11 @@ from layerspec.layers.fields import DataFormat, IntOrPair, IntOrSingle, IntOrTri
 from layerspec.layers.pooling import _GlobalPooling, _Pooling
 
 
+# Said by the refusal of adaptive pooling that Keras builds and even runs eagerly, but not in a tf.function: such a
+# pooling of an axis of size 1 runs when called directly (tests/fuzz calls models so), yet fit cannot train it.
+COMPILED_STEP = "in a compiled step"
+
+
 class _Pooling3D(_Pooling):
     rank: ClassVar[int] = 3
     cpu_float16: ClassVar[bool] = False  # TensorFlow registers MaxPool3D and AvgPool3D for float16 on GPUs only
@@ -104,7 +109,8 @@ class _Adaptive(LayerSpec):
     def _window_fits(self, size: int | None, wanted: int) -> None:
         """Keras (TensorFlow backend) pools an axis of `size` to `wanted` with windows of ceil(size / wanted) and
         one more, both with padding valid; when the larger window is longer than the axis, Keras builds the model
-        but it fails when it runs. That happens for an output size of 1 and for an axis of size 1."""
+        but a compiled step fails (traced, the pooling has a negative size). That happens for an output size of 1
+        and for an axis of size 1."""
         if size is None:
             return
         window = math.ceil(size / wanted) + 1
@@ -118,8 +124,9 @@ class _Adaptive(LayerSpec):
             else "an axis of size 1 cannot be pooled adaptively: upsample it first or pool fewer axes"
         )
         raise ShapeError(
-            f"{self.type} cannot pool an axis of size {size} to {wanted}: Keras's TensorFlow implementation "
-            f"pools it with a window of {window}, longer than the axis, and fails when the model runs; {hint}",
+            f"{self.type} cannot pool an axis of size {size} to {wanted} {COMPILED_STEP} (as fit, evaluate and "
+            f"predict run it): Keras's TensorFlow implementation pools it with a window of {window}, longer than "
+            f"the axis; {hint}",
             "output_size",
         )
 
