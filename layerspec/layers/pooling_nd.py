@@ -27,7 +27,6 @@ from layerspec.layers.convolution_nd import VOLUME
 from layerspec.layers.fields import DataFormat, IntOrPair, IntOrSingle, IntOrTriple
 from layerspec.layers.pooling import _GlobalPooling, _Pooling
 
-
 # Said by the refusal of adaptive pooling that Keras builds and even runs eagerly, but not in a tf.function: such a
 # pooling of an axis of size 1 runs when called directly (tests/fuzz calls models so), yet fit cannot train it.
 COMPILED_STEP = "in a compiled step"
