@@ -30,6 +30,9 @@ from layerspec.layers.pooling import _GlobalPooling, _Pooling
 # Said by the refusal of adaptive pooling that Keras builds and even runs eagerly, but not in a tf.function: such a
 # pooling of an axis of size 1 runs when called directly (tests/fuzz calls models so), yet fit cannot train it.
 COMPILED_STEP = "in a compiled step"
+# Said when adaptive pooling gets an input of another rank: Keras's adaptive poolings declare no input rank, so Keras
+# builds them on any input (and runs the average ones) although they pool the wrong axes (found by tests/fuzz).
+UNCHECKED_RANK = "Keras does not check this layer's input rank"
 
 
 class _Pooling3D(_Pooling):
@@ -99,7 +102,10 @@ class _Adaptive(LayerSpec):
     data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
-        dims, channels = spatial(inputs[0], self.rank, self.type)
+        try:
+            dims, channels = spatial(inputs[0], self.rank, self.type)
+        except ShapeError as exc:
+            raise ShapeError(f"{exc}; {UNCHECKED_RANK} (its output would not have the shape Keras reports)") from None
         out = as_tuple(self.output_size, self.rank, "output_size")
         for size, wanted in zip(dims, out, strict=True):
             self._window_fits(size, wanted)

@@ -25,7 +25,7 @@ from layerspec.check import check_file
 from layerspec.errors import SpecError
 from layerspec.layers import REGISTRY
 from layerspec.layers.convolution import CPU_KERNEL
-from layerspec.layers.pooling_nd import COMPILED_STEP
+from layerspec.layers.pooling_nd import COMPILED_STEP, UNCHECKED_RANK
 
 # Random specs make Keras warn (a softmax over a size-1 axis, retracing): expected here, not worth the noise.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
@@ -120,9 +120,9 @@ def compare(spec: dict[str, Any]) -> str:
 # Errors by which check refuses, on purpose, specs that Keras builds and even runs (docs/testing.md): an integer
 # or boolean input read by anything but Rescaling (Keras runs a few layers on integers, most fail), what only
 # some CPUs' kernels run (oneDNN's; layerspec.layers.convolution.CPU_KERNEL), what runs only outside a compiled
-# step (layerspec.layers.pooling_nd.COMPILED_STEP; this test calls models eagerly), and a softmax over an axis of
-# size 1, whose output is constant (layerspec.rules).
-DELIBERATE = ("which Keras's", CPU_KERNEL, COMPILED_STEP, "always outputs")
+# step (layerspec.layers.pooling_nd.COMPILED_STEP; this test calls models eagerly), adaptive pooling of an input of
+# the wrong rank (UNCHECKED_RANK), and a softmax over an axis of size 1, whose output is constant (layerspec.rules).
+DELIBERATE = ("which Keras's", CPU_KERNEL, COMPILED_STEP, UNCHECKED_RANK, "always outputs")
 
 
 def deliberate(refused: str) -> bool:
