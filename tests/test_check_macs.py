@@ -39,6 +39,15 @@ def macs(shape: list[int], layer: dict[str, Any]) -> int:
         ),
         # every input position scatters a kernel-sized patch into every output channel
         ([4, 4, 2], {"type": "Conv2DTranspose", "filters": 5, "kernel_size": 3, "strides": 2}, 4 * 4 * 9 * 2 * 5),
+        # the same rules at rank 1 and 3
+        ([5, 6, 7, 2], {"type": "Conv3D", "filters": 4, "kernel_size": 3}, 3 * 4 * 5 * 4 * 27 * 2),
+        ([5, 6, 7, 4], {"type": "Conv3D", "filters": 6, "kernel_size": 2, "groups": 2}, 4 * 5 * 6 * 6 * 8 * 2),
+        ([12, 3], {"type": "Conv1DTranspose", "filters": 4, "kernel_size": 3, "strides": 2}, 12 * 3 * 3 * 4),
+        ([2, 3, 4, 2], {"type": "Conv3DTranspose", "filters": 5, "kernel_size": 2}, 2 * 3 * 4 * 8 * 2 * 5),
+        ([20, 6], {"type": "DepthwiseConv1D", "kernel_size": 3, "depth_multiplier": 2}, 18 * 12 * 3),
+        ([20, 6], {"type": "SeparableConv1D", "filters": 8, "kernel_size": 3, "padding": "same"}, 20 * (3 * 6 + 6 * 8)),
+        ([5, 6, 7, 2], {"type": "MaxPooling3D"}, 0),
+        ([12, 3], {"type": "AdaptiveAveragePooling1D", "output_size": 4}, 0),
         ([16], {"type": "Dense", "units": 10}, 16 * 10),
         ([5, 7], {"type": "Dense", "units": 3}, 5 * 7 * 3),
         ([8, 8, 4], {"type": "BatchNormalization"}, 8 * 8 * 4),

@@ -84,8 +84,18 @@ def _layer_part(link: Callable[[str], str]) -> str:
         if not members:
             continue
         parts.append(f"## Layers: {family}\n")
-        parts.extend(_section(name, cls, link, COMMON_LAYER_KEYS) for name, cls in members)
+        parts.extend(_section(name, cls, link, COMMON_LAYER_KEYS, where=_also_written(cls)) for name, cls in members)
     return "\n".join(parts)
+
+
+def _also_written(cls: type[LayerSpec]) -> str:
+    """Keras's other names for the class, which a spec may write as its `type`."""
+    names = " or ".join(f"`type: {alias}`" for alias in cls.aliases)
+    return f"Also written {names} (Keras's alias; it becomes {_type_name(cls)})." if names else ""
+
+
+def _type_name(cls: type[LayerSpec]) -> str:
+    return next(name for name, registered in REGISTRY.items() if registered is cls)
 
 
 def _written_as(paths: list[str]) -> str:

@@ -138,6 +138,12 @@ class LayerSpec(BaseModel):
     # Configurations that tests/test_contract_layers.py checks and builds with Keras, and from which tests/fuzz
     # draws arguments for a type that has no hand-written generator; every registered type needs its own.
     examples: ClassVar[tuple[Example, ...]] = ()
+    # Whether TensorFlow has a float16 CPU kernel for what the layer computes: 3-D pooling has none (with oneDNN on
+    # or off), so under mixed_precision float16 such a model runs only on a GPU (layerspec/rules/kernels.py).
+    cpu_float16: ClassVar[bool] = True
+    # Other names keras.layers exports for the same class (MaxPool2D for MaxPooling2D): a spec may write them as
+    # `type`, and loading replaces them by the class name (ALIASES), which is all the rest of layerspec sees.
+    aliases: ClassVar[tuple[str, ...]] = ()
 
     type: str = Field(description="The Keras layer class.")
     name: str | None = Field(
@@ -184,6 +190,8 @@ class LayerSpec(BaseModel):
 
 
 REGISTRY: dict[str, type[LayerSpec]] = {}
+# Keras's other name for a class -> the class name (its registry key).
+ALIASES: dict[str, str] = {}
 
 L = TypeVar("L", bound=type[LayerSpec])
 
@@ -202,8 +210,12 @@ def register(family: Family) -> Callable[[L], L]:
                 f"layer type {type_name!r} is registered twice: by {earlier.__module__}.{earlier.__qualname__} "
                 f"and by {cls.__module__}.{cls.__qualname__}; remove one, or give it another `type`"
             )
+        for alias in (type_name, *vars(cls).get("aliases", ())):
+            if alias in ALIASES or (alias != type_name and alias in REGISTRY):
+                raise ValueError(f"{cls.__qualname__}: alias {alias!r} is already a layer type or another's alias")
         cls.family = family
         REGISTRY[type_name] = cls
+        ALIASES.update(dict.fromkeys(vars(cls).get("aliases", ()), type_name))
         return cls
 
     return decorate

@@ -1,4 +1,5 @@
-"""Convolution layers: Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D."""
+"""Convolution layers: Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D, and the bases that the
+1-D and 3-D ones (convolution_nd.py) share with them: each rule is written once, for any `rank`."""
 
 from __future__ import annotations
 
@@ -87,7 +88,7 @@ class _Conv(LayerSpec):
         if not self.unequal_strides_run and len(set(strides)) > 1:
             raise ShapeError(
                 f"unequal `strides` {list(strides)} cannot run: {CPU_KERNEL} for {self.type} takes the same "
-                f"stride along height and width (it runs only where oneDNN is on); use `strides: {max(strides)}` "
+                f"stride along every spatial axis (it runs only where oneDNN is on); use `strides: {max(strides)}` "
                 "or pool one axis separately",
                 "strides",
             )
@@ -162,6 +163,7 @@ class Conv1D(_FilterConv):
         example((None, 6), filters=5, kernel_size=4, strides=3),
     )
     type: Literal["Conv1D"] = Field(description="The Keras layer class.")
+    aliases = ("Convolution1D",)
     kernel_size: IntOrSingle = Field(description="Length of the convolution window.")
     strides: IntOrSingle = Field(default=1, description="Step of the window along the sequence axis.")
     dilation_rate: IntOrSingle = Field(default=1, description="Spacing between kernel taps.")
@@ -182,27 +184,15 @@ class Conv2D(_FilterConv):
         example((15, 15, 3), filters=4, kernel_size=4, strides=3),
     )
     type: Literal["Conv2D"] = Field(description="The Keras layer class.")
+    aliases = ("Convolution2D",)
     padding: ConvPadding = Field(default="valid", description="'valid' (no padding) or 'same'.")
 
 
-@register(CONVOLUTION)
-class Conv2DTranspose(_Conv):
-    """Transposed 2D convolution (sometimes called deconvolution)."""
+class _ConvTranspose(_Conv):
+    """A transposed convolution of any rank: the output length per axis follows Keras's
+    `compute_conv_transpose_output_shape`."""
 
-    type: Literal["Conv2DTranspose"] = Field(description="The Keras layer class.")
     dilation_runs: ClassVar[bool] = False
-    examples = (
-        example(IMAGE, filters=8, kernel_size=3),
-        example(IMAGE, filters=8, kernel_size=3, strides=2, padding="same"),
-        example(IMAGE, filters=5, kernel_size=3, strides=2),
-        example(IMAGE, filters=5, kernel_size=2, strides=3),
-        example(IMAGE, filters=4, kernel_size=3, strides=2, padding="same", output_padding=1),
-        # output_padding 0 with an even kernel under padding same builds but cannot run (tests/fuzz): 2, not 0.
-        example(IMAGE, filters=4, kernel_size=[3, 4], strides=[2, 3], output_padding=[1, 2], padding="same"),
-        example(IMAGE, filters=4, kernel_size=4, strides=2, output_padding=1, use_bias=False),
-        # dilation_rate > 1 is refused: TensorFlow's CPU kernel cannot run it (tests/cases/regress/transpose_dilation).
-        example((None, 7, 2), filters=3, kernel_size=3, strides=2),
-    )
     padding: ConvPadding = Field(default="valid", description="'valid' (no padding) or 'same'.")
     filters: PositiveInt = Field(description="Number of output channels.")
     output_padding: NonNegativeInt | NonNegativePair | None = Field(
@@ -258,6 +248,26 @@ class Conv2DTranspose(_Conv):
         return prod_known(inputs[0][:-1]) * math.prod(kernel) * channels * self.filters
 
 
+@register(CONVOLUTION)
+class Conv2DTranspose(_ConvTranspose):
+    """Transposed 2D convolution (sometimes called deconvolution)."""
+
+    type: Literal["Conv2DTranspose"] = Field(description="The Keras layer class.")
+    aliases = ("Convolution2DTranspose",)
+    examples = (
+        example(IMAGE, filters=8, kernel_size=3),
+        example(IMAGE, filters=8, kernel_size=3, strides=2, padding="same"),
+        example(IMAGE, filters=5, kernel_size=3, strides=2),
+        example(IMAGE, filters=5, kernel_size=2, strides=3),
+        example(IMAGE, filters=4, kernel_size=3, strides=2, padding="same", output_padding=1),
+        # output_padding 0 with an even kernel under padding same builds but cannot run (tests/fuzz): 2, not 0.
+        example(IMAGE, filters=4, kernel_size=[3, 4], strides=[2, 3], output_padding=[1, 2], padding="same"),
+        example(IMAGE, filters=4, kernel_size=4, strides=2, output_padding=1, use_bias=False),
+        # dilation_rate > 1 is refused: TensorFlow's CPU kernel cannot run it (tests/cases/regress/transpose_dilation).
+        example((None, 7, 2), filters=3, kernel_size=3, strides=2),
+    )
+
+
 class _DepthwiseBase(_Conv):
     strides_with_dilation: ClassVar[bool] = True
     unequal_strides_run: ClassVar[bool] = False
@@ -278,17 +288,8 @@ class _DepthwiseBase(_Conv):
         return Weight("depthwise_kernel", (*kernel, channels, self.depth_multiplier), self.trainable)
 
 
-@register(CONVOLUTION)
-class DepthwiseConv2D(_DepthwiseBase):
-    """Depthwise 2D convolution: each input channel is convolved with its own filters."""
-
-    type: Literal["DepthwiseConv2D"] = Field(description="The Keras layer class.")
-    examples = (
-        example(IMAGE, kernel_size=3),
-        example(IMAGE, kernel_size=3, strides=2, padding="same", depth_multiplier=2),
-        example(IMAGE, kernel_size=[3, 2], dilation_rate=2, use_bias=False),
-        example(IMAGE, kernel_size=5, depth_multiplier=3, padding="same", trainable=False),
-    )
+class _Depthwise(_DepthwiseBase):
+    """A depthwise convolution of any rank."""
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         out, channels = self.spatial_out(inputs[0])
@@ -304,16 +305,21 @@ class DepthwiseConv2D(_DepthwiseBase):
 
 
 @register(CONVOLUTION)
-class SeparableConv2D(_DepthwiseBase):
-    """Depthwise convolution followed by a pointwise (1x1) convolution."""
+class DepthwiseConv2D(_Depthwise):
+    """Depthwise 2D convolution: each input channel is convolved with its own filters."""
 
-    type: Literal["SeparableConv2D"] = Field(description="The Keras layer class.")
+    type: Literal["DepthwiseConv2D"] = Field(description="The Keras layer class.")
     examples = (
-        example(IMAGE, filters=8, kernel_size=3),
-        example(IMAGE, filters=8, kernel_size=3, strides=2, padding="same", depth_multiplier=3),
-        example(IMAGE, filters=6, kernel_size=3, dilation_rate=2, use_bias=False),
-        example(IMAGE, filters=6, kernel_size=[1, 3], depth_multiplier=2, trainable=False),
+        example(IMAGE, kernel_size=3),
+        example(IMAGE, kernel_size=3, strides=2, padding="same", depth_multiplier=2),
+        example(IMAGE, kernel_size=[3, 2], dilation_rate=2, use_bias=False),
+        example(IMAGE, kernel_size=5, depth_multiplier=3, padding="same", trainable=False),
     )
+
+
+class _Separable(_DepthwiseBase):
+    """A depthwise convolution followed by a pointwise one, of any rank."""
+
     filters: PositiveInt = Field(description="Number of output channels of the pointwise step.")
     pointwise_initializer: KernelInitializer = Field(
         default="glorot_uniform", description="Initializer of the pointwise (1x1) kernel (a Keras initializer name)."
@@ -332,7 +338,7 @@ class SeparableConv2D(_DepthwiseBase):
     def weights(self, inputs: list[Shape]) -> list[Weight]:
         channels = known_channels(inputs[0][-1], self.type)
         depth = channels * self.depth_multiplier
-        pointwise = Weight("pointwise_kernel", (1, 1, depth, self.filters), self.trainable)
+        pointwise = Weight("pointwise_kernel", (*(1,) * self.rank, depth, self.filters), self.trainable)
         return [self.depthwise_weight(channels), pointwise, *self.bias(self.filters)]
 
     def macs(self, inputs: list[Shape], output: Shape) -> int:
@@ -341,3 +347,17 @@ class SeparableConv2D(_DepthwiseBase):
         positions = prod_known(output[:-1])
         depth = channels * self.depth_multiplier
         return positions * (math.prod(kernel) * depth + depth * self.filters)
+
+
+@register(CONVOLUTION)
+class SeparableConv2D(_Separable):
+    """Depthwise convolution followed by a pointwise (1x1) convolution."""
+
+    type: Literal["SeparableConv2D"] = Field(description="The Keras layer class.")
+    aliases = ("SeparableConvolution2D",)
+    examples = (
+        example(IMAGE, filters=8, kernel_size=3),
+        example(IMAGE, filters=8, kernel_size=3, strides=2, padding="same", depth_multiplier=3),
+        example(IMAGE, filters=6, kernel_size=3, dilation_rate=2, use_bias=False),
+        example(IMAGE, filters=6, kernel_size=[1, 3], depth_multiplier=2, trainable=False),
+    )

@@ -16,9 +16,16 @@ Single = Annotated[list[PositiveInt], Field(min_length=1, max_length=1)]
 NonNegativePair = Annotated[list[NonNegativeInt], Field(min_length=2, max_length=2)]
 IntOrPair = PositiveInt | Pair
 IntOrSingle = PositiveInt | Single
+Triple = Annotated[list[PositiveInt], Field(min_length=3, max_length=3)]
+NonNegativeSingle = Annotated[list[NonNegativeInt], Field(min_length=1, max_length=1)]
+NonNegativeTriple = Annotated[list[NonNegativeInt], Field(min_length=3, max_length=3)]
+IntOrTriple = PositiveInt | Triple
 # ZeroPadding2D / Cropping2D: 1, [top_bottom, left_right] or [[top, bottom], [left, right]].
 Padding2D = NonNegativeInt | NonNegativePair | Annotated[list[NonNegativePair], Field(min_length=2, max_length=2)]
 Padding1D = NonNegativeInt | NonNegativePair
+# ZeroPadding3D / Cropping3D: n, or one entry per spatial axis, each n or [before, after] (Keras reads each entry
+# on its own, so [1, [2, 0], 3] is valid too).
+Padding3D = NonNegativeInt | Annotated[list[NonNegativeInt | NonNegativePair], Field(min_length=3, max_length=3)]
 
 Rate = Annotated[float, Field(ge=0.0, lt=1.0, description="Fraction of units to drop, in [0, 1).")]
 Seed = Annotated[int, Field(ge=0, le=2**63 - 1)] | None

@@ -1,4 +1,4 @@
-"""Pooling layers, local (1D, 2D) and global."""
+"""Pooling layers, local (1D, 2D) and global; the 3-D and adaptive ones are in pooling_nd.py."""
 
 from __future__ import annotations
 
@@ -57,6 +57,7 @@ class MaxPooling2D(_Pooling):
         example((None, 8, 2), pool_size=2),
     )
     type: Literal["MaxPooling2D"] = Field(description="The Keras layer class.")
+    aliases = ("MaxPool2D",)
 
 
 @register(POOLING)
@@ -69,6 +70,7 @@ class AveragePooling2D(_Pooling):
         example(IMAGE, pool_size=[3, 2], strides=[1, 2]),
     )
     type: Literal["AveragePooling2D"] = Field(description="The Keras layer class.")
+    aliases = ("AvgPool2D",)
     pool_size: IntOrPair = Field(description="Size of the pooling window (Keras has no default for it).")
 
 
@@ -82,6 +84,7 @@ class MaxPooling1D(_Pooling1D):
         example((7, 2), pool_size=[2], strides=[3]),
     )
     type: Literal["MaxPooling1D"] = Field(description="The Keras layer class.")
+    aliases = ("MaxPool1D",)
 
 
 @register(POOLING)
@@ -90,6 +93,7 @@ class AveragePooling1D(_Pooling1D):
 
     examples = (example(SEQUENCE, pool_size=2), example(SEQUENCE, pool_size=3, strides=2, padding="same"))
     type: Literal["AveragePooling1D"] = Field(description="The Keras layer class.")
+    aliases = ("AvgPool1D",)
     pool_size: IntOrSingle = Field(description="Size of the pooling window (Keras has no default for it).")
 
 
@@ -109,6 +113,7 @@ class GlobalAveragePooling2D(_GlobalPooling):
 
     examples = (example(IMAGE), example(IMAGE, keepdims=True), example((None, None, 5)))
     type: Literal["GlobalAveragePooling2D"] = Field(description="The Keras layer class.")
+    aliases = ("GlobalAvgPool2D",)
 
 
 @register(POOLING)
@@ -117,6 +122,7 @@ class GlobalMaxPooling2D(_GlobalPooling):
 
     examples = (example(IMAGE), example(IMAGE, keepdims=True))
     type: Literal["GlobalMaxPooling2D"] = Field(description="The Keras layer class.")
+    aliases = ("GlobalMaxPool2D",)
 
 
 @register(POOLING)
@@ -126,6 +132,7 @@ class GlobalAveragePooling1D(_GlobalPooling):
     rank: ClassVar[int] = 1
     examples = (example(SEQUENCE), example(SEQUENCE, keepdims=True))
     type: Literal["GlobalAveragePooling1D"] = Field(description="The Keras layer class.")
+    aliases = ("GlobalAvgPool1D",)
 
 
 @register(POOLING)
@@ -135,3 +142,4 @@ class GlobalMaxPooling1D(_GlobalPooling):
     rank: ClassVar[int] = 1
     examples = (example(SEQUENCE), example(SEQUENCE, keepdims=True))
     type: Literal["GlobalMaxPooling1D"] = Field(description="The Keras layer class.")
+    aliases = ("GlobalMaxPool1D",)

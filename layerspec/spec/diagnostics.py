@@ -11,7 +11,7 @@ from pydantic_core import ErrorDetails
 
 from layerspec.errors import Diagnostic, in_file_order
 from layerspec.layers import REGISTRY
-from layerspec.layers.base import layer_names
+from layerspec.layers.base import ALIASES, layer_names
 from layerspec.spec.blocks import Origin
 from layerspec.spec.yaml_source import SourceMap, SourcePath
 
@@ -202,7 +202,7 @@ class _Translator:
         name = value.get("type") if isinstance(value, dict) else value
         if isinstance(name, str) and name in FORBIDDEN_TYPES:
             return f"layer type '{name}' is never accepted: it {FORBIDDEN_TYPES[name]}"
-        hint = did_you_mean(str(name), list(REGISTRY))
+        hint = did_you_mean(str(name), [*REGISTRY, *ALIASES])
         return f"unknown layer type {_describe(name)}{hint} (see `layerspec schema` for the supported types)"
 
 

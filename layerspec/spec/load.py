@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from layerspec.errors import Diagnostic, SpecError, in_file_order
+from layerspec.spec.aliases import canonical_entries
 from layerspec.spec.blocks import Origin, expand_blocks
 from layerspec.spec.diagnostics import translate_validation_error
 from layerspec.spec.models import Spec
@@ -50,6 +51,7 @@ def parse_spec(text: str, path: Path) -> LoadedSpec:
         layers, origins = expand_blocks(raw, source)
     except SpecError as exc:
         raise SpecError(merge_diagnostics(parsed.errors, exc.diagnostics)) from None
+    layers = canonical_entries(layers)
     # A missing `layers:` stays missing, so the schema says "missing required key" rather than "received null".
     expanded: dict[str, Any] = {**raw, "layers": layers} if "layers" in raw else raw
     try:

@@ -136,27 +136,36 @@ def _filter_conv(rank: int) -> ArgGen:
     return gen
 
 
-def _transpose(draw: Draw, shape: Shape) -> Args:
-    args = _conv(draw, shape, 2)
-    args["filters"] = draw(st.integers(1, 6))
-    if draw(st.integers(0, 2)) == 0:
-        strides = args.get("strides", 1)
-        top = (strides if isinstance(strides, int) else min(strides)) - 1
-        if draw(st.integers(0, 9)) == 0:
-            top += 1  # output_padding equal to the stride: refused by both
-        args["output_padding"] = draw(st.integers(0, max(top, 0)))
-    return args
+def _transpose(rank: int) -> ArgGen:
+    def gen(draw: Draw, shape: Shape) -> Args:
+        args = _conv(draw, shape, rank)
+        args["filters"] = draw(st.integers(1, 6))
+        if draw(st.integers(0, 2)) == 0:
+            strides = args.get("strides", 1)
+            top = (strides if isinstance(strides, int) else min(strides)) - 1
+            if draw(st.integers(0, 9)) == 0:
+                top += 1  # output_padding equal to the stride: refused by both
+            args["output_padding"] = draw(st.integers(0, max(top, 0)))
+        return args
+
+    return gen
 
 
-def _depthwise(draw: Draw, shape: Shape) -> Args:
-    args = _conv(draw, shape, 2)
-    if draw(st.booleans()):
-        args["depth_multiplier"] = draw(st.integers(1, 3))
-    return args
+def _depthwise(rank: int) -> ArgGen:
+    def gen(draw: Draw, shape: Shape) -> Args:
+        args = _conv(draw, shape, rank)
+        if draw(st.booleans()):
+            args["depth_multiplier"] = draw(st.integers(1, 3))
+        return args
+
+    return gen
 
 
-def _separable(draw: Draw, shape: Shape) -> Args:
-    return {**_depthwise(draw, shape), "filters": draw(st.integers(1, 6))}
+def _separable(rank: int) -> ArgGen:
+    def gen(draw: Draw, shape: Shape) -> Args:
+        return {**_depthwise(rank)(draw, shape), "filters": draw(st.integers(1, 6))}
+
+    return gen
 
 
 def _axis(draw: Draw, shape: Shape, *, wrong: bool = True) -> int:
@@ -341,9 +350,14 @@ def input_rank(type_name: str) -> int | None:
 GENERATORS: dict[str, ArgGen] = {
     "Conv1D": _filter_conv(1),
     "Conv2D": _filter_conv(2),
-    "Conv2DTranspose": _transpose,
-    "DepthwiseConv2D": _depthwise,
-    "SeparableConv2D": _separable,
+    "Conv3D": _filter_conv(3),
+    "Conv1DTranspose": _transpose(1),
+    "Conv2DTranspose": _transpose(2),
+    "Conv3DTranspose": _transpose(3),
+    "DepthwiseConv1D": _depthwise(1),
+    "DepthwiseConv2D": _depthwise(2),
+    "SeparableConv1D": _separable(1),
+    "SeparableConv2D": _separable(2),
     "BatchNormalization": _batch_norm,  # a list of axes is drawn too: both must refuse it
     "LayerNormalization": _norm(allow_list=True),
     "ReLU": _relu,
@@ -353,6 +367,8 @@ GENERATORS: dict[str, ArgGen] = {
     "AveragePooling2D": _pool(2),
     "MaxPooling1D": _pool(1),
     "AveragePooling1D": _pool(1),
+    "MaxPooling3D": _pool(3),
+    "AveragePooling3D": _pool(3),
     "ZeroPadding2D": _zero_padding,
     "Cropping2D": _cropping,
     "UpSampling2D": _upsampling,
@@ -479,7 +495,9 @@ def layer_args(draw: Draw, type_name: str, shape: Shape) -> Args:
 
 
 def _input_shape(draw: Draw, rank: int | None = None) -> list[int | None]:
-    kinds = {3: ["image"], 2: ["sequence"]}.get(rank or 0, ["image", "image", "image", "sequence", "vector", "volume"])
+    kinds = {4: ["volume"], 3: ["image"], 2: ["sequence"]}.get(
+        rank or 0, ["image", "image", "image", "sequence", "vector", "volume"]
+    )
     kind = draw(st.sampled_from(kinds))
     size = st.integers(1, 16)
     unknown = draw(st.integers(0, 9)) == 0
