@@ -242,6 +242,9 @@ class SummaryLayer(RunFile):
     trainable_params: Count
     macs: Count
     block: Name | None = None
+    # Per spatial axis; null where the question has no meaning or the rule is unknown (and in older run folders).
+    receptive_field: list[Count] | None = Field(default=None, max_length=3)
+    effective_stride: list[Annotated[float, Field(ge=0)] | Count] | None = Field(default=None, max_length=3)
 
 
 class Summary(Record):
