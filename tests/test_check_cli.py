@@ -22,7 +22,17 @@ GOLDEN = Path(__file__).parent / "cases" / "golden"
 SPECS = sorted((REPO / "specs").glob("*.yaml"))
 GOOD = sorted((Path(__file__).parent / "cases" / "good").glob("*.yaml"))
 
-TOP_KEYS = {"name", "params", "trainable_params", "non_trainable_params", "macs", "inputs", "outputs", "layers"}
+TOP_KEYS = {
+    "name",
+    "params",
+    "trainable_params",
+    "non_trainable_params",
+    "macs",
+    "inputs",
+    "outputs",
+    "layers",
+    "memory",
+}
 LAYER_KEYS = {
     "name",
     "type",
