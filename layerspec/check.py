@@ -26,18 +26,20 @@ class Checked:
     warnings: tuple[Diagnostic, ...] = ()
 
 
-def check_loaded(loaded: LoadedSpec) -> Checked:
-    """Graph, shapes, rules and expectations of a validated spec; raises SpecError listing every problem found."""
+def check_loaded(loaded: LoadedSpec, *, expectations: bool = True) -> Checked:
+    """Graph, shapes, rules and expectations of a validated spec; raises SpecError listing every problem found.
+    `expectations=False` leaves out `expect:` (`diff` compares drafts that do not meet theirs yet)."""
     checked, problems = _stages(loaded)
     if problems or checked is None:
         raise SpecError(in_file_order(problems))
-    check_expectations(checked.graph, checked.summary)
+    if expectations:
+        check_expectations(checked.graph, checked.summary)
     return checked
 
 
-def check_file(path: Path) -> Checked:
+def check_file(path: Path, *, expectations: bool = True) -> Checked:
     """Run every static check on a spec file; raises SpecError listing each problem."""
-    return check_loaded(load_reporting_all(path))
+    return check_loaded(load_reporting_all(path), expectations=expectations)
 
 
 def load_reporting_all(path: Path) -> LoadedSpec:
