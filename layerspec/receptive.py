@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-from layerspec.layers import LayerSpec, Shape
+from layerspec.layers import LayerSpec, Shape, ShapeError
 from layerspec.layers.base import AxisWindow, FieldRule
 
 # A field is computed for tensors with 1, 2 or 3 spatial axes (channels last): a rank of 2 to 4 without the batch.
@@ -88,7 +88,11 @@ def input_field(shape: Shape) -> ReceptiveField:
 def layer_field(layer: LayerSpec, inputs: list[Shape], output: Shape, fields: list[ReceptiveField]) -> ReceptiveField:
     """The field of `layer`'s output, given its inputs' shapes and fields."""
     axes = len(output) - 1
-    rule = layer.field_rule(inputs, output)
+    try:
+        rule = layer.field_rule(inputs, output)
+    except ShapeError:
+        return UNKNOWN  # a rule that cannot read its own arguments; the shape stage has accepted them
+
     if rule is FieldRule.NONE or not 1 <= axes <= MAX_SPATIAL_AXES:
         return NONE
     if rule is FieldRule.UNKNOWN or any(f.kind == "unknown" for f in fields):
