@@ -20,6 +20,7 @@ from layerspec import artifacts
 from layerspec.check import Checked, check_loaded
 from layerspec.compile import check_memory, compile_model, keras_module, verify_model
 from layerspec.diagram import RankDir, dot_available, model_graph, render
+from layerspec.layer_args import describe
 from layerspec.run import BuildInfo, RunFolder, Summary, folder, set_current_run
 from layerspec.run.replace import choose_target, publish, staged
 from layerspec.spec import LoadedSpec
@@ -89,7 +90,7 @@ def compile_verified(checked: Checked) -> Any:
 
 def write_build(staging: RunFolder, checked: Checked, model: Any, *, rankdir: RankDir, command: str) -> bool:
     """Write every file of the build into `staging` (build.json last); say whether the diagram was drawn."""
-    graph = model_graph(checked.summary, rankdir=rankdir, block_types=block_types(checked))
+    graph = model_graph(checked.summary, rankdir=rankdir, block_types=block_types(checked), notes=layer_notes(checked))
     _write_summaries(staging, checked)
     drawn = _write_diagram(staging, graph)
     with artifacts.writing(staging.file(folder.MODEL)):
@@ -101,6 +102,11 @@ def write_build(staging: RunFolder, checked: Checked, model: Any, *, rankdir: Ra
 def build_files(run: RunFolder) -> dict[str, Path | None]:
     """Each file of a build and its path, None for one the run does not hold (a diagram not drawn)."""
     return {name: run.file(name) if run.file(name).exists() else None for name in RUN_FILES}
+
+
+def layer_notes(checked: Checked) -> dict[str, str]:
+    """Each layer's key arguments in a few words (`filters 32 · 3x3 /2 · same · relu`), for the diagram."""
+    return {node.name: describe(node.layer) for node in checked.graph.nodes if node.layer is not None}
 
 
 def block_types(checked: Checked) -> dict[str, str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from layerspec.errors import Diagnostic, SpecError, in_file_order
 from layerspec.graph import Graph, assemble_graph, integer_inputs, too_deep, unreachable
+from layerspec.memory import MemoryEstimate, estimate
 from layerspec.rules import Context, run_rules
 from layerspec.shapes import ModelSummary, check_expectations, infer
 from layerspec.spec import LoadedSpec, load_spec
@@ -25,18 +26,20 @@ class Checked:
     warnings: tuple[Diagnostic, ...] = ()
 
 
-def check_loaded(loaded: LoadedSpec) -> Checked:
-    """Graph, shapes, rules and expectations of a validated spec; raises SpecError listing every problem found."""
+def check_loaded(loaded: LoadedSpec, *, expectations: bool = True) -> Checked:
+    """Graph, shapes, rules and expectations of a validated spec; raises SpecError listing every problem found.
+    `expectations=False` leaves out `expect:` (`diff` compares drafts that do not meet theirs yet)."""
     checked, problems = _stages(loaded)
     if problems or checked is None:
         raise SpecError(in_file_order(problems))
-    check_expectations(checked.graph, checked.summary)
+    if expectations:
+        check_expectations(checked.graph, checked.summary)
     return checked
 
 
-def check_file(path: Path) -> Checked:
+def check_file(path: Path, *, expectations: bool = True) -> Checked:
     """Run every static check on a spec file; raises SpecError listing each problem."""
-    return check_loaded(load_reporting_all(path))
+    return check_loaded(load_reporting_all(path), expectations=expectations)
 
 
 def load_reporting_all(path: Path) -> LoadedSpec:
@@ -78,6 +81,14 @@ def _stages(
     found = run_rules(Context(ctx.loaded, ctx.data, ctx.train, ctx.input_shape, graph, summary))
     warnings = tuple(in_file_order(d for d in found if d.severity == "warning"))
     return Checked(loaded, graph, summary, warnings), problems + _errors(found)
+
+
+def memory_of(checked: Checked, batch_size: int | None = None) -> MemoryEstimate:
+    """The memory estimate of training the checked spec with its `train:` recipe (defaults without one)."""
+    spec = checked.loaded.spec
+    layers = {node.name: node.layer for node in checked.graph.nodes if node.layer is not None}
+    dtypes = {node.name: node.input_spec.dtype for node in checked.graph.nodes if node.input_spec is not None}
+    return estimate(checked.summary, layers, spec.train or TrainSpec(), batch_size, dtypes)
 
 
 def _context(loaded: LoadedSpec, refused: frozenset[str]) -> Context:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Literal
 
 import graphviz
@@ -33,27 +34,39 @@ def dot_available() -> bool:
 
 
 def model_graph(
-    summary: ModelSummary, *, rankdir: RankDir = "TB", block_types: Mapping[str, str] | None = None
+    summary: ModelSummary,
+    *,
+    rankdir: RankDir = "TB",
+    block_types: Mapping[str, str] | None = None,
+    notes: Mapping[str, str] | None = None,
+    fills: Mapping[str, str] | None = None,
 ) -> graphviz.Digraph:
-    """The model as a Graphviz digraph: nodes named after the layers, one edge per input reference."""
+    """The model as a Graphviz digraph: nodes named after the layers, one edge per input reference. `notes` adds
+    a line to a layer's label (its key arguments); `fills` replaces a layer's family colour (`layerspec diff`)."""
     graph = graphviz.Digraph(name=summary.name, comment=f"layerspec model {summary.name}")
     graph.attr(rankdir=rankdir, fontname=FONT, nodesep="0.25", ranksep="0.3", newrank="true")
     graph.attr(label=_html(_title(summary)), labelloc="t", labeljust="c")
     graph.attr("node", shape="box", style="rounded,filled", fontname=FONT, fontsize="10", margin="0.08,0.03")
     graph.attr("edge", color="#495057", arrowsize="0.6")
-    _add_nodes(graph, summary, block_types or {})
+    _add_nodes(graph, summary, block_types or {}, _Style(notes or {}, fills or {}))
     for record in summary.layers:
         for ref in record.inputs:
             graph.edge(graphviz.nohtml(ref), graphviz.nohtml(record.name))
     return graph
 
 
-def _add_nodes(graph: graphviz.Digraph, summary: ModelSummary, block_types: Mapping[str, str]) -> None:
+@dataclass(frozen=True)
+class _Style:
+    notes: Mapping[str, str]
+    fills: Mapping[str, str]
+
+
+def _add_nodes(graph: graphviz.Digraph, summary: ModelSummary, block_types: Mapping[str, str], style: _Style) -> None:
     """Top-level layers go straight into the graph; each block instance's layers into its own cluster."""
     blocks: dict[str, list[LayerRecord]] = {}
     for record in summary.layers:
         if record.block is None:
-            _add_node(graph, record)
+            _add_node(graph, record, style)
         else:
             blocks.setdefault(record.block, []).append(record)
     for index, (block, records) in enumerate(blocks.items()):
@@ -63,24 +76,28 @@ def _add_nodes(graph: graphviz.Digraph, summary: ModelSummary, block_types: Mapp
             cluster.attr(label=graphviz.nohtml(label), style="rounded,dashed", color="#868e96", fontsize="11")
             cluster.attr(fontname=FONT, labeljust="l")
             for record in records:
-                _add_node(cluster, record)
+                _add_node(cluster, record, style)
 
 
-def _add_node(graph: graphviz.Digraph, record: LayerRecord) -> None:
+def _add_node(graph: graphviz.Digraph, record: LayerRecord, style: _Style | None = None) -> None:
+    style = style or _Style({}, {})
     graph.node(
         graphviz.nohtml(record.name),
-        label=_html(node_label(record)),
-        fillcolor=record.family.colour,
+        label=_html(node_label(record, style.notes.get(record.name))),
+        fillcolor=style.fills.get(record.name, record.family.colour),
         tooltip=graphviz.nohtml(f"{record.name} ({record.type}, {record.family})"),
     )
 
 
-def node_label(record: LayerRecord) -> ET.Element:
-    """Name in bold, then type, then output shape and parameter count."""
+def node_label(record: LayerRecord, note: str | None = None) -> ET.Element:
+    """Name in bold, then type, the key arguments (`note`), then output shape, parameters and receptive field."""
     table = _table()
     _row(table, record.name, bold=True)
-    _row(table, record.type, size=9)
-    _row(table, f"{format_shape((None, *record.output_shape))} · {record.params:,} params", size=9)
+    _row(table, record.type if not note else f"{record.type} · {note}", size=9)
+    figures = f"{format_shape((None, *record.output_shape))} · {record.params:,} params"
+    if record.field.kind == "field" and record.type != "InputLayer":
+        figures += f" · RF {record.field.label()}"
+    _row(table, figures, size=9)
     return table
 
 

@@ -10,6 +10,7 @@ from layerspec.errors import Diagnostic, SpecError
 from layerspec.graph import Graph, Node
 from layerspec.layers import Shape, ShapeError, Weight, format_shape
 from layerspec.layers.base import INPUT, Family
+from layerspec.receptive import UNKNOWN, ReceptiveField, input_field, largest, layer_field
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class LayerRecord:
     macs: int
     family: Family
     block: str | None = None
+    field: ReceptiveField = UNKNOWN
 
     @property
     def params(self) -> int:
@@ -47,6 +49,8 @@ class LayerRecord:
             "params": self.params,
             "trainable_params": self.trainable_params,
             "macs": self.macs,
+            "receptive_field": self.field.sizes(),
+            "effective_stride": self.field.strides(),
         }
 
 
@@ -97,17 +101,19 @@ class ModelSummary:
 def infer(graph: Graph) -> ModelSummary:
     """Infer every node in order; a failed node's readers are skipped so each error is reported once."""
     shapes: dict[str, Shape] = {}
+    fields: dict[str, ReceptiveField] = {}
     records: list[LayerRecord] = []
     errors: list[Diagnostic] = []
     for node in graph.nodes:
         if any(ref not in shapes for ref in node.inputs):
             continue
         try:
-            record = _infer_node(node, [shapes[r] for r in node.inputs])
+            record = _infer_node(node, [shapes[r] for r in node.inputs], [fields[r] for r in node.inputs])
         except ShapeError as exc:
             errors.append(_shape_diagnostic(graph, node, exc, [shapes[r] for r in node.inputs]))
             continue
         shapes[node.name] = record.output_shape
+        fields[node.name] = record.field
         records.append(record)
     if errors:
         raise SpecError(errors)
@@ -119,16 +125,17 @@ def infer(graph: Graph) -> ModelSummary:
     )
 
 
-def _infer_node(node: Node, inputs: list[Shape]) -> LayerRecord:
+def _infer_node(node: Node, inputs: list[Shape], fields: list[ReceptiveField]) -> LayerRecord:
     if node.layer is None:
         assert node.input_spec is not None
         shape = tuple(node.input_spec.shape)
-        return LayerRecord(node.name, "InputLayer", (), shape, (), 0, INPUT)
+        return LayerRecord(node.name, "InputLayer", (), shape, (), 0, INPUT, field=input_field(shape))
     layer = node.layer
     output = layer.output_shape(inputs)
     weights = tuple(layer.weights(inputs))
     macs = layer.macs(inputs, output)
-    return LayerRecord(node.name, layer.type, node.inputs, output, weights, macs, layer.family, node.block)
+    field = layer_field(layer, inputs, output, fields)
+    return LayerRecord(node.name, layer.type, node.inputs, output, weights, macs, layer.family, node.block, field)
 
 
 def _shape_diagnostic(graph: Graph, node: Node, exc: ShapeError, inputs: list[Shape]) -> Diagnostic:
@@ -180,5 +187,39 @@ def check_expectations(graph: Graph, summary: ModelSummary) -> None:
         mismatch("max_params", f"at most {expect.max_params:,}", f"{summary.params:,}", "allowed")
     if expect.max_macs is not None and summary.macs > expect.max_macs:
         mismatch("max_macs", f"at most {expect.max_macs:,}", f"{summary.macs:,}", "allowed")
+    if expect.min_receptive_field is not None:
+        problem = field_shortfall(summary, expect.min_receptive_field)
+        if problem is not None:
+            errors.append(graph.loaded.source.diagnostic(("expect", "min_receptive_field"), problem))
     if errors:
         raise SpecError(errors)
+
+
+def field_shortfall(summary: ModelSummary, minimum: int | list[int]) -> str | None:
+    """Why the model's largest receptive field falls short of `expect.min_receptive_field`, or None if it does not.
+    A layer whose positions each read the whole input ("all") meets any minimum."""
+    key = "expect.min_receptive_field"
+    if any(r.field.kind == "global" for r in summary.layers):
+        return None
+    found = largest([(r.name, r.field) for r in summary.layers])
+    sizes = [] if found is None else found[1].sizes() or []
+    wanted = [minimum] * len(sizes) if isinstance(minimum, int) else list(minimum)
+    if found is not None and all(s >= w for s, w in zip(sizes, wanted, strict=True)) and len(wanted) == len(sizes):
+        return None
+    # A layer without a rule may be where the field would have grown large enough.
+    unknown = [r for r in summary.layers if r.field.kind == "unknown"]
+    if unknown or found is None:
+        why = (
+            f"layer '{unknown[0].name}' ({unknown[0].type}) has no receptive-field rule"
+            if unknown
+            else ("no layer has spatial axes")
+        )
+        return f"{key}: cannot be checked: {why}; remove the expectation"
+    name, field = found
+    if len(wanted) != len(sizes):
+        return f"{key}: received {len(wanted)} sizes, but the model's fields have {len(sizes)} spatial axes"
+    want = "x".join(map(str, wanted))
+    return (
+        f"{key}: expected at least {want}, but the largest receptive field is {field.label()} (layer '{name}'): "
+        "add layers, strides, pooling or dilation, or lower the expectation"
+    )

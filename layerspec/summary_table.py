@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from layerspec.layers import format_shape
+from layerspec.receptive import ReceptiveField
 from layerspec.shapes import ModelSummary
 
 
@@ -17,16 +18,24 @@ def _human(count: int) -> str:
     return str(count)
 
 
+def field_cell(field: ReceptiveField) -> str:
+    """`7x7 /2`: the receptive field and the effective stride; `all`, `-` or `?` without numbers."""
+    stride = field.stride_label()
+    return f"{field.label()} /{stride}" if stride else field.label()
+
+
 def render_summary(summary: ModelSummary, *, shares: bool = False) -> str:
     """A fixed-width table of every layer and the totals."""
     headers = ["Layer (type)", "Output Shape", "Param #", "MACs"]
     if shares:
         headers += ["% params", "% MACs"]
+    headers.append("Field /stride")
     rows = []
     for r in summary.layers:
         row = [f"{r.name} ({r.type})", format_shape((None, *r.output_shape)), f"{r.params:,}", f"{r.macs:,}"]
         if shares:
             row += [_share(r.params, summary.params), _share(r.macs, summary.macs)]
+        row.append(field_cell(r.field))
         rows.append(row)
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
     total_width = sum(widths) + 3 * (len(widths) - 1)

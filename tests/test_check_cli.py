@@ -22,8 +22,28 @@ GOLDEN = Path(__file__).parent / "cases" / "golden"
 SPECS = sorted((REPO / "specs").glob("*.yaml"))
 GOOD = sorted((Path(__file__).parent / "cases" / "good").glob("*.yaml"))
 
-TOP_KEYS = {"name", "params", "trainable_params", "non_trainable_params", "macs", "inputs", "outputs", "layers"}
-LAYER_KEYS = {"name", "type", "inputs", "output_shape", "params", "trainable_params", "macs"}
+TOP_KEYS = {
+    "name",
+    "params",
+    "trainable_params",
+    "non_trainable_params",
+    "macs",
+    "inputs",
+    "outputs",
+    "layers",
+    "memory",
+}
+LAYER_KEYS = {
+    "name",
+    "type",
+    "inputs",
+    "output_shape",
+    "params",
+    "trainable_params",
+    "macs",
+    "receptive_field",
+    "effective_stride",
+}
 
 
 def test_check_never_imports_tensorflow() -> None:
@@ -64,6 +84,8 @@ def test_check_json_contract(cli: Callable[..., Any]) -> None:
         "params": 7 * 7 * 3 * 32 + 32,
         "trainable_params": 7 * 7 * 3 * 32 + 32,
         "macs": 64 * 64 * 32 * 7 * 7 * 3,
+        "receptive_field": [7, 7],
+        "effective_stride": [1, 1],
     }
 
 

@@ -267,8 +267,9 @@ def test_the_machine_a_figure_came_from_is_shown(tmp_path: Path, trained: Path) 
 def test_every_picture_is_inline(tmp_path: Path, trained: Path) -> None:
     _, page = report_of(tmp_path, trained)
     images = page.find("img")
-    # 3 classes x 4 samples, 3 misclassified, loss, accuracy, learning rate, epoch times, confusion matrix.
-    assert len(images) == 12 + 3 + 5
+    # 3 classes x 4 samples, 3 misclassified, loss, accuracy, learning rate, epoch times, confusion matrix, and
+    # the activation memory per layer.
+    assert len(images) == 12 + 3 + 5 + 1
     for image in images:
         src = image["src"] or ""
         assert src.startswith(("data:image/png;base64,", "data:image/svg+xml;base64,")), src[:40]
@@ -344,8 +345,18 @@ def test_mathtext_in_class_names_is_drawn_literally(tmp_path: Path) -> None:
 def test_comparison_puts_runs_side_by_side(tmp_path: Path) -> None:
     first = make_run(tmp_path, FakeRun(name="small"))
     second = make_run(tmp_path, FakeRun(name="wide", filters=8, extra_layer=True, epochs=6))
-    _, page = report_of(tmp_path, first, second)
-    assert {"runs", "metrics", "curves", "layers", "diagrams"} <= page.ids()
+    html, page = report_of(tmp_path, first, second)
+    assert {"runs", "settings", "metrics", "curves", "confusion", "layers", "diagrams"} <= page.ids()
+    # The structural diff: the added layer and the changed argument with its figures.
+    assert "drop (Dropout)" in page.text
+    assert any("filters: 4 -> 8" in t and "params: 112 -> 224" in t for t in page.text)
+    # Two confusion matrices side by side; the settings rows that differ are highlighted and come first.
+    assert len([a for t, a in page.tags if t == "img" and "confusion" in (a.get("alt") or "")]) == 2
+    table = html[html.index('<table class="settings">') :]
+    table = table[: table.index("</table>")]
+    rows = re.findall(r"<tr( class=\"changed\")?><td><code>([^<]+)</code>", table)
+    assert rows[0] == (' class="changed"', "command")  # --epochs 3 against --epochs 6
+    assert ("", "train.batch_size") in rows and ("", "data.validation_split") in rows
     text = "\n".join(page.text)
     # conv: 3*3*3*4+4 = 112 params against 3*3*3*8+8 = 224.
     assert "112" in page.text and "224" in page.text and "(+112)" in text

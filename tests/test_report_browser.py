@@ -180,7 +180,7 @@ def test_report_in_chromium(tmp_path: Path, browser: DevTools) -> None:
     url = report.resolve().as_uri()
     session = open_page(browser, url)
     state = json.loads(evaluate(browser, session, IMAGES_LOADED))
-    assert state["count"] == 20 and state["broken"] == []
+    assert state["count"] == 21 and state["broken"] == []  # with the per-layer memory chart
     assert state["svgs"] == 1  # the inline diagram is drawn
     assert state["sections"] == ["run", "data", "architecture", "training", "evaluation"]
     assert evaluate(browser, session, "document.title").startswith("tiny")
@@ -209,6 +209,30 @@ def test_report_fits_a_phone(tmp_path: Path, browser: DevTools) -> None:
         assert evaluate(browser, session, FITS_WIDTH), f"{report.name} is wider than a phone"
         assert json.loads(evaluate(browser, session, IMAGES_LOADED))["broken"] == []
         assert problems(browser, url) == []
+
+
+def test_comparison_fits_a_wide_screen(tmp_path: Path, browser: DevTools) -> None:
+    """The comparison's new parts at 1,400 pixels: settings side by side with the differing rows highlighted, the
+    structural diff, the confusion matrices drawn, nothing wider than the screen."""
+    first = make_run(tmp_path, FakeRun(name="small"))
+    second = make_run(tmp_path, FakeRun(name="wide", filters=8, extra_layer=True, epochs=6))
+    report = make_report([first, second], tmp_path / "compare.html")
+    url = report.resolve().as_uri()
+    session = open_page(browser, url, width=1400, height=900)
+    state = json.loads(evaluate(browser, session, IMAGES_LOADED))
+    assert state["broken"] == []
+    assert {"settings", "confusion", "layers"} <= set(state["sections"])
+    assert evaluate(browser, session, FITS_WIDTH)
+    highlighted = "getComputedStyle(document.querySelector('table.settings tr.changed td')).backgroundColor"
+    assert evaluate(browser, session, highlighted) not in ("rgba(0, 0, 0, 0)", "transparent")
+    matrices = "[...document.querySelectorAll('#confusion img')].filter(i => i.naturalWidth > 0).length"
+    assert evaluate(browser, session, matrices) == 2
+    added = "document.querySelector('table.structure tr.added').textContent"
+    assert "drop (Dropout)" in evaluate(browser, session, added)
+    shot = browser.send("Page.captureScreenshot", session, format="png")["data"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "compare_browser.png").write_bytes(base64.b64decode(shot))
+    assert problems(browser, url) == []
 
 
 def test_the_browser_check_sees_what_a_bad_page_does(tmp_path: Path, browser: DevTools) -> None:

@@ -43,8 +43,8 @@ def test_report_of_a_built_run(tmp_path: Path, built: Path) -> None:
     assert {"run", "architecture"} <= page.ids() and "training" not in page.ids()
     assert "170,438" in page.text
     assert len(page.find("svg")) == 1 and len(page.find("g", **{"class": "node"})) == 12
-    if DATA.is_dir():  # the dataset's 6 classes, 4 samples each
-        assert len(page.find("img")) == 24
+    if DATA.is_dir():  # the dataset's 6 classes, 4 samples each, and the per-layer memory chart
+        assert len(page.find("img")) == 24 + 1
 
 
 @pytest.mark.keras

@@ -8,24 +8,49 @@ from typing import Annotated
 
 import typer
 
-from layerspec.check import check_file
+from layerspec.check import check_file, memory_of
 from layerspec.cli.app import app, emit_json, handle_errors, print_warnings
+from layerspec.errors import UsageError
+from layerspec.memory import MemoryEstimate, format_bytes
 from layerspec.summary_table import render_summary
 
 SpecArg = Annotated[Path, typer.Argument(help="The model spec (YAML).", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+BatchOpt = Annotated[
+    int | None,
+    typer.Option("--batch-size", help="Batch size of the memory estimate; default: the spec's train.batch_size."),
+]
 
 
 @app.command()
 @handle_errors
-def check(spec: SpecArg, json_output: JsonOpt = False) -> None:
-    """Validate SPEC and print every layer's output shape, parameters and MACs."""
+def check(spec: SpecArg, json_output: JsonOpt = False, batch_size: BatchOpt = None) -> None:
+    """Validate SPEC and print every layer's output shape, parameters, MACs and receptive field, and the memory
+    a training step needs."""
+    if batch_size is not None and not 1 <= batch_size <= 2**20:
+        raise UsageError(f"--batch-size: received {batch_size}, expected a whole number from 1 to 1048576")
     checked = check_file(spec)
     print_warnings(checked.warnings)
+    memory = memory_of(checked, batch_size)
     if json_output:
-        emit_json(checked.summary.to_json())
+        emit_json({**checked.summary.to_json(), "memory": memory.to_json()})
     else:
         typer.echo(render_summary(checked.summary), nl=False)
+        typer.echo(memory_line(memory))
+
+
+def memory_line(memory: MemoryEstimate) -> str:
+    """The totals of the memory estimate, in one line under the table."""
+    parts = [
+        f"weights {format_bytes(memory.parameter_bytes)}",
+        f"gradients {format_bytes(memory.gradient_bytes)}",
+        f"{memory.optimizer} state {format_bytes(memory.optimizer_bytes)}",
+    ]
+    if memory.ema_bytes:
+        parts.append(f"EMA {format_bytes(memory.ema_bytes)}")
+    parts.append(f"activations {format_bytes(memory.activation_bytes)}")
+    head = f" Training memory (batch {memory.batch_size}, {memory.compute_dtype}): {format_bytes(memory.total_bytes)}"
+    return f"{head} = " + " + ".join(parts)
 
 
 @app.command()

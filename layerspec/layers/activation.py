@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from layerspec.layers.base import ACTIVATION, IMAGE, LayerSpec, Shape, example, register
+from layerspec.layers.base import ACTIVATION, IMAGE, FieldRule, LayerSpec, Shape, example, register
 from layerspec.layers.fields import Activation as ActivationName
 from layerspec.layers.fields import Finite
 from layerspec.layers.normalization import normalized_axes
@@ -17,6 +17,8 @@ NonNegative = Annotated[Finite, Field(ge=0)]
 @register(ACTIVATION)
 class Activation(LayerSpec):
     """Applies a named activation function."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE
 
     examples = (
         example(IMAGE, activation="relu"),
@@ -31,6 +33,8 @@ class Activation(LayerSpec):
 class ReLU(LayerSpec):
     """Rectified linear unit, optionally capped (ReLU6 is max_value: 6)."""
 
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE
+
     examples = (example(IMAGE), example(IMAGE, max_value=6.0), example((6,), negative_slope=0.1, threshold=0.5))
     type: Literal["ReLU"] = Field(description="The Keras layer class.")
     max_value: NonNegative | None = Field(default=None, description="Upper bound of the output.")
@@ -42,6 +46,8 @@ class ReLU(LayerSpec):
 @register(ACTIVATION)
 class LeakyReLU(LayerSpec):
     """Leaky rectified linear unit."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE
 
     examples = (example(IMAGE), example((6,), negative_slope=0.2))
     type: Literal["LeakyReLU"] = Field(description="The Keras layer class.")
@@ -63,6 +69,11 @@ class Softmax(LayerSpec):
         # tests/fuzz); the batch axis (0) is refused too, as for the normalisations.
         normalized_axes(self.axis, inputs[0], self.type)
         return inputs[0]
+
+    def field_rule(self, inputs: list[Shape], output: Shape) -> FieldRule:
+        # Over the channel axis it is per position; over a spatial axis every position reads all of them.
+        last = len(inputs[0]) - 1
+        return FieldRule.POINTWISE if normalized_axes(self.axis, inputs[0], self.type) == [last] else FieldRule.GLOBAL
 
     def softmax_axes(self) -> tuple[str, list[int]] | None:
         return "softmax", [self.axis] if isinstance(self.axis, int) else list(self.axis)

@@ -13,10 +13,12 @@ family's module lists layer types by name: adding a type is adding one class.
 
 from __future__ import annotations
 
+import enum
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, ClassVar, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -111,6 +113,37 @@ def example(*inputs: Shape, **args: Any) -> Example:
     return Example(inputs, args)
 
 
+class FieldRule(enum.Enum):
+    """How a layer's output positions read its input's positions, for receptive fields (layerspec/receptive.py),
+    when that is not a window per axis (`AxisWindow`). The model is taken as it runs at inference."""
+
+    # Each output position reads the same position of each input (activations, normalisation per position,
+    # element-wise merges, padding and cropping, which only move positions).
+    POINTWISE = "pointwise"
+    # Each output position reads every input position (a softmax or normalisation over a spatial axis, global
+    # pooling kept as (1, 1, C)): the field is the whole input.
+    GLOBAL = "global"
+    # The output has no positions to speak of (Flatten, global pooling, a recurrent layer's last state).
+    NONE = "none"
+    # The type says nothing: a number would be a guess.
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class AxisWindow:
+    """How one spatial axis of a layer's output reads its input: one output position reads `kernel` consecutive
+    input positions (dilation included), and the window moves `stride` input positions per output step; a
+    layer that enlarges (upsampling, transposed convolution) moves a fraction of a position."""
+
+    kernel: int
+    stride: Fraction
+
+
+# Families whose types are element-wise unless they say otherwise: an undeclared type of these that keeps its
+# input's shape gets FieldRule.POINTWISE, any other undeclared type FieldRule.UNKNOWN.
+ELEMENTWISE_FAMILIES = frozenset({"activation", "regularization"})
+
+
 # Input shapes the examples use most: an image (height, width, channels) and a sequence (steps, channels).
 IMAGE = (9, 11, 4)
 SEQUENCE = (20, 6)
@@ -145,6 +178,10 @@ class LayerSpec(BaseModel):
     # `type`, and loading replaces them by the class name (ALIASES), which is all the rest of layerspec sees.
     aliases: ClassVar[tuple[str, ...]] = ()
 
+    # How one output position reads the input's positions (see FieldRule); None: not declared, which is safe:
+    # `field_rule` then answers UNKNOWN unless the type is element-wise by family and keeps its input's shape.
+    receptive: ClassVar[FieldRule | None] = None
+
     type: str = Field(description="The Keras layer class.")
     name: str | None = Field(
         default=None,
@@ -165,6 +202,15 @@ class LayerSpec(BaseModel):
 
     def macs(self, inputs: list[Shape], output: Shape) -> int:
         return 0
+
+    def field_rule(self, inputs: list[Shape], output: Shape) -> FieldRule | tuple[AxisWindow, ...]:
+        """How one output position reads the input's positions: a rule, or a window per spatial axis. Types whose
+        rule depends on their arguments (convolutions, pooling, a softmax's axis) override this."""
+        if self.receptive is not None:
+            return self.receptive
+        if self.family.name in ELEMENTWISE_FAMILIES and len(inputs) == 1 and inputs[0] == output:
+            return FieldRule.POINTWISE
+        return FieldRule.UNKNOWN
 
     def keras_arguments(self) -> dict[str, Any]:
         """Constructor arguments for Keras: only those written in the spec, so Keras's defaults apply."""

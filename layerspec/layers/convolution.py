@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -12,6 +13,7 @@ from layerspec.layers.base import (
     CONVOLUTION,
     IMAGE,
     SEQUENCE,
+    AxisWindow,
     LayerSpec,
     Shape,
     ShapeError,
@@ -99,6 +101,12 @@ class _Conv(LayerSpec):
                 "dilation_rate",
             )
         return kernel, strides, dilation
+
+    def field_rule(self, inputs: list[Shape], output: Shape) -> tuple[AxisWindow, ...]:
+        kernel, strides, dilation = self.window()
+        return tuple(
+            AxisWindow(k + (k - 1) * (r - 1), Fraction(s)) for k, s, r in zip(kernel, strides, dilation, strict=True)
+        )
 
     def spatial_out(self, shape: Shape) -> tuple[Shape, int]:
         dims, channels = spatial(shape, self.rank, self.type)
@@ -218,6 +226,13 @@ class _ConvTranspose(_Conv):
             out.append(self.transpose_length(size, effective, strides[i], None if extra is None else extra[i]))
         check_positive(tuple(out), self.type, _TOO_SMALL, "kernel_size")
         return (*out, self.filters)
+
+    def field_rule(self, inputs: list[Shape], output: Shape) -> tuple[AxisWindow, ...]:
+        # Output position o gathers input positions i with o = i * stride + tap (- padding): of `kernel` taps at
+        # most ceil(kernel / stride) land on input positions, and one input step is `stride` output steps.
+        kernel, strides, dilation = self.window()
+        spans = (k + (k - 1) * (r - 1) for k, r in zip(kernel, dilation, strict=True))
+        return tuple(AxisWindow(-(-k // s), Fraction(1, s)) for k, s in zip(spans, strides, strict=True))
 
     def transpose_length(self, size: int | None, kernel: int, stride: int, extra: int | None) -> int | None:
         if extra is not None and extra >= stride:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from layerspec.layers.base import DENSE, LayerSpec, Shape, ShapeError, Weight, example, prod_known, register
+from layerspec.layers.base import DENSE, FieldRule, LayerSpec, Shape, ShapeError, Weight, example, prod_known, register
 from layerspec.layers.fields import (
     Activation,
     Constraint,
@@ -21,6 +21,9 @@ from layerspec.layers.fields import (
 @register(DENSE)
 class Dense(LayerSpec):
     """Fully connected layer applied to the last axis of its input."""
+
+    # It mixes only the last (channel) axis: on (H, W, C) a 1x1 convolution; on a vector there are no positions.
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE
 
     examples = (
         example((16,), units=10),

@@ -6,7 +6,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from layerspec.layers.base import MERGE, LayerSpec, Shape, ShapeError, example, format_shape, register
+from layerspec.layers.base import MERGE, FieldRule, LayerSpec, Shape, ShapeError, example, format_shape, register
 
 
 def broadcast(first: Shape, second: Shape) -> Shape:
@@ -34,6 +34,7 @@ def broadcast(first: Shape, second: Shape) -> Shape:
 
 class _ElementWise(LayerSpec):
     max_inputs: ClassVar[int | None] = None
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         result = inputs[0]
@@ -110,6 +111,8 @@ class Concatenate(LayerSpec):
     """Joins its inputs along one axis (DenseNet, Inception)."""
 
     max_inputs: ClassVar[int | None] = None
+    # Each output position is one position of one input, also when joining along a spatial axis.
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE
     examples = (
         example((4, 4, 3), (4, 4, 5)),
         example((4, 4, 3), (2, 4, 3), axis=1),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
 from layerspec.layers.base import (
     IMAGE,
     NORMALIZATION,
+    FieldRule,
     LayerSpec,
     Shape,
     ShapeError,
@@ -78,6 +79,8 @@ class _Normalization(LayerSpec):
 class BatchNormalization(_Normalization):
     """Normalises each feature with batch statistics while training and moving averages at inference."""
 
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # at inference: a scale and an offset per feature
+
     examples = (
         example(IMAGE),
         example(IMAGE, axis=3),
@@ -120,6 +123,12 @@ class LayerNormalization(_Normalization):
         example((6, 5), center=False, scale=False),
     )
     type: Literal["LayerNormalization"] = Field(description="The Keras layer class.")
+
+    def field_rule(self, inputs: list[Shape], output: Shape) -> FieldRule:
+        # Statistics over a spatial axis make every position depend on every other one.
+        last = len(inputs[0]) - 1
+        return FieldRule.POINTWISE if normalized_axes(self.axis, inputs[0], self.type) == [last] else FieldRule.GLOBAL
+
     # Keras 3 deprecates `rms_scaling` (it scales by the variance); keras.layers.RMSNormalization replaces it,
     # so it is not accepted here.
 

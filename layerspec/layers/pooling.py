@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -10,6 +11,8 @@ from layerspec.layers.base import (
     IMAGE,
     POOLING,
     SEQUENCE,
+    AxisWindow,
+    FieldRule,
     LayerSpec,
     Shape,
     as_tuple,
@@ -29,6 +32,11 @@ class _Pooling(LayerSpec):
     strides: IntOrPair | None = Field(default=None, description="Step of the window; default: pool_size.")
     padding: ConvPadding = Field(default="valid", description="'valid' or 'same'.")
     data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
+
+    def field_rule(self, inputs: list[Shape], output: Shape) -> tuple[AxisWindow, ...]:
+        pool = as_tuple(self.pool_size, self.rank, "pool_size")
+        strides = pool if self.strides is None else as_tuple(self.strides, self.rank, "strides")
+        return tuple(AxisWindow(p, Fraction(s)) for p, s in zip(pool, strides, strict=True))
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         dims, channels = spatial(inputs[0], self.rank, self.type)
@@ -99,6 +107,8 @@ class AveragePooling1D(_Pooling1D):
 
 class _GlobalPooling(LayerSpec):
     rank: ClassVar[int] = 2
+    # Every position is read; with keepdims the (1, 1, C) output is the whole input's, without it has no positions.
+    receptive: ClassVar[FieldRule | None] = FieldRule.GLOBAL
     data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
     keepdims: bool = Field(default=False, description="Keep the pooled spatial axes with size 1.")
 

@@ -6,13 +6,25 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from layerspec.layers.base import AUGMENTATION, IMAGE, PREPROCESSING, LayerSpec, Shape, example, register, spatial
+from layerspec.layers.base import (
+    AUGMENTATION,
+    IMAGE,
+    PREPROCESSING,
+    FieldRule,
+    LayerSpec,
+    Shape,
+    example,
+    register,
+    spatial,
+)
 from layerspec.layers.fields import FactorOrRange, FillMode, Finite, Interpolation, Seed
 
 
 @register(PREPROCESSING)
 class Rescaling(LayerSpec):
     """Multiplies by `scale` and adds `offset` (1/255 maps pixels to [0, 1])."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE
 
     casts_input: ClassVar[bool] = True
     examples = (example(IMAGE, scale=1 / 255), example((6,), scale=2.0, offset=-1.0))
@@ -49,6 +61,9 @@ class _Geometric(_Augmentation):
 class RandomFlip(_Augmentation):
     """Flips images at random while training."""
 
+    # The identity at inference, where receptive fields are taken.
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE
+
     examples = (example(IMAGE), example(IMAGE, mode="horizontal", seed=1))
     type: Literal["RandomFlip"] = Field(description="The Keras layer class.")
     mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = Field(
@@ -60,6 +75,9 @@ class RandomFlip(_Augmentation):
 class RandomRotation(_Geometric):
     """Rotates images by a random fraction of a full turn while training."""
 
+    # The identity at inference, where receptive fields are taken.
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE
+
     examples = (example(IMAGE, factor=0.1), example(IMAGE, factor=[-0.2, 0.3], fill_mode="constant"))
     type: Literal["RandomRotation"] = Field(description="The Keras layer class.")
     factor: FactorOrRange = Field(description="Fraction of 2*pi: 0.1 means rotations in [-36, 36] degrees.")
@@ -68,6 +86,9 @@ class RandomRotation(_Geometric):
 @register(AUGMENTATION)
 class RandomZoom(_Geometric):
     """Zooms images in or out at random while training."""
+
+    # The identity at inference, where receptive fields are taken.
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE
 
     examples = (example(IMAGE, height_factor=0.1), example(IMAGE, height_factor=[-0.2, 0.2], width_factor=0.1))
     type: Literal["RandomZoom"] = Field(description="The Keras layer class.")
@@ -78,6 +99,9 @@ class RandomZoom(_Geometric):
 @register(AUGMENTATION)
 class RandomTranslation(_Geometric):
     """Shifts images at random while training."""
+
+    # The identity at inference, where receptive fields are taken.
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE
 
     examples = (
         example(IMAGE, height_factor=0.1, width_factor=0.1),
@@ -91,6 +115,9 @@ class RandomTranslation(_Geometric):
 @register(AUGMENTATION)
 class RandomContrast(_Augmentation):
     """Adjusts contrast by a random factor while training."""
+
+    # The identity at inference, where receptive fields are taken.
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE
 
     examples = (example(IMAGE, factor=0.2), example(IMAGE, factor=[0.1, 0.3], value_range=[0.0, 1.0]))
     type: Literal["RandomContrast"] = Field(description="The Keras layer class.")

@@ -6,13 +6,15 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from layerspec.layers.base import IMAGE, REGULARIZATION, LayerSpec, Shape, example, register, spatial
+from layerspec.layers.base import IMAGE, REGULARIZATION, FieldRule, LayerSpec, Shape, example, register, spatial
 from layerspec.layers.fields import DataFormat, PositiveInt, Rate, Seed
 
 
 @register(REGULARIZATION)
 class Dropout(LayerSpec):
     """Randomly sets a fraction `rate` of its inputs to zero while training."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
     examples = (
         example(IMAGE, rate=0.5),
@@ -28,6 +30,8 @@ class Dropout(LayerSpec):
 @register(REGULARIZATION)
 class SpatialDropout2D(LayerSpec):
     """Drops whole feature maps instead of single values."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
     rank: ClassVar[int] = 2
     examples = (example(IMAGE, rate=0.2), example(IMAGE, rate=0.5, seed=1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
@@ -10,6 +11,8 @@ from pydantic import Field
 from layerspec.layers.base import (
     IMAGE,
     RESHAPE,
+    AxisWindow,
+    FieldRule,
     LayerSpec,
     Shape,
     ShapeError,
@@ -39,6 +42,7 @@ class ZeroPadding2D(LayerSpec):
     """Adds rows and columns of zeros around an image."""
 
     rank: ClassVar[int] = 2
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # positions move; each still reads one (or zero)
     examples = (
         example(IMAGE),
         example(IMAGE, padding=3),
@@ -61,6 +65,7 @@ class Cropping2D(LayerSpec):
     """Removes rows and columns from the edges of an image."""
 
     rank: ClassVar[int] = 2
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE
     examples = (
         example(IMAGE, cropping=1),
         example(IMAGE, cropping=[1, 2]),
@@ -97,6 +102,12 @@ class UpSampling2D(LayerSpec):
     )
     data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
 
+    def field_rule(self, inputs: list[Shape], output: Shape) -> tuple[AxisWindow, ...]:
+        sizes = (self.size,) * self.rank if isinstance(self.size, int) else tuple(self.size)
+        # An output position reads this many neighbouring input positions at most (1 for nearest).
+        taps = {"nearest": 1, "bilinear": 2, "bicubic": 4, "lanczos3": 6, "lanczos5": 10}[self.interpolation]
+        return tuple(AxisWindow(taps if s > 1 else 1, Fraction(1, s)) for s in sizes)
+
     def output_shape(self, inputs: list[Shape]) -> Shape:
         (h, w), channels = spatial(inputs[0], self.rank, self.type)
         sh, sw = (self.size, self.size) if isinstance(self.size, int) else self.size
@@ -107,6 +118,7 @@ class UpSampling2D(LayerSpec):
 class Flatten(LayerSpec):
     """Flattens everything but the batch axis."""
 
+    receptive: ClassVar[FieldRule | None] = FieldRule.NONE
     examples = (example(IMAGE), example((6,)), example((5, 7)))
     type: Literal["Flatten"] = Field(description="The Keras layer class.")
     data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
@@ -123,6 +135,8 @@ TargetDim = Annotated[int, Field(ge=-1, le=MAX_DIM)]
 class Reshape(LayerSpec):
     """Reshapes to `target_shape` (batch axis excluded); one dimension may be -1."""
 
+    # Left undeclared (unknown) on purpose: which output position comes from which input position depends on
+    # how the axes are regrouped; an output without spatial axes says "none" anyway.
     examples = (
         example(IMAGE, target_shape=[-1]),
         example(IMAGE, target_shape=[11, -1]),

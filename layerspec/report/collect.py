@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from layerspec.files import read_text_limited
 from layerspec.report.images import display_range, png_uri, to_uint8
 from layerspec.run import BuildInfo, History, Metrics, Record, RunFolder, Summary, TrainInfo, folder
 from layerspec.spec import LoadedSpec, load_spec
+
+if TYPE_CHECKING:
+    from layerspec.check import Checked
 
 SAMPLES_PER_CLASS = 4
 MAX_SAMPLES = 32
@@ -59,6 +62,8 @@ class Run:
     diagram_svg: str | None
     data: DataView | None
     data_note: str | None
+    # The spec checked again: each layer's arguments, receptive field and memory (None if it no longer checks).
+    checked: Checked | None = None
     exports: list[ExportInfo] = field(default_factory=list)
 
     @property
@@ -92,8 +97,20 @@ def collect_run(path: Path) -> Run:
         diagram_svg=read_diagram(run.file(folder.SVG)),
         data=data,
         data_note=note,
+        checked=checked_again(loaded),
         exports=read_exports(path),
     )
+
+
+def checked_again(loaded: LoadedSpec) -> Checked | None:
+    """The run's spec through `check` (no TensorFlow, a few milliseconds); None when it no longer checks (a
+    layer type since renamed), so the report still shows what the run folder holds."""
+    from layerspec.check import check_loaded
+
+    try:
+        return check_loaded(loaded, expectations=False)
+    except LayerspecError:
+        return None
 
 
 def check_same_spec(run: RunFolder, build: BuildInfo | None, results: dict[str, Record | None]) -> None:

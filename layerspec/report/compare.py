@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from layerspec.report import figures
 from layerspec.report.collect import Run
+from layerspec.report.compare_settings import (
+    SettingRow,
+    StructureDiff,
+    confusion_charts,
+    setting_rows,
+    structure_diffs,
+)
 from layerspec.report.view import history_series, integer, number, percent
 from layerspec.run import Summary
 
@@ -34,6 +41,9 @@ class Comparison:
     metrics: list[list[str]]
     layers: list[DiffRow]
     charts: dict[str, str]
+    settings: list[SettingRow] = field(default_factory=list)
+    structure: list[StructureDiff] = field(default_factory=list)
+    confusion: list[tuple[str, str]] = field(default_factory=list)
 
 
 def merged_names(runs: list[list[str]]) -> list[str]:
@@ -122,6 +132,10 @@ def compare_runs(runs: list[Run]) -> Comparison:
         runs=[r.name for r in runs],
         metrics_header=METRICS_HEADER,
         metrics=[_metrics_row(r) for r in runs],
-        layers=layer_rows([r.summary for r in runs]),
+        # Only the layers that differ: the structural diff says how, and an unchanged row says nothing.
+        layers=[row for row in layer_rows([r.summary for r in runs]) if row.changed or row.name == "total"],
         charts={k: v for k, v in charts.items() if v is not None},
+        settings=setting_rows(runs),
+        structure=structure_diffs(runs),
+        confusion=confusion_charts(runs),
     )

@@ -155,3 +155,16 @@ def bar_chart(title: str, ylabel: str, epochs: Sequence[int], values: Sequence[f
 
 def _cycle(count: int) -> list[str]:
     return [RUN_COLOURS[i % len(RUN_COLOURS)] for i in range(count)]
+
+
+def horizontal_bars(title: str, xlabel: str, labels: Sequence[str], values: Sequence[float]) -> str:
+    """One bar per label, top to bottom in the given order (the per-layer memory chart)."""
+    with _figure(5.6, 0.8 + 0.22 * len(labels)) as figure:
+        axes = figure.add_subplot()
+        positions = list(range(len(labels)))
+        axes.barh(positions, list(values), color=RUN_COLOURS[0])
+        axes.set_yticks(positions, [plain_text(label) for label in labels], fontsize=7)
+        axes.invert_yaxis()
+        axes.set_title(title)
+        axes.set_xlabel(xlabel)
+        return _svg_uri(figure)

@@ -16,6 +16,7 @@ from markupsafe import Markup
 from layerspec.layers import format_shape
 from layerspec.report import figures
 from layerspec.report.collect import Picture, Run, class_label, misclassified_picture
+from layerspec.report.details import LayerDetail, layer_details, memory_chart, memory_facts
 from layerspec.report.svg import SvgError, sanitize_svg
 from layerspec.run import History, Summary, TrainInfo
 
@@ -31,6 +32,9 @@ class LayerRow:
     macs_share: str
     trainable: str
     block: str
+    arguments: str = ""
+    field: str = ""
+    memory_share: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,8 @@ class RunView:
     per_class: list[list[str]] = field(default_factory=list)
     misses: list[Miss] = field(default_factory=list)
     misses_total: int = 0
+    memory: list[tuple[str, str]] = field(default_factory=list)
+    memory_chart: str | None = None
     exports: list[tuple[str, str]] = field(default_factory=list)  # (format, how to call it)
 
 
@@ -124,12 +130,14 @@ def run_view(run: Run, index: int = 0) -> RunView:
         facts=_facts(run),
         commands=_commands(run),
         settings=[(str(k), _setting(v)) for k, v in (run.train.settings if run.train else {}).items()],
-        layers=_layer_rows(run.summary),
+        layers=_layer_rows(run.summary, layer_details(run.checked)),
         totals=_totals(run.summary),
         spec_text=run.loaded.text,
         diagram=None,
     )
     view.has_blocks = any(row.block for row in view.layers)
+    view.memory = memory_facts(run.checked)
+    view.memory_chart = memory_chart(run.checked)
     _add_diagram(view, run, f"d{index}")
     _add_data(view, run)
     if run.history is not None and run.history.epochs:
@@ -182,7 +190,8 @@ def _setting(value: Any) -> str:
     return str(value)
 
 
-def _layer_rows(summary: Summary) -> list[LayerRow]:
+def _layer_rows(summary: Summary, details: dict[str, LayerDetail]) -> list[LayerRow]:
+    none = LayerDetail("", "", "")
     return [
         LayerRow(
             name=layer.name,
@@ -194,6 +203,9 @@ def _layer_rows(summary: Summary) -> list[LayerRow]:
             macs_share=share(layer.macs, summary.macs),
             trainable=_trainable(layer.params, layer.trainable_params),
             block=layer.block or "",
+            arguments=details.get(layer.name, none).arguments,
+            field=details.get(layer.name, none).field,
+            memory_share=details.get(layer.name, none).memory_share,
         )
         for layer in summary.layers
     ]
@@ -310,7 +322,7 @@ def _add_evaluation(view: RunView, run: Run) -> None:
             true=class_label(m.true, metrics.class_names),
             predicted=class_label(m.predicted, metrics.class_names),
             confidence=percent(m.confidence),
-            where=m.file or f"test image #{m.index}",
+            where=Path(m.file).name if m.file else f"test image #{m.index}",
         )
         for m in metrics.misclassified[:48]
     ]

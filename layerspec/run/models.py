@@ -348,6 +348,15 @@ class SummaryLayer(RunFile):
     block: Name | None = Field(
         default=None, description="The block instance it came from (absent for a layer written in `layers:` itself)."
     )
+    # Per spatial axis; null where the question has no meaning or the rule is unknown (and in older run folders).
+    receptive_field: list[Count] | None = Field(
+        default=None,
+        max_length=3,
+        description="Receptive field per spatial axis, in input positions (null: none or unknown).",
+    )
+    effective_stride: list[Annotated[float, Field(ge=0)] | Count] | None = Field(
+        default=None, max_length=3, description="How far the field moves per output step, per spatial axis."
+    )
 
 
 class Summary(Record):

@@ -44,6 +44,11 @@ class Expect(StrictModel):
     )
     max_params: Count | None = Field(default=None, description="Upper bound on the parameters.")
     max_macs: Count | None = Field(default=None, description="Upper bound on multiply-accumulates per example.")
+    min_receptive_field: PositiveInt | Annotated[list[PositiveInt], Field(min_length=1, max_length=3)] | None = Field(
+        default=None,
+        description="Input positions the largest receptive field must span at least: one number for every "
+        "spatial axis, or one per axis, e.g. [64, 64].",
+    )
 
 
 class BlockDefinition(StrictModel):
