@@ -384,7 +384,7 @@ def test_sigterm_while_saving_the_trained_model_leaves_the_trained_run_as_it_was
     process = start(workdir, "train", str(run), "--epochs", "1")
     stderr = terminate_when(process, saving)
     assert process.returncode == 130, stderr
-    assert f"{run}: error: stopped before training finished: {run} is exactly as it was" in stderr
+    assert f"{run}: interrupted: stopped before training finished: {run} is exactly as it was" in stderr
     assert "Traceback" not in stderr
     assert snapshot(run) == before and not leftovers(run)
 

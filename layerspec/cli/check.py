@@ -9,14 +9,22 @@ from typing import Annotated
 import typer
 
 from layerspec.check import check_file
-from layerspec.cli.app import app, emit_json, handle_errors, print_warnings
+from layerspec.cli.app import command, emit_json, handle_errors, print_warnings
 from layerspec.summary_table import render_summary
 
-SpecArg = Annotated[Path, typer.Argument(help="The model spec (YAML).", show_default=False)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+SpecArg = Annotated[Path, typer.Argument(metavar="SPEC", help="The model spec (YAML).", show_default=False)]
+JsonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print one JSON object instead of the table: {name, params, trainable_params, non_trainable_params, "
+        "macs, inputs: [{name, shape}], outputs: [{name, shape}], layers: [{name, type, inputs, output_shape, "
+        "params, trainable_params, macs}]}.",
+    ),
+]
 
 
-@app.command()
+@command()
 @handle_errors
 def check(spec: SpecArg, json_output: JsonOpt = False) -> None:
     """Validate SPEC and print every layer's output shape, parameters and MACs."""
@@ -28,7 +36,7 @@ def check(spec: SpecArg, json_output: JsonOpt = False) -> None:
         typer.echo(render_summary(checked.summary), nl=False)
 
 
-@app.command()
+@command()
 @handle_errors
 def schema() -> None:
     """Print the JSON Schema of the spec format (for editors and the YAML language server)."""

@@ -172,6 +172,8 @@ class CheckpointState(Record):
     spec_sha256: Sha256
     stopped_early: bool = False
     interrupted: dict[str, int | None] | None = None
+    # The epochs the schedule was planned for (train.epochs or --epochs); absent in checkpoints of older versions.
+    planned_epochs: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] | None = None
 
     @model_validator(mode="after")
     def _epochs_in_order(self) -> CheckpointState:

@@ -210,6 +210,11 @@ class TrainSpec(StrictModel):
         "choice and why.",
     )
     jit_compile: bool = Field(default=False, description="Compile the training step with XLA.")
+    tensorboard: bool = Field(
+        default=False,
+        description="Log each epoch's figures and learning rate, and the model's graph, to TensorBoard event files "
+        "in the run folder's tensorboard/ (Keras's TensorBoard callback); `train --tensorboard` sets it too.",
+    )
     fused_batchnorm: bool = Field(
         default=True,
         description="Train BatchNormalization layers (channels last) with TensorFlow's fused kernel: the same "
