@@ -108,10 +108,10 @@ def resumed_epochs(options: TrainOptions, planned: int, done: int, run_dir: Path
         return planned
     if not options.extend:
         raise UsageError(
-            f"the run's schedule was planned for {planned} epochs, not {options.epochs}: resume without --epochs to "
-            f"finish those {planned}, add --extend to train on to {options.epochs} epochs (the schedule planned anew "
-            f"for them from the next epoch), or start a longer run with `layerspec train SPEC --epochs "
-            f"{options.epochs} --out runs/NEW_NAME`",
+            f"the run's schedule was planned for {planned} epoch{'s' * (planned != 1)}, not {options.epochs}: resume "
+            f"without --epochs to finish those {planned}, add --extend to train on to {options.epochs} epochs (the "
+            "schedule planned anew for them from the next epoch), or start a longer run with `layerspec train SPEC "
+            f"--epochs {options.epochs} --out runs/NEW_NAME`",
             str(run_dir),
         )
     if options.epochs < done:
