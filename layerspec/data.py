@@ -51,7 +51,7 @@ def data_root(loaded: LoadedSpec, data_dir: Path | None = None) -> Path:
     still means the default file names in DIR).
     """
     if data_dir is not None:
-        return data_dir
+        return shown_path(data_dir)
     if loaded.spec.data is None:
         raise SpecError.single(
             str(shown_path(loaded.path)),
@@ -370,8 +370,8 @@ def run_data_dir(run_dir: Path, loaded: LoadedSpec, data_dir: Path | None) -> Pa
     from layerspec.run import RunFolder
 
     if data_dir is not None:
-        return data_dir
+        return shown_path(data_dir)
     train = RunFolder(run_dir).train()
     if train is not None and train.data_dir:
-        return Path(train.data_dir)
+        return shown_path(Path(train.data_dir))  # recorded absolute; shown as the working folder sees it
     return data_root(loaded)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from layerspec.check import check_loaded
-from layerspec.data import Dataset, data_root, load_dataset
+from layerspec.data import Dataset, data_root, load_dataset, shown_path
 from layerspec.errors import DataError, UsageError
 from layerspec.rules.runtime import check_training_data
 from layerspec.spec import LoadedSpec
@@ -35,7 +35,7 @@ def train_run(
     settings, history = _settings_and_history(run_dir, loaded, options)
     root = (options.data_dir or data_root(loaded)).resolve()
     check_loaded(loaded)  # every rule that needs only the spec, before any data is read
-    dataset = dataset if dataset is not None else load_dataset(loaded, root)
+    dataset = dataset if dataset is not None else load_dataset(loaded, shown_path(root))
     check_training_data(loaded, settings, dataset.counts())
     prepare_runtime(settings)
     out_dir = run_dir if is_chief() else Path(_scratch_dir())
