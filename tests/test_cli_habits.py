@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -202,3 +203,43 @@ def test_tensorboard_from_the_spec_or_the_command_line(tmp_path: Path) -> None:
     spec.write_text(SPEC, encoding="utf-8")
     assert not train_settings(load_spec(spec)).tensorboard
     assert train_settings(load_spec(spec), TrainOptions(tensorboard=True)).tensorboard
+
+
+@pytest.mark.parametrize("failure", [None, RuntimeError("a build that failed"), KeyboardInterrupt("SIGTERM")])
+def test_temporary_files_go_when_the_command_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: BaseException | None
+) -> None:
+    """What a tool leaves in TMPDIR (Keras's half-saved model of a failed build, AutoGraph's modules) is removed,
+    however the command ends; the caller's TMPDIR is back as it was."""
+    import os
+    import tempfile
+
+    from layerspec.tooldirs import private_tempdir
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    expected = pytest.raises(type(failure)) if failure is not None else nullcontext()
+    with expected, private_tempdir() as private:
+        Path(tempfile.mkdtemp(), "model.weights.h5").write_bytes(b"half")
+        assert os.environ["TMPDIR"] == str(private) and private.parent == tmp_path
+        if failure is not None:
+            raise failure
+    assert list(tmp_path.iterdir()) == [] and os.environ["TMPDIR"] == str(tmp_path)
+
+
+def test_tools_are_pointed_at_the_cache_unless_the_user_chose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from layerspec.tooldirs import point_tools_at_cache
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("KERAS_HOME", "MPLCONFIGDIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MPLCONFIGDIR", "/somewhere/mine")
+    point_tools_at_cache()
+    assert os.environ["KERAS_HOME"] == str(tmp_path / "runs" / ".cache" / "keras")
+    assert os.environ["MPLCONFIGDIR"] == "/somewhere/mine"
+    monkeypatch.delenv("KERAS_HOME")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    point_tools_at_cache()
+    assert os.environ["KERAS_HOME"] == str(tmp_path / "xdg" / "layerspec" / "keras")
