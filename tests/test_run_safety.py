@@ -254,7 +254,7 @@ CHECKPOINT_DAMAGE: dict[str, tuple[Callable[[dict[str, np.ndarray]], None], str]
 def test_damaged_checkpoint_is_bad_data(run: Path, damage: str) -> None:
     change, message = CHECKPOINT_DAMAGE[damage]
     rewrite_checkpoint(run / "checkpoints" / "last.npz", change)
-    result = invoke("train", str(run), "--resume", "--epochs", "2")
+    result = invoke("train", str(run), "--resume", "--epochs", "2", "--extend")  # trains on: loads the weights
     assert_error(result, 3, "last.npz: error: ", message)
     assert not leftovers(run)
 
