@@ -22,24 +22,28 @@ class _Failure:
 
     context: str
     problem: str
-    line: int
+    row: int
     col: int
     context_line: int | None
     context_col: int | None
     lines: list[str]
 
+    def line(self, index: int) -> str:
+        """Line `index` (0-based), or '' past the end."""
+        return self.lines[index] if 0 <= index < len(self.lines) else ""
+
     def at(self, line: int, col: int) -> str:
         """The character at (line, col), or '' past the end."""
-        text = self.lines[line] if 0 <= line < len(self.lines) else ""
+        text = self.line(line)
         return text[col] if 0 <= col < len(text) else ""
 
     @property
     def char(self) -> str:
-        return self.at(self.line, self.col)
+        return self.at(self.row, self.col)
 
     @property
     def text(self) -> str:
-        return self.lines[self.line] if 0 <= self.line < len(self.lines) else ""
+        return self.line(self.row)
 
     def has(self, *words: str) -> bool:
         both = f"{self.context} {self.problem}"
@@ -59,7 +63,7 @@ def yaml_error_diagnostics(exc: yaml.MarkedYAMLError, text: str, filename: str) 
         if said is not None:
             line, col, message = said
             return [Diagnostic(filename, line + 1, col + 1, message)]
-    line, col = failure.line + 1, failure.col + 1
+    line, col = failure.row + 1, failure.col + 1
     original = "; ".join(part for part in (exc.problem, exc.context) if part) or "invalid YAML"
     return [
         Diagnostic(filename, line, col, "this is not valid YAML; check the line and the one above it"),
@@ -71,16 +75,19 @@ def _failure(exc: yaml.MarkedYAMLError, text: str) -> _Failure:
     problem_mark = exc.problem_mark or exc.context_mark
     context_mark = exc.context_mark
     line, col = (problem_mark.line, problem_mark.column) if problem_mark else (0, 0)
-    lines = [part.rstrip("\r") for part in text.split("\n")]
     return _Failure(
         context=exc.context or "",
         problem=exc.problem or "",
-        line=line,
+        row=line,
         col=col,
         context_line=context_mark.line if context_mark else None,
         context_col=context_mark.column if context_mark else None,
-        lines=lines,
+        lines=_LINE_BREAK.split(text),
     )
+
+
+# The line breaks PyYAML counts lines by, so that its marks index these lines.
+_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
 
 
 def _tab(f: _Failure) -> _Said | None:
@@ -89,7 +96,7 @@ def _tab(f: _Failure) -> _Said | None:
         return None
     col = f.text.find("\t")
     return (
-        f.line,
+        f.row,
         max(col, 0),
         "a tab character: YAML indents with spaces only; replace the tab with spaces (two per level, as the "
         "lines above)",
@@ -102,13 +109,13 @@ _TEMPLATE = re.compile(r"\$\{[^}\s]*\}?")
 def _template_in_flow(f: _Failure) -> _Said | None:
     if "flow" not in f.context:
         return None
-    start = f.col - 1 if f.char == "{" and f.at(f.line, f.col - 1) == "$" else f.col
+    start = f.col - 1 if f.char == "{" and f.at(f.row, f.col - 1) == "$" else f.col
     match = _TEMPLATE.match(f.text, start)
     if match is None:
         return None
     written = match.group(0)
     return (
-        f.line,
+        f.row,
         start,
         f"`{written}` inside `{{...}}` or `[...]` must be quoted: write '{written}' (unquoted, YAML reads `{{` as the "
         "start of a mapping)",
@@ -122,7 +129,7 @@ def _unclosed_flow(f: _Failure) -> _Said | None:
     return (
         f.context_line,
         f.context_col or 0,
-        f"the {what} `{opener}` opened here is not closed by line {f.line + 1}, column {f.col + 1}: add the missing "
+        f"the {what} `{opener}` opened here is not closed by line {f.row + 1}, column {f.col + 1}: add the missing "
         f"`{closer}`, or a `,` between two items",
     )
 
@@ -131,7 +138,7 @@ def _unclosed_quote(f: _Failure) -> _Said | None:
     if "quoted scalar" not in f.context or f.context_line is None:
         return None
     quote = f.at(f.context_line, f.context_col or 0) or '"'
-    ending = "the end of the file" if "end of stream" in f.problem else f"line {f.line + 1}"
+    ending = "the end of the file" if "end of stream" in f.problem else f"line {f.row + 1}"
     return (
         f.context_line,
         f.context_col or 0,
@@ -142,7 +149,7 @@ def _unclosed_quote(f: _Failure) -> _Said | None:
 def _missing_colon(f: _Failure) -> _Said | None:
     if "simple key" not in f.context or f.context_line is None:
         return None
-    key = f.lines[f.context_line][f.context_col or 0 :].strip()
+    key = f.line(f.context_line)[f.context_col or 0 :].strip()
     return (
         f.context_line,
         f.context_col or 0,
@@ -156,15 +163,15 @@ def _colon_in_value(f: _Failure) -> _Said | None:
     before = f.text[: f.col]
     if ": " in before:
         return (
-            f.line,
+            f.row,
             f.col,
             "a second `key:` on this line: put each `key: value` on its own line (indented under the key it belongs "
             "to), or quote a value that holds ': '",
         )
-    previous = _previous_line(f, f.line)
-    hint = f" (line {previous + 1} reads `{f.lines[previous].strip()}`)" if previous is not None else ""
+    previous = _previous_line(f, f.row)
+    hint = f" (line {previous + 1} reads `{f.line(previous).strip()}`)" if previous is not None else ""
     return (
-        f.line,
+        f.row,
         f.col,
         f"a key indented under a plain value: is the `:` missing after the key on the line above{hint}?",
     )
@@ -174,7 +181,7 @@ def _second_document(f: _Failure) -> _Said | None:
     if "single document" not in f.context:
         return None
     return (
-        f.line,
+        f.row,
         f.col,
         "a second YAML document starts here (`---`): a spec is one document; remove this line and what follows, or "
         "put the second spec in a file of its own",
@@ -187,7 +194,7 @@ def _undefined_alias(f: _Failure) -> _Said | None:
     name = re.match(r"\*([^\s,\]}]*)", f.text[f.col :])
     alias = name.group(1) if name else "..."
     return (
-        f.line,
+        f.row,
         f.col,
         f"`*{alias}` refers to no anchor `&{alias}` defined above it: define the anchor first, or quote the value "
         "if the `*` is meant literally",
@@ -195,36 +202,84 @@ def _undefined_alias(f: _Failure) -> _Said | None:
 
 
 def _bad_start(f: _Failure) -> _Said | None:
-    if "cannot start any token" not in f.problem or not f.char:
+    if not f.has("cannot start any token", "node content") or f.char in ("", " "):
         return None
     word = f.text[f.col :].split(" #")[0].strip()
-    return f.line, f.col, f"a plain value cannot start with `{f.char}`: quote it, as '{word}'"
+    return f.row, f.col, f"a plain value cannot start with `{f.char}`: quote it, as '{word}'"
+
+
+# Characters that start a YAML construct when a plain value begins with them, by PyYAML's context words.
+_SPECIAL = {
+    "scanning an alias": ("*", "an alias (a reference to an `&anchor`)"),
+    "scanning an anchor": ("&", "an anchor"),
+    "block scalar": ("", "a block of text on the following lines"),
+    "directive": ("%", "a directive"),
+    "a tag": ("!", "a tag"),
+}
+
+
+def _special_start(f: _Failure) -> _Said | None:
+    found = next((said for words, said in _SPECIAL.items() if words in f.context), None)
+    if found is None or f.context_line is None:
+        return None
+    symbol, what = found
+    symbol = symbol or f.at(f.context_line, f.context_col or 0)  # a block scalar: `|` or `>`
+    return (
+        f.context_line,
+        f.context_col or 0,
+        f"`{symbol}` at the start of a {'line' if symbol == '%' else 'value'} begins {what} in YAML: quote the value "
+        "if it is meant as text",
+    )
+
+
+def _after_document(f: _Failure) -> _Said | None:
+    if "document start" not in f.problem:
+        return None
+    previous = _previous_line(f, f.row)
+    where = f" on line {previous + 1}" if previous is not None else ""
+    return (
+        f.row,
+        f.col,
+        f"nothing can follow the top-level value that ends{where}: a spec is one mapping of `key: value` lines "
+        "(is this line indented wrongly, or is a `:` missing above?)",
+    )
+
+
+def _entry_after_key(f: _Failure) -> _Said | None:
+    if "sequence entries are not allowed" not in f.problem:
+        return None
+    return (
+        f.row,
+        f.col,
+        "a list item `- ` cannot follow a key on its line: start the list on the next line, indented, or write it as "
+        "`[a, b]`",
+    )
 
 
 def _stray_closer(f: _Failure) -> _Said | None:
     if f.char not in ("]", "}") or "block" not in f.context:
         return None
-    return f.line, f.col, f"`{f.char}` closes nothing: remove it, or add the `{'[' if f.char == ']' else '{'}` it ends"
+    return f.row, f.col, f"`{f.char}` closes nothing: remove it, or add the `{'[' if f.char == ']' else '{'}` it ends"
 
 
 def _after_quote(f: _Failure) -> _Said | None:
-    if "block" not in f.context or f.at(f.line, f.col - 1) not in ("'", '"') or f.char in ("", " ", "#"):
+    if "block" not in f.context or f.at(f.row, f.col - 1) not in ("'", '"') or f.char in ("", " ", "#"):
         return None
-    return f.line, f.col, "text right after a closing quote: put the whole value inside the quotes"
+    return f.row, f.col, "text right after a closing quote: put the whole value inside the quotes"
 
 
 def _list_item_in_mapping(f: _Failure) -> _Said | None:
     if f.char != "-" or "block mapping" not in f.context:
         return None
-    dashed = next((i for i in range(f.line) if re.match(r"^\s*-[^\s-]", f.lines[i])), None)
+    dashed = next((i for i in range(f.row) if re.match(r"^\s*-[^\s-]", f.line(i))), None)
     if dashed is not None:
         return (
             dashed,
-            f.lines[dashed].index("-"),
-            f"`-` needs a space after it to start a list item: write `- {f.lines[dashed].strip()[1:]}`",
+            f.line(dashed).index("-"),
+            f"`-` needs a space after it to start a list item: write `- {f.line(dashed).strip()[1:]}`",
         )
     return (
-        f.line,
+        f.row,
         f.col,
         "a list item `- ` where a key was expected: a list belongs under a key (`layers:`, then indented `- ...` "
         "lines)",
@@ -237,7 +292,7 @@ def _key_in_list(f: _Failure) -> _Said | None:
     if f.char == "-" or f.col != (f.context_col or 0):
         return None
     return (
-        f.line,
+        f.row,
         f.col,
         f"a key where a list item was expected (the list started at line {f.context_line + 1}): start the entry "
         "with `- `, or indent the key under the item above",
@@ -248,12 +303,12 @@ def _indentation(f: _Failure) -> _Said | None:
     if "block" not in f.context or not f.has("block end", "expected key", "indicator"):
         return None
     indent = len(f.text) - len(f.text.lstrip(" "))
-    previous = _previous_line(f, f.line)
+    previous = _previous_line(f, f.row)
     if previous is None:
         return None
-    above = len(f.lines[previous]) - len(f.lines[previous].lstrip(" "))
+    above = len(f.line(previous)) - len(f.line(previous).lstrip(" "))
     return (
-        f.line,
+        f.row,
         f.col,
         f"this line is indented by {_spaces(indent)}, which lines up with no key or list item above (line "
         f"{previous + 1} is indented by {_spaces(above)}): indent it exactly like the keys it belongs with",
@@ -267,7 +322,7 @@ def _spaces(count: int) -> str:
 def _previous_line(f: _Failure, line: int) -> int | None:
     """The nearest line above `line` that holds something other than a comment."""
     for index in range(min(line, len(f.lines)) - 1, -1, -1):
-        stripped = f.lines[index].strip()
+        stripped = f.line(index).strip()
         if stripped and not stripped.startswith("#"):
             return index
     return None
@@ -283,6 +338,9 @@ _RULES: tuple[_Rule, ...] = (
     _missing_colon,
     _colon_in_value,
     _unclosed_flow,
+    _special_start,
+    _after_document,
+    _entry_after_key,
     _bad_start,
     _stray_closer,
     _after_quote,
