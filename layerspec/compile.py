@@ -42,6 +42,10 @@ def keras_module() -> Any:
     import fails, or always with LAYERSPEC_DEBUG=1.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "keras" not in sys.modules:
+        from layerspec.tooldirs import point_tools_at_cache
+
+        point_tools_at_cache()  # Keras writes its keras.json at import: into layerspec's cache, not ~/.keras
     # Keras builds, saves and loads a functional model recursively, one frame per layer along the longest path
     # (Python's default limit of 1,000 failed at about 975 Dense layers in a row); `check` refuses models deeper
     # than MAX_MODEL_DEPTH, so this is always enough. Python calls Python without using the C stack (3.11+), so a

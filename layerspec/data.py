@@ -10,6 +10,7 @@ by layerspec.folders (labels by class name) and layerspec.images (which image fi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,14 +36,42 @@ def data_spec(loaded: LoadedSpec) -> DataSpec:
     return loaded.spec.data if loaded.spec.data is not None else DataSpec()
 
 
+# What a spec without a data section is told to add: the two layouts, on one line.
+MINIMAL_DATA = (
+    "`data: {format: folder, dir: images, train: train, test: test}` for folders of images (one sub-folder per "
+    "class), or `data: {dir: arrays, train: train.h5, test: test.h5}` for HDF5 files; paths are relative to the "
+    "spec's folder"
+)
+
+
 def data_root(loaded: LoadedSpec, data_dir: Path | None = None) -> Path:
-    """The folder the data section's paths are relative to."""
+    """The folder the data section's paths are relative to, as it is best shown (see `shown_path`).
+
+    A spec without a data section names no dataset: rather than guess one, say what to add (`--data DIR` alone
+    still means the default file names in DIR).
+    """
     if data_dir is not None:
-        return data_dir
+        return shown_path(data_dir)
+    if loaded.spec.data is None:
+        raise SpecError.single(
+            str(shown_path(loaded.path)),
+            f"the spec has no `data:` section, so there is nothing to train on: add {MINIMAL_DATA}",
+        )
     spec = data_spec(loaded)
     if spec.dir is None:
         return DEFAULT_DATA_DIR
-    return loaded.path.parent / spec.dir
+    return shown_path(loaded.path.parent / spec.dir)
+
+
+def shown_path(path: Path) -> Path:
+    """`path` without `..` detours: relative to the working folder when inside it, else absolute if it was.
+
+    The path itself is not resolved (a symbolic link such as data/signs stays as written)."""
+    absolute = Path(os.path.abspath(path))
+    here = Path.cwd()
+    if absolute.is_relative_to(here):
+        return absolute.relative_to(here) if absolute != here else Path(".")
+    return absolute if path.is_absolute() else Path(os.path.normpath(path))
 
 
 def target_of(input_shape: Sequence[int | None], output_shape: Sequence[int | None]) -> Target:
@@ -131,7 +160,7 @@ def _open_h5(
     import h5py
 
     x_key, y_key = _h5_keys(spec, role)
-    _require_file(path)
+    _require_file(path, role)
     try:
         with h5py.File(path, "r") as handle:
             x_data = _plain_dataset(handle, x_key, path)
@@ -166,9 +195,19 @@ def _h5_keys(spec: DataSpec, role: str) -> tuple[str, str]:
     return keys.validation_x or keys.train_x, keys.validation_y or keys.train_y
 
 
-def _require_file(path: Path) -> None:
+def _require_file(path: Path, role: str) -> None:
     if not path.exists():
-        raise DataError(str(path), "no such file (run `make data`, or point `--data DIR` at the dataset)")
+        raise DataError(
+            str(path),
+            f"no such file for the {role} split (data.{role} is relative to data.dir, itself relative to the spec's "
+            "folder): correct the path, or point `--data DIR` at the dataset's folder",
+        )
+    if path.is_dir():
+        raise DataError(
+            str(path),
+            f"the {role} split is a folder, but data.format is 'h5', which reads HDF5 files: for a folder of class "
+            f"sub-folders of images write `format: folder` in the data section, or name the .h5 file in data.{role}",
+        )
     if not path.is_file():
         raise DataError(str(path), "not a regular file")
 
@@ -343,8 +382,8 @@ def run_data_dir(run_dir: Path, loaded: LoadedSpec, data_dir: Path | None) -> Pa
     from layerspec.run import RunFolder
 
     if data_dir is not None:
-        return data_dir
+        return shown_path(data_dir)
     train = RunFolder(run_dir).train()
     if train is not None and train.data_dir:
-        return Path(train.data_dir)
+        return shown_path(Path(train.data_dir))  # recorded absolute; shown as the working folder sees it
     return data_root(loaded)

@@ -33,14 +33,15 @@ def escape_text(text: str) -> str:
 class Diagnostic:
     """One message with the place in a file it is about (1-based line and column; 0 if unknown).
 
-    A warning is about a spec that works but probably not as meant; only errors stop a command.
+    A warning is about a spec that works but probably not as meant; only errors stop a command. A note adds to
+    the error before it (such as the YAML parser's own words); `interrupted` reports a stop the user asked for.
     """
 
     path: str
     line: int
     col: int
     message: str
-    severity: Literal["error", "warning"] = "error"
+    severity: Literal["error", "warning", "note", "interrupted"] = "error"
 
     def format(self) -> str:
         """One line, `PATH:LINE:COL: error: MESSAGE`, whatever the path and message hold."""

@@ -199,8 +199,9 @@ def _run_class_names(run_dir: Path, loaded: Any) -> list[str]:
     return list(spec.class_names) if spec.class_names else []
 
 
-def format_metrics(metrics: Evaluation) -> str:
-    """The evaluate table: totals, confusion matrix, per-class figures and misclassified images."""
+def format_metrics(metrics: Evaluation, limit: int | None = None) -> str:
+    """The evaluate table: totals, confusion matrix, per-class figures and misclassified images (the first
+    `limit` of them; None: all)."""
     # Class names may be folder names: escaped, so none can break a line or send terminal control codes.
     names = [escape_text(n) for n in metrics.class_names]
     width = max(8, *(len(n) + 2 for n in names))
@@ -221,10 +222,13 @@ def format_metrics(metrics: Evaluation) -> str:
         for r in metrics.per_class
     ]
     wrong = metrics.misclassified
-    lines += ["", f"misclassified: {len(wrong)}"]
+    shown = wrong if limit is None else wrong[:limit]
+    lines += ["", f"misclassified: {len(wrong)}" + (f" (the first {len(shown)})" if len(shown) < len(wrong) else "")]
     lines += [
         f"  #{m.index:<5} true {escape_text(str(m.true)):<6} predicted {escape_text(str(m.predicted)):<6} "
         f"confidence {m.confidence:.3f}" + (f"  {escape_text(m.file)}" if m.file else "")
-        for m in wrong
+        for m in shown
     ]
+    if len(shown) < len(wrong):
+        lines.append(f"  ... and {len(wrong) - len(shown)} more: `--all` lists them, `--json` gives them all")
     return "\n".join(lines) + "\n"

@@ -66,6 +66,12 @@ def read_folder_splits(
 
 def class_folders(path: Path, role: str) -> list[str]:
     """The class sub-folders of a split folder, sorted by name."""
+    if path.is_file():
+        raise DataError(
+            str(path),
+            f"the {role} split is a file, but data.format is 'folder', which reads one sub-folder of images per "
+            f"class: for HDF5 files write `format: h5` in the data section, or name a folder in data.{role}",
+        )
     if not path.is_dir():
         raise DataError(str(path), f"no such folder for the {role} split (one sub-folder of images per class)")
     names = sorted(p.name for p in _entries(path) if p.is_dir())

@@ -141,7 +141,7 @@ def _resolve_inputs(
         before = len(errors.items)
         for ref in refs:
             if ref not in known:
-                hint = did_you_mean(ref, sorted(known))
+                hint = did_you_mean(ref, sorted(known - {names[i]}))  # never the layer itself: a cycle
                 errors.add(
                     (*origin.path, "inputs"),
                     f"layers[{origin.use[1]}] ({names[i]}): unknown input {ref!r}{hint}",

@@ -343,6 +343,6 @@ def test_a_signal_while_replacing_a_trained_run_leaves_it_byte_identical(
     process.send_signal(sig)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
-    assert f"{trained}: error: stopped before training finished: {trained} is exactly as it was" in stderr
+    assert f"{trained}: interrupted: stopped before training finished: {trained} is exactly as it was" in stderr
     assert "the new run was discarded" in stderr and "Traceback" not in stderr
     assert_untouched(trained, before)

@@ -254,7 +254,7 @@ CHECKPOINT_DAMAGE: dict[str, tuple[Callable[[dict[str, np.ndarray]], None], str]
 def test_damaged_checkpoint_is_bad_data(run: Path, damage: str) -> None:
     change, message = CHECKPOINT_DAMAGE[damage]
     rewrite_checkpoint(run / "checkpoints" / "last.npz", change)
-    result = invoke("train", str(run), "--resume", "--epochs", "2")
+    result = invoke("train", str(run), "--resume", "--epochs", "2", "--extend")  # trains on: loads the weights
     assert_error(result, 3, "last.npz: error: ", message)
     assert not leftovers(run)
 
@@ -384,7 +384,7 @@ def test_sigterm_while_saving_the_trained_model_leaves_the_trained_run_as_it_was
     process = start(workdir, "train", str(run), "--epochs", "1")
     stderr = terminate_when(process, saving)
     assert process.returncode == 130, stderr
-    assert f"{run}: error: stopped before training finished: {run} is exactly as it was" in stderr
+    assert f"{run}: interrupted: stopped before training finished: {run} is exactly as it was" in stderr
     assert "Traceback" not in stderr
     assert snapshot(run) == before and not leftovers(run)
 

@@ -5,10 +5,12 @@ from layerspec.cli.app import app
 
 
 def main() -> None:
-    from layerspec import interrupts
+    from layerspec import interrupts, tooldirs
 
     interrupts.install()  # SIGTERM as SIGINT: exit 130, temporary files removed on the way out
-    app()
+    tooldirs.point_tools_at_cache()  # before Keras or Matplotlib is imported
+    with tooldirs.private_tempdir():
+        app()
 
 
 __all__ = ["app", "main"]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable
-from typing import Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
@@ -21,7 +22,34 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def command(name: str | None = None) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """`@command()` registers a verb whose help names no Python type (layerspec.cli.usage)."""
+    from layerspec.cli.usage import Command
+
+    return app.command(name, cls=Command)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from layerspec import __version__
+
+        typer.echo(f"layerspec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print layerspec's version and exit.", is_eager=True, callback=_print_version),
+    ] = False,
+) -> None:
+    """Declarative model specs for Keras: check, build, train, evaluate, predict and report."""
+
 
 _TOO_DEEP = (
     "layerspec: error: the model or spec is nested too deeply to process (Python's recursion limit was reached): "
@@ -51,8 +79,12 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except LayerspecError as exc:
+            # A stop the user asked for is no error: `PATH: interrupted: ...`, exit 130.
+            stopped = exc.exit_code == EXIT_INTERRUPTED
             for diagnostic in exc.diagnostics:
-                print_error(diagnostic.format())
+                print_error(
+                    (dataclasses.replace(diagnostic, severity="interrupted") if stopped else diagnostic).format()
+                )
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt as exc:
             by = f" by {exc.args[0]}" if exc.args else ""

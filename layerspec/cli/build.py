@@ -10,16 +10,23 @@ from typing import Annotated
 
 import typer
 
-from layerspec.cli.app import app, emit_json, handle_errors, print_error, print_warnings
+from layerspec.cli.app import command, emit_json, handle_errors, print_error, print_warnings
 from layerspec.errors import escape_text
 from layerspec.summary_table import render_summary
 
-SpecArg = Annotated[Path, typer.Argument(help="The model spec (YAML).", show_default=False)]
+SpecArg = Annotated[Path, typer.Argument(metavar="SPEC", help="The model spec (YAML).", show_default=False)]
 OutOpt = Annotated[
     Path | None,
-    typer.Option("--out", help="Run folder to write; default runs/<model name>/.", show_default=False),
+    typer.Option("--out", metavar="DIR", help="Run folder to write; default runs/<model name>/.", show_default=False),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object with the paths written.")]
+JsonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print one JSON object instead of the table: {run_dir, model, summary, summary_json, spec, build, dot, "
+        "svg, png, params} (paths; null for a file not written).",
+    ),
+]
 OverwriteOpt = Annotated[
     bool, typer.Option("--overwrite", help="Replace the run in --out even if it holds training results.")
 ]
@@ -31,11 +38,12 @@ class RankDir(enum.StrEnum):
 
 
 RankDirOpt = Annotated[
-    RankDir, typer.Option("--rankdir", help="Diagram direction: TB (top to bottom) or LR (left to right).")
+    RankDir,
+    typer.Option("--rankdir", metavar="TB|LR", help="Diagram direction: TB (top to bottom) or LR (left to right)."),
 ]
 
 
-@app.command()
+@command()
 @handle_errors
 def build(
     spec: SpecArg,
@@ -51,8 +59,8 @@ def build(
     from layerspec.check import load_reporting_all
     from layerspec.diagram import INSTALL_HINT
 
-    command = shlex.join(["layerspec", *sys.argv[1:]])
-    result = build_run(load_reporting_all(spec), out, rankdir=rankdir.value, command=command, overwrite=overwrite)
+    line = shlex.join(["layerspec", *sys.argv[1:]])
+    result = build_run(load_reporting_all(spec), out, rankdir=rankdir.value, command=line, overwrite=overwrite)
     print_warnings(result.checked.warnings)
     if result.note:
         print_error(f"layerspec: {result.note}")

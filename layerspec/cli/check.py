@@ -9,20 +9,28 @@ from typing import Annotated
 import typer
 
 from layerspec.check import check_file, memory_of
-from layerspec.cli.app import app, emit_json, handle_errors, print_warnings
+from layerspec.cli.app import command, emit_json, handle_errors, print_warnings
 from layerspec.errors import UsageError
 from layerspec.memory import MemoryEstimate, format_bytes
 from layerspec.summary_table import render_summary
 
-SpecArg = Annotated[Path, typer.Argument(help="The model spec (YAML).", show_default=False)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+SpecArg = Annotated[Path, typer.Argument(metavar="SPEC", help="The model spec (YAML).", show_default=False)]
+JsonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print one JSON object instead of the table: {name, params, trainable_params, non_trainable_params, "
+        "macs, inputs: [{name, shape}], outputs: [{name, shape}], layers: [{name, type, inputs, output_shape, "
+        "params, trainable_params, macs, receptive_field, effective_stride}], memory: {...}}.",
+    ),
+]
 BatchOpt = Annotated[
     int | None,
     typer.Option("--batch-size", help="Batch size of the memory estimate; default: the spec's train.batch_size."),
 ]
 
 
-@app.command()
+@command()
 @handle_errors
 def check(spec: SpecArg, json_output: JsonOpt = False, batch_size: BatchOpt = None) -> None:
     """Validate SPEC and print every layer's output shape, parameters, MACs and receptive field, and the memory
@@ -53,7 +61,7 @@ def memory_line(memory: MemoryEstimate) -> str:
     return f"{head} = " + " + ".join(parts)
 
 
-@app.command()
+@command()
 @handle_errors
 def schema() -> None:
     """Print the JSON Schema of the spec format (for editors and the YAML language server)."""

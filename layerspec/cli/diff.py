@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from layerspec.cli.app import app, emit_json, handle_errors
+from layerspec.cli.app import command, emit_json, handle_errors
 
 SideArg = Annotated[Path, typer.Argument(help="A spec file or a run folder.", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the text diff.")]
@@ -16,7 +16,7 @@ HtmlOpt = Annotated[
 ]
 
 
-@app.command()
+@command()
 @handle_errors
 def diff(a: SideArg, b: SideArg, json_output: JsonOpt = False, html: HtmlOpt = None) -> None:
     """Compare A and B structurally: layers added, removed and changed, edges, blocks, settings and totals."""

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from layerspec.cli.app import app, emit_json, handle_errors
+from layerspec.cli.app import command, emit_json, handle_errors
 from layerspec.errors import escape_text
 from layerspec.run import current_run
 
@@ -19,7 +19,10 @@ class FormatName(enum.StrEnum):
     onnx = "onnx"
 
 
-RunArg = Annotated[Path | None, typer.Argument(help="The trained run folder; default: the current run.")]
+RunArg = Annotated[
+    Path | None,
+    typer.Argument(metavar="[RUN]", help="The trained run folder; default: the current run.", show_default=False),
+]
 FormatOpt = Annotated[FormatName, typer.Option("--format", help="saved_model (TF Serving), litert (phones) or onnx.")]
 OutOpt = Annotated[
     Path | None, typer.Option("--out", help="Folder to write; default RUN/export/FORMAT.", show_default=False)
@@ -34,7 +37,7 @@ JsonOpt = Annotated[
 ]
 
 
-@app.command()
+@command()
 @handle_errors
 def export(
     run: RunArg = None,

@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 
 from layerspec import artifacts
-from layerspec.cli.app import app, emit_json, handle_errors
+from layerspec.cli.app import command, emit_json, handle_errors
 from layerspec.errors import UsageError, escape_text
 
-ModelArg = Annotated[Path, typer.Argument(help="The Keras model file (.keras).", show_default=False)]
+ModelArg = Annotated[Path, typer.Argument(metavar="MODEL", help="The Keras model file (.keras).", show_default=False)]
 OutOpt = Annotated[
     Path | None, typer.Option("--out", help="The spec file to write; default: print it.", show_default=False)
 ]
@@ -22,7 +22,7 @@ JsonOpt = Annotated[
 ]
 
 
-@app.command("import")
+@command("import")
 @handle_errors
 def import_model(
     model: ModelArg, out: OutOpt = None, overwrite: OverwriteOpt = False, json_output: JsonOpt = False

@@ -7,19 +7,23 @@ from typing import Annotated
 
 import typer
 
-from layerspec.cli.app import app, emit_json, handle_errors
+from layerspec.cli.app import command, emit_json, handle_errors
 from layerspec.errors import escape_text
 from layerspec.run import current_run
 
 RunsArg = Annotated[
     list[Path] | None,
-    typer.Argument(help="Run folders; none: the current run. Two or more are compared.", show_default=False),
+    typer.Argument(
+        metavar="[RUN]...", help="Run folders; none: the current run. Two or more are compared.", show_default=False
+    ),
 ]
-OutOpt = Annotated[Path | None, typer.Option("--out", help="The HTML file to write; default reports/<run>.html.")]
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", metavar="FILE", help="The HTML file to write; default reports/<run>.html.")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help='Print {"report": PATH} instead of a sentence.')]
 
 
-@app.command()
+@command()
 @handle_errors
 def report(runs: RunsArg = None, out: OutOpt = None, json_output: JsonOpt = False) -> None:
     """Write one self-contained HTML report of a run (header, data, architecture, training, evaluation)."""

@@ -11,45 +11,83 @@ from typing import Annotated, TextIO
 
 import typer
 
-from layerspec.cli.app import app, emit_json, handle_errors, print_error, print_warnings
-from layerspec.errors import Diagnostic, escape_text
+from layerspec.cli.app import command, emit_json, handle_errors, print_error, print_warnings
+from layerspec.errors import Diagnostic, UsageError, escape_text
 from layerspec.run import resolve_run
 from layerspec.spec.train import MAX_EPOCHS, MAX_SEED
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+SHOWN_WRONG = 20  # misclassified images `evaluate` lists unless --all
+
 DataOpt = Annotated[
     Path | None,
-    typer.Option("--data", help="Dataset folder; overrides the spec's data.dir.", show_default=False),
+    typer.Option("--data", metavar="DIR", help="Dataset folder; overrides the spec's data.dir.", show_default=False),
 ]
+TRAIN_JSON = (
+    "Print one JSON object instead of text (the epoch lines go to stderr): {run_dir, model, history: {epochs: "
+    "[{epoch, loss, accuracy, ..., learning_rate, seconds}], kept_epoch, kept_reason}, metrics (as evaluate --json), "
+    "epochs, epoch_seconds}."
+)
 
 
-@app.command()
+@command()
 @handle_errors
 def train(
     spec_or_run: Annotated[
         Path | None,
-        typer.Argument(help="A spec (built first) or a run folder; default: the current run.", show_default=False),
+        typer.Argument(
+            metavar="[SPEC|RUN]",
+            help="A spec (built first) or a run folder; default: the current run.",
+            show_default=False,
+        ),
     ] = None,
     epochs: Annotated[
-        int | None, typer.Option("--epochs", help=f"Total epochs, 1 to {MAX_EPOCHS} (overrides train.epochs).")
+        int | None,
+        typer.Option("--epochs", metavar="N", help=f"Total epochs, 1 to {MAX_EPOCHS} (overrides train.epochs)."),
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help=f"Seed, 0 to {MAX_SEED} (overrides train.seed).")] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", metavar="N", help=f"Seed, 0 to {MAX_SEED} (overrides train.seed).")
+    ] = None,
     data: DataOpt = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Run folder when training a spec; default runs/<name>/.")
+        Path | None,
+        typer.Option("--out", metavar="DIR", help="Run folder when training a spec; default runs/<name>/."),
     ] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run's last checkpoint.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue from the run's last checkpoint, to the number of epochs it was started with (a different "
+            "--epochs is refused unless --extend is given).",
+        ),
+    ] = False,
+    extend: Annotated[
+        bool,
+        typer.Option(
+            "--extend",
+            help="With --resume and --epochs N: train on to N epochs in all; the schedule is planned anew for N "
+            "epochs from the next epoch on (the epochs already trained keep their rates).",
+        ),
+    ] = False,
+    tensorboard: Annotated[
+        bool,
+        typer.Option(
+            "--tensorboard", help="Log to TensorBoard in RUN/tensorboard/ (as train.tensorboard: true in the spec)."
+        ),
+    ] = False,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace the run in --out even if it holds training results.")
     ] = False,
-    json_output: JsonOpt = False,
+    json_output: Annotated[bool, typer.Option("--json", help=TRAIN_JSON)] = False,
 ) -> None:
     """Train a spec or a run folder on its dataset; writes model, history, metrics and checkpoints."""
     from layerspec.rules.runtime import check_overrides
     from layerspec.train import TrainOptions, train_spec_or_run
 
     check_overrides(epochs, seed)  # with layerspec's own message, before anything is read
-    options = TrainOptions(epochs, seed, data, resume, shlex.join(["layerspec", *sys.argv[1:]]))
+    if extend and not (resume and epochs is not None):
+        raise UsageError("--extend goes with --resume and --epochs N (the new total)")
+    line = shlex.join(["layerspec", *sys.argv[1:]])
+    options = TrainOptions(epochs, seed, data, resume, line, extend=extend, tensorboard=tensorboard)
     display = _Terminal(sys.stderr if json_output else sys.stdout)
     result = train_spec_or_run(spec_or_run, options, display, out=out, overwrite=overwrite)
     if json_output:
@@ -84,12 +122,26 @@ class _Terminal:
         print_error(f"layerspec: {text}")
 
 
-@app.command()
+EVALUATE_JSON = (
+    "Print one JSON object instead of the tables, every misclassified image included: {test_loss, test_accuracy, "
+    "test_count, class_names, confusion_matrix (rows: true), per_class: [{class, precision, recall, f1, support}], "
+    "misclassified: [{index, file, true, predicted, confidence}]}."
+)
+RunArg = Annotated[
+    Path | None,
+    typer.Argument(metavar="[RUN]", help="Run folder; default: the current run.", show_default=False),
+]
+
+
+@command()
 @handle_errors
 def evaluate(
-    run: Annotated[Path | None, typer.Argument(help="Run folder; default: the current run.")] = None,
+    run: RunArg = None,
     data: DataOpt = None,
-    json_output: JsonOpt = False,
+    all_wrong: Annotated[
+        bool, typer.Option("--all", help=f"List every misclassified image (default: the first {SHOWN_WRONG}).")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help=EVALUATE_JSON)] = False,
 ) -> None:
     """Test loss and accuracy, confusion matrix, per-class precision/recall/F1 and misclassified images."""
     from layerspec.evaluate import evaluate_run, format_metrics
@@ -98,23 +150,49 @@ def evaluate(
     if json_output:
         emit_json(metrics.to_json())
     else:
-        typer.echo(format_metrics(metrics), nl=False)
+        typer.echo(format_metrics(metrics, None if all_wrong else SHOWN_WRONG), nl=False)
 
 
-@app.command()
+PREDICT_JSON = (
+    "Print a JSON list instead of text, one object per image in the order given: [{file, class, confidence, "
+    "probabilities: {CLASS: P}}]."
+)
+
+
+@command()
 @handle_errors
 def predict(
-    run: Annotated[Path, typer.Argument(help="Run folder with a trained model.keras.", show_default=False)],
-    images: Annotated[list[Path], typer.Argument(help="JPEG/PNG image files.", show_default=False)],
-    json_output: JsonOpt = False,
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="[RUN] IMAGE...",
+            help="A run folder with a trained model.keras (default: the current run), then JPEG/PNG/BMP/GIF files.",
+            show_default=False,
+        ),
+    ],
+    run: Annotated[
+        Path | None,
+        typer.Option("--run", metavar="RUN", help="The run folder, when the first path should be read as an image."),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help=PREDICT_JSON)] = False,
 ) -> None:
-    """Class and probabilities for each image, resized and scaled as the spec's data section says."""
+    """Class and probabilities for each image, resized and scaled as the run's data section says."""
     from layerspec.evaluate import predict_files
 
-    predictions = predict_files(resolve_run(run), images)
+    run_dir, images = split_run(paths, run)
+    predictions = predict_files(run_dir, images)
     if json_output:
         emit_json([p.to_json() for p in predictions])
         return
     for p in predictions:
         probabilities = " ".join(f"{escape_text(name)}:{value:.3f}" for name, value in p.probabilities.items())
         typer.echo(f"{escape_text(p.file)}: {escape_text(p.class_name)} ({p.confidence:.1%})  {probabilities}")
+
+
+def split_run(paths: list[Path], run: Path | None) -> tuple[Path, list[Path]]:
+    """The run folder and the images of `predict [RUN] IMAGE...`: a first path that is a folder is the run."""
+    if run is None and paths and paths[0].is_dir():
+        run, paths = paths[0], paths[1:]
+    if not paths:
+        raise UsageError("no image given: `layerspec predict [RUN] IMAGE...`")
+    return resolve_run(run), paths

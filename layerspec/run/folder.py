@@ -40,11 +40,12 @@ HISTORY, HISTORY_CSV, METRICS, TRAIN = "history.json", "history.csv", "metrics.j
 CHECKPOINTS = "checkpoints"
 CHECKPOINT = f"{CHECKPOINTS}/last.npz"
 BEST_WEIGHTS = f"{CHECKPOINTS}/best.npz"
+TENSORBOARD = "tensorboard"  # event files of train.tensorboard: train/ and validation/, as Keras writes them
 INTERRUPTED = f"{CHECKPOINTS}/state.json"
 # What `build` writes, in the order it is published (build.json last: its presence marks a complete build).
 BUILD_FILES = (SPEC, SUMMARY_TXT, SUMMARY_JSON, DOT, SVG, PNG, MODEL, BUILD)
 # What training adds: the results a later command must never lose unless told to (--overwrite).
-TRAINING_FILES = (TRAIN, HISTORY, HISTORY_CSV, METRICS, CHECKPOINTS)
+TRAINING_FILES = (TRAIN, HISTORY, HISTORY_CSV, METRICS, CHECKPOINTS, TENSORBOARD)
 
 RUNS_DIR = Path("runs")
 CURRENT_RUN_FILE = RUNS_DIR / ".current"

@@ -240,6 +240,10 @@ class CheckpointState(Record):
         description="Only in state.json: the signal that stopped training (its number), and the epoch and batch it "
         "came in (null between epochs).",
     )
+    planned_epochs: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] | None = Field(
+        default=None,
+        description="The epochs the schedule was planned for (train.epochs or --epochs); absent in older checkpoints.",
+    )
 
     @model_validator(mode="after")
     def _epochs_in_order(self) -> CheckpointState:

@@ -109,10 +109,29 @@ def _message(error: ErrorDetails) -> str:
     for old, new in (("Input should be", "must be"), ("Value error, ", ""), ("Assertion failed, ", "")):
         text = text.replace(old, new)
     text = _TOO_FEW.sub(lambda m: f"must hold at {m[1]} {m[2]} item{'s' * (m[2] != '1')}, not {m[3]}", text)
-    if error["type"] == "literal_error" and isinstance(error.get("input"), str):
-        choices = _QUOTED.findall(str(error.get("ctx", {}).get("expected", "")))
-        text += did_you_mean(error["input"], choices).replace(";", ",")
-    return text
+    return _MODEL_TYPE.sub("a mapping", text)
+
+
+_MODEL_TYPE = re.compile(r"a valid dictionary or instance of \w+")
+
+
+def _suggestion(error: ErrorDetails) -> str:
+    """For a choice among names, the closest valid one."""
+    if error["type"] != "literal_error" or not isinstance(error.get("input"), str):
+        return ""
+    choices = _QUOTED.findall(str(error.get("ctx", {}).get("expected", "")))
+    return did_you_mean(error["input"], choices).replace(";", ",")
+
+
+# Keras's words for what a spec's train section says another way: an unknown key among them is pointed there.
+KERAS_TERMS: dict[SourcePath, str] = {
+    ("train", "callbacks"): "callbacks are made from train.early_stopping, train.keep, train.schedule and "
+    "train.tensorboard",
+    ("train", "learning_rate"): "the learning rate is train.optimizer.learning_rate",
+    ("train", "lr"): "the learning rate is train.optimizer.learning_rate",
+    ("train", "validation_split"): "the validation split is data.validation_split",
+    ("train", "shuffle"): "the training split is shuffled every epoch (by data.shuffle_seed and train.seed)",
+}
 
 
 class _Translator:
@@ -167,7 +186,8 @@ class _Translator:
         received = _describe(value)
         return self.source.diagnostic(
             self.value_path(tuple(error["loc"]), path),
-            f"{prefix}`{field}` {_message(error)}; received {received}{_meaning(model, path, kind)}",
+            f"{prefix}`{field}` {_message(error)}{_suggestion(error)}; received {received}"
+            f"{_meaning(model, path, kind)}",
         )
 
     def unknown_key(self, path: SourcePath, prefix: str, model: type[BaseModel] | None) -> Diagnostic:
@@ -176,8 +196,11 @@ class _Translator:
         allowed = [n for n, f in container.model_fields.items() if n != "type"] if container else []
         allowed = [container.model_fields[n].alias or n for n in allowed] if container else []
         what = f"argument '{key}' for {container.__name__}" if model is not None and container else f"key '{key}'"
-        listing = f" (allowed: {', '.join(allowed)})" if allowed and len(allowed) <= 16 else ""
-        return self.source.diagnostic(path, f"{prefix}unknown {what}{did_you_mean(key, allowed)}{listing}", key=True)
+        # A layer's arguments can be many (see `layerspec schema`); a section of the spec is listed whole.
+        listing = f" (allowed: {', '.join(allowed)})" if allowed and (len(allowed) <= 16 or model is None) else ""
+        term = KERAS_TERMS.get(path)
+        hint = f": {term}" if term else did_you_mean(key, allowed)
+        return self.source.diagnostic(path, f"{prefix}unknown {what}{hint}{listing}", key=True)
 
     def _model_at(self, path: SourcePath, model: type[BaseModel] | None) -> type[BaseModel] | None:
         if model is not None:

@@ -6,9 +6,9 @@ mixed precision, XLA, distribution strategy); `layerspec.train` does the mapping
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from layerspec.spec.base import StrictModel
 
@@ -23,6 +23,27 @@ LOSS_FOR_LABELS: dict[str, LossName] = {
     "one_hot": "categorical_crossentropy",
     "sparse": "sparse_categorical_crossentropy",
 }
+
+
+# Other names Keras accepts for the same choice (its `get` functions take class names and a few short forms), so a
+# Keras user's `optimizer: Adam` or `metrics: [acc]` means what it means in `model.compile`.
+OPTIMIZER_ALIASES = {"Adam": "adam", "AdamW": "adamw", "SGD": "sgd", "RMSprop": "rmsprop"}
+LOSS_ALIASES = {
+    "CategoricalCrossentropy": "categorical_crossentropy",
+    "SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
+}
+# Keras's "accuracy" is the categorical or the sparse one as the labels need, so both named forms mean it here.
+METRIC_ALIASES = {
+    "acc": "accuracy",
+    "categorical_accuracy": "accuracy",
+    "sparse_categorical_accuracy": "accuracy",
+    "CategoricalAccuracy": "accuracy",
+    "SparseCategoricalAccuracy": "accuracy",
+}
+
+
+def _alias(value: Any, aliases: dict[str, str]) -> Any:
+    return aliases.get(value, value) if isinstance(value, str) else value
 
 
 class OptimizerSpec(StrictModel):
@@ -44,6 +65,11 @@ class OptimizerSpec(StrictModel):
     ema_momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
         default=0.99, description="Share of the average kept at each step (use_ema): 0.99 spans about 100 steps."
     )
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _keras_name(cls, value: Any) -> Any:
+        return _alias(value, OPTIMIZER_ALIASES)
 
 
 class ScheduleSpec(StrictModel):
@@ -143,14 +169,23 @@ class AugmentSpec(StrictModel):
 class TrainSpec(StrictModel):
     """The training recipe."""
 
-    optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec, description="Optimizer and learning rate.")
+    optimizer: OptimizerSpec = Field(
+        default_factory=OptimizerSpec,
+        description="Optimizer and learning rate; a name alone (`optimizer: adam`) means `{type: adam}`.",
+    )
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec, description="Learning-rate schedule.")
-    loss: LossName | None = Field(default=None, description="Loss; default: matches the data section's label encoding.")
+    loss: LossName | None = Field(
+        default=None,
+        description="Loss; default: matches the data section's label encoding. Keras's class names "
+        "(CategoricalCrossentropy) are accepted too.",
+    )
     label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
         default=0.0, description="Label smoothing (categorical loss only)."
     )
     metrics: Annotated[list[MetricName], Field(max_length=8)] = Field(
-        default_factory=_default_metrics, description="Metrics reported per epoch."
+        default_factory=_default_metrics,
+        description="Metrics reported per epoch; Keras's `acc`, `categorical_accuracy` and "
+        "`sparse_categorical_accuracy` mean `accuracy`.",
     )
     batch_size: Annotated[int, Field(ge=1, le=65536)] = Field(default=64, description="Examples per batch.")
     epochs: Epochs = Field(default=10, description="Number of epochs.")
@@ -175,6 +210,11 @@ class TrainSpec(StrictModel):
         "choice and why.",
     )
     jit_compile: bool = Field(default=False, description="Compile the training step with XLA.")
+    tensorboard: bool = Field(
+        default=False,
+        description="Log each epoch's figures and learning rate, and the model's graph, to TensorBoard event files "
+        "in the run folder's tensorboard/ (Keras's TensorBoard callback); `train --tensorboard` sets it too.",
+    )
     fused_batchnorm: bool = Field(
         default=True,
         description="Train BatchNormalization layers (channels last) with TensorFlow's fused kernel: the same "
@@ -182,3 +222,19 @@ class TrainSpec(StrictModel):
     )
     strategy: StrategySpec = Field(default_factory=StrategySpec, description="Distribution strategy.")
     threads: ThreadsSpec = Field(default_factory=ThreadsSpec, description="TensorFlow thread pools.")
+
+    @field_validator("optimizer", mode="before")
+    @classmethod
+    def _optimizer_name(cls, value: Any) -> Any:
+        """`optimizer: adam`, as Keras's compile takes it, is the optimizer of that type with its defaults."""
+        return {"type": value} if isinstance(value, str) else value
+
+    @field_validator("loss", mode="before")
+    @classmethod
+    def _loss_alias(cls, value: Any) -> Any:
+        return _alias(value, LOSS_ALIASES)
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metric_aliases(cls, value: Any) -> Any:
+        return [_alias(item, METRIC_ALIASES) for item in value] if isinstance(value, list) else value

@@ -19,6 +19,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from layerspec.errors import Diagnostic, SpecError
 from layerspec.files import FileRefused, read_limited
+from layerspec.spec.yaml_errors import yaml_error_diagnostics
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 # Values after alias expansion: a "billion laughs" document is measured on the composed (shared) nodes and
@@ -258,7 +259,7 @@ def parse_yaml(text: str, filename: str) -> ParsedYaml:
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
-        raise _syntax_error(exc, filename) from None
+        raise SpecError(yaml_error_diagnostics(exc, text, filename)) from None
     except yaml.YAMLError as exc:
         raise SpecError.single(filename, f"YAML error: {exc}") from None
     except RecursionError:
@@ -268,17 +269,6 @@ def parse_yaml(text: str, filename: str) -> ParsedYaml:
             filename, "the file is empty: a spec is a YAML mapping with name, input and layers", 1, 1
         )
     return _convert_root(root, source)
-
-
-def _syntax_error(exc: yaml.MarkedYAMLError, filename: str) -> SpecError:
-    mark = exc.problem_mark or exc.context_mark
-    line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-    message = f"YAML syntax error: {exc.problem or exc.context or 'invalid YAML'}"
-    context = exc.context_mark
-    if exc.problem and exc.context and context is not None and context is not mark:
-        # PyYAML reports where it gave up; where the unfinished construct began is usually the real mistake.
-        message += f" ({exc.context} that started at line {context.line + 1}, column {context.column + 1})"
-    return SpecError.single(filename, message, line, col)
 
 
 def _expanded_size(node: Node, memo: dict[int, int], active: set[int]) -> int:

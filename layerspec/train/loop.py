@@ -58,7 +58,9 @@ def best_epoch(history: list[dict[str, Any]], monitor: str) -> int:
     return best
 
 
-def _callbacks(keras: Any, stop: _StopRequest, progress: _Progress, steps: int, epoch: int, total: int) -> list[Any]:
+def _callbacks(
+    keras: Any, stop: _StopRequest, progress: _Progress, steps: int, epoch: int, total: int, log_dir: Path | None
+) -> list[Any]:
     class StopAtBoundary(keras.callbacks.Callback):  # type: ignore[misc]
         """Leaves fit before the next batch once a signal came in.
 
@@ -85,7 +87,9 @@ def _callbacks(keras: Any, stop: _StopRequest, progress: _Progress, steps: int, 
                 f"\repoch {epoch + 1}/{total} [{'=' * done}{' ' * (20 - done)}] {batch + 1}/{steps}  {figures}"
             )
 
-    return [StopAtBoundary(), *([ProgressBar()] if progress.bar else [])]
+    # Keras's own TensorBoard callback: `fit` is told the epoch (initial_epoch), so each epoch's scalars have its step.
+    board = [keras.callbacks.TensorBoard(log_dir=str(log_dir))] if log_dir is not None else []
+    return [StopAtBoundary(), *([ProgressBar()] if progress.bar else []), *board]
 
 
 @dataclass
@@ -113,6 +117,7 @@ class _Run:
             "seed": self.settings.seed,
             "spec_sha256": self.loaded.sha256,
             "stopped_early": self.stopped_early,
+            "planned_epochs": self.settings.epochs,
         }
 
 
@@ -125,15 +130,17 @@ def _fit_epoch(run: _Run, train: _Pipeline, val: Any, stop: _StopRequest, epoch:
     rate = learning_rate(settings.schedule, settings.optimizer.learning_rate, epoch, total, run.history)
     run.model.optimizer.learning_rate.assign(rate)
     steps = math.ceil(len(run.dataset.train) / settings.batch_size)
+    log_dir = run.run_dir / folder.TENSORBOARD if settings.tensorboard else None
     started = time.perf_counter()
     try:
         fitted = run.model.fit(
             train.epoch(epoch),
-            epochs=1,
+            initial_epoch=epoch,
+            epochs=epoch + 1,
             verbose=0,
             shuffle=False,  # the pipeline already shuffled this epoch, by (seed, epoch)
             validation_data=val,
-            callbacks=_callbacks(keras, stop, run.progress, steps, epoch, total),
+            callbacks=_callbacks(keras, stop, run.progress, steps, epoch, total, log_dir),
         )
     except _StopNow:
         return None

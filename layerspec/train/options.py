@@ -21,6 +21,8 @@ class TrainOptions:
     data_dir: Path | None = None
     resume: bool = False
     command: str = "layerspec train"
+    extend: bool = False  # with resume: train on to `epochs`, the schedule planned anew for them
+    tensorboard: bool = False  # log to TensorBoard whatever train.tensorboard says
 
 
 def train_settings(loaded: LoadedSpec, options: TrainOptions | None = None) -> TrainSpec:
@@ -33,6 +35,8 @@ def train_settings(loaded: LoadedSpec, options: TrainOptions | None = None) -> T
         updates["epochs"] = options.epochs
     if options is not None and options.seed is not None:
         updates["seed"] = options.seed
+    if options is not None and options.tensorboard:
+        updates["tensorboard"] = True
     return settings.model_copy(update=updates)
 
 

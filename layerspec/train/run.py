@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from layerspec.data import Dataset, data_root, load_dataset
+from layerspec.data import Dataset, data_root, load_dataset, shown_path
 from layerspec.errors import DataError, UsageError
 from layerspec.rules.runtime import check_training_data
 from layerspec.spec import LoadedSpec
@@ -43,7 +43,7 @@ def train_run(
     loaded = built.loaded
     settings, history = _settings_and_history(run_dir, loaded, options)
     root = (options.data_dir or data_root(loaded)).resolve()
-    dataset = dataset if dataset is not None else load_dataset(loaded, root, target=built.target)
+    dataset = dataset if dataset is not None else load_dataset(loaded, shown_path(root), target=built.target)
     check_training_data(loaded, settings, dataset.counts())
     prepare_runtime(settings)
     out_dir = run_dir if is_chief() else Path(_scratch_dir())
@@ -81,7 +81,9 @@ def _settings_and_history(
         raise UsageError("the spec changed since the checkpoint was saved; train afresh without --resume", str(path))
     if options.seed is not None and options.seed != state.seed:
         raise UsageError(f"the checkpoint was trained with seed {state.seed}, not {options.seed}", str(path))
-    settings = train_settings(loaded, TrainOptions(epochs=options.epochs, seed=state.seed))
+    planned = state.planned_epochs or train_settings(loaded).epochs
+    epochs = resumed_epochs(options, planned, len(state.history), run_dir)
+    settings = train_settings(loaded, TrainOptions(epochs=epochs, seed=state.seed, tensorboard=options.tensorboard))
     history = [epoch.record() for epoch in state.history]
     _check_resumed_figures(history, settings, path)
     return settings, history
@@ -100,3 +102,24 @@ def _check_resumed_figures(history: list[dict[str, Any]], settings: TrainSpec, p
         missing = sorted(key for key in needed if record.get(key) is None)
         if missing:
             raise DataError(str(path), f"epoch {record['epoch']} of its history has no {', '.join(missing)}")
+
+
+def resumed_epochs(options: TrainOptions, planned: int, done: int, run_dir: Path) -> int:
+    """The epochs a resumed run trains to: those it was planned for, unless --extend asks for another total.
+
+    A schedule such as cosine is a function of the total: a silent new total would change the rates of the
+    epochs still to come, and, on a finished run, train on with rates it was never meant to have.
+    """
+    if options.epochs is None or options.epochs == planned:
+        return planned
+    if not options.extend:
+        raise UsageError(
+            f"the run's schedule was planned for {planned} epoch{'s' * (planned != 1)}, not {options.epochs}: resume "
+            "without --epochs to finish it as planned, add --extend to train on to {options.epochs} epochs (the "
+            "schedule planned anew for them from the next epoch), or start a longer run with `layerspec train SPEC "
+            f"--epochs {options.epochs} --out runs/NEW_NAME`",
+            str(run_dir),
+        )
+    if options.epochs < done:
+        raise UsageError(f"the run has already trained {done} epochs: --extend needs more than that", str(run_dir))
+    return options.epochs
