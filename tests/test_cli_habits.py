@@ -17,13 +17,15 @@ import pytest
 
 import layerspec
 from layerspec.errors import UsageError
+from layerspec.evaluate import Prediction
 from layerspec.run import set_current_run
+from layerspec.run.models import Evaluation
 from layerspec.spec import load_spec
 from layerspec.train.interrupt import Interrupted
 from layerspec.train.options import TrainOptions, train_settings
 from layerspec.train.run import resumed_epochs
 
-VERBS = ["check", "build", "train", "evaluate", "predict", "report", "schema"]
+VERBS = ["check", "build", "train", "evaluate", "predict", "report", "schema", "export", "import", "diff"]
 USAGE = {
     "check": "Usage: layerspec check [OPTIONS] SPEC",
     "build": "Usage: layerspec build [OPTIONS] SPEC",
@@ -81,7 +83,7 @@ def test_evaluate_and_predict_json_help_name_their_keys(cli: Callable[..., Any])
     from layerspec.splits import Split
 
     split = Split(np.zeros((2, 1), np.float32), np.array([0, 1]), ["a.png", "b.png"])
-    metrics = classification_metrics(np.array([[0.9, 0.1], [0.8, 0.2]]), split, ["x", "y"])
+    metrics = classification_metrics(np.array([[0.9, 0.1], [0.8, 0.2]]), split, ["x", "y"]).to_json()
     described = flat(cli("evaluate", "--help").stdout)
     for key in [*metrics, *metrics["per_class"][0], *metrics["misclassified"][0]]:
         assert key in described, key
@@ -89,15 +91,15 @@ def test_evaluate_and_predict_json_help_name_their_keys(cli: Callable[..., Any])
     assert "run_dir" in flat(cli("build", "--help").stdout) and "epoch_seconds" in flat(cli("train", "--help").stdout)
 
 
-def fake_metrics(wrong: int) -> dict[str, Any]:
-    return {
+def fake_metrics(wrong: int) -> Evaluation:
+    return Evaluation.model_validate({
         "test_loss": 1.0, "test_accuracy": 0.5, "test_count": 2 * wrong, "class_names": ["a", "b"],
         "confusion_matrix": [[wrong, 0], [wrong, 0]],
         "per_class": [{"class": c, "precision": 0.5, "recall": 0.5, "f1": 0.5, "support": wrong} for c in "ab"],
         "misclassified": [
             {"index": i, "file": f"img{i}.png", "true": "b", "predicted": "a", "confidence": 0.6} for i in range(wrong)
         ],
-    }  # fmt: skip
+    })  # fmt: skip
 
 
 @pytest.fixture
@@ -127,9 +129,9 @@ def test_evaluate_lists_twenty_misclassified_unless_all(
 def predicted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, list[Path]]]:
     calls: list[tuple[Path, list[Path]]] = []
 
-    def predict_files(run: Path, images: list[Path]) -> list[dict[str, Any]]:
+    def predict_files(run: Path, images: list[Path]) -> list[Prediction]:
         calls.append((run, images))
-        return [{"file": str(p), "class": "a", "confidence": 1.0, "probabilities": {"a": 1.0}} for p in images]
+        return [Prediction(str(p), "a", 1.0, {"a": 1.0}) for p in images]
 
     monkeypatch.setattr("layerspec.evaluate.predict_files", predict_files)
     return calls

@@ -26,7 +26,9 @@ JsonOpt = Annotated[
 ]
 BatchOpt = Annotated[
     int | None,
-    typer.Option("--batch-size", help="Batch size of the memory estimate; default: the spec's train.batch_size."),
+    typer.Option(
+        "--batch-size", metavar="N", help="Batch size of the memory estimate; default: the spec's train.batch_size."
+    ),
 ]
 
 
