@@ -10,6 +10,7 @@ import typer
 
 from layerspec.check import check_file
 from layerspec.cli.app import app, emit_json, handle_errors, print_warnings
+from layerspec.cli.setopt import SetOpt, overrides
 from layerspec.summary_table import render_summary
 
 SpecArg = Annotated[Path, typer.Argument(help="The model spec (YAML).", show_default=False)]
@@ -18,9 +19,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object ins
 
 @app.command()
 @handle_errors
-def check(spec: SpecArg, json_output: JsonOpt = False) -> None:
+def check(spec: SpecArg, json_output: JsonOpt = False, set_: SetOpt = None) -> None:
     """Validate SPEC and print every layer's output shape, parameters and MACs."""
-    checked = check_file(spec)
+    checked = check_file(spec, overrides(set_))
     print_warnings(checked.warnings)
     if json_output:
         emit_json(checked.summary.to_json())

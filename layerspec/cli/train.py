@@ -12,6 +12,7 @@ from typing import Annotated, TextIO
 import typer
 
 from layerspec.cli.app import app, emit_json, handle_errors, print_error, print_warnings
+from layerspec.cli.setopt import SetOpt, overrides
 from layerspec.errors import Diagnostic, escape_text
 from layerspec.run import resolve_run
 from layerspec.spec.train import MAX_EPOCHS, MAX_SEED
@@ -43,13 +44,15 @@ def train(
         bool, typer.Option("--overwrite", help="Replace the run in --out even if it holds training results.")
     ] = False,
     json_output: JsonOpt = False,
+    set_: SetOpt = None,
 ) -> None:
     """Train a spec or a run folder on its dataset; writes model, history, metrics and checkpoints."""
     from layerspec.rules.runtime import check_overrides
     from layerspec.train import TrainOptions, train_spec_or_run
 
     check_overrides(epochs, seed)  # with layerspec's own message, before anything is read
-    options = TrainOptions(epochs, seed, data, resume, shlex.join(["layerspec", *sys.argv[1:]]))
+    command = shlex.join(["layerspec", *sys.argv[1:]])
+    options = TrainOptions(epochs, seed, data, resume, command, overrides(set_))
     display = _Terminal(sys.stderr if json_output else sys.stdout)
     result = train_spec_or_run(spec_or_run, options, display, out=out, overwrite=overwrite)
     if json_output:

@@ -65,6 +65,12 @@ class BuildInfo(Record):
     params: Count | None = None
     rankdir: Annotated[str, Field(max_length=2)] | None = None
     versions: dict[Name, Name] = Field(default_factory=dict)
+    overrides: list[Text] = Field(
+        default_factory=list,
+        max_length=256,
+        description="The `--set KEY=VALUE` overrides applied on top of spec.yaml, in order (spec.yaml holds the file "
+        "as written; the run's spec is that file with these applied).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -107,6 +113,11 @@ class TrainInfo(Record):
     finished: Text | None = None
     python: Name | None = None
     tensorflow: Name | None = None
+    overrides: list[Text] = Field(
+        default_factory=list,
+        max_length=256,
+        description="The `--set KEY=VALUE` overrides the trained spec had (the same as build.json's).",
+    )
 
     def data_location(self) -> str | None:
         """The data folder training used, if it said (top level or among the settings)."""

@@ -21,6 +21,7 @@ class TrainOptions:
     data_dir: Path | None = None
     resume: bool = False
     command: str = "layerspec train"
+    overrides: tuple[str, ...] = ()  # `--set KEY=VALUE`, applied to a spec file before it is validated
 
 
 def train_settings(loaded: LoadedSpec, options: TrainOptions | None = None) -> TrainSpec:

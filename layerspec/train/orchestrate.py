@@ -59,13 +59,17 @@ def _training_run(
     if spec_or_run is None or spec_or_run.is_dir():
         if out is not None:
             raise UsageError("--out applies when training a spec file; a run folder is trained in place")
+        if options.overrides:
+            raise UsageError(
+                "--set applies to a spec file; a run folder trains the spec (and overrides) it was built with"
+            )
         run_dir = current_run() if spec_or_run is None else resolve_run(spec_or_run)
         return run_dir, load_run_spec(run_dir)
     if not spec_or_run.exists():
         raise UsageError(f"{spec_or_run}: no such spec file or run folder")
     from layerspec.check import load_reporting_all
 
-    loaded = load_reporting_all(spec_or_run)
+    loaded = load_reporting_all(spec_or_run, options.overrides)
     if options.resume:
         return (out if out is not None else RUNS_DIR / loaded.spec.name), loaded
     return loaded

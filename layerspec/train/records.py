@@ -180,4 +180,5 @@ def _train_record(run: _Run, options: TrainOptions, started: datetime, root: Pat
         "finished": datetime.now(UTC).isoformat(),
         "python": sys.version.split()[0],
         "tensorflow": tf.__version__,
+        "overrides": list(run.loaded.overrides),
     }
