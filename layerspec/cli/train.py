@@ -45,12 +45,25 @@ def train(
     ] = False,
     json_output: JsonOpt = False,
     set_: SetOpt = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Start this many local worker processes of one multi-worker training (TF_CONFIG on 127.0.0.1).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Train a spec or a run folder on its dataset; writes model, history, metrics and checkpoints."""
     from layerspec.rules.runtime import check_overrides
     from layerspec.train import TrainOptions, train_spec_or_run
 
     check_overrides(epochs, seed)  # with layerspec's own message, before anything is read
+    if workers is not None:
+        from layerspec.train.launch import check_multi_worker, launch
+
+        check_multi_worker(spec_or_run, overrides(set_))
+        raise typer.Exit(launch(workers, sys.argv[1:], lambda text: print_error(f"layerspec: {text}")))
     command = shlex.join(["layerspec", *sys.argv[1:]])
     options = TrainOptions(epochs, seed, data, resume, command, overrides(set_))
     display = _Terminal(sys.stderr if json_output else sys.stdout)

@@ -106,6 +106,11 @@ class TrainInfo(Record):
     resumed: bool | None = None
     devices: list[Name] = Field(default_factory=list)
     replicas: Count | None = None
+    workers: Count | None = Field(
+        default=None,
+        description="How many worker processes trained together (1 without a multi-worker strategy); `replicas` "
+        "counts the replicas of all of them.",
+    )
     jit_compiled: bool | None = None
     precision: PrecisionChoice | None = None
     cpu: CpuInfo | None = None

@@ -132,6 +132,10 @@ def _fit_epoch(run: _Run, train: _Pipeline, val: Any, stop: _StopRequest, epoch:
     settings, total = run.settings, run.settings.epochs
     rate = learning_rate(settings.schedule, settings.optimizer.learning_rate, epoch, total, run.history)
     run.model.optimizer.learning_rate.assign(rate)
+    if settings.strategy.type == "multi_worker":  # Keras's fit does not run under that strategy: layerspec's loop
+        from layerspec.train.distributed import fit_epoch
+
+        return fit_epoch(run, train, run.dataset.val, stop, epoch, rate)
     steps = math.ceil(len(run.dataset.train) / settings.batch_size)
     started = time.perf_counter()
     try:

@@ -43,6 +43,12 @@ def train_spec_or_run(
     overwrite: bool = False,
 ) -> TrainResult:
     """Train a spec file (built first, into `out` or runs/<name>), a run folder, or (None) the current run."""
+    from layerspec.train.runtime import is_chief
+
+    if not is_chief():  # another worker of a multi-worker job: only the chief writes the run folder
+        from layerspec.train.worker import train_worker
+
+        return train_worker(spec_or_run, options, display, out)
     trained = _training_run(spec_or_run, out, options)
     if isinstance(trained, tuple):
         run_dir, run_spec = trained
