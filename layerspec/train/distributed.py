@@ -123,15 +123,16 @@ def lost_worker(exc: Exception, path: str) -> WorkerLost:
 # ------------------------------------------------------------------------------------------------ the epochs
 
 
-def worker_share(order: np.ndarray, batch_size: int, workers: int, rank: int) -> list[np.ndarray]:
-    """This worker's indices of each global batch of `order` (the same order on every worker).
+def worker_share(count: int, batch_size: int, workers: int, rank: int) -> list[np.ndarray]:
+    """This worker's positions in each global batch of an epoch's order of `count` examples (the same order on
+    every worker).
 
     A global batch is split as evenly as it goes (the shares differ by at most one example); a last batch with
     fewer examples than workers is dropped, since every worker must take part in every step.
     """
     shares = []
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
+    for start in range(0, count, batch_size):
+        batch = np.arange(start, min(start + batch_size, count))
         if len(batch) < workers:
             break
         shares.append(np.array_split(batch, workers)[rank])
@@ -221,18 +222,17 @@ def fit_epoch(run: Any, train: Any, val_split: Any, stop: Any, epoch: int, rate:
 
     one_hot = data_spec(run.loaded).labels == "one_hot"
     steps, here = steps_for(run.model, one_hot), cluster()
-    order = np.random.default_rng([*train.seeds, epoch]).permutation(int(train.x.shape[0]))
-    batch_size = run.settings.batch_size
+    examples, batch_size = int(train.x.shape[0]), run.settings.batch_size
     started = time.perf_counter()
     loss_sum = correct = count = 0.0
+    shares = worker_share(examples, batch_size, here.count, here.rank)
     try:
-        for number, share in enumerate(worker_share(order, batch_size, here.count, here.rank)):
+        for number, (x, y) in enumerate(_batches(train, epoch, shares)):
             if number == 0 and os.environ.get(SIGNAL_AT_EPOCH_ENV) == str(epoch + 1):
                 import signal
 
                 os.kill(os.getpid(), signal.SIGINT)
-            global_count = min(batch_size, len(order) - number * batch_size)
-            x, y = tf.gather(train.x, share), tf.gather(train.y, share)
+            global_count = min(batch_size, examples - number * batch_size)
             stopping = tf.constant(0.0 if stop.signum is None else 1.0)
             batch_loss, batch_correct, stops = steps.train(x, y, tf.constant(float(global_count)), stopping)
             loss_sum, correct, count = (
@@ -256,6 +256,28 @@ def fit_epoch(run: Any, train: Any, val_split: Any, stop: Any, epoch: int, rate:
     except tf.errors.OpError as exc:
         raise lost_worker(exc, str(run.run_dir)) from None
     return record | {"learning_rate": rate, "seconds": seconds}
+
+
+def _batches(train: Any, epoch: int, shares: list[np.ndarray]) -> Any:
+    """This worker's share of each global batch, drawn as one process's pipeline draws the epoch: the order and
+    each example's augmentation from (seeds, epoch), so that the global batches are the same whoever trains them."""
+    import tensorflow as tf
+
+    from layerspec.train.pipeline import _augmented
+
+    rng = np.random.default_rng([*train.seeds, epoch])
+    order = rng.permutation(int(train.x.shape[0]))
+    augment = train.augment
+    if augment is None or not augment.active:
+        for share in shares:
+            yield tf.gather(train.x, order[share]), tf.gather(train.y, order[share])
+        return
+    seeds = rng.integers(0, 2**31 - 1, size=(len(order), 2), dtype=np.int64)
+    x = train.x
+    for share in shares:
+        pairs = tf.data.Dataset.from_tensor_slices((order[share], seeds[share]))
+        images = pairs.map(lambda i, seed: _augmented(tf.gather(x, i), seed, augment)).batch(len(share))
+        yield next(iter(images)), tf.gather(train.y, order[share])
 
 
 def _validation(steps: _Steps, split: Any, run: Any, one_hot: bool) -> dict[str, float]:
