@@ -263,7 +263,7 @@ def _batches(train: Any, epoch: int, shares: list[np.ndarray]) -> Any:
     each example's augmentation from (seeds, epoch), so that the global batches are the same whoever trains them."""
     import tensorflow as tf
 
-    from layerspec.train.pipeline import _augmented
+    from layerspec.train.pipeline import PARALLEL_CALLS, _augmented
 
     rng = np.random.default_rng([*train.seeds, epoch])
     order = rng.permutation(int(train.x.shape[0]))
@@ -273,11 +273,21 @@ def _batches(train: Any, epoch: int, shares: list[np.ndarray]) -> Any:
             yield tf.gather(train.x, order[share]), tf.gather(train.y, order[share])
         return
     seeds = rng.integers(0, 2**31 - 1, size=(len(order), 2), dtype=np.int64)
+    if not shares:
+        return
+    positions = np.concatenate(shares)
     x = train.x
-    for share in shares:
-        pairs = tf.data.Dataset.from_tensor_slices((order[share], seeds[share]))
-        images = pairs.map(lambda i, seed: _augmented(tf.gather(x, i), seed, augment)).batch(len(share))
-        yield next(iter(images)), tf.gather(train.y, order[share])
+    examples = tf.data.Dataset.from_tensor_slices((order[positions], seeds[positions])).map(
+        lambda i, seed: _augmented(tf.gather(x, i), seed, augment), PARALLEL_CALLS
+    )
+    # One pipeline for the epoch (not one per step: each would trace the augmentation again). Every share has the
+    # same size but perhaps the last (of the last, smaller global batch).
+    size, head = len(shares[0]), len(shares) - 1 if len(shares[-1]) != len(shares[0]) else len(shares)
+    images = examples.take(head * size).batch(size)
+    if head < len(shares):
+        images = images.concatenate(examples.skip(head * size).batch(len(shares[-1])))
+    for share, batch in zip(shares, images.prefetch(2), strict=True):
+        yield batch, tf.gather(train.y, order[share])
 
 
 def _validation(steps: _Steps, split: Any, run: Any, one_hot: bool) -> dict[str, float]:
