@@ -191,3 +191,32 @@ def test_ctrl_c_fails_the_trial_and_a_later_sweep_continues(
     trials = json.loads(again.stdout)["trials"]
     assert [t["state"] for t in trials] == ["FAIL", "COMPLETE"]
     assert json.loads((workdir / "stopped" / "sweep.json").read_text())["trials"][1]["state"] == "COMPLETE"
+
+
+class _Trial:
+    number = 0
+
+    def __init__(self) -> None:
+        self.reported: list[tuple[float, int]] = []
+
+    def report(self, value: float, step: int) -> None:
+        self.reported.append((value, step))
+
+    def should_prune(self) -> bool:
+        return True
+
+
+def test_epochs_go_to_the_study_and_the_last_one_is_never_pruned() -> None:
+    import optuna
+
+    from layerspec.errors import UsageError
+    from layerspec.sweep.run import TrialDisplay
+
+    trial = _Trial()
+    display = TrialDisplay(trial, "val_loss", None, epochs=2)
+    with pytest.raises(optuna.TrialPruned):
+        display.epoch_done({"epoch": 1, "val_loss": 0.5})
+    display.epoch_done({"epoch": 2, "val_loss": 0.4})  # the last epoch: the trial completes with its value
+    assert trial.reported == [(0.5, 1), (0.4, 2)]
+    with pytest.raises(UsageError, match="the training logs no such figure"):
+        TrialDisplay(trial, "val_accuracy", None, epochs=2).epoch_done({"epoch": 1, "loss": 1.0})

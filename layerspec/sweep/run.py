@@ -43,8 +43,8 @@ class SweepOptions:
 class TrialDisplay:
     """A trial's display: the user's, each line prefixed by the trial; each epoch's objective goes to the study."""
 
-    def __init__(self, trial: Any, objective: str, display: Progress | None) -> None:
-        self.trial, self.objective, self.display = trial, objective, display
+    def __init__(self, trial: Any, objective: str, display: Progress | None, epochs: int) -> None:
+        self.trial, self.objective, self.display, self.epochs = trial, objective, display, epochs
 
     @property
     def bar(self) -> bool:
@@ -71,7 +71,8 @@ class TrialDisplay:
                 f"{figures}); a validation metric needs data.validation_split or data.validation"
             )
         self.trial.report(float(value), int(record["epoch"]))
-        if self.trial.should_prune():
+        # Stopping after the last epoch would save nothing and lose the trial's value.
+        if int(record["epoch"]) < self.epochs and self.trial.should_prune():
             raise optuna.TrialPruned()
 
 
@@ -106,7 +107,10 @@ def sweep(options: SweepOptions, loaded: LoadedSpec, display: Progress | None, c
     def record() -> SweepRecord:  # read afresh from the storage each time: other processes add trials
         return _record(study, storage, options, direction)
 
-    objective = _objective(options, params, out, display, command)
+    from layerspec.train.options import train_settings
+
+    epochs = options.epochs or train_settings(loaded).epochs
+    objective = _objective(options, params, out, display, command, epochs)
     try:
         study.optimize(objective, n_trials=options.trials, callbacks=[lambda *_: _save(out, record())])
     except (Interrupted, KeyboardInterrupt):
@@ -124,7 +128,9 @@ def sweep(options: SweepOptions, loaded: LoadedSpec, display: Progress | None, c
     return result
 
 
-def _objective(options: SweepOptions, params: list[Param], out: Path, display: Progress | None, command: str) -> Any:
+def _objective(
+    options: SweepOptions, params: list[Param], out: Path, display: Progress | None, command: str, epochs: int
+) -> Any:
     from layerspec.train import TrainOptions, train_spec_or_run
 
     def objective(trial: Any) -> float:
@@ -141,7 +147,9 @@ def _objective(options: SweepOptions, params: list[Param], out: Path, display: P
         again = ["layerspec", "train", str(options.spec), *[a for t in overrides for a in ("--set", t)]]
         train = TrainOptions(options.epochs, None, options.data_dir, False, shlex.join(again), overrides)
         trial.set_user_attr("command", f"{command}  # trial {trial.number}: {shlex.join(again)}")
-        result = train_spec_or_run(options.spec, train, TrialDisplay(trial, options.objective, display), out=run_dir)
+        result = train_spec_or_run(
+            options.spec, train, TrialDisplay(trial, options.objective, display, epochs), out=run_dir
+        )
         kept = result.history[result.kept_epoch - 1] if result.kept_epoch else result.history[-1]
         return float(kept[options.objective])
 
