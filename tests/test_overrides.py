@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from layerspec.errors import SpecError
 from layerspec.spec import load_spec
 
 SPEC = """\
@@ -145,3 +148,26 @@ def test_build_records_the_overrides_and_a_run_reloads_them(
     assert (out / "spec.yaml").read_text() == SPEC  # the file as written; the override is in build.json
     loaded = load_run_spec(out)
     assert loaded.spec.layers[0].model_dump()["filters"] == 5 and loaded.sha256 == record["spec_sha256"]
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.text(max_size=40),
+            st.builds(
+                lambda key, value: f"{key}={value}",
+                st.sampled_from(["train.batch_size", "layers.conv0.filters", "layers[2].units", "input.shape", "a"]),
+                st.text(max_size=20),
+            ),
+        ),
+        max_size=4,
+    )
+)
+@settings(max_examples=150, deadline=None, derandomize=True)
+def test_any_override_loads_or_is_a_spec_error(overrides: list[str]) -> None:
+    """Whatever is given to --set, loading ends in a spec or in SpecError diagnostics, never another exception."""
+    path = Path(__file__).parent / "cases" / "good" / "sequential.yaml"
+    try:
+        load_spec(path, overrides)
+    except SpecError as exc:
+        assert exc.diagnostics
