@@ -220,3 +220,20 @@ def test_epochs_go_to_the_study_and_the_last_one_is_never_pruned() -> None:
     assert trial.reported == [(0.5, 1), (0.4, 2)]
     with pytest.raises(UsageError, match="the training logs no such figure"):
         TrialDisplay(trial, "val_accuracy", None, epochs=2).epoch_done({"epoch": 1, "loss": 1.0})
+
+
+def test_a_storage_that_cannot_be_opened_is_refused(cli: Callable[..., Any], tmp_path: Path) -> None:
+    spec = write_spec(tmp_path)
+    result = cli("sweep", str(spec), "--space", SPACE, "--out", str(tmp_path / "s"), "--storage", "nosuch://x")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.startswith("layerspec: error: --storage nosuch://x: cannot open the study")
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_a_journal_file_holds_the_study(workdir: Path, cli: Callable[..., Any]) -> None:
+    journal = workdir / "study.journal"
+    result = cli(*sweep_command("journal", "--trials", "1", "--storage", f"journal:{journal}"))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["trials"][0]["state"] == "COMPLETE" and journal.stat().st_size > 0
+    assert not (workdir / "journal" / "study.db").exists()

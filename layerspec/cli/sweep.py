@@ -36,7 +36,10 @@ def sweep(
     storage: Annotated[
         str | None,
         typer.Option(
-            "--storage", help="Optuna storage URL; default: a SQLite file in the sweep folder.", show_default=False
+            "--storage",
+            help="Optuna storage: a database URL (sqlite:///FILE, postgresql://...) or journal:FILE; "
+            "default: a SQLite file in the sweep folder.",
+            show_default=False,
         ),
     ] = None,
     study: Annotated[

@@ -23,6 +23,7 @@ from layerspec.train.interrupt import Interrupted
 from layerspec.train.loop import Progress
 
 SWEEPS_DIR = Path("sweeps")
+JOURNAL = "journal:"  # `--storage journal:PATH`: Optuna's journal file storage
 SQLITE_WAIT_SECONDS = 120  # another process holding the SQLite file's lock: wait for it rather than fail
 
 
@@ -182,9 +183,15 @@ def _study(storage: str, name: str, direction: Direction) -> Any:
 
 
 def _create(optuna: Any, storage: str, name: str, direction: Direction) -> Any:
-    engine = {"connect_args": {"timeout": SQLITE_WAIT_SECONDS}} if storage.startswith("sqlite:") else {}
+    if storage.startswith(JOURNAL):  # Optuna's journal file: one file many processes append to, no database
+        from optuna.storages.journal import JournalFileBackend
+
+        backend: Any = optuna.storages.JournalStorage(JournalFileBackend(storage.removeprefix(JOURNAL)))
+    else:
+        engine = {"connect_args": {"timeout": SQLITE_WAIT_SECONDS}} if storage.startswith("sqlite:") else {}
+        backend = optuna.storages.RDBStorage(storage, engine_kwargs=engine)
     return optuna.create_study(
-        storage=optuna.storages.RDBStorage(storage, engine_kwargs=engine),
+        storage=backend,
         study_name=name,
         direction=direction,
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
