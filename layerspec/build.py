@@ -132,6 +132,7 @@ def build_record(checked: Checked, command: str, rankdir: str) -> BuildInfo:
         model_name=checked.summary.name,
         params=checked.summary.params,
         rankdir=rankdir,
+        overrides=list(loaded.overrides),
         versions={
             "layerspec": importlib.metadata.version("layerspec"),
             "tensorflow": tf.__version__,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,16 +38,16 @@ def check_loaded(loaded: LoadedSpec, *, expectations: bool = True) -> Checked:
     return checked
 
 
-def check_file(path: Path, *, expectations: bool = True) -> Checked:
-    """Run every static check on a spec file; raises SpecError listing each problem."""
-    return check_loaded(load_reporting_all(path), expectations=expectations)
+def check_file(path: Path, overrides: Sequence[str] = (), *, expectations: bool = True) -> Checked:
+    """Run every static check on a spec file (with `--set` overrides); raises SpecError listing each problem."""
+    return check_loaded(load_reporting_all(path, overrides), expectations=expectations)
 
 
-def load_reporting_all(path: Path) -> LoadedSpec:
+def load_reporting_all(path: Path, overrides: Sequence[str] = ()) -> LoadedSpec:
     """`load_spec`; when the schema refuses the spec, the graph, shape and rule errors of the parts that did
     validate are raised with its errors, so one run reports them all (a missing `input:` beside a bad layer)."""
     try:
-        return load_spec(path)
+        return load_spec(path, overrides)
     except InvalidSpec as exc:
         if exc.partial is None:
             raise

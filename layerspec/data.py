@@ -364,7 +364,7 @@ def load_run_spec(run_dir: Path) -> LoadedSpec:
     build = run.build()
     recorded = build.spec_path if build is not None else None
     origin = Path(recorded) if recorded and Path(recorded).is_file() else copy
-    return parse_spec(read_text(copy), origin)
+    return parse_spec(read_text(copy), origin, build.overrides if build is not None else ())
 
 
 def run_target(run_dir: Path) -> Target | None:

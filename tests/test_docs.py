@@ -39,7 +39,7 @@ MY_IMAGES = REPO / "specs" / "my_images.yaml"
 # The README is the five-minute front door; everything else belongs in docs/.
 README_LIMIT = 15_000
 # The exit codes are a contract (the house style's); the README's table must list exactly these.
-EXIT_CODES = ["0", "1", "2", "3", "130"]
+EXIT_CODES = ["0", "1", "2", "3", "4", "130"]
 
 
 def test_every_spec_field_has_a_description() -> None:

@@ -1,6 +1,6 @@
 """Command line: one thin module per verb, all registered on one typer app."""
 
-from layerspec.cli import build, check, diff, export, import_model, report, train  # noqa: F401  (each registers its commands)
+from layerspec.cli import build, check, diff, export, import_model, report, sweep, train  # noqa: F401  (each registers its commands)
 from layerspec.cli.app import app
 
 

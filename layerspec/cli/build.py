@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from layerspec.cli.app import command, emit_json, handle_errors, print_error, print_warnings
+from layerspec.cli.setopt import SetOpt, overrides
 from layerspec.errors import escape_text
 from layerspec.summary_table import render_summary
 
@@ -51,6 +52,7 @@ def build(
     json_output: JsonOpt = False,
     rankdir: RankDirOpt = RankDir.TB,
     overwrite: OverwriteOpt = False,
+    set_: SetOpt = None,
 ) -> None:
     """Check SPEC, compile it into a Keras model, cross-check it and write the run folder (model, summary,
     diagram); the folder becomes the current run."""
@@ -60,7 +62,8 @@ def build(
     from layerspec.diagram import INSTALL_HINT
 
     line = shlex.join(["layerspec", *sys.argv[1:]])
-    result = build_run(load_reporting_all(spec), out, rankdir=rankdir.value, command=line, overwrite=overwrite)
+    loaded = load_reporting_all(spec, overrides(set_))
+    result = build_run(loaded, out, rankdir=rankdir.value, command=line, overwrite=overwrite)
     print_warnings(result.checked.warnings)
     if result.note:
         print_error(f"layerspec: {result.note}")

@@ -10,6 +10,7 @@ import typer
 
 from layerspec.check import check_file, memory_of
 from layerspec.cli.app import command, emit_json, handle_errors, print_warnings
+from layerspec.cli.setopt import SetOpt, overrides
 from layerspec.errors import UsageError
 from layerspec.memory import MemoryEstimate, format_bytes
 from layerspec.summary_table import render_summary
@@ -34,12 +35,12 @@ BatchOpt = Annotated[
 
 @command()
 @handle_errors
-def check(spec: SpecArg, json_output: JsonOpt = False, batch_size: BatchOpt = None) -> None:
+def check(spec: SpecArg, json_output: JsonOpt = False, batch_size: BatchOpt = None, set_: SetOpt = None) -> None:
     """Validate SPEC and print every layer's output shape, parameters, MACs and receptive field, and the memory
     a training step needs."""
     if batch_size is not None and not 1 <= batch_size <= 2**20:
         raise UsageError(f"--batch-size: received {batch_size}, expected a whole number from 1 to 1048576")
-    checked = check_file(spec)
+    checked = check_file(spec, overrides(set_))
     print_warnings(checked.warnings)
     memory = memory_of(checked, batch_size)
     if json_output:

@@ -26,10 +26,15 @@ JsonOpt = Annotated[bool, typer.Option("--json", help='Print {"report": PATH} in
 @command()
 @handle_errors
 def report(runs: RunsArg = None, out: OutOpt = None, json_output: JsonOpt = False) -> None:
-    """Write one self-contained HTML report of a run (header, data, architecture, training, evaluation)."""
+    """Write one self-contained HTML report of a run (header, data, architecture, training, evaluation), or of a
+    sweep folder (its trials, the objective against each value, the best trial's report linked)."""
     from layerspec.report import make_report
+    from layerspec.sweep.report import is_sweep, make_sweep_report
 
-    path = make_report(runs or [current_run()], out)
+    if runs is not None and len(runs) == 1 and is_sweep(runs[0]):
+        path = make_sweep_report(runs[0], out)
+    else:
+        path = make_report(runs or [current_run()], out)
     if json_output:
         emit_json({"report": str(path)})
     else:

@@ -12,6 +12,7 @@ from typing import Annotated, TextIO
 import typer
 
 from layerspec.cli.app import command, emit_json, handle_errors, print_error, print_warnings
+from layerspec.cli.setopt import SetOpt, overrides
 from layerspec.errors import Diagnostic, UsageError, escape_text
 from layerspec.run import resolve_run
 from layerspec.spec.train import MAX_EPOCHS, MAX_SEED
@@ -78,6 +79,15 @@ def train(
         bool, typer.Option("--overwrite", help="Replace the run in --out even if it holds training results.")
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help=TRAIN_JSON)] = False,
+    set_: SetOpt = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Start this many local worker processes of one multi-worker training (TF_CONFIG on 127.0.0.1).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Train a spec or a run folder on its dataset; writes model, history, metrics and checkpoints."""
     from layerspec.rules.runtime import check_overrides
@@ -86,8 +96,13 @@ def train(
     check_overrides(epochs, seed)  # with layerspec's own message, before anything is read
     if extend and not (resume and epochs is not None):
         raise UsageError("--extend goes with --resume and --epochs N (the new total)")
+    if workers is not None:
+        from layerspec.train.launch import check_multi_worker, launch
+
+        check_multi_worker(spec_or_run, overrides(set_))
+        raise typer.Exit(launch(workers, sys.argv[1:], lambda text: print_error(f"layerspec: {text}")))
     line = shlex.join(["layerspec", *sys.argv[1:]])
-    options = TrainOptions(epochs, seed, data, resume, line, extend=extend, tensorboard=tensorboard)
+    options = TrainOptions(epochs, seed, data, resume, line, overrides(set_), extend=extend, tensorboard=tensorboard)
     display = _Terminal(sys.stderr if json_output else sys.stdout)
     result = train_spec_or_run(spec_or_run, options, display, out=out, overwrite=overwrite)
     if json_output:

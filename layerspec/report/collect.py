@@ -7,7 +7,6 @@ never errors. Files that exist but are broken are errors (`DataError`, `SpecErro
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,7 +71,7 @@ class Run:
 
     @property
     def spec_sha256(self) -> str:
-        return hashlib.sha256(self.loaded.text.encode("utf-8")).hexdigest()
+        return self.loaded.sha256
 
 
 def collect_run(path: Path) -> Run:
@@ -82,8 +81,8 @@ def collect_run(path: Path) -> Run:
     run = RunFolder(path)
     if not run.is_run():
         raise UsageError(f"{path} is not a run folder: it has no spec.yaml (build one with `layerspec build SPEC`)")
-    loaded = load_spec(run.file(folder.SPEC))
     build, train, history, metrics = run.build(), run.train(), run.history(), run.metrics()
+    loaded = load_spec(run.file(folder.SPEC), build.overrides if build is not None else ())
     check_same_spec(run, build, {folder.TRAIN: train, folder.HISTORY: history, folder.METRICS: metrics})
     data, note = load_data_view(loaded, data_location(loaded, build, train), metrics)
     return Run(

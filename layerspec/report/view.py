@@ -158,6 +158,8 @@ def _facts(run: Run) -> list[tuple[str, str]]:
             ("Spec file", shown_path(build.spec_path) if build.spec_path else "-"),
             ("Built", build.created or "-"),
         ]
+        if build.overrides:
+            facts.append(("Overrides", " ".join(f"--set {text}" for text in build.overrides)))
         facts += [(f"{name} version", version) for name, version in build.versions.items()]
     if train is not None:
         facts += [("Seed", "-" if train.seed is None else str(train.seed))]

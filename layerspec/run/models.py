@@ -78,6 +78,12 @@ class BuildInfo(Record):
     versions: dict[Name, Name] = Field(
         default_factory=dict, description="Versions of layerspec, TensorFlow, Keras and Python that built it."
     )
+    overrides: list[Text] = Field(
+        default_factory=list,
+        max_length=256,
+        description="The `--set KEY=VALUE` overrides applied on top of spec.yaml, in order (spec.yaml holds the file "
+        "as written; the run's spec is that file with these applied).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -138,6 +144,11 @@ class TrainInfo(Record):
     replicas: Count | None = Field(
         default=None, description="Copies of the model trained in step by the distribution strategy (1 without one)."
     )
+    workers: Count | None = Field(
+        default=None,
+        description="How many worker processes trained together (1 without a multi-worker strategy); `replicas` "
+        "counts the replicas of all of them.",
+    )
     jit_compiled: bool | None = Field(
         default=None,
         description="Whether Keras compiled the training step with XLA (it falls back when a layer cannot).",
@@ -148,6 +159,11 @@ class TrainInfo(Record):
     finished: Text | None = Field(default=None, description="When training finished: ISO 8601, UTC.")
     python: Name | None = Field(default=None, description="Python's version.")
     tensorflow: Name | None = Field(default=None, description="TensorFlow's version.")
+    overrides: list[Text] = Field(
+        default_factory=list,
+        max_length=256,
+        description="The `--set KEY=VALUE` overrides the trained spec had (the same as build.json's).",
+    )
 
     def data_location(self) -> str | None:
         """The data folder training used, if it said (top level or among the settings)."""

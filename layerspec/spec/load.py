@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from layerspec.spec.aliases import canonical_entries
 from layerspec.spec.blocks import Origin, expand_blocks
 from layerspec.spec.diagnostics import translate_validation_error
 from layerspec.spec.models import Spec
+from layerspec.spec.overrides import apply_overrides
 from layerspec.spec.partial import partial_spec
 from layerspec.spec.yaml_source import SourceMap, parse_yaml, read_text
 
@@ -27,6 +29,7 @@ class LoadedSpec:
     text: str
     source: SourceMap
     origins: list[Origin]
+    overrides: tuple[str, ...] = ()  # the `--set KEY=VALUE` texts applied on top of `text`, in order
 
     @property
     def filename(self) -> str:
@@ -34,19 +37,25 @@ class LoadedSpec:
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+        """The spec's identity: its text, and the overrides when there are any (a run of `--set lr=0.1` is not
+        the same spec as the file alone)."""
+        content = self.text if not self.overrides else "\0".join([self.text, *self.overrides])
+        return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
-def load_spec(path: Path) -> LoadedSpec:
-    """Read, expand and validate a spec, raising SpecError with every problem found."""
+def load_spec(path: Path, overrides: Sequence[str] = ()) -> LoadedSpec:
+    """Read, expand and validate a spec (with `--set` overrides), raising SpecError with every problem found."""
     text = read_text(path)
-    return parse_spec(text, path)
+    return parse_spec(text, path, overrides)
 
 
-def parse_spec(text: str, path: Path) -> LoadedSpec:
+def parse_spec(text: str, path: Path, overrides: Sequence[str] = ()) -> LoadedSpec:
     """Expand and validate spec text; the errors of every stage that could run are reported together."""
     parsed = parse_yaml(text, str(path))
     raw, source = parsed.data, parsed.source
+    given = tuple(overrides)
+    if given:
+        apply_overrides(raw, source, given)
     try:
         layers, origins = expand_blocks(raw, source)
     except SpecError as exc:
@@ -61,8 +70,10 @@ def parse_spec(text: str, path: Path) -> LoadedSpec:
         partial = partial_spec(expanded, exc)
         if partial is None:
             raise InvalidSpec(errors) from None
-        raise InvalidSpec(errors, LoadedSpec(partial.spec, path, text, source, origins), partial.refused) from None
-    loaded = LoadedSpec(spec, path, text, source, origins)
+        raise InvalidSpec(
+            errors, LoadedSpec(partial.spec, path, text, source, origins, given), partial.refused
+        ) from None
+    loaded = LoadedSpec(spec, path, text, source, origins, given)
     if parsed.errors:
         raise InvalidSpec(parsed.errors, loaded)
     return loaded

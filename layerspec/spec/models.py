@@ -111,6 +111,11 @@ class Spec(StrictModel):
     expect: Expect | None = Field(default=None, description="Figures the model must have.")
     data: DataSpec | None = Field(default=None, description="The dataset to train and evaluate on.")
     train: TrainSpec | None = Field(default=None, description="The training recipe.")
+    search: dict[Annotated[str, Field(max_length=1000)], Annotated[str, Field(max_length=4096)]] | None = Field(
+        default=None,
+        description="The search space of `layerspec sweep`: a `--set` key (train.optimizer.learning_rate) mapped "
+        "to a distribution (choice:a,b,c, uniform:LO:HI, log_uniform:LO:HI or int:LO:HI); `--space` adds to it.",
+    )
 
     @model_validator(mode="after")
     def _one_input_section(self) -> Spec:

@@ -82,6 +82,9 @@ class SourceMap:
     filename: str
     keys: dict[SourcePath, Mark] = field(default_factory=dict)
     values: dict[SourcePath, Mark] = field(default_factory=dict)
+    # Paths whose value a command-line `--set` gave, and how it was written there: a complaint about such a
+    # value (or anything inside it) names the override, not a line of the file.
+    overrides: dict[SourcePath, str] = field(default_factory=dict)
 
     def locate(self, path: SourcePath, *, key: bool = False) -> Mark:
         """The mark of `path`, or of its nearest ancestor that was written in the file."""
@@ -94,7 +97,17 @@ class SourceMap:
                 return self.values[prefix]
         return Mark(1, 1)
 
+    def override(self, path: SourcePath) -> str | None:
+        """The `--set KEY=VALUE` that gave `path` (or one of its ancestors), if one did."""
+        for end in range(len(path), 0, -1):
+            if path[:end] in self.overrides:
+                return self.overrides[path[:end]]
+        return None
+
     def diagnostic(self, path: SourcePath, message: str, *, key: bool = False) -> Diagnostic:
+        given = self.override(path)
+        if given is not None:
+            return Diagnostic(given, 0, 0, message)
         mark = self.locate(path, key=key)
         return Diagnostic(self.filename, mark.line, mark.col, message)
 
@@ -327,3 +340,27 @@ def _convert_root(root: Node, source: SourceMap) -> ParsedYaml:
             ]
         )
     return ParsedYaml(value, source, converter.errors)
+
+
+def parse_value(text: str, label: str) -> tuple[Any, list[Diagnostic]]:
+    """One YAML scalar or flow collection (`0.01`, `[64, 64, 3]`, `{type: adam}`), read as a spec's values are;
+    diagnostics name `label` (the command-line option that gave it)."""
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise SpecError.single(label, f"the value is not a YAML scalar or flow collection: {problem}") from None
+    except (yaml.YAMLError, RecursionError):
+        raise SpecError.single(label, "the value is not a YAML scalar or flow collection") from None
+    if node is None:
+        return None, []
+    converter = _Converter(SourceMap(label))
+    try:
+        value = converter.convert(node, ())
+    except (_TooLarge, _TooDeep):
+        raise SpecError.single(label, "the value is too large or nested too deeply") from None
+    return value, [Diagnostic(label, 0, 0, d.message) for d in converter.errors]

@@ -8,7 +8,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from layerspec.data import Dataset, data_spec
 from layerspec.hardware import PrecisionChoice
@@ -32,6 +32,14 @@ class Progress(Protocol):
     def write(self, text: str) -> None:
         """Show `text` now (an epoch's line, or the bar's redraw, which starts with a carriage return)."""
         ...
+
+
+@runtime_checkable
+class EpochObserver(Protocol):
+    """A display that also wants each finished epoch's figures (a sweep reports them to its study); it may raise
+    to stop the training, after the epoch's checkpoint was saved."""
+
+    def epoch_done(self, record: dict[str, Any]) -> None: ...
 
 
 @dataclass
@@ -129,6 +137,10 @@ def _fit_epoch(run: _Run, train: _Pipeline, val: Any, stop: _StopRequest, epoch:
     settings, total = run.settings, run.settings.epochs
     rate = learning_rate(settings.schedule, settings.optimizer.learning_rate, epoch, total, run.history)
     run.model.optimizer.learning_rate.assign(rate)
+    if settings.strategy.type == "multi_worker":  # Keras's fit does not run under that strategy: layerspec's loop
+        from layerspec.train.distributed import fit_epoch
+
+        return fit_epoch(run, train, run.dataset.val, stop, epoch, rate)
     steps = math.ceil(len(run.dataset.train) / settings.batch_size)
     log_dir = run.run_dir / folder.TENSORBOARD if settings.tensorboard else None
     started = time.perf_counter()
@@ -173,6 +185,8 @@ def _after_epoch(run: _Run, record: dict[str, Any]) -> bool:
     save_checkpoint(run.run_dir / CHECKPOINT, run.model, run.state())
     prefix = "\r" + " " * 100 + "\r" if run.progress.bar else ""
     run.progress.write(prefix + _epoch_line(record, run.settings.epochs, is_best))
+    if isinstance(run.progress.display, EpochObserver):
+        run.progress.display.epoch_done(record)
     stopping = run.settings.early_stopping
     if stopping is None:
         return False

@@ -21,6 +21,7 @@ class TrainOptions:
     data_dir: Path | None = None
     resume: bool = False
     command: str = "layerspec train"
+    overrides: tuple[str, ...] = ()  # `--set KEY=VALUE`, applied to a spec file before it is validated
     extend: bool = False  # with resume: train on to `epochs`, the schedule planned anew for them
     tensorboard: bool = False  # log to TensorBoard whatever train.tensorboard says
 

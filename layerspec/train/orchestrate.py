@@ -49,6 +49,12 @@ def train_spec_or_run(
     The spec is loaded and checked once: a spec file by the build, whose verified model is trained in process;
     a run folder's model is read back from it (model.keras, summary.json), not compiled again.
     """
+    from layerspec.train.runtime import is_chief
+
+    if not is_chief():  # another worker of a multi-worker job: only the chief writes the run folder
+        from layerspec.train.worker import train_worker
+
+        return train_worker(spec_or_run, options, display, out)
     trained = _training_run(spec_or_run, out, options)
     if isinstance(trained, Built):
         return _train_in_place(trained, options, display)
@@ -60,13 +66,17 @@ def _training_run(spec_or_run: Path | None, out: Path | None, options: TrainOpti
     if spec_or_run is None or spec_or_run.is_dir():
         if out is not None:
             raise UsageError("--out applies when training a spec file; a run folder is trained in place")
+        if options.overrides:
+            raise UsageError(
+                "--set applies to a spec file; a run folder trains the spec (and overrides) it was built with"
+            )
         run_dir = current_run() if spec_or_run is None else resolve_run(spec_or_run)
         return Built.from_run(run_dir)
     if not spec_or_run.exists():
         raise UsageError(f"{spec_or_run}: no such spec file or run folder")
     from layerspec.check import load_reporting_all
 
-    loaded = load_reporting_all(spec_or_run)
+    loaded = load_reporting_all(spec_or_run, options.overrides)
     if options.resume:  # the spec file's run, continued from its checkpoint (which must be of this very spec)
         from layerspec.train.checkpoint import require_checkpoint
 

@@ -65,6 +65,10 @@ class TrainResult:
 
 
 def _finish(run: _Run, options: TrainOptions, started: datetime, root: Path) -> TrainResult:
+    if run.settings.strategy.type == "multi_worker":
+        from layerspec.train.distributed import local_copy
+
+        run.model = local_copy(run)  # evaluated and saved as an ordinary model
     kept_epoch, kept_reason = _keep_weights(run)
     if run.settings.recalibrate_batchnorm:
         kept_reason += _recalibrate(run)
@@ -181,6 +185,7 @@ def _train_record(run: _Run, options: TrainOptions, started: datetime, root: Pat
         resumed=options.resume,
         devices=[d.name for d in tf.config.list_logical_devices()],
         replicas=run.replicas,
+        workers=_workers(run),
         precision=run.precision,
         cpu=this_cpu(),
         jit_compiled=bool(getattr(run.model, "jit_compile", False)),  # Keras falls back when a layer cannot
@@ -188,4 +193,13 @@ def _train_record(run: _Run, options: TrainOptions, started: datetime, root: Pat
         finished=datetime.now(UTC).isoformat(),
         python=sys.version.split()[0],
         tensorflow=tf.__version__,
+        overrides=list(run.loaded.overrides),
     )
+
+
+def _workers(run: _Run) -> int:
+    if run.settings.strategy.type != "multi_worker":
+        return 1
+    from layerspec.train.distributed import cluster
+
+    return cluster().count

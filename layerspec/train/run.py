@@ -23,7 +23,7 @@ from layerspec.train.loop import Progress, _loop, _Progress, _Run
 from layerspec.train.model import build_model
 from layerspec.train.options import TrainOptions, train_settings
 from layerspec.train.records import TrainResult, _finish
-from layerspec.train.runtime import is_chief, make_strategy, prepare_runtime, resolve_precision
+from layerspec.train.runtime import make_strategy, prepare_runtime, resolve_precision
 
 
 def train_run(
@@ -46,7 +46,7 @@ def train_run(
     dataset = dataset if dataset is not None else load_dataset(loaded, shown_path(root), target=built.target)
     check_training_data(loaded, settings, dataset.counts())
     prepare_runtime(settings)
-    out_dir = run_dir if is_chief() else Path(_scratch_dir())
+    out_dir = run_dir  # a worker other than the chief is given its scratch folder (layerspec.train.worker)
     strategy = make_strategy(settings, loaded)  # before anything lists devices: a multi-worker strategy must come first
     precision = resolve_precision(settings)
     settings = settings.model_copy(update={"mixed_precision": precision.chosen})
@@ -61,12 +61,6 @@ def train_run(
     if not run.stopped_early:
         _loop(run, len(run.history))
     return _finish(run, options, started, root)
-
-
-def _scratch_dir() -> str:
-    import tempfile
-
-    return tempfile.mkdtemp(prefix="layerspec-worker-")
 
 
 def _settings_and_history(

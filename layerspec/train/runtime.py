@@ -26,6 +26,10 @@ def prepare_runtime(settings: TrainSpec) -> None:
             tf.config.threading.set_inter_op_parallelism_threads(settings.threads.inter_op)
     except RuntimeError:
         pass  # TensorFlow already started in this process (e.g. a test): its pools stay as they are
+    if settings.strategy.type == "multi_worker":
+        from layerspec.train.distributed import multi_worker_strategy
+
+        multi_worker_strategy()  # collective ops are configured at start-up: before the first operation (the seed)
     if settings.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(settings.seed)
@@ -52,7 +56,9 @@ def make_strategy(settings: TrainSpec, loaded: LoadedSpec) -> Any:
             check_devices(loaded, devices)
         return tf.distribute.MirroredStrategy(devices=devices)
     if kind == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        from layerspec.train.distributed import multi_worker_strategy
+
+        return multi_worker_strategy()
     return tf.distribute.get_strategy()
 
 
