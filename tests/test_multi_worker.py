@@ -164,7 +164,8 @@ def test_a_killed_worker_stops_the_other_and_resume_completes(workdir: Path) -> 
     assert state["epoch"] >= 2
 
     resumed = subprocess.run(
-        [LAYERSPEC, "train", "killed", "--workers", "2", "--resume", "--epochs", str(state["epoch"] + 1), "--json"],
+        [LAYERSPEC, "train", "killed", "--workers", "2", "--resume", "--extend",
+         "--epochs", str(state["epoch"] + 1), "--json"],
         cwd=workdir, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "LAYERSPEC_COLLECTIVE_TIMEOUT": "30"},
         capture_output=True, text=True, timeout=400,
     )  # fmt: skip

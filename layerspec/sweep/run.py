@@ -74,7 +74,16 @@ class TrialDisplay:
         self.trial.report(float(value), int(record["epoch"]))
         # Stopping after the last epoch would save nothing and lose the trial's value.
         if int(record["epoch"]) < self.epochs and self.trial.should_prune():
-            raise optuna.TrialPruned()
+            raise _pruned(optuna)
+
+
+def _pruned(optuna: Any) -> BaseException:
+    """Optuna's TrialPruned, marked so that the trial's run keeps the checkpoint of its last epoch."""
+
+    class Pruned(optuna.TrialPruned):  # type: ignore[misc]  # optuna is untyped here
+        keeps_checkpoint = True
+
+    return Pruned()
 
 
 def check_objective(objective: str, loaded: LoadedSpec) -> Direction:

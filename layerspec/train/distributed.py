@@ -37,6 +37,8 @@ class WorkerLost(LayerspecError):
     """A worker of a multi-worker training stopped answering (exit code 4); the last complete epoch's checkpoint
     is kept, and restarting every worker with --resume continues from it."""
 
+    keeps_checkpoint = True  # a new run it stops keeps its checkpoint (layerspec.train.orchestrate)
+
     def __init__(self, path: str, message: str) -> None:
         super().__init__([Diagnostic(path, 0, 0, message)], EXIT_WORKER_LOST)
 

@@ -156,13 +156,18 @@ def _train_new(
     run: RunFolder, built: Built, options: TrainOptions, display: Display | None, dataset: Dataset
 ) -> TrainResult:
     """Train a run folder just published. Training that fails leaves it as built (the checkpoint it began is
-    removed); one that is interrupted keeps its checkpoint, which `train RUN --resume` continues."""
+    removed); one that is interrupted, or loses a worker, keeps its checkpoint, which `train RUN --resume`
+    continues."""
     from layerspec.train.run import train_run
 
     try:
         return train_run(run.path, built, options, display, dataset)
     except BaseException as exc:
-        if not (isinstance(exc, Interrupted) and run.file(folder.INTERRUPTED).is_file()):
+        interrupted = isinstance(exc, Interrupted) and run.file(folder.INTERRUPTED).is_file()
+        # A lost worker or a pruned sweep trial stops between epochs on purpose: the last complete epoch's
+        # checkpoint stays, for --resume.
+        stopped = getattr(exc, "keeps_checkpoint", False) and run.file(folder.CHECKPOINT).is_file()
+        if not (interrupted or stopped):
             back_to_built(run)
         raise
 

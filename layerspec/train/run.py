@@ -109,7 +109,7 @@ def resumed_epochs(options: TrainOptions, planned: int, done: int, run_dir: Path
     if not options.extend:
         raise UsageError(
             f"the run's schedule was planned for {planned} epoch{'s' * (planned != 1)}, not {options.epochs}: resume "
-            "without --epochs to finish it as planned, add --extend to train on to {options.epochs} epochs (the "
+            f"without --epochs to finish it as planned, add --extend to train on to {options.epochs} epochs (the "
             "schedule planned anew for them from the next epoch), or start a longer run with `layerspec train SPEC "
             f"--epochs {options.epochs} --out runs/NEW_NAME`",
             str(run_dir),
