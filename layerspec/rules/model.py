@@ -157,3 +157,29 @@ def scaled_once(ctx: Context) -> list[Diagnostic]:
                 )
             )
     return problems
+
+
+@rule
+def reads_integers(ctx: Context) -> list[Diagnostic]:
+    """A layer that hashes integer values (a type with `reads_integers`, e.g. HashedCrossing) must read integers:
+    Keras builds it on floats and fails only when the model runs."""
+    if ctx.graph is None:
+        return []
+    graph, errors = ctx.graph, []
+    dtypes = {n.name: n.input_spec.dtype for n in graph.input_nodes if n.input_spec is not None}
+    for node in graph.nodes:
+        if node.layer is None or not getattr(node.layer, "reads_integers", False):
+            continue
+        for ref in node.inputs:
+            source = graph.by_name[ref].layer
+            integer_output = getattr(source, "integer_output", None)
+            dtype = dtypes.get(ref) or ("int64" if callable(integer_output) and integer_output() else "float32")
+            if not dtype.startswith(("int", "uint")):
+                errors.append(
+                    ctx.error(
+                        (*node.path, "inputs"),
+                        f"{node.label()}: {node.type} reads integers, but '{ref}' gives {dtype} values: read an "
+                        "input of dtype int32 or int64 (`dtype:` under `inputs:`)",
+                    )
+                )
+    return errors
