@@ -22,6 +22,7 @@ from pydantic import Field
 
 from layerspec.layers.base import (
     ATTENTION,
+    FAILS_WHEN_RUN,
     LayerSpec,
     Shape,
     ShapeError,
@@ -105,7 +106,7 @@ def no_positions(query: Shape, layer: str) -> None:
     if len(query) < 2:
         raise ShapeError(
             f"{layer} needs inputs of shape (positions..., features): a query of shape {format_shape(query)} has "
-            "no positions to attend over",
+            f"no positions to attend over ({FAILS_WHEN_RUN}, or attends across the batch)",
             "inputs",
         )
 
@@ -180,7 +181,7 @@ class MultiHeadAttention(_Projected):
         if any(not 1 <= a <= rank - 2 for a in axes) or len(set(axes)) != len(axes):
             raise ShapeError(
                 f"`attention_axes` {self.attention_axes} must name distinct axes between 1 and {rank - 2} (not the "
-                f"batch axis 0 nor the feature axis {rank - 1}) of inputs of rank {rank}",
+                f"batch axis 0 nor the feature axis {rank - 1}) of inputs of rank {rank}; {FAILS_WHEN_RUN}",
                 "attention_axes",
             )
         return sorted(a - 1 for a in axes)
@@ -190,14 +191,25 @@ class MultiHeadAttention(_Projected):
         no_positions(query, self.type)
         for i, shape in enumerate(inputs[1:], start=1):
             if len(shape) != len(query):
-                raise ShapeError(f"{self.type} needs query, value and key of the same rank", "inputs", clash=(0, i))
+                raise ShapeError(
+                    f"{self.type} needs query, value and key of the same rank ({FAILS_WHEN_RUN})",
+                    "inputs",
+                    clash=(0, i),
+                )
         same_positions(value, key, self.type)
+        if self.sliding_window is not None and len(query) != 2:
+            # Keras builds the window's mask as (1, T, S) from axis 1 alone, which fits only (positions, features).
+            raise ShapeError(
+                f"`sliding_window` needs inputs of shape (positions, features), but the query has shape "
+                f"{format_shape(query)} ({FAILS_WHEN_RUN})",
+                "sliding_window",
+            )
         axes = self.axes(query)
         for i in range(len(query) - 1):
             if i not in axes and not compatible(query[i], key[i]):
                 raise ShapeError(
                     f"{self.type} needs query and value of the same size on axis {i + 1}, which is not an "
-                    "attention axis",
+                    f"attention axis ({FAILS_WHEN_RUN})",
                     "inputs",
                     clash=(0, 1),
                 )
@@ -253,6 +265,7 @@ class GroupQueryAttention(_Projected):
         example((None, 6), (None, 6), head_dim=3, num_query_heads=2, num_key_value_heads=2, dropout=0.2),
         example((5, 8), (7, 8), head_dim=2, num_query_heads=4, num_key_value_heads=4, use_gate=True),
     )
+    rank: ClassVar[int | None] = 1  # (positions, features): Keras's projections are written for rank 3 with the batch
     type: Literal["GroupQueryAttention"] = Field(description="The Keras layer class.")
     head_dim: PositiveInt = Field(description="Size of each attention head.")
     num_query_heads: PositiveInt = Field(description="Number of query heads.")
@@ -269,7 +282,8 @@ class GroupQueryAttention(_Projected):
         for shape in inputs:
             if len(shape) != 2:
                 raise ShapeError(
-                    f"{self.type} needs inputs of shape (positions, features); received {format_shape(shape)}",
+                    f"{self.type} needs inputs of shape (positions, features), but received {format_shape(shape)} "
+                    f"({FAILS_WHEN_RUN})",
                     "inputs",
                 )
         if query[-1] != value[-1]:

@@ -37,6 +37,12 @@ class ShapeError(ValueError):
         self.clash = clash
 
 
+# Part of the message of a refusal that Keras makes only when the model runs, not while it builds the model (some
+# layers check their inputs' shapes or dtypes in `call` alone): the user learns why `build` is not enough, and the
+# differential fuzz tests count these refusals as deliberate.
+FAILS_WHEN_RUN = "Keras builds this but fails when the model runs"
+
+
 @dataclass(frozen=True)
 class Weight:
     name: str

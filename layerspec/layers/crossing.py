@@ -10,7 +10,16 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from layerspec.layers.base import PREPROCESSING, Example, LayerSpec, Shape, ShapeError, format_shape, register
+from layerspec.layers.base import (
+    FAILS_WHEN_RUN,
+    PREPROCESSING,
+    Example,
+    LayerSpec,
+    Shape,
+    ShapeError,
+    format_shape,
+    register,
+)
 from layerspec.layers.fields import PositiveInt
 
 
@@ -40,7 +49,8 @@ class HashedCrossing(LayerSpec):
         for shape in inputs:
             if shape != (1,):
                 raise ShapeError(
-                    f"HashedCrossing needs inputs of shape (1,), one value per example; received {format_shape(shape)}",
+                    f"HashedCrossing needs inputs of shape (1,), one value per example; received {format_shape(shape)} "
+                    f"({FAILS_WHEN_RUN})",
                     "inputs",
                 )
         return (1,) if self.output_mode == "int" else (self.num_bins,)

@@ -10,7 +10,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from layerspec.layers.base import MERGE, LayerSpec, Shape, ShapeError, example, prod_known, register
+from layerspec.layers.base import FAILS_WHEN_RUN, MERGE, LayerSpec, Shape, ShapeError, example, prod_known, register
 
 DotAxis = Annotated[int, Field(ge=-64, le=64)]
 
@@ -49,10 +49,16 @@ class Dot(LayerSpec):
             written = list(self.axes)
             axes = [a % r if a < 0 else a for a, r in zip(self.axes, ranks, strict=True)]
         for a, w, r in zip(axes, written, ranks, strict=True):
-            if not 1 <= a < r:
+            if a == 0:  # Keras's output shape drops the batch axis, and its batch_dot refuses it when it runs
+                raise ShapeError(
+                    f"`axes` {self.axes}: axis {w} is the batch axis, which Dot cannot multiply along; use an axis "
+                    f"between 1 and {r - 1} ({FAILS_WHEN_RUN})",
+                    "axes",
+                )
+            if a >= r:
                 raise ShapeError(
                     f"`axes` {self.axes}: axis {w} is out of range for an input of rank {r}; use an axis between 1 "
-                    f"and {r - 1} (the batch axis 0 cannot be multiplied along)",
+                    f"and {r - 1}",
                     "axes",
                 )
         return axes[0] - 1, axes[1] - 1

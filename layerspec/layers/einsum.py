@@ -17,7 +17,17 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from layerspec.layers.base import DENSE, LayerSpec, Shape, ShapeError, Weight, example, prod_known, register
+from layerspec.layers.base import (
+    DENSE,
+    FAILS_WHEN_RUN,
+    LayerSpec,
+    Shape,
+    ShapeError,
+    Weight,
+    example,
+    prod_known,
+    register,
+)
 from layerspec.layers.fields import (
     Activation,
     Constraint,
@@ -102,13 +112,14 @@ def analyse(eq: Equation, shape: Shape, output_dims: int | list[int | None], bia
     if elided < 0 or (elided and not eq.ellipsis):
         raise ShapeError(
             f"`equation` {eq.source!r} names {len(eq.input)} input axes (the batch included), but the input has "
-            f"{len(full)}",
+            f"{len(full)}" + (f" ({FAILS_WHEN_RUN})" if elided > 0 else ""),
             "equation",
         )
     if eq.ellipsis == "left" and len(set(full[1:elided])) > 1:
         raise ShapeError(
             f"`equation` {eq.source!r} elides input axes of different sizes {list(full[1:elided])} before the "
-            "named ones: Keras 3 records such axes in reverse order, so its output shape would be wrong; name them",
+            f"named ones: Keras 3 records such axes in reverse order, so its output shape would be wrong; name them "
+            f"({FAILS_WHEN_RUN}, or with the wrong shape)",
             "equation",
         )
     user: list[int | None] = [output_dims] if isinstance(output_dims, int) else list(output_dims)
@@ -117,7 +128,7 @@ def analyse(eq: Equation, shape: Shape, output_dims: int | list[int | None], bia
         wanted = len(eq.output) + elided - (len(out) - len(user))
         raise ShapeError(
             f"`output_shape` {output_dims} has {len(user)} entries, but equation {eq.source!r} needs {wanted} (its "
-            "output axes without the batch and the elided axes)",
+            f"output axes without the batch and the elided axes; {FAILS_WHEN_RUN}, or with the wrong shape)",
             "output_shape",
         )
     left = elided if eq.ellipsis == "left" else 0
@@ -126,7 +137,8 @@ def analyse(eq: Equation, shape: Shape, output_dims: int | list[int | None], bia
     batch_named = eq.ellipsis != "left" or elided == 0
     if batch_named and eq.output[0] != eq.input[0]:
         raise ShapeError(
-            f"`equation` {eq.source!r} must keep the input's batch axis '{eq.input[0]}' first in the output",
+            f"`equation` {eq.source!r} must keep the input's batch axis '{eq.input[0]}' first in the output "
+            f"({FAILS_WHEN_RUN}, or with the wrong shape)",
             "equation",
         )
     sizes = _sizes(eq, full, out, in_index, out_index)

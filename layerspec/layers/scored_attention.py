@@ -18,7 +18,17 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from layerspec.layers.attention import compatible, no_positions, query_value_key
-from layerspec.layers.base import ATTENTION, LayerSpec, Shape, ShapeError, Weight, example, prod_known, register
+from layerspec.layers.base import (
+    ATTENTION,
+    FAILS_WHEN_RUN,
+    LayerSpec,
+    Shape,
+    ShapeError,
+    Weight,
+    example,
+    prod_known,
+    register,
+)
 from layerspec.layers.fields import Rate, Seed
 
 
@@ -44,13 +54,14 @@ class _Scored(LayerSpec):
             if len(shape) != len(query) or not all(map(compatible, query[:-2], shape[:-2])):
                 raise ShapeError(
                     f"{self.type} needs query, value and key of the same rank and the same sizes on every axis but "
-                    "the last two",
+                    f"the last two ({FAILS_WHEN_RUN})",
                     "inputs",
                     clash=(0, i),
                 )
         if not compatible(value[-2], key[-2]):
             raise ShapeError(
-                f"{self.type} needs as many value positions as key positions (second-to-last dimension)",
+                f"{self.type} needs as many value positions as key positions (second-to-last dimension; "
+                f"{FAILS_WHEN_RUN})",
                 "inputs",
                 clash=(1, 2),
             )
@@ -58,7 +69,8 @@ class _Scored(LayerSpec):
             keyed = 2 if len(inputs) > 2 else 1
             what = "key" if keyed == 2 else "value (the key when none is given)"
             raise ShapeError(
-                f"{self.type} needs the query and the {what} to have the same feature size (last dimension)",
+                f"{self.type} needs the query and the {what} to have the same feature size (last dimension; "
+                f"{FAILS_WHEN_RUN})",
                 "inputs",
                 clash=(0, keyed),
             )
@@ -118,9 +130,9 @@ class AdditiveAttention(_Scored):
 
     examples = (
         example((5, 8), (7, 8)),
-        example((5, 8), (7, 3), (7, 8), use_scale=False),
+        example((5, 8), (7, 3), (7, 8), use_scale=False, dropout=0.5),
         example((None, 6), (None, 6), dropout=0.3),
-        example((2, 5, 4), (2, 7, 4), trainable=False),
+        example((2, 5, 4), (2, 7, 4), trainable=False, dropout=0.1),
     )
     type: Literal["AdditiveAttention"] = Field(description="The Keras layer class.")
     use_scale: bool = Field(default=True, description="Learn a scale vector (one per query feature) for the scores.")
