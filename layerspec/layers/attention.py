@@ -137,7 +137,7 @@ class MultiHeadAttention(_Projected):
     examples = (
         example((6, 8), (6, 8), num_heads=2, key_dim=4),
         example((5, 8), (7, 6), num_heads=3, key_dim=2, value_dim=5, use_bias=False),
-        example((5, 8), (7, 6), (7, 3), num_heads=2, key_dim=4, output_shape=10),
+        example((5, 8), (7, 6), (7, 3), num_heads=2, key_dim=4, value_dim=5, output_shape=10),
         example((None, 8), (None, 8), num_heads=1, key_dim=8, output_shape=[2, 3], dropout=0.1),
         example((3, 5, 8), (3, 6, 4), num_heads=2, key_dim=3, attention_axes=[2]),
         example((3, 5, 8), (4, 6, 8), num_heads=2, key_dim=3, use_gate=True),
