@@ -80,9 +80,9 @@ HAND = [
     (
         "EinsumDense",
         [[5, 4, 3]],
-        {"equation": "ab...,bc->ac...", "output_shape": [7], "bias_axes": "c"},
+        {"equation": "abcd,be->aecd", "output_shape": [7, 4, 3], "bias_axes": "ec"},
         5 * 7 * 4 * 3,
-        [(5, 7), (7, 1, 1)],
+        [(5, 7), (7, 4, 1)],
     ),
 ]
 
@@ -248,3 +248,25 @@ def test_refused_by_both(keras: Any, type_name: str, inputs: Shapes, args: dict[
     with pytest.raises((ValueError, TypeError)):
         layer = getattr(keras.layers, type_name)(**args)
         call(layer, tensors) if len(tensors) > 1 else layer(tensors[0])
+
+
+@pytest.mark.keras
+def test_einsum_null_size_the_input_knows(keras: Any) -> None:
+    """Keras records the output size as unknown where `output_shape` says null, though the input knows it."""
+    from layerspec.layers.einsum import LOSES_KNOWN_SIZE
+
+    args = {"equation": "abc,cd->abd", "output_shape": [None, 4]}
+    assert LOSES_KNOWN_SIZE in refusal("EinsumDense", [[3, 8]], **args)
+    tensor = keras.Input(shape=(3, 8))
+    output = keras.layers.EinsumDense(**args)(tensor)
+    assert tuple(output.shape) == (None, None, 4)
+    assert tuple(keras.Model(tensor, output)(np.ones((2, 3, 8), "float32")).shape) == (2, 3, 4)
+    assert check("EinsumDense", [[None, 8]], **args).summary.record("probe").output_shape == (None, 4)
+
+
+def test_einsum_trailing_ellipsis_is_refused() -> None:
+    """oneDNN's einsum crashes the whole process on `ab...,bc->ac...` for some sizes (a segmentation fault)."""
+    from layerspec.layers.convolution import CPU_KERNEL
+
+    message = refusal("EinsumDense", [[10, 14, 1]], equation="ab...,bc->ac...", output_shape=[7])
+    assert CPU_KERNEL in message and "name every axis" in message

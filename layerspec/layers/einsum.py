@@ -28,6 +28,7 @@ from layerspec.layers.base import (
     prod_known,
     register,
 )
+from layerspec.layers.convolution import CPU_KERNEL
 from layerspec.layers.fields import (
     Activation,
     Constraint,
@@ -43,6 +44,17 @@ _FORMS = (
     (re.compile(rf"({_AXES}+),({_AXES}+)->({_AXES}+)"), ""),
     (re.compile(rf"\.\.\.({_AXES}+),({_AXES}+)->\.\.\.({_AXES}+)"), "left"),
     (re.compile(rf"({_AXES}{{2,}})\.\.\.,({_AXES}+)->({_AXES}+)\.\.\."), "right"),
+)
+# Part of the message refusing a null in `output_shape` where the input gives the size: Keras builds the layer with
+# an unknown output size there (it does not look at the input), and the model's output then has a different shape
+# from the one Keras records; the differential fuzz tests count this refusal as deliberate.
+LOSES_KNOWN_SIZE = "Keras would record that size as unknown although the input gives it"
+# oneDNN's einsum (TensorFlow's CPU kernel on Intel CPUs with AVX-512) crashes the process on this form for some
+# input sizes (a segmentation fault on (10, 14, 1) with `ab...,bc->ac...`, found by tests/fuzz), so it is refused
+# everywhere, as the convolutions' CPU_KERNEL refusals are; the shape rules below still know it.
+_RIGHT_ELLIPSIS = (
+    "`equation` {text!r} elides the trailing axes, which " + CPU_KERNEL + " (oneDNN's einsum) crashes on for some "
+    "input sizes: name every axis instead (e.g. `abcd,be->aecd` for `ab...,be->ae...` on a rank-4 input)"
 )
 _FORMAT = "`abc,cd->abd`, `...b,bc->...c` or `ab...,bc->ac...` (one letter per axis, the batch first)"
 
@@ -62,6 +74,8 @@ def parse_equation(text: str) -> Equation:
         if match:
             equation = Equation(text, match[1], match[2], match[3], ellipsis)
             _check_letters(equation)
+            if ellipsis == "right":
+                raise ShapeError(_RIGHT_ELLIPSIS.format(text=text), "equation")
             return equation
     raise ShapeError(f"`equation` {text!r} is not an EinsumDense equation; write it as {_FORMAT}", "equation")
 
@@ -159,7 +173,13 @@ def _sizes(
                 "output_shape",
             )
     for d in eq.output:
-        sizes[d] = out[out_index[d]]  # Keras takes a shared axis's size from `output_shape` (None stays None)
+        if d in in_index and out[out_index[d]] is None and full[in_index[d]] is not None:
+            raise ShapeError(
+                f"`output_shape` leaves axis '{d}' of equation {eq.source!r} unknown (null), but the input has size "
+                f"{full[in_index[d]]} there: write {full[in_index[d]]} ({LOSES_KNOWN_SIZE})",
+                "output_shape",
+            )
+        sizes[d] = out[out_index[d]]
     return sizes
 
 
@@ -195,7 +215,7 @@ class EinsumDense(LayerSpec):
         example((5, 32), equation="abc,cd->abd", output_shape=[5, 64], bias_axes="d"),
         example((5, 32), equation="abc,cde->abde", output_shape=[5, 4, 8], bias_axes="de"),
         example((5, 32), equation="...b,bc->...c", output_shape=16, bias_axes="c", activation="relu"),
-        example((5, 4, 3), equation="ab...,bc->ac...", output_shape=[7], bias_axes="c"),
+        example((5, 4, 3), equation="abcd,be->aecd", output_shape=[7, 4, 3], bias_axes="e"),
         example((None, 8), equation="abc,cd->abd", output_shape=[None, 4]),
         example((5, 8), equation="abc,bcd->ad", output_shape=3, trainable=False),
     )

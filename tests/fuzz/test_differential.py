@@ -26,6 +26,7 @@ from layerspec.errors import SpecError
 from layerspec.layers import REGISTRY
 from layerspec.layers.base import FAILS_WHEN_RUN
 from layerspec.layers.convolution import CPU_KERNEL
+from layerspec.layers.einsum import LOSES_KNOWN_SIZE
 
 # Random specs make Keras warn (a softmax over a size-1 axis, retracing): expected here, not worth the noise.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
@@ -118,8 +119,9 @@ def compare(spec: dict[str, Any]) -> str:
 # or boolean input read by anything but Rescaling (Keras runs a few layers on integers, most fail), what only
 # some CPUs' kernels run (oneDNN's; layerspec.layers.convolution.CPU_KERNEL), a softmax over an axis of size 1,
 # whose output is constant (layerspec.rules), and what Keras builds but checks only when the model runs
-# (FAILS_WHEN_RUN: attention inputs that do not fit, which this test sees fail only when every size is known).
-DELIBERATE = ("which Keras's", CPU_KERNEL, "always outputs", FAILS_WHEN_RUN)
+# (FAILS_WHEN_RUN: attention inputs that do not fit, which this test sees fail only when every size is known), and
+# an EinsumDense `output_shape` null where the input gives the size (LOSES_KNOWN_SIZE).
+DELIBERATE = ("which Keras's", CPU_KERNEL, "always outputs", FAILS_WHEN_RUN, LOSES_KNOWN_SIZE)
 
 
 def deliberate(refused: str) -> bool:
