@@ -270,3 +270,13 @@ def test_einsum_trailing_ellipsis_is_refused() -> None:
 
     message = refusal("EinsumDense", [[10, 14, 1]], equation="ab...,bc->ac...", output_shape=[7])
     assert CPU_KERNEL in message and "name every axis" in message
+
+
+def test_one_attention_axis_of_many_is_refused() -> None:
+    """Scores of rank 6 with a softmax over one axis: oneDNN's softmax stops at rank 5 (found by tests/fuzz)."""
+    from layerspec.layers.convolution import CPU_KERNEL
+
+    message = refusal("MultiHeadAttention", [[1, 1, 1, 1]] * 2, num_heads=2, key_dim=3, attention_axes=[2])
+    assert CPU_KERNEL in message
+    check("MultiHeadAttention", [[2, 3, 4, 5]] * 2, num_heads=2, key_dim=3, attention_axes=[1, 2])
+    check("MultiHeadAttention", [[3, 4, 5]] * 2, num_heads=2, key_dim=3, attention_axes=[2])

@@ -32,6 +32,7 @@ from layerspec.layers.base import (
     prod_known,
     register,
 )
+from layerspec.layers.convolution import CPU_KERNEL
 from layerspec.layers.fields import (
     Constraint,
     KernelInitializer,
@@ -205,6 +206,16 @@ class MultiHeadAttention(_Projected):
                 "sliding_window",
             )
         axes = self.axes(query)
+        # Scores: (batch, other axes, heads, query's attention axes, key's). Keras takes a softmax over one axis
+        # with tf.nn.softmax, which oneDNN runs only up to rank 5 (several axes take another path).
+        scores_rank = 1 + (len(query) - 1 - len(axes)) + 1 + 2 * len(axes)
+        if len(axes) == 1 and scores_rank > 5:
+            raise ShapeError(
+                f"attention over one axis of inputs of rank {len(query) + 1} makes scores of rank {scores_rank}, "
+                f"whose softmax {CPU_KERNEL} runs only up to rank 5: attend over more axes (`attention_axes`), or "
+                "reshape the inputs to fewer axes",
+                "attention_axes",
+            )
         for i in range(len(query) - 1):
             if i not in axes and not compatible(query[i], key[i]):
                 raise ShapeError(
