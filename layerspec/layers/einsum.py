@@ -226,7 +226,8 @@ class EinsumDense(LayerSpec):
     # `output_shape` is Keras's name, but LayerSpec.output_shape is the shape rule: the field takes it as its alias.
     output_dims: PositiveInt | Annotated[list[PositiveInt | None], Field(min_length=1, max_length=8)] = Field(
         alias="output_shape",
-        description="The output's shape without the batch axis and the elided axes; null where the input gives it.",
+        description="The output's shape without the batch axis and the elided axes; null only where the input's "
+        "size is unknown too.",
     )
     activation: Activation = Field(default=None, description="Activation applied to the output.")
     bias_axes: Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[a-zA-Z]+$")] | None = Field(
