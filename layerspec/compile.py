@@ -170,8 +170,7 @@ def _apply(keras: Any, checked: Checked, node: Node, tensors: dict[str, Any]) ->
     try:
         # Always the graph's name: Keras's own default names count up across models built in one process.
         layer = layer_class(**{**node.layer.keras_arguments(), "name": node.name})
-        # Merge layers take a list even of one tensor; every other layer takes its single input.
-        return layer(args if node.layer.max_inputs != 1 else args[0])
+        return node.layer.keras_call(layer, args)
     except (ValueError, TypeError) as exc:
         # The static check accepted this layer, so Keras refusing it means a rule in layerspec is wrong.
         raise _bug(checked, node, f"was refused by Keras although the static check passed it: {exc}") from exc

@@ -27,6 +27,7 @@ Shape = list[int | None]
 class Case:
     args: dict[str, Any]
     inputs: list[Shape] = field(default_factory=lambda: [[16, 16, 8]])
+    dtype: str = "float32"
 
 
 def c(inputs: Shape | list[Shape] | None = None, **args: Any) -> Case:
@@ -38,7 +39,7 @@ def c(inputs: Shape | list[Shape] | None = None, **args: Any) -> Case:
 
 
 def from_example(case: Example) -> Case:
-    return Case(dict(case.args), [list(shape) for shape in case.inputs])
+    return Case(dict(case.args), [list(shape) for shape in case.inputs], case.dtype)
 
 
 IMAGE = list(base.IMAGE)
@@ -59,10 +60,14 @@ def spec_text(type_name: str, case: Case) -> str:
         layer["inputs"] = names
     spec = {
         "name": "contract",
-        "inputs": [{"name": n, "shape": s} for n, s in zip(names, case.inputs, strict=True)],
+        "inputs": [_input(n, s, case.dtype) for n, s in zip(names, case.inputs, strict=True)],
         "layers": [layer],
     }
     return yaml.safe_dump(spec, sort_keys=False)
+
+
+def _input(name: str, shape: Shape, dtype: str) -> dict[str, Any]:
+    return {"name": name, "shape": shape} if dtype == "float32" else {"name": name, "shape": shape, "dtype": dtype}
 
 
 def check_case(type_name: str, case: Case) -> Checked:
@@ -73,9 +78,10 @@ def keras_figures(keras: Any, checked: Checked) -> tuple[tuple[int | None, ...],
     """Output shape (no batch) and trainable/non-trainable parameters of the layer as Keras builds it."""
     node = checked.graph.by_name["probe"]
     assert node.layer is not None
-    inputs = [keras.Input(shape=tuple(n.input_spec.shape)) for n in checked.graph.input_nodes if n.input_spec]
+    specs = [n.input_spec for n in checked.graph.input_nodes if n.input_spec]
+    inputs = [keras.Input(shape=tuple(spec.shape), dtype=spec.dtype) for spec in specs]
     layer = getattr(keras.layers, node.layer.type)(**node.layer.keras_arguments())
-    output = layer(inputs if node.layer.max_inputs != 1 else inputs[0])
+    output = node.layer.keras_call(layer, inputs)
     trainable = sum(int(w.numpy().size) for w in layer.trainable_weights)
     frozen = sum(int(w.numpy().size) for w in layer.non_trainable_weights)
     return tuple(output.shape)[1:], trainable, frozen

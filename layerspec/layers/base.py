@@ -39,6 +39,12 @@ class ShapeError(ValueError):
         self.clash = clash
 
 
+# Part of the message of a refusal that Keras makes only when the model runs, not while it builds the model (some
+# layers check their inputs' shapes or dtypes in `call` alone): the user learns why `build` is not enough, and the
+# differential fuzz tests count these refusals as deliberate.
+FAILS_WHEN_RUN = "Keras builds this but fails when the model runs"
+
+
 @dataclass(frozen=True)
 class Weight:
     name: str
@@ -106,6 +112,8 @@ class Example:
 
     inputs: tuple[Shape, ...]
     args: Mapping[str, Any]
+    # The dtype of every input: a layer that reads integers (HashedCrossing) is tried on integers.
+    dtype: str = "float32"
 
 
 def example(*inputs: Shape, **args: Any) -> Example:
@@ -214,7 +222,8 @@ class LayerSpec(BaseModel):
 
     def keras_arguments(self) -> dict[str, Any]:
         """Constructor arguments for Keras: only those written in the spec, so Keras's defaults apply."""
-        args = self.model_dump(exclude_unset=True, exclude={"type", "inputs"})
+        # By alias: a field whose Keras name clashes with a LayerSpec method takes that name as its alias.
+        args = self.model_dump(exclude_unset=True, exclude={"type", "inputs"}, by_alias=True)
         args["name"] = self.name
         return args
 
@@ -228,6 +237,13 @@ class LayerSpec(BaseModel):
     def input_scale(self) -> float | None:
         """The constant the layer multiplies its input by, for a layer that only rescales its input."""
         return None
+
+    def keras_call(self, layer: Any, inputs: list[Any]) -> Any:
+        """Call the built Keras layer on its input tensors the way its `call` signature takes them: a merge (any type
+        that takes several inputs) a list, even of one tensor; every other layer its single tensor. A type whose
+        `call` takes its inputs as separate positional arguments (MultiHeadAttention: query, value, key) overrides
+        this; `call:` arguments would be passed here too."""
+        return layer(inputs if self.max_inputs != 1 else inputs[0])
 
     def input_names(self) -> list[str] | None:
         if self.inputs is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from layerspec.errors import Diagnostic
 from layerspec.graph import Node
 from layerspec.layers import Shape, format_shape
+from layerspec.layers.base import FAILS_WHEN_RUN
 from layerspec.rules.base import Context, rule
 from layerspec.spec.yaml_source import SourcePath
 
@@ -157,3 +158,57 @@ def scaled_once(ctx: Context) -> list[Diagnostic]:
                 )
             )
     return problems
+
+
+def _integer_output(layer: object) -> bool:
+    """Whether a layer gives integers (a type with an `integer_output` method, e.g. HashedCrossing in int mode)."""
+    method = getattr(layer, "integer_output", None)
+    return callable(method) and bool(method())
+
+
+@rule
+def reads_integers(ctx: Context) -> list[Diagnostic]:
+    """A layer that hashes integer values (a type with `reads_integers`, e.g. HashedCrossing) must read integers:
+    Keras builds it on floats and fails only when the model runs."""
+    if ctx.graph is None:
+        return []
+    graph, errors = ctx.graph, []
+    dtypes = {n.name: n.input_spec.dtype for n in graph.input_nodes if n.input_spec is not None}
+    for node in graph.nodes:
+        if node.layer is None or not getattr(node.layer, "reads_integers", False):
+            continue
+        for ref in node.inputs:
+            dtype = dtypes.get(ref) or ("int64" if _integer_output(graph.by_name[ref].layer) else "float32")
+            if not dtype.startswith(("int", "uint")):
+                errors.append(
+                    ctx.error(
+                        (*node.path, "inputs"),
+                        f"{node.label()}: {node.type} reads integers, but '{ref}' gives {dtype} values "
+                        f"({FAILS_WHEN_RUN}): read an input of dtype int32 or int64 (`dtype:` under `inputs:`)",
+                    )
+                )
+    return errors
+
+
+@rule
+def integer_output_read(ctx: Context) -> list[Diagnostic]:
+    """A layer's integer output (HashedCrossing's bin indices) read by a layer that does not cast its input: the
+    same rule as for integer model inputs (layerspec.graph.integer_inputs)."""
+    if ctx.graph is None:
+        return []
+    graph, errors = ctx.graph, []
+    for node in graph.nodes:
+        if node.layer is None or node.layer.casts_input:
+            continue
+        for ref in node.inputs:
+            source = graph.by_name[ref]
+            if _integer_output(source.layer):
+                errors.append(
+                    ctx.error(
+                        node.path,
+                        f"{node.label()} reads the integer output of '{ref}' ({source.type}), which Keras's "
+                        f"{node.type} cannot compute on reliably: set `output_mode: one_hot` on '{ref}', or read it "
+                        "with a layer that converts integers",
+                    )
+                )
+    return errors

@@ -73,7 +73,7 @@ def _build(keras: Any, spec: dict[str, Any]) -> tuple[list[Figures], int]:
         args = {key: _tuples(v) for key, v in entry.items() if key not in ("type", "inputs")}
         layer = getattr(keras.layers, entry["type"])(**args)
         args_in = [tensors[r] for r in refs_list]
-        out = layer(args_in if entry["type"] in _MERGE_TYPES else args_in[0])
+        out = _call(layer, entry["type"], args_in)
         key = entry.get("name", f"#{k}")
         tensors[key] = out
         previous = key
@@ -128,11 +128,23 @@ def keras_names(spec: dict[str, Any]) -> list[str] | None:
         for layer_entry in spec["layers"]:
             args = {key: _tuples(v) for key, v in layer_entry.items() if key != "type"}
             layer = getattr(keras.layers, layer_entry["type"])(**args)
-            tensor = layer([tensor] if layer_entry["type"] in _MERGE_TYPES else tensor)
+            tensor = _call(layer, layer_entry["type"], [tensor])
             names.append(str(layer.name))
     except Exception:
         return None
     return names
 
 
-_MERGE_TYPES = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"}
+# How Keras's `call` takes several inputs: a list (merges, Attention, Dot, HashedCrossing), or separate positional
+# tensors (query, value, key).
+_MERGE_TYPES = {
+    "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot", "Attention",
+    "AdditiveAttention", "HashedCrossing",
+}  # fmt: skip
+_SEPARATE_INPUTS = {"MultiHeadAttention", "GroupQueryAttention"}
+
+
+def _call(layer: Any, type_name: str, tensors: list[Any]) -> Any:
+    if type_name in _SEPARATE_INPUTS:
+        return layer(*tensors)
+    return layer(tensors if type_name in _MERGE_TYPES else tensors[0])

@@ -409,7 +409,8 @@ def literal_args(draw: Draw, type_name: str) -> Args:
     """Every other Literal or bool argument of the layer's spec model: drawn from what layerspec accepts,
     so a value layerspec allows but Keras refuses (or the other way round) shows up as a disagreement."""
     args: Args = {}
-    for field, info in REGISTRY[type_name].model_fields.items():
+    for name, info in REGISTRY[type_name].model_fields.items():
+        field = info.alias or name
         if field in _SHAPE_ARGS:
             continue
         if info.annotation is bool:
@@ -422,9 +423,15 @@ def literal_args(draw: Draw, type_name: str) -> Args:
     return args
 
 
+def field_info(type_name: str, key: str) -> Any:
+    """The spec model's field for argument `key` as a spec writes it (a field's alias, e.g. `output_shape`)."""
+    fields = REGISTRY[type_name].model_fields
+    return next(info for name, info in fields.items() if (info.alias or name) == key)
+
+
 def drawn_generically(type_name: str, key: str) -> bool:
     """Whether literal_args draws `key` (a Literal or bool argument the hand-written generators leave alone)."""
-    info = REGISTRY[type_name].model_fields[key]
+    info = field_info(type_name, key)
     return key not in _SHAPE_ARGS and (info.annotation is bool or bool(_literal_choices(info.annotation)[0]))
 
 
@@ -461,12 +468,11 @@ def from_examples(type_name: str) -> ArgGen:
         if not fitting or draw(st.integers(0, 3)) == 0:
             fitting = list(examples)  # arguments written for another rank: often refused, by both sides
         chosen = draw(st.sampled_from(fitting)).args
-        fields = REGISTRY[type_name].model_fields
         args: Args = {}
         for key, value in chosen.items():
             if drawn_generically(type_name, key):
                 continue
-            if not fields[key].is_required() and draw(st.integers(0, 3)) == 0:
+            if not field_info(type_name, key).is_required() and draw(st.integers(0, 3)) == 0:
                 continue
             args[key] = value
             if draw(st.booleans()):

@@ -24,8 +24,10 @@ from hypothesis import strategies as st
 from layerspec.check import check_file
 from layerspec.errors import SpecError
 from layerspec.layers import REGISTRY
+from layerspec.layers.base import FAILS_WHEN_RUN
 from layerspec.layers.convolution import CPU_KERNEL
 from layerspec.layers.pooling_nd import COMPILED_STEP, UNCHECKED_RANK
+from layerspec.layers.einsum import LOSES_KNOWN_SIZE
 
 # Random specs make Keras warn (a softmax over a size-1 axis, retracing): expected here, not worth the noise.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
@@ -121,8 +123,19 @@ def compare(spec: dict[str, Any]) -> str:
 # or boolean input read by anything but Rescaling (Keras runs a few layers on integers, most fail), what only
 # some CPUs' kernels run (oneDNN's; layerspec.layers.convolution.CPU_KERNEL), what runs only outside a compiled
 # step (layerspec.layers.pooling_nd.COMPILED_STEP; this test calls models eagerly), adaptive pooling of an input of
-# the wrong rank (UNCHECKED_RANK), and a softmax over an axis of size 1, whose output is constant (layerspec.rules).
-DELIBERATE = ("which Keras's", CPU_KERNEL, COMPILED_STEP, UNCHECKED_RANK, "always outputs")
+# the wrong rank (UNCHECKED_RANK), a softmax over an axis of size 1, whose output is constant (layerspec.rules),
+# what Keras builds but checks only when the model runs (FAILS_WHEN_RUN: attention inputs that do not fit, which
+# this test sees fail only when every size is known), and an EinsumDense `output_shape` null where the input gives
+# the size (LOSES_KNOWN_SIZE).
+DELIBERATE = (
+    "which Keras's",
+    CPU_KERNEL,
+    COMPILED_STEP,
+    UNCHECKED_RANK,
+    "always outputs",
+    FAILS_WHEN_RUN,
+    LOSES_KNOWN_SIZE,
+)
 
 
 def deliberate(refused: str) -> bool:
