@@ -26,8 +26,8 @@ from layerspec.errors import SpecError
 from layerspec.layers import REGISTRY
 from layerspec.layers.base import FAILS_WHEN_RUN
 from layerspec.layers.convolution import CPU_KERNEL
-from layerspec.layers.pooling_nd import COMPILED_STEP, UNCHECKED_RANK
 from layerspec.layers.einsum import LOSES_KNOWN_SIZE
+from layerspec.layers.pooling_nd import COMPILED_STEP, UNCHECKED_RANK
 
 # Random specs make Keras warn (a softmax over a size-1 axis, retracing): expected here, not worth the noise.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
