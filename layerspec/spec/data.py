@@ -74,9 +74,10 @@ class DataSpec(StrictModel):
         default=255.0,
         description="Pixel values are divided by this (255 maps uint8 pixels into [0, 1]); from 0.001 to 1000000.",
     )
-    labels: Literal["one_hot", "sparse"] = Field(
+    labels: Literal["one_hot", "sparse", "values"] = Field(
         default="one_hot",
-        description="Label encoding fed to the loss: one-hot vectors (categorical loss) or integer ids (sparse).",
+        description="Label encoding fed to the loss: one-hot vectors (categorical loss), integer ids (sparse), "
+        "or the stored targets as they are ('values': regression targets, 0/1 targets of binary cross-entropy).",
     )
     shuffle_seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = Field(
         default=0, description="Seed of the validation split and of the per-epoch shuffling."
