@@ -41,6 +41,7 @@ class _Pipeline:
     def from_split(cls, split: Split, labels: str, classes: int, batch_size: int, seeds: tuple[int, ...]) -> _Pipeline:
         import tensorflow as tf
 
+        # one_hot: class ids made vectors; sparse ids and `values` targets are fed as stored.
         y = np.eye(classes, dtype=np.float32)[split.y] if labels == "one_hot" else split.y
         with tf.device("/cpu:0"):
             return cls(tf.constant(split.x), tf.constant(y), batch_size, seeds)
