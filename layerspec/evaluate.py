@@ -139,9 +139,12 @@ def evaluate_run(run_dir: Path, data_dir: Path | None = None) -> Evaluation:
         raise UsageError("the spec's data section names no test split (data.test)", str(loaded.path))
     if not len(dataset.test):
         raise DataError(str(loaded.path), "the test split holds no images: nothing to evaluate")
+    from layerspec.tasks import task_of, test_figures
+
     model = load_trained_model(run_dir)
-    check_model_fits(model, dataset.test.x, len(dataset.class_names), run_dir / "model.keras")
-    metrics = classification_metrics(predict_probabilities(model, dataset.test.x), dataset.test, dataset.class_names)
+    check_model_fits(model, dataset.test.x, len(dataset.class_names) or None, run_dir / "model.keras")
+    outputs = predict_probabilities(model, dataset.test.x)
+    metrics = test_figures(task_of(loaded), outputs, dataset.test, dataset.class_names)
     RunFolder(run_dir).write(folder.METRICS, Metrics.of(metrics, loaded.sha256))
     return metrics
 
@@ -199,8 +202,24 @@ def _run_class_names(run_dir: Path, loaded: Any) -> list[str]:
     return list(spec.class_names) if spec.class_names else []
 
 
+def headline(metrics: Evaluation) -> str:
+    """One line of test figures: loss and accuracy of a classifier, loss and errors of a regression."""
+    scores = metrics.regression
+    if scores is None:
+        return f"test loss {metrics.test_loss:.4f}   test accuracy {metrics.test_accuracy:.2%}"
+    r2 = f"{scores.r2:.4f}" if scores.r2 is not None else "n/a (constant targets)"
+    return f"test loss {metrics.test_loss:.4f}   MAE {scores.mae:.4g}   RMSE {scores.rmse:.4g}   R² {r2}"
+
+
 def format_metrics(metrics: Evaluation) -> str:
-    """The evaluate table: totals, confusion matrix, per-class figures and misclassified images."""
+    """The evaluate table: totals, confusion matrix, per-class figures and misclassified images (for a regression,
+    the error figures)."""
+    if metrics.regression is not None:
+        scores = metrics.regression
+        return (
+            f"{headline(metrics)}   ({metrics.test_count} examples)\n"
+            f"MSE {scores.mse:.6g} over {scores.values} target values\n"
+        )
     # Class names may be folder names: escaped, so none can break a line or send terminal control codes.
     names = [escape_text(n) for n in metrics.class_names]
     width = max(8, *(len(n) + 2 for n in names))

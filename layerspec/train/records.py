@@ -14,10 +14,11 @@ import numpy as np
 
 from layerspec.artifacts import atomic_path
 from layerspec.data import data_spec
-from layerspec.evaluate import classification_metrics, predict_probabilities
+from layerspec.evaluate import predict_probabilities
 from layerspec.fused import standard_batchnorm
 from layerspec.hardware import this_cpu
 from layerspec.run import Epoch, Evaluation, History, Metrics, RunFolder, TrainInfo, folder, set_current_run
+from layerspec.tasks import task_of, test_figures
 from layerspec.train.checkpoint import BEST_WEIGHTS, _load_weights
 from layerspec.train.loop import _Run, best_epoch
 from layerspec.train.model import apply_weight_average
@@ -127,8 +128,10 @@ def _recalibrate(run: _Run) -> str:
     note = f"; moving statistics of {count} BatchNormalization layers recomputed on the training split"
     val = run.dataset.val
     if count and val is not None and len(val):
-        figures = classification_metrics(predict_probabilities(run.model, val.x), val, run.dataset.class_names)
-        note += f" (then val_loss {figures.test_loss:.4f}, val_accuracy {figures.test_accuracy:.4f})"
+        outputs = predict_probabilities(run.model, val.x)
+        figures = test_figures(task_of(run.loaded), outputs, val, run.dataset.class_names)
+        note += f" (then val_loss {figures.test_loss:.4f}"
+        note += f", val_accuracy {figures.test_accuracy:.4f})" if figures.test_accuracy is not None else ")"
     return note
 
 
@@ -152,7 +155,7 @@ def _test_metrics(run: _Run) -> Evaluation | None:
     if test is None or not len(test):
         return None
     probabilities = predict_probabilities(run.model, test.x, run.settings.batch_size)
-    return classification_metrics(probabilities, test, run.dataset.class_names)
+    return test_figures(task_of(run.loaded), probabilities, test, run.dataset.class_names)
 
 
 def _history_csv(history: list[dict[str, Any]]) -> str:
