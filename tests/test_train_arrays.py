@@ -124,3 +124,20 @@ def test_bad_targets_exit_3_naming_the_file_and_array(workdir: Path) -> None:
     result = invoke("train", str(workdir / "broken.yaml"), "--out", str(workdir / "broken_run"))
     assert result.exit_code == 3
     assert "broken_train.npz" in result.output and "array 'y' holds NaN or infinity" in result.output
+
+
+def test_the_report_adapts_to_the_task(workdir: Path) -> None:
+    if not (workdir / "mean_squared_error_run" / "metrics.json").is_file():
+        (workdir / "mean_squared_error.yaml").write_text(REGRESSION.format(loss="mean_squared_error"), "utf-8")
+        train(workdir, "mean_squared_error.yaml", "mean_squared_error_run")
+    if not (workdir / "text_run" / "metrics.json").is_file():
+        train(workdir, "text.yaml", "text_run")
+    pages = {}
+    for run in ("mean_squared_error_run", "text_run"):
+        result = invoke("report", str(workdir / run), "--out", str(workdir / f"{run}.html"))
+        assert result.exit_code == 0, result.output
+        pages[run] = (workdir / f"{run}.html").read_text(encoding="utf-8")
+    regression, classifier = pages["mean_squared_error_run"], pages["text_run"]
+    assert "Predicted against true values" in regression and "Test R²" in regression
+    assert "<h3>Confusion matrix</h3>" not in regression and "Test accuracy" not in regression
+    assert "<h3>Confusion matrix</h3>" in classifier and "Predicted against true values" not in classifier
