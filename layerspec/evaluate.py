@@ -139,12 +139,12 @@ def evaluate_run(run_dir: Path, data_dir: Path | None = None) -> Evaluation:
         raise UsageError("the spec's data section names no test split (data.test)", str(loaded.path))
     if not len(dataset.test):
         raise DataError(str(loaded.path), "the test split holds no images: nothing to evaluate")
-    from layerspec.tasks import task_of, test_figures
+    from layerspec.tasks import figures_of, task_of
 
     model = load_trained_model(run_dir)
     check_model_fits(model, dataset.test.x, len(dataset.class_names) or None, run_dir / "model.keras")
     outputs = predict_probabilities(model, dataset.test.x)
-    metrics = test_figures(task_of(loaded), outputs, dataset.test, dataset.class_names)
+    metrics = figures_of(task_of(loaded), outputs, dataset.test, dataset.class_names)
     RunFolder(run_dir).write(folder.METRICS, Metrics.of(metrics, loaded.sha256))
     return metrics
 

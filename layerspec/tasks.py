@@ -39,7 +39,7 @@ def task_of(loaded: LoadedSpec) -> Task:
     return Task(loss, labels, settings.from_logits, settings.huber_delta)
 
 
-def test_figures(task: Task, outputs: np.ndarray, split: Split, class_names: list[str]) -> Evaluation:
+def figures_of(task: Task, outputs: np.ndarray, split: Split, class_names: list[str]) -> Evaluation:
     """The figures of `outputs` (the model's first output on `split`) as the task reads them."""
     from layerspec.evaluate import classification_metrics
 

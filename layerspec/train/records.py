@@ -18,7 +18,7 @@ from layerspec.evaluate import predict_probabilities
 from layerspec.fused import standard_batchnorm
 from layerspec.hardware import this_cpu
 from layerspec.run import Epoch, Evaluation, History, Metrics, RunFolder, TrainInfo, folder, set_current_run
-from layerspec.tasks import task_of, test_figures
+from layerspec.tasks import figures_of, task_of
 from layerspec.train.checkpoint import BEST_WEIGHTS, _load_weights
 from layerspec.train.loop import _Run, best_epoch
 from layerspec.train.model import apply_weight_average
@@ -129,7 +129,7 @@ def _recalibrate(run: _Run) -> str:
     val = run.dataset.val
     if count and val is not None and len(val):
         outputs = predict_probabilities(run.model, val.x)
-        figures = test_figures(task_of(run.loaded), outputs, val, run.dataset.class_names)
+        figures = figures_of(task_of(run.loaded), outputs, val, run.dataset.class_names)
         note += f" (then val_loss {figures.test_loss:.4f}"
         note += f", val_accuracy {figures.test_accuracy:.4f})" if figures.test_accuracy is not None else ")"
     return note
@@ -155,7 +155,7 @@ def _test_metrics(run: _Run) -> Evaluation | None:
     if test is None or not len(test):
         return None
     probabilities = predict_probabilities(run.model, test.x, run.settings.batch_size)
-    return test_figures(task_of(run.loaded), probabilities, test, run.dataset.class_names)
+    return figures_of(task_of(run.loaded), probabilities, test, run.dataset.class_names)
 
 
 def _history_csv(history: list[dict[str, Any]]) -> str:
