@@ -179,7 +179,9 @@ def predict_files(run_dir: Path, images: list[Path]) -> list[Prediction]:
     x = read_images(images, spec, size)  # every image is checked before the model loads
     model = load_trained_model(run_dir)
     check_model_fits(model, x, None, run_dir / "model.keras")
-    probabilities = predict_probabilities(model, x)
+    from layerspec.tasks import probabilities_of, task_of
+
+    probabilities = probabilities_of(task_of(loaded), predict_probabilities(model, x))
     if probabilities.shape[1] != len(class_names):
         class_names = [str(i) for i in range(probabilities.shape[1])]
     return [

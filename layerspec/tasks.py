@@ -49,12 +49,20 @@ def figures_of(task: Task, outputs: np.ndarray, split: Split, class_names: list[
     return classification_metrics(probabilities, split, class_names)
 
 
+def probabilities_of(task: Task, outputs: np.ndarray) -> np.ndarray:
+    """A classifier's outputs as probabilities: logits (train.from_logits) through the loss's sigmoid or softmax."""
+    if not task.from_logits or task.regression:
+        return outputs
+    if LOSSES[task.loss].activation == "sigmoid":
+        return np.asarray(1 / (1 + np.exp(-outputs)))
+    return _softmax(outputs)
+
+
 def _as_class_probabilities(
     task: Task, outputs: np.ndarray, split: Split, class_names: list[str]
 ) -> tuple[np.ndarray, Split, list[str]]:
     binary = LOSSES[task.loss].activation == "sigmoid"
-    if task.from_logits:
-        outputs = 1 / (1 + np.exp(-outputs)) if binary else _softmax(outputs)
+    outputs = probabilities_of(task, outputs)
     if binary and outputs.ndim == 2 and outputs.shape[1] == 1:
         labels = np.rint(split.y.reshape(-1)).astype(np.int64)
         p = outputs[:, 0]
