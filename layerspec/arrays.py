@@ -1,10 +1,11 @@
-"""The `arrays` data format: one .npz or HDF5 file per split holding an input array and a target array.
+"""The `arrays` data format: one .npz or HDF5 file per split holding input arrays and a target array.
 
-As for the image HDF5 files, everything is checked from metadata before an array is read: for .npz the header of
-each member (numpy.lib.format reads it from the zip member without the data; pickled object arrays are refused,
-and np.load runs with allow_pickle=False), for HDF5 the dataset's link, storage, shape and dtype. Shapes are held
-against the model's input, the float32 size of every split against the memory budget, and after reading values
-are held finite and class labels in range.
+A model with one input reads the array `arrays.x`; a model with several reads one array per input, named as the
+input. As for the image HDF5 files, everything is checked from metadata before an array is read: for .npz the
+header of each member (numpy.lib.format reads it from the zip member without the data; pickled object arrays are
+refused, and np.load runs with allow_pickle=False), for HDF5 the dataset's link, storage, shape and dtype. Shapes
+are held against the model's inputs, the float32 size of every split against the memory budget, and after reading
+values are held finite and class labels in range.
 
 Inputs keep their kind: integer arrays stay integers (int32: token ids an Embedding looks up stay exact), others
 become float32, divided by data.scale only when the spec writes it (an array is not pixels unless said so).
@@ -24,7 +25,7 @@ import numpy as np
 from layerspec.errors import DataError
 from layerspec.images import MemoryBudget
 from layerspec.spec.data import DataSpec
-from layerspec.splits import Split, Target, shape_fits
+from layerspec.splits import Inputs, Split, Target, shape_fits
 
 T = TypeVar("T")
 
@@ -49,32 +50,52 @@ def read_array_splits(spec: DataSpec, root: Path, paths: list[tuple[str, str]], 
     return {role: _read_split(spec, root / name, target) for role, name in paths}
 
 
+@dataclass(frozen=True)
+class _Port:
+    """One model input and the array that feeds it: `x` for a single input, the input's name for several."""
+
+    name: str | None
+    key: str
+    shape: tuple[int | None, ...]
+
+
+def _ports(spec: DataSpec, target: Target) -> list[_Port]:
+    if len(target.inputs) > 1:
+        return [_Port(name, name, shape) for name, shape in target.inputs]
+    return [_Port(None, spec.arrays.x, target.input_shape)]
+
+
 def _checked_metadata(spec: DataSpec, path: Path, target: Target, budget: MemoryBudget) -> None:
-    x, y = _infos(spec, path)
-    _check_x(x, path, target)
-    _check_y(y, x.shape[0], path, spec, target)
-    budget.claim(x.shape, path, f"array '{x.key}' declares shape", "use a smaller dataset")
-    budget.claim(y.shape, path, f"array '{y.key}' declares shape", "use a smaller dataset")
+    ports = _ports(spec, target)
+    infos = _infos(path, [p.key for p in ports] + [spec.arrays.y])
+    count = infos[0].shape[0] if infos[0].shape else 0
+    for port, info in zip(ports, infos, strict=False):
+        _check_x(info, path, port, count)
+        budget.claim(info.shape, path, f"array '{info.key}' declares shape", "use a smaller dataset")
+    _check_y(infos[-1], count, path, spec, target)
+    budget.claim(infos[-1].shape, path, f"array '{infos[-1].key}' declares shape", "use a smaller dataset")
 
 
-def _infos(spec: DataSpec, path: Path) -> tuple[ArrayInfo, ArrayInfo]:
-    keys = spec.arrays
+def _infos(path: Path, keys: list[str]) -> list[ArrayInfo]:
     if path.suffix.lower() == ".npz":
-        return _npz_info(path, keys.x), _npz_info(path, keys.y)
-    return _with_h5(path, lambda handle: (_h5_info(handle, keys.x, path), _h5_info(handle, keys.y, path)))
+        return [_npz_info(path, key) for key in keys]
+    return _with_h5(path, lambda handle: [_h5_info(handle, key, path) for key in keys])
 
 
 def _read_split(spec: DataSpec, path: Path, target: Target) -> Split:
-    keys = spec.arrays
+    ports = _ports(spec, target)
+    keys = [p.key for p in ports] + [spec.arrays.y]
     if path.suffix.lower() == ".npz":
         try:
             with np.load(path, allow_pickle=False) as archive:
-                x, y = archive[keys.x], archive[keys.y]
+                arrays = [np.asarray(archive[key]) for key in keys]
         except (OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
             raise DataError(str(path), f"cannot read the .npz file: {exc}") from None
     else:
-        x, y = _with_h5(path, lambda handle: (_h5_node(handle, keys.x, path)[()], _h5_node(handle, keys.y, path)[()]))
-    return Split(_inputs(np.asarray(x), spec, path, keys.x), _targets(np.asarray(y), spec, path, keys.y), None)
+        arrays = _with_h5(path, lambda handle: [np.asarray(_h5_node(handle, key, path)[()]) for key in keys])
+    inputs = [_inputs(values, spec, path, port.key) for port, values in zip(ports, arrays, strict=False)]
+    x: Inputs = inputs[0] if ports[0].name is None else {str(p.name): v for p, v in zip(ports, inputs, strict=True)}
+    return Split(x, _targets(arrays[-1], spec, path, spec.arrays.y), None)
 
 
 # ---------------------------------------------------------------------------------------------------- metadata
@@ -128,11 +149,11 @@ def _h5_info(handle: Any, key: str, path: Path) -> ArrayInfo:
     return ArrayInfo(key, tuple(int(d) for d in node.shape), np.dtype(node.dtype))
 
 
-def _check_x(x: ArrayInfo, path: Path, target: Target) -> None:
-    where = f"array '{x.key}'"
+def _check_x(x: ArrayInfo, path: Path, port: _Port, count: int) -> None:
+    where = f"array '{x.key}'" + (f" (input '{port.name}')" if port.name is not None else "")
     if x.dtype.kind not in "biuf" or x.dtype.itemsize > 8:
         raise DataError(str(path), f"{where} has dtype {x.dtype}; inputs must be booleans, integers or floats")
-    expected = tuple(target.input_shape)
+    expected = port.shape
     if len(x.shape) != len(expected) + 1 or not shape_fits(x.shape[1:], expected):
         raise DataError(
             str(path),
@@ -141,6 +162,8 @@ def _check_x(x: ArrayInfo, path: Path, target: Target) -> None:
         )
     if x.shape[0] == 0:
         raise DataError(str(path), f"{where} holds no examples")
+    if x.shape[0] != count:
+        raise DataError(str(path), f"{where} holds {x.shape[0]} examples, the first input's array {count}")
 
 
 def _check_y(y: ArrayInfo, count: int, path: Path, spec: DataSpec, target: Target) -> None:

@@ -45,11 +45,15 @@ def data_root(loaded: LoadedSpec, data_dir: Path | None = None) -> Path:
     return loaded.path.parent / spec.dir
 
 
-def target_of(input_shape: Sequence[int | None], output_shape: Sequence[int | None]) -> Target:
+def target_of(
+    input_shape: Sequence[int | None],
+    output_shape: Sequence[int | None],
+    inputs: Sequence[tuple[str, Sequence[int | None]]] = (),
+) -> Target:
     """What reading the data needs from a checked model: one example's shape (the first input, without the batch
-    axis) and the class count (the first output's size, when it is a vector)."""
+    axis), the class count (the first output's size, when it is a vector) and every input's name and shape."""
     classes = output_shape[0] if len(output_shape) == 1 else None
-    return Target(tuple(input_shape), classes)
+    return Target(tuple(input_shape), classes, tuple((name, tuple(shape)) for name, shape in inputs))
 
 
 def model_target(loaded: LoadedSpec) -> Target:
@@ -57,7 +61,8 @@ def model_target(loaded: LoadedSpec) -> Target:
     from layerspec.check import check_loaded
 
     summary = check_loaded(loaded).summary
-    return target_of(summary.record(summary.inputs[0]).output_shape, summary.record(summary.outputs[0]).output_shape)
+    inputs = [(name, summary.record(name).output_shape) for name in summary.inputs]
+    return target_of(inputs[0][1], summary.record(summary.outputs[0]).output_shape, inputs)
 
 
 def load_dataset(loaded: LoadedSpec, data_dir: Path | None = None, *, target: Target | None = None) -> Dataset:
@@ -344,7 +349,8 @@ def run_target(run_dir: Path) -> Target | None:
     summary = RunFolder(run_dir).summary()
     if summary is None or not summary.inputs or not summary.outputs:
         return None
-    return target_of(summary.inputs[0].shape[1:], summary.outputs[0].shape[1:])
+    inputs = [(port.name, port.shape[1:]) for port in summary.inputs]
+    return target_of(summary.inputs[0].shape[1:], summary.outputs[0].shape[1:], inputs)
 
 
 def run_data_dir(run_dir: Path, loaded: LoadedSpec, data_dir: Path | None) -> Path:

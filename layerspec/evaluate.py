@@ -25,11 +25,12 @@ from layerspec.data import (
 from layerspec.errors import DataError, UsageError, escape_text
 from layerspec.images import MemoryBudget, decoded_shape, read_images
 from layerspec.run import Evaluation, Metrics, RunFolder, check_model_archive, folder, keras_classes, read_metrics
+from layerspec.splits import Inputs, count
 
 EPSILON = 1e-7  # Keras's clipping of probabilities in its cross-entropy losses
 
 
-def predict_probabilities(model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def predict_probabilities(model: Any, x: Inputs, batch_size: int = 256) -> np.ndarray:
     """The model's output probabilities for `x`, computed `batch_size` examples at a time.
 
     The batches come from a plain `tf.data` pipeline rather than Keras's adapter for NumPy arrays: for arrays of a
@@ -40,7 +41,7 @@ def predict_probabilities(model: Any, x: np.ndarray, batch_size: int = 256) -> n
     import tensorflow as tf
 
     batches = tf.data.Dataset.from_tensor_slices(x).batch(batch_size)
-    probabilities = model.predict(batches, verbose=0) if len(x) else np.zeros((0, _classes(model)))
+    probabilities = model.predict(batches, verbose=0) if count(x) else np.zeros((0, _classes(model)))
     if isinstance(probabilities, list | tuple):  # several outputs: the first one is the classifier
         probabilities = probabilities[0]
     return np.asarray(probabilities, dtype=np.float64)
@@ -115,20 +116,29 @@ def load_trained_model(run_dir: Path) -> Any:
         raise DataError(str(path), f"cannot load the model: {type(exc).__name__}: {exc}") from None
 
 
-def check_model_fits(model: Any, x: np.ndarray, classes: int | None, path: Path) -> None:
+def check_model_fits(model: Any, x: Inputs, classes: int | None, path: Path) -> None:
     """The loaded model takes the data's images and has one output per class (`classes`, when known): a
     model.keras from another run would otherwise fail deep inside Keras."""
-    expected = tuple(x.shape[1:])
-    received = tuple(model.inputs[0].shape[1:]) if len(model.inputs) == 1 else ()
-    if len(received) != len(expected) or any(
-        r is not None and r != e for r, e in zip(received, expected, strict=False)
-    ):
-        raise DataError(
-            str(path), f"the model takes inputs of shape {received}, the data's images are {expected}: rebuild the run"
-        )
+    if isinstance(x, dict):
+        ports = {str(getattr(port, "name", "")): port for port in model.inputs}
+        for name, values in x.items():
+            _check_input_fits(ports.get(name), tuple(values.shape[1:]), name, path)
+    else:
+        _check_input_fits(model.inputs[0] if len(model.inputs) == 1 else None, tuple(x.shape[1:]), None, path)
     outputs = model.outputs[0].shape[-1] if len(model.outputs) == 1 else None
     if outputs is None or (classes is not None and outputs != classes):
         raise DataError(str(path), f"the model has {outputs} outputs, the data {classes} classes: rebuild the run")
+
+
+def _check_input_fits(port: Any, expected: tuple[int, ...], name: str | None, path: Path) -> None:
+    received = tuple(port.shape[1:]) if port is not None else ()
+    if len(received) != len(expected) or any(
+        r is not None and r != e for r, e in zip(received, expected, strict=False)
+    ):
+        what = f"input '{name}'" if name is not None else "inputs"
+        raise DataError(
+            str(path), f"the model takes {what} of shape {received}, the data's are {expected}: rebuild the run"
+        )
 
 
 def evaluate_run(run_dir: Path, data_dir: Path | None = None) -> Evaluation:

@@ -141,3 +141,53 @@ def test_the_report_adapts_to_the_task(workdir: Path) -> None:
     assert "Predicted against true values" in regression and "Test R²" in regression
     assert "<h3>Confusion matrix</h3>" not in regression and "Test accuracy" not in regression
     assert "<h3>Confusion matrix</h3>" in classifier and "Predicted against true values" not in classifier
+
+
+TWO_INPUTS = """\
+name: two_inputs
+inputs:
+  - name: tokens
+    shape: [40]
+  - name: extra
+    shape: [8]
+layers:
+  - type: Concatenate
+    inputs: [tokens, extra]
+  - type: Dense
+    units: 3
+    activation: softmax
+data:
+  format: arrays
+  dir: .
+  train: two_train.npz
+  test: two_test.npz
+  labels: sparse
+train:
+  epochs: 1
+  batch_size: 16
+"""
+
+
+def write_two_inputs(path: Path, count: int, extra_count: int | None = None) -> None:
+    rng = np.random.default_rng(0)
+    arrays = {
+        "tokens": rng.normal(size=(count, 40)).astype(np.float32),
+        "extra": rng.normal(size=(extra_count or count, 8)).astype(np.float32),
+        "y": rng.integers(0, 3, size=count),
+    }
+    np.savez(path, **arrays)
+
+
+def test_a_model_with_two_inputs_reads_an_array_per_input_name(workdir: Path) -> None:
+    write_two_inputs(workdir / "two_train.npz", 60)
+    write_two_inputs(workdir / "two_test.npz", 20)
+    (workdir / "two.yaml").write_text(TWO_INPUTS, encoding="utf-8")
+    metrics = train(workdir, "two.yaml", "two_run")["metrics"]
+    assert metrics["test_count"] == 20 and len(metrics["confusion_matrix"]) == 3
+    again = invoke("evaluate", str(workdir / "two_run"), "--json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    write_two_inputs(workdir / "two_test.npz", 20, extra_count=19)
+    result = invoke("train", str(workdir / "two.yaml"), "--out", str(workdir / "two_bad"))
+    assert result.exit_code == 3, result.output
+    assert "array 'extra' (input 'extra') holds 19 examples, the first input's array 20" in result.output

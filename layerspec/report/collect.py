@@ -172,7 +172,8 @@ def _data_view(dataset: Any, metrics: Metrics | None) -> DataView:
         if part is not None and class_names:  # regression targets have no classes to count
             counts[split] = np.bincount(np.asarray(part.y, dtype=np.int64), minlength=len(class_names)).tolist()
     # Only images (N, height, width, channels) are drawn; sequences and tables are not pictures.
-    pictures = dataset.train.x.ndim == 4 and bool(class_names)
+    x = dataset.train.x
+    pictures = isinstance(x, np.ndarray) and x.ndim == 4 and bool(class_names)
     return DataView(
         class_names=class_names,
         counts=counts,
