@@ -15,6 +15,7 @@ Targets are integer class ids for data.labels one_hot or sparse, float32 values 
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,18 @@ from layerspec.spec.data import DataSpec
 from layerspec.splits import Inputs, Split, Target, shape_fits
 
 T = TypeVar("T")
+# What reading a damaged zip raises besides OSError: found by tests/fuzz/test_arrays_robustness.py (an unknown
+# compression method, an "encrypted" flag, a broken deflate stream, a short member).
+NPZ_ERRORS = (
+    OSError,
+    ValueError,
+    KeyError,
+    EOFError,
+    RuntimeError,
+    NotImplementedError,
+    zipfile.BadZipFile,
+    zlib.error,
+)
 
 # Integer inputs above this lose their exactness as int32.
 _INT32 = np.iinfo(np.int32)
@@ -89,7 +102,7 @@ def _read_split(spec: DataSpec, path: Path, target: Target) -> Split:
         try:
             with np.load(path, allow_pickle=False) as archive:
                 arrays = [np.asarray(archive[key]) for key in keys]
-        except (OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
+        except NPZ_ERRORS as exc:
             raise DataError(str(path), f"cannot read the .npz file: {exc}") from None
     else:
         arrays = _with_h5(path, lambda handle: [np.asarray(_h5_node(handle, key, path)[()]) for key in keys])
@@ -117,7 +130,7 @@ def _npz_info(path: Path, key: str) -> ArrayInfo:
                     shape, _, dtype = np.lib.format.read_array_header_2_0(member)
     except DataError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, KeyError, EOFError) as exc:
+    except NPZ_ERRORS as exc:
         raise DataError(str(path), f"cannot read {where} of the .npz file: {exc}") from None
     if dtype.hasobject:
         raise DataError(str(path), f"{where} holds Python objects (a pickle); only numeric arrays are read")
