@@ -250,8 +250,12 @@ def learning_rate(schedule: ScheduleSpec, base: float, epoch: int, total: int, h
 # ---- monitored figures --------------------------------------------------------------------------------------------
 
 
+# Figures where lower is better (losses and errors); the others (accuracies, auc) are better higher.
+LOWER_IS_BETTER = ("loss", "mae", "mse")
+
+
 def better(value: float, best: float, monitor: str, min_delta: float = 0.0) -> bool:
-    if "loss" in monitor:
+    if monitor.removeprefix("val_") in LOWER_IS_BETTER:
         return value < best - min_delta
     return value > best + min_delta
 

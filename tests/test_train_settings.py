@@ -317,3 +317,9 @@ def test_the_train_result_gives_the_json_payload_and_moves_with_its_folder(tmp_p
         "epoch_seconds": [2.0, 3.0],
     }
     assert list(payload) == ["run_dir", "model", "history", "metrics", "epochs", "epoch_seconds"]
+
+
+def test_errors_are_better_lower_and_scores_higher() -> None:
+    assert recipes.better(0.1, 0.2, "val_mae") and recipes.better(0.1, 0.2, "mse")
+    assert not recipes.better(0.3, 0.2, "val_mse")
+    assert recipes.better(0.9, 0.8, "val_auc") and recipes.better(0.9, 0.8, "binary_accuracy")

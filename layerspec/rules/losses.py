@@ -14,6 +14,7 @@ from layerspec.errors import Diagnostic
 from layerspec.graph import Node
 from layerspec.recipes import LOSSES, METRICS
 from layerspec.rules.base import Context, rule
+from layerspec.rules.settings import watched_monitors
 from layerspec.spec.train import LOSS_FOR_LABELS
 from layerspec.spec.yaml_source import SourcePath
 
@@ -144,3 +145,29 @@ def metrics_fit_loss(ctx: Context) -> list[Diagnostic]:
         for i, metric in enumerate(ctx.train.metrics)
         if task not in METRICS[metric].tasks
     ]
+
+
+@rule
+def monitors_are_logged(ctx: Context) -> list[Diagnostic]:
+    """A watched figure other than the loss is logged only when its metric is in train.metrics (by default
+    accuracy for a classification loss, mae for a regression one)."""
+    if ctx.data is None or ctx.train is None:
+        return []
+    if "metrics" in ctx.train.model_fields_set:
+        logged = list(ctx.train.metrics)
+    else:
+        task = LOSSES[ctx.train.loss or LOSS_FOR_LABELS[ctx.data.labels]].task
+        logged = ["mae"] if task == "regression" else list(ctx.train.metrics)
+    problems = []
+    for where, monitor in watched_monitors(ctx.train).items():
+        figure = monitor.removeprefix("val_")
+        if figure not in ("loss", *logged):
+            loss = monitor.removesuffix(figure) + "loss"
+            problems.append(
+                ctx.error(
+                    where,
+                    f"'{monitor}' is not logged: train.metrics is [{', '.join(logged)}]; add {figure} to "
+                    f"train.metrics or watch {loss}",
+                )
+            )
+    return problems

@@ -16,7 +16,20 @@ MAX_EPOCHS = 100_000
 MAX_SEED = 2**31 - 1  # what every seed TensorFlow and NumPy take can hold
 LearningRate = Annotated[float, Field(gt=0.0, le=10.0)]
 Epochs = Annotated[int, Field(ge=1, le=MAX_EPOCHS)]
-Monitor = Literal["val_loss", "val_accuracy", "loss", "accuracy"]
+Monitor = Literal[
+    "val_loss",
+    "val_accuracy",
+    "loss",
+    "accuracy",
+    "val_mae",
+    "mae",
+    "val_mse",
+    "mse",
+    "val_auc",
+    "auc",
+    "val_binary_accuracy",
+    "binary_accuracy",
+]
 LossName = Literal[
     "categorical_crossentropy",
     "sparse_categorical_crossentropy",
@@ -90,7 +103,11 @@ class KeepSpec(StrictModel):
     """Which weights end up in model.keras."""
 
     weights: Literal["last", "best"] = Field(default="last", description="The last epoch's or the best epoch's.")
-    monitor: Monitor = Field(default="val_loss", description="What 'best' means (lowest loss, highest accuracy).")
+    monitor: Monitor = Field(
+        default="val_loss",
+        description="What 'best' means (lowest loss, mae or mse; highest accuracy or auc); a metric must be in "
+        "train.metrics.",
+    )
 
 
 class StrategySpec(StrictModel):
