@@ -46,6 +46,9 @@ def test_regression_figures() -> None:
     assert huber.test_loss == pytest.approx((0.125 + 0.375) / 4)
     constant = figures_of(Task("mean_squared_error", "values"), outputs, split(np.ones((4, 1))), [])
     assert constant.regression is not None and constant.regression.r2 is None
+    # metrics.json is written without its nulls: what is left still reads back.
+    record = Metrics.of(constant, "0" * 64)
+    assert Metrics.model_validate_json(record.model_dump_json(by_alias=True, exclude_none=True)) == record
 
 
 def test_metrics_json_round_trips_and_classifier_keys_are_unchanged() -> None:

@@ -288,6 +288,7 @@ class RegressionScores(RunFile):
     mse: Annotated[float, Field(ge=0.0)] = Field(description="Mean squared error.")
     rmse: Annotated[float, Field(ge=0.0)] = Field(description="Root of the mean squared error, in the targets' unit.")
     r2: float | None = Field(
+        default=None,
         description="Coefficient of determination: 1 - squared error / variance of the targets (1 is perfect, 0 "
         "no better than the mean); null when the targets do not vary."
     )
