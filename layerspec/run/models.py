@@ -290,7 +290,7 @@ class RegressionScores(RunFile):
     r2: float | None = Field(
         default=None,
         description="Coefficient of determination: 1 - squared error / variance of the targets (1 is perfect, 0 "
-        "no better than the mean); null when the targets do not vary."
+        "no better than the mean); null when the targets do not vary.",
     )
     values: Count = Field(description="Target values compared (examples times values per example).")
     sample: list[PredictedValue] = Field(
