@@ -1,6 +1,7 @@
 # layerspec: set-up, tests and the main job.
 #   make install   virtual environment in .venv, Python and Debian packages (idempotent)
 #   make data      link the SIGNS dataset into data/signs
+#   make data-arrays  write the small synthetic array datasets into data/arrays (text, regression)
 #   make test      lint, type-check and run the test suite
 #   make demo      the main job on specs/signs.yaml
 #   make docs      regenerate the generated reference pages docs/spec.md and docs/run-folder.md
@@ -13,7 +14,7 @@ SIGNS_SRC ?= ../shared/data/signs
 APT_PACKAGES := graphviz chromium fonts-dejavu-core
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install system-deps data docs test lint typecheck pytest pytest-other-kernels demo fuzz bench lock clean
+.PHONY: install system-deps data data-arrays docs test lint typecheck pytest pytest-other-kernels demo fuzz bench lock clean
 
 install: $(VENV)/.installed system-deps
 
@@ -48,6 +49,11 @@ data/signs/train_signs.h5:
 	if [ ! -f "$(SIGNS_SRC)/train_signs.h5" ]; then \
 	  echo "error: SIGNS dataset not found in $(SIGNS_SRC); put it in data/signs/ or run 'make data SIGNS_SRC=/path/to/signs'"; exit 3; fi; \
 	mkdir -p data; rm -rf data/signs; ln -s "$$(cd "$(SIGNS_SRC)" && pwd)" data/signs; echo "linked data/signs -> $(SIGNS_SRC)"
+
+# Small array datasets made here (no download): token sequences for text classifiers, and a regression set.
+data-arrays: install
+	$(BIN)/python -m layerspec.synthetic text data/arrays
+	$(BIN)/python -m layerspec.synthetic regression data/arrays
 
 lint: install
 	$(BIN)/ruff check layerspec tests

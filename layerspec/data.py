@@ -74,11 +74,15 @@ def shown_path(path: Path) -> Path:
     return absolute if path.is_absolute() else Path(os.path.normpath(path))
 
 
-def target_of(input_shape: Sequence[int | None], output_shape: Sequence[int | None]) -> Target:
+def target_of(
+    input_shape: Sequence[int | None],
+    output_shape: Sequence[int | None],
+    inputs: Sequence[tuple[str, Sequence[int | None]]] = (),
+) -> Target:
     """What reading the data needs from a checked model: one example's shape (the first input, without the batch
-    axis) and the class count (the first output's size, when it is a vector)."""
+    axis), the class count (the first output's size, when it is a vector) and every input's name and shape."""
     classes = output_shape[0] if len(output_shape) == 1 else None
-    return Target(tuple(input_shape), classes)
+    return Target(tuple(input_shape), classes, tuple((name, tuple(shape)) for name, shape in inputs))
 
 
 def model_target(loaded: LoadedSpec) -> Target:
@@ -86,7 +90,8 @@ def model_target(loaded: LoadedSpec) -> Target:
     from layerspec.check import check_loaded
 
     summary = check_loaded(loaded).summary
-    return target_of(summary.record(summary.inputs[0]).output_shape, summary.record(summary.outputs[0]).output_shape)
+    inputs = [(name, summary.record(name).output_shape) for name in summary.inputs]
+    return target_of(inputs[0][1], summary.record(summary.outputs[0]).output_shape, inputs)
 
 
 def load_dataset(loaded: LoadedSpec, data_dir: Path | None = None, *, target: Target | None = None) -> Dataset:
@@ -105,15 +110,21 @@ def load_dataset(loaded: LoadedSpec, data_dir: Path | None = None, *, target: Ta
         splits, class_names = read_folder_splits(
             loaded, spec, root, _split_paths(spec), target, image_size(spec, target)
         )
+    elif spec.format == "arrays":
+        from layerspec.arrays import read_array_splits
+
+        splits = read_array_splits(spec, root, _split_paths(spec), target)
+        class_names = [] if spec.labels == "values" else _class_names(spec, root, target, list(splits.values()))
     else:
         splits = _read_h5_splits(spec, root, target)
         class_names = _class_names(spec, root, target, list(splits.values()))
-    check_class_count(class_names, target, root / spec.train)
-    for role, path in _split_paths(spec):
-        _check_labels(splits[role], len(class_names), root / path)
+    if spec.labels != "values":
+        check_class_count(class_names, target, root / spec.train)
+        for role, path in _split_paths(spec):
+            _check_labels(splits[role], len(class_names), root / path)
     train, val, test = splits["train"], splits.get("validation"), splits.get("test")
     if spec.validation_split > 0:
-        train, val = split_validation(train, spec.validation_split, spec.shuffle_seed)
+        train, val = split_validation(train, spec.validation_split, spec.shuffle_seed, spec.labels != "values")
     return Dataset(train, val, test, class_names)
 
 
@@ -123,12 +134,14 @@ def _split_paths(spec: DataSpec) -> list[tuple[str, str]]:
     return [(role, path) for role, path in named if path is not None]
 
 
-def split_validation(train: Split, fraction: float, seed: int) -> tuple[Split, Split]:
-    """Hold out `fraction` of each class (at least one example of each class that has two or more)."""
+def split_validation(train: Split, fraction: float, seed: int, by_class: bool = True) -> tuple[Split, Split]:
+    """Hold out `fraction` of each class (at least one example of each class that has two or more); of all the
+    examples at once when the targets are values, not classes."""
     rng = np.random.default_rng(seed)
     held: list[np.ndarray] = []
-    for label in np.unique(train.y):
-        members = np.flatnonzero(train.y == label)
+    groups = np.unique(train.y) if by_class else [None]
+    for label in groups:
+        members = np.flatnonzero(train.y == label) if label is not None else np.arange(len(train))
         rng.shuffle(members)
         count = round(fraction * len(members))
         held.append(members[: min(max(count, 1), len(members) - 1)])
@@ -163,8 +176,8 @@ def _open_h5(
     _require_file(path, role)
     try:
         with h5py.File(path, "r") as handle:
-            x_data = _plain_dataset(handle, x_key, path)
-            y_data = _plain_dataset(handle, y_key, path)
+            x_data = plain_dataset(handle, x_key, path)
+            y_data = plain_dataset(handle, y_key, path)
             count = _check_image_metadata(x_data, path, x_key, target, budget)
             _check_label_metadata(y_data, path, y_key, count)
             return use(x_data, y_data)
@@ -212,7 +225,7 @@ def _require_file(path: Path, role: str) -> None:
         raise DataError(str(path), "not a regular file")
 
 
-def _plain_dataset(handle: Any, key: str, path: Path) -> Any:
+def plain_dataset(handle: Any, key: str, path: Path) -> Any:
     """`handle[key]` if it is a dataset stored in this file; external/soft links and virtual datasets are refused.
 
     The link is inspected with getlink=True, which reads only the link itself: following an external link would
@@ -303,7 +316,8 @@ def _class_names(spec: DataSpec, root: Path, target: Target, splits: list[Split]
     if spec.class_names is not None:
         return list(spec.class_names)
     count = target.num_classes or max(int(s.y.max(initial=0)) for s in splits) + 1
-    return _h5_class_names(spec, root / spec.train) or [str(i) for i in range(count)]
+    from_file = _h5_class_names(spec, root / spec.train) if spec.format == "h5" else None
+    return from_file or [str(i) for i in range(count)]
 
 
 def _h5_class_names(spec: DataSpec, path: Path) -> list[str] | None:
@@ -316,7 +330,7 @@ def _h5_class_names(spec: DataSpec, path: Path) -> list[str] | None:
         with h5py.File(path, "r") as handle:
             if handle.get(key, getlink=True) is None:
                 return None
-            node = _plain_dataset(handle, key, path)
+            node = plain_dataset(handle, key, path)
             if len(node.shape) != 1 or not 0 < node.shape[0] <= MAX_CLASSES or node.dtype.kind not in "iuSOU":
                 raise DataError(
                     str(path), f"dataset '{key}' has shape {node.shape}, dtype {node.dtype}: not a class list"
@@ -374,7 +388,8 @@ def run_target(run_dir: Path) -> Target | None:
     summary = RunFolder(run_dir).summary()
     if summary is None or not summary.inputs or not summary.outputs:
         return None
-    return target_of(summary.inputs[0].shape[1:], summary.outputs[0].shape[1:])
+    inputs = [(port.name, port.shape[1:]) for port in summary.inputs]
+    return target_of(summary.inputs[0].shape[1:], summary.outputs[0].shape[1:], inputs)
 
 
 def run_data_dir(run_dir: Path, loaded: LoadedSpec, data_dir: Path | None) -> Path:

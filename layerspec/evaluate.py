@@ -25,11 +25,12 @@ from layerspec.data import (
 from layerspec.errors import DataError, UsageError, escape_text
 from layerspec.images import MemoryBudget, decoded_shape, read_images
 from layerspec.run import Evaluation, Metrics, RunFolder, check_model_archive, folder, keras_classes, read_metrics
+from layerspec.splits import Inputs, count
 
 EPSILON = 1e-7  # Keras's clipping of probabilities in its cross-entropy losses
 
 
-def predict_probabilities(model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def predict_probabilities(model: Any, x: Inputs, batch_size: int = 256) -> np.ndarray:
     """The model's output probabilities for `x`, computed `batch_size` examples at a time.
 
     The batches come from a plain `tf.data` pipeline rather than Keras's adapter for NumPy arrays: for arrays of a
@@ -40,7 +41,7 @@ def predict_probabilities(model: Any, x: np.ndarray, batch_size: int = 256) -> n
     import tensorflow as tf
 
     batches = tf.data.Dataset.from_tensor_slices(x).batch(batch_size)
-    probabilities = model.predict(batches, verbose=0) if len(x) else np.zeros((0, _classes(model)))
+    probabilities = model.predict(batches, verbose=0) if count(x) else np.zeros((0, _classes(model)))
     if isinstance(probabilities, list | tuple):  # several outputs: the first one is the classifier
         probabilities = probabilities[0]
     return np.asarray(probabilities, dtype=np.float64)
@@ -115,20 +116,29 @@ def load_trained_model(run_dir: Path) -> Any:
         raise DataError(str(path), f"cannot load the model: {type(exc).__name__}: {exc}") from None
 
 
-def check_model_fits(model: Any, x: np.ndarray, classes: int | None, path: Path) -> None:
+def check_model_fits(model: Any, x: Inputs, classes: int | None, path: Path) -> None:
     """The loaded model takes the data's images and has one output per class (`classes`, when known): a
     model.keras from another run would otherwise fail deep inside Keras."""
-    expected = tuple(x.shape[1:])
-    received = tuple(model.inputs[0].shape[1:]) if len(model.inputs) == 1 else ()
-    if len(received) != len(expected) or any(
-        r is not None and r != e for r, e in zip(received, expected, strict=False)
-    ):
-        raise DataError(
-            str(path), f"the model takes inputs of shape {received}, the data's images are {expected}: rebuild the run"
-        )
+    if isinstance(x, dict):
+        ports = {str(getattr(port, "name", "")): port for port in model.inputs}
+        for name, values in x.items():
+            _check_input_fits(ports.get(name), tuple(values.shape[1:]), name, path)
+    else:
+        _check_input_fits(model.inputs[0] if len(model.inputs) == 1 else None, tuple(x.shape[1:]), None, path)
     outputs = model.outputs[0].shape[-1] if len(model.outputs) == 1 else None
     if outputs is None or (classes is not None and outputs != classes):
         raise DataError(str(path), f"the model has {outputs} outputs, the data {classes} classes: rebuild the run")
+
+
+def _check_input_fits(port: Any, expected: tuple[int, ...], name: str | None, path: Path) -> None:
+    received = tuple(port.shape[1:]) if port is not None else ()
+    if len(received) != len(expected) or any(
+        r is not None and r != e for r, e in zip(received, expected, strict=False)
+    ):
+        what = f"input '{name}'" if name is not None else "inputs"
+        raise DataError(
+            str(path), f"the model takes {what} of shape {received}, the data's are {expected}: rebuild the run"
+        )
 
 
 def evaluate_run(run_dir: Path, data_dir: Path | None = None) -> Evaluation:
@@ -139,9 +149,12 @@ def evaluate_run(run_dir: Path, data_dir: Path | None = None) -> Evaluation:
         raise UsageError("the spec's data section names no test split (data.test)", str(loaded.path))
     if not len(dataset.test):
         raise DataError(str(loaded.path), "the test split holds no images: nothing to evaluate")
+    from layerspec.tasks import figures_of, task_of
+
     model = load_trained_model(run_dir)
-    check_model_fits(model, dataset.test.x, len(dataset.class_names), run_dir / "model.keras")
-    metrics = classification_metrics(predict_probabilities(model, dataset.test.x), dataset.test, dataset.class_names)
+    check_model_fits(model, dataset.test.x, len(dataset.class_names) or None, run_dir / "model.keras")
+    outputs = predict_probabilities(model, dataset.test.x)
+    metrics = figures_of(task_of(loaded), outputs, dataset.test, dataset.class_names)
     RunFolder(run_dir).write(folder.METRICS, Metrics.of(metrics, loaded.sha256))
     return metrics
 
@@ -176,7 +189,9 @@ def predict_files(run_dir: Path, images: list[Path]) -> list[Prediction]:
     x = read_images(images, spec, size)  # every image is checked before the model loads
     model = load_trained_model(run_dir)
     check_model_fits(model, x, None, run_dir / "model.keras")
-    probabilities = predict_probabilities(model, x)
+    from layerspec.tasks import probabilities_of, task_of
+
+    probabilities = probabilities_of(task_of(loaded), predict_probabilities(model, x))
     if probabilities.shape[1] != len(class_names):
         class_names = [str(i) for i in range(probabilities.shape[1])]
     return [
@@ -199,9 +214,24 @@ def _run_class_names(run_dir: Path, loaded: Any) -> list[str]:
     return list(spec.class_names) if spec.class_names else []
 
 
+def headline(metrics: Evaluation) -> str:
+    """One line of test figures: loss and accuracy of a classifier, loss and errors of a regression."""
+    scores = metrics.regression
+    if scores is None:
+        return f"test loss {metrics.test_loss:.4f}   test accuracy {metrics.test_accuracy:.2%}"
+    r2 = f"{scores.r2:.4f}" if scores.r2 is not None else "n/a (constant targets)"
+    return f"test loss {metrics.test_loss:.4f}   MAE {scores.mae:.4g}   RMSE {scores.rmse:.4g}   R² {r2}"
+
+
 def format_metrics(metrics: Evaluation, limit: int | None = None) -> str:
     """The evaluate table: totals, confusion matrix, per-class figures and misclassified images (the first
-    `limit` of them; None: all)."""
+    `limit` of them; None: all; for a regression, the error figures)."""
+    if metrics.regression is not None:
+        scores = metrics.regression
+        return (
+            f"{headline(metrics)}   ({metrics.test_count} examples)\n"
+            f"MSE {scores.mse:.6g} over {scores.values} target values\n"
+        )
     # Class names may be folder names: escaped, so none can break a line or send terminal control codes.
     names = [escape_text(n) for n in metrics.class_names]
     width = max(8, *(len(n) + 2 for n in names))

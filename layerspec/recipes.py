@@ -98,15 +98,36 @@ def optimizer(keras: Any, spec: OptimizerSpec) -> Any:
 class Loss(Recipe[TrainSpec]):
     # Whether the loss applies train.label_smoothing (Keras's sparse cross-entropy has none: it would be ignored).
     smooths_labels: bool = False
+    # The label encodings (data.labels) whose targets the loss reads.
+    labels: tuple[str, ...] = ("values",)
+    # "classification" (class probabilities, or logits with train.from_logits) or "regression" (values).
+    task: str = "regression"
+    # The final activation the loss reads probabilities from (None: any, a regression loss).
+    activation: str | None = None
+
+
+def _cce(keras: Any, s: TrainSpec) -> Any:
+    return keras.losses.CategoricalCrossentropy(label_smoothing=s.label_smoothing, from_logits=s.from_logits)
+
+
+def _bce(keras: Any, s: TrainSpec) -> Any:
+    return keras.losses.BinaryCrossentropy(label_smoothing=s.label_smoothing, from_logits=s.from_logits)
 
 
 LOSSES: dict[str, Loss] = _registry(
+    Loss("categorical_crossentropy", _cce, True, ("one_hot",), "classification", "softmax"),
     Loss(
-        "categorical_crossentropy",
-        lambda keras, settings: keras.losses.CategoricalCrossentropy(label_smoothing=settings.label_smoothing),
-        smooths_labels=True,
+        "sparse_categorical_crossentropy",
+        lambda keras, s: keras.losses.SparseCategoricalCrossentropy(from_logits=s.from_logits),
+        False,
+        ("sparse",),
+        "classification",
+        "softmax",
     ),
-    Loss("sparse_categorical_crossentropy", lambda keras, settings: keras.losses.SparseCategoricalCrossentropy()),
+    Loss("binary_crossentropy", _bce, True, ("values", "one_hot"), "classification", "sigmoid"),
+    Loss("mean_squared_error", lambda keras, s: keras.losses.MeanSquaredError()),
+    Loss("mean_absolute_error", lambda keras, s: keras.losses.MeanAbsoluteError()),
+    Loss("huber", lambda keras, s: keras.losses.Huber(delta=s.huber_delta)),
 )
 
 
@@ -114,26 +135,52 @@ def loss(keras: Any, name: str, settings: TrainSpec) -> Any:
     return lookup(LOSSES, "loss", name).build(keras, settings)
 
 
-# ---- metrics: built from the Keras module and the label encoding (data.labels) ------------------------------------
+# ---- metrics: built from the Keras module, the label encoding (data.labels) and train.from_logits -----------------
 
 
-def _top_k(k: int) -> Recipe[str]:
+@dataclass(frozen=True)
+class MetricInputs:
+    labels: str
+    from_logits: bool = False
+
+
+@dataclass(frozen=True)
+class Metric(Recipe[MetricInputs]):
+    # The loss tasks the metric means something for ("classification", "regression").
+    tasks: tuple[str, ...] = ("classification",)
+
+
+def _top_k(k: int) -> Metric:
     name = f"top_{k}_accuracy"
 
-    def build(keras: Any, labels: str) -> Any:
-        if labels == "one_hot":
+    def build(keras: Any, inputs: MetricInputs) -> Any:
+        if inputs.labels == "one_hot":
             return keras.metrics.TopKCategoricalAccuracy(k=k, name=name)
         return keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=name)
 
-    return Recipe(name, build)
+    return Metric(name, build)
+
+
+def _binary_accuracy(keras: Any, inputs: MetricInputs) -> Any:
+    # A logit of 0 is a probability of 0.5.
+    return keras.metrics.BinaryAccuracy(threshold=0.0 if inputs.from_logits else 0.5, name="binary_accuracy")
 
 
 # Keras's "accuracy" picks the categorical or the sparse variant from the labels and the loss itself.
-METRICS: dict[str, Recipe[str]] = _registry(Recipe("accuracy", lambda keras, labels: "accuracy"), _top_k(2), _top_k(3))
+METRICS: dict[str, Metric] = _registry(
+    Metric("accuracy", lambda keras, inputs: "accuracy"),
+    _top_k(2),
+    _top_k(3),
+    _top_k(5),
+    Metric("binary_accuracy", _binary_accuracy),
+    Metric("auc", lambda keras, inputs: keras.metrics.AUC(from_logits=inputs.from_logits, name="auc")),
+    Metric("mae", lambda keras, inputs: keras.metrics.MeanAbsoluteError(name="mae"), ("classification", "regression")),
+    Metric("mse", lambda keras, inputs: keras.metrics.MeanSquaredError(name="mse"), ("classification", "regression")),
+)
 
 
-def metric(keras: Any, name: str, labels: str) -> Any:
-    return lookup(METRICS, "metric", name).build(keras, labels)
+def metric(keras: Any, name: str, inputs: MetricInputs) -> Any:
+    return lookup(METRICS, "metric", name).build(keras, inputs)
 
 
 # ---- learning-rate schedules --------------------------------------------------------------------------------------
@@ -203,8 +250,12 @@ def learning_rate(schedule: ScheduleSpec, base: float, epoch: int, total: int, h
 # ---- monitored figures --------------------------------------------------------------------------------------------
 
 
+# Figures where lower is better (losses and errors); the others (accuracies, auc) are better higher.
+LOWER_IS_BETTER = ("loss", "mae", "mse")
+
+
 def better(value: float, best: float, monitor: str, min_delta: float = 0.0) -> bool:
-    if "loss" in monitor:
+    if monitor.removeprefix("val_") in LOWER_IS_BETTER:
         return value < best - min_delta
     return value > best + min_delta
 

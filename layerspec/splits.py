@@ -9,12 +9,29 @@ import numpy as np
 
 from layerspec.errors import DataError
 
+# A model's inputs: one array, or one per input name for a model with several (arrays format).
+Inputs = np.ndarray | dict[str, np.ndarray]
+
+
+def take(x: Inputs, index: np.ndarray | slice) -> Inputs:
+    """The examples `index` of every input."""
+    if isinstance(x, dict):
+        return {name: values[index] for name, values in x.items()}
+    return x[index]
+
+
+def count(x: Inputs) -> int:
+    """The number of examples of the inputs."""
+    first = next(iter(x.values())) if isinstance(x, dict) else x
+    return int(first.shape[0])
+
 
 @dataclass(frozen=True)
 class Split:
-    """One split: images (N, H, W, C) float32 scaled as the spec says, integer labels (N,), source files if any."""
+    """One split: images (N, H, W, C) float32 scaled as the spec says (or, for the arrays format, any inputs: one
+    array, or a dict of arrays by input name), targets (N,) integer labels or values, source files if any."""
 
-    x: np.ndarray
+    x: Inputs
     y: np.ndarray
     files: list[str] | None = None
 
@@ -23,7 +40,7 @@ class Split:
 
     def subset(self, index: np.ndarray) -> Split:
         files = [self.files[i] for i in index] if self.files is not None else None
-        return Split(self.x[index], self.y[index], files)
+        return Split(take(self.x, index), self.y[index], files)
 
 
 @dataclass(frozen=True)
@@ -44,6 +61,8 @@ class Target:
 
     input_shape: tuple[int | None, ...]
     num_classes: int | None
+    # Every input's name and shape, in the model's order (empty when unknown: the first input's shape only).
+    inputs: tuple[tuple[str, tuple[int | None, ...]], ...] = ()
 
 
 def shape_fits(actual: tuple[int, ...], expected: tuple[int | None, ...]) -> bool:

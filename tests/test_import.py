@@ -77,6 +77,7 @@ def round_trip(model: Any, tmp_path: Path) -> tuple[str, list[str]]:
             problems.append(f"{layer.name}: figures {record.output_shape}/{record.params}")
         if comparable(rebuilt.get_layer(layer.name).get_config()) != comparable(layer.get_config()):
             problems.append(f"{layer.name}: config")
+
     def count(m: Any) -> int:
         return sum(type(layer).__name__ != "InputLayer" for layer in m.layers)
 

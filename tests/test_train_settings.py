@@ -191,8 +191,22 @@ def _fake_keras() -> SimpleNamespace:
 
     return SimpleNamespace(
         optimizers=family("Adam", "AdamW", "SGD", "RMSprop"),
-        losses=family("CategoricalCrossentropy", "SparseCategoricalCrossentropy"),
-        metrics=family("TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy"),
+        losses=family(
+            "CategoricalCrossentropy",
+            "SparseCategoricalCrossentropy",
+            "BinaryCrossentropy",
+            "MeanSquaredError",
+            "MeanAbsoluteError",
+            "Huber",
+        ),
+        metrics=family(
+            "TopKCategoricalAccuracy",
+            "SparseTopKCategoricalAccuracy",
+            "BinaryAccuracy",
+            "AUC",
+            "MeanAbsoluteError",
+            "MeanSquaredError",
+        ),
     )
 
 
@@ -215,13 +229,35 @@ def test_each_optimizer_builds_its_own_keras_class(name: str, built: str, argume
 def test_losses_and_metrics_build_their_keras_classes() -> None:
     keras, settings = _fake_keras(), TrainSpec(label_smoothing=0.1)
     smoothed = recipes.loss(keras, "categorical_crossentropy", settings)
-    assert (smoothed.keras_class, smoothed.kwargs) == ("CategoricalCrossentropy", {"label_smoothing": 0.1})
+    assert (smoothed.keras_class, smoothed.kwargs) == (
+        "CategoricalCrossentropy",
+        {"label_smoothing": 0.1, "from_logits": False},
+    )
     sparse = recipes.loss(keras, "sparse_categorical_crossentropy", settings)
     assert sparse.keras_class == "SparseCategoricalCrossentropy"
-    assert recipes.metric(keras, "accuracy", "sparse") == "accuracy"
-    top = recipes.metric(keras, "top_3_accuracy", "one_hot")
+    sparse, one_hot = recipes.MetricInputs("sparse"), recipes.MetricInputs("one_hot")
+    assert recipes.metric(keras, "accuracy", sparse) == "accuracy"
+    top = recipes.metric(keras, "top_3_accuracy", one_hot)
     assert (top.keras_class, top.kwargs) == ("TopKCategoricalAccuracy", {"k": 3, "name": "top_3_accuracy"})
-    assert recipes.metric(keras, "top_2_accuracy", "sparse").keras_class == "SparseTopKCategoricalAccuracy"
+    assert recipes.metric(keras, "top_2_accuracy", sparse).keras_class == "SparseTopKCategoricalAccuracy"
+
+
+def test_from_logits_and_huber_delta_reach_the_keras_objects() -> None:
+    keras, settings = _fake_keras(), TrainSpec(from_logits=True, huber_delta=2.5)
+    for name, keras_class in [
+        ("categorical_crossentropy", "CategoricalCrossentropy"),
+        ("sparse_categorical_crossentropy", "SparseCategoricalCrossentropy"),
+        ("binary_crossentropy", "BinaryCrossentropy"),
+    ]:
+        built = recipes.loss(keras, name, settings)
+        assert (built.keras_class, built.kwargs["from_logits"]) == (keras_class, True)
+    huber = recipes.loss(keras, "huber", settings)
+    assert (huber.keras_class, huber.kwargs) == ("Huber", {"delta": 2.5})
+    logits = recipes.MetricInputs("values", from_logits=True)
+    assert recipes.metric(keras, "binary_accuracy", logits).kwargs["threshold"] == 0.0
+    assert recipes.metric(keras, "binary_accuracy", recipes.MetricInputs("values")).kwargs["threshold"] == 0.5
+    assert recipes.metric(keras, "auc", logits).kwargs["from_logits"] is True
+    assert recipes.metric(keras, "mae", logits).keras_class == "MeanAbsoluteError"
 
 
 def test_an_unknown_name_is_an_error_not_another_entry() -> None:
@@ -233,8 +269,8 @@ def test_an_unknown_name_is_an_error_not_another_entry() -> None:
         learning_rate(ScheduleSpec.model_construct(type="linear", warmup_epochs=0), 0.1, 0, 10, [])
     with pytest.raises(LookupError, match="no loss named 'hinge'"):
         recipes.loss(keras, "hinge", TrainSpec())
-    with pytest.raises(LookupError, match="no metric named 'top_5_accuracy'"):
-        recipes.metric(keras, "top_5_accuracy", "sparse")
+    with pytest.raises(LookupError, match="no metric named 'top_7_accuracy'"):
+        recipes.metric(keras, "top_7_accuracy", recipes.MetricInputs("sparse"))
 
 
 def test_warmup_applies_only_to_the_schedules_that_say_so() -> None:
@@ -259,7 +295,7 @@ def test_every_entry_builds_with_keras(keras: Any) -> None:
         assert isinstance(recipes.loss(keras, name, TrainSpec(label_smoothing=0.1)), keras.losses.Loss)
     for name in recipes.METRICS:
         for labels in ("one_hot", "sparse"):
-            built = recipes.metric(keras, name, labels)
+            built = recipes.metric(keras, name, recipes.MetricInputs(labels, from_logits=name == "auc"))
             assert built == "accuracy" if name == "accuracy" else built.name == name
 
 
@@ -281,3 +317,9 @@ def test_the_train_result_gives_the_json_payload_and_moves_with_its_folder(tmp_p
         "epoch_seconds": [2.0, 3.0],
     }
     assert list(payload) == ["run_dir", "model", "history", "metrics", "epochs", "epoch_seconds"]
+
+
+def test_errors_are_better_lower_and_scores_higher() -> None:
+    assert recipes.better(0.1, 0.2, "val_mae") and recipes.better(0.1, 0.2, "mse")
+    assert not recipes.better(0.3, 0.2, "val_mse")
+    assert recipes.better(0.9, 0.8, "val_auc") and recipes.better(0.9, 0.8, "binary_accuracy")

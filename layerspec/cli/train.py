@@ -111,7 +111,9 @@ def train(
     metrics = result.metrics
     typer.echo(f"kept: {result.kept_reason}")
     if metrics is not None:
-        typer.echo(f"test loss {metrics.test_loss:.4f}   test accuracy {metrics.test_accuracy:.2%}")
+        from layerspec.evaluate import headline
+
+        typer.echo(headline(metrics))
     files = "model.keras, history.json, history.csv, metrics.json, train.json"
     typer.echo(f"wrote {escape_text(str(result.run_dir))} ({files})")
 

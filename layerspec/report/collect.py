@@ -185,13 +185,16 @@ def _data_view(dataset: Any, metrics: Metrics | None) -> DataView:
     counts: dict[str, list[int]] = {}
     for split in SPLITS:
         part = getattr(dataset, split, None)
-        if part is not None:
+        if part is not None and class_names:  # regression targets have no classes to count
             counts[split] = np.bincount(np.asarray(part.y, dtype=np.int64), minlength=len(class_names)).tolist()
+    # Only images (N, height, width, channels) are drawn; sequences and tables are not pictures.
+    x = dataset.train.x
+    pictures = isinstance(x, np.ndarray) and x.ndim == 4 and bool(class_names)
     return DataView(
         class_names=class_names,
         counts=counts,
-        samples=_samples(dataset.train, class_names),
-        test_images=_test_images(dataset.test, metrics),
+        samples=_samples(dataset.train, class_names) if pictures else [],
+        test_images=_test_images(dataset.test, metrics) if pictures else {},
     )
 
 

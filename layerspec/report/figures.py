@@ -132,6 +132,20 @@ def confusion_chart(matrix: Sequence[Sequence[int]], class_names: Sequence[str])
         return _svg_uri(figure)
 
 
+def predicted_vs_true_chart(true: Sequence[float], predicted: Sequence[float]) -> str:
+    """A regression's test targets against the model's outputs, with the diagonal a perfect model lies on."""
+    with _figure(4.6, 4.2) as figure:
+        axes = figure.add_subplot()
+        axes.scatter(list(true), list(predicted), s=10, alpha=0.6, color=RUN_COLOURS[0], linewidths=0)
+        values = [*true, *predicted]
+        low, high = (min(values), max(values)) if values else (0.0, 1.0)
+        axes.plot([low, high], [low, high], color="#7f7f7f", linewidth=1, linestyle="--")
+        axes.set_xlabel("true value")
+        axes.set_ylabel("predicted value")
+        axes.set_aspect("equal", adjustable="datalim")
+        return _svg_uri(figure)
+
+
 def _write_counts(axes: Axes, counts: np.ndarray[Any, Any]) -> None:
     threshold = counts.max() / 2 if counts.size else 0
     for (row, col), count in np.ndenumerate(counts):

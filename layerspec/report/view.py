@@ -19,6 +19,7 @@ from layerspec.report.collect import Picture, Run, class_label, misclassified_pi
 from layerspec.report.details import LayerDetail, layer_details, memory_chart, memory_facts
 from layerspec.report.svg import SvgError, sanitize_svg
 from layerspec.run import History, Summary, TrainInfo
+from layerspec.run.models import RegressionScores
 
 
 @dataclass(frozen=True)
@@ -309,6 +310,9 @@ def _add_evaluation(view: RunView, run: Run) -> None:
     metrics = run.metrics
     assert metrics is not None
     view.evaluated = True
+    if metrics.regression is not None:
+        _add_regression(view, metrics.regression, metrics.test_loss)
+        return
     view.test_figures = [("Test accuracy", percent(metrics.test_accuracy, 2)), ("Test loss", number(metrics.test_loss))]
     if metrics.confusion_matrix:
         names = metrics.class_names or [str(i) for i in range(len(metrics.confusion_matrix))]
@@ -328,3 +332,17 @@ def _add_evaluation(view: RunView, run: Run) -> None:
         )
         for m in metrics.misclassified[:48]
     ]
+
+
+def _add_regression(view: RunView, scores: RegressionScores, loss: float | None) -> None:
+    """Error figures and the predicted-vs-true plot, in place of a classifier's accuracy and confusion matrix."""
+    view.test_figures = [
+        ("Test MAE", number(scores.mae)),
+        ("Test RMSE", number(scores.rmse)),
+        ("Test R²", number(scores.r2)),
+        ("Test MSE", number(scores.mse)),
+        ("Test loss", number(loss)),
+    ]
+    if scores.sample:
+        true, predicted = [p.true for p in scores.sample], [p.predicted for p in scores.sample]
+        view.charts["predicted_vs_true"] = figures.predicted_vs_true_chart(true, predicted)

@@ -13,17 +13,19 @@ from layerspec.spec.yaml_source import SourcePath
 
 @rule
 def loss_fits_labels(ctx: Context) -> list[Diagnostic]:
-    """A categorical loss needs one-hot labels, a sparse one integer labels."""
+    """A categorical loss needs one-hot labels, a sparse one integer labels, the others the stored values."""
     if ctx.data is None or ctx.train is None or ctx.train.loss is None:
         return []
     loss, labels = ctx.train.loss, ctx.data.labels
-    if loss == LOSS_FOR_LABELS[labels]:
+    accepted = LOSSES[loss].labels
+    if labels in accepted:
         return []
+    fitting = [name for name, entry in LOSSES.items() if labels in entry.labels]
     return [
         ctx.error(
             ("train", "loss"),
-            f"loss '{loss}' does not fit labels '{labels}' (data.labels): use '{LOSS_FOR_LABELS[labels]}' "
-            "or change data.labels",
+            f"loss '{loss}' does not fit labels '{labels}' (data.labels): use one of {', '.join(fitting)}, "
+            f"or data.labels: {' or '.join(accepted)}",
         )
     ]
 
@@ -40,8 +42,8 @@ def label_smoothing_needs_one_hot(ctx: Context) -> list[Diagnostic]:
     return [
         ctx.error(
             ("train", "label_smoothing"),
-            f"label_smoothing works only with categorical_crossentropy (one-hot labels), but the loss is {loss} "
-            f"({why}): set label_smoothing: 0, or use data.labels: one_hot",
+            f"label_smoothing works only with categorical_crossentropy and binary_crossentropy, but the loss is "
+            f"{loss} ({why}): set label_smoothing: 0, or use one of those losses",
         )
     ]
 

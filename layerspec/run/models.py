@@ -274,6 +274,9 @@ class CheckpointState(Record):
 # ------------------------------------------------------------------------------------------------ metrics.json
 
 
+MAX_PLOTTED = 500  # points in the report's predicted-vs-true plot
+
+
 class ClassScores(RunFile):
     class_: Name = Field(alias="class", description="The class's name.")
     precision: Share = Field(
@@ -290,6 +293,32 @@ class Misclassified(RunFile):
     true: Name | Count = Field(description="The image's class.")
     predicted: Name | Count = Field(description="The class the model predicted.")
     confidence: Share = Field(description="The probability the model gave the predicted class.")
+
+
+class PredictedValue(RunFile):
+    true: float = Field(description="The example's target (its first value when the targets are vectors).")
+    predicted: float = Field(description="The model's output for it (the same value of the output).")
+
+
+class RegressionScores(RunFile):
+    """Error figures of a model whose loss is a regression loss (mean_squared_error, mean_absolute_error, huber),
+    over every value of every test target."""
+
+    mae: Annotated[float, Field(ge=0.0)] = Field(description="Mean absolute error.")
+    mse: Annotated[float, Field(ge=0.0)] = Field(description="Mean squared error.")
+    rmse: Annotated[float, Field(ge=0.0)] = Field(description="Root of the mean squared error, in the targets' unit.")
+    r2: float | None = Field(
+        default=None,
+        description="Coefficient of determination: 1 - squared error / variance of the targets (1 is perfect, 0 "
+        "no better than the mean); null when the targets do not vary.",
+    )
+    values: Count = Field(description="Target values compared (examples times values per example).")
+    sample: list[PredictedValue] = Field(
+        default_factory=list,
+        max_length=MAX_PLOTTED,
+        description=f"Up to {MAX_PLOTTED} (true, predicted) pairs, evenly spread over the test split, for the "
+        "report's predicted-vs-true plot.",
+    )
 
 
 class Evaluation(RunFile):
@@ -317,6 +346,11 @@ class Evaluation(RunFile):
     misclassified: list[Misclassified] = Field(
         default_factory=list, description="Every test image predicted wrongly, in test-split order."
     )
+    regression: RegressionScores | None = Field(
+        default=None,
+        description="Error figures, for a regression loss (then test_loss is that loss and the class figures are "
+        "empty); absent for a classifier.",
+    )
 
     @model_validator(mode="after")
     def _square_matrix(self) -> Evaluation:
@@ -329,7 +363,8 @@ class Evaluation(RunFile):
         return self
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
+        # A classifier's JSON keeps exactly its keys of before (no `regression: null`).
+        return self.model_dump(mode="json", by_alias=True, exclude={"regression"} if self.regression is None else None)
 
 
 class Metrics(Evaluation, Record):

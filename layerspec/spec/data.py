@@ -35,13 +35,23 @@ class H5Keys(StrictModel):
     )
 
 
+class ArrayKeys(StrictModel):
+    """Names of the arrays inside each file of the `arrays` format (.npz members or HDF5 datasets)."""
+
+    x: KeyText = Field(default="x", description="The inputs, (N, ...) matching the model's input shape.")
+    y: KeyText = Field(
+        default="y", description="The targets: (N,) integer class ids, or (N, ...) values with data.labels: values."
+    )
+
+
 class DataSpec(StrictModel):
     """The dataset: HDF5 arrays or folders of images, one sub-folder per class."""
 
-    format: Literal["h5", "folder"] = Field(
+    format: Literal["h5", "folder", "arrays"] = Field(
         default="h5",
-        description="'h5': arrays in HDF5 files; 'folder': one sub-folder of JPEG/PNG images per class "
-        "(the layout keras.utils.image_dataset_from_directory reads).",
+        description="'h5': images in HDF5 files; 'folder': one sub-folder of JPEG/PNG images per class "
+        "(the layout keras.utils.image_dataset_from_directory reads); 'arrays': one .npz or HDF5 file per split "
+        "with an input array and a target array of any shape (sequences, tables, values).",
     )
     dir: PathText | None = Field(
         default=None,
@@ -60,6 +70,7 @@ class DataSpec(StrictModel):
         description="Fraction of the training examples held out for validation (stratified by class).",
     )
     keys: H5Keys = Field(default_factory=H5Keys, description="HDF5 dataset names (h5 format).")
+    arrays: ArrayKeys = Field(default_factory=ArrayKeys, description="Array names in each file (arrays format).")
     image_size: Annotated[list[Size], Field(min_length=2, max_length=2)] | None = Field(
         default=None,
         description="[height, width] images are resized to (folder format, predict); default: the input shape.",
@@ -72,11 +83,13 @@ class DataSpec(StrictModel):
     # 1e30 into 2.6e-28 (the same as zero to the first layer).
     scale: Annotated[float, Field(ge=1e-3, le=1e6)] = Field(
         default=255.0,
-        description="Pixel values are divided by this (255 maps uint8 pixels into [0, 1]); from 0.001 to 1000000.",
+        description="Pixel values are divided by this (255 maps uint8 pixels into [0, 1]); from 0.001 to 1000000. "
+        "The arrays format divides float inputs only when this is written.",
     )
-    labels: Literal["one_hot", "sparse"] = Field(
+    labels: Literal["one_hot", "sparse", "values"] = Field(
         default="one_hot",
-        description="Label encoding fed to the loss: one-hot vectors (categorical loss) or integer ids (sparse).",
+        description="Label encoding fed to the loss: one-hot vectors (categorical loss), integer ids (sparse), "
+        "or the stored targets as they are ('values': regression targets, 0/1 targets of binary cross-entropy).",
     )
     shuffle_seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = Field(
         default=0, description="Seed of the validation split and of the per-epoch shuffling."

@@ -16,12 +16,33 @@ MAX_EPOCHS = 100_000
 MAX_SEED = 2**31 - 1  # what every seed TensorFlow and NumPy take can hold
 LearningRate = Annotated[float, Field(gt=0.0, le=10.0)]
 Epochs = Annotated[int, Field(ge=1, le=MAX_EPOCHS)]
-Monitor = Literal["val_loss", "val_accuracy", "loss", "accuracy"]
-LossName = Literal["categorical_crossentropy", "sparse_categorical_crossentropy"]
-# The loss each label encoding (data.labels) needs; it is also the default loss.
+Monitor = Literal[
+    "val_loss",
+    "val_accuracy",
+    "loss",
+    "accuracy",
+    "val_mae",
+    "mae",
+    "val_mse",
+    "mse",
+    "val_auc",
+    "auc",
+    "val_binary_accuracy",
+    "binary_accuracy",
+]
+LossName = Literal[
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "binary_crossentropy",
+    "mean_squared_error",
+    "mean_absolute_error",
+    "huber",
+]
+# The default loss of each label encoding (data.labels); `values` (targets fed as stored) defaults to regression.
 LOSS_FOR_LABELS: dict[str, LossName] = {
     "one_hot": "categorical_crossentropy",
     "sparse": "sparse_categorical_crossentropy",
+    "values": "mean_squared_error",
 }
 
 
@@ -108,7 +129,11 @@ class KeepSpec(StrictModel):
     """Which weights end up in model.keras."""
 
     weights: Literal["last", "best"] = Field(default="last", description="The last epoch's or the best epoch's.")
-    monitor: Monitor = Field(default="val_loss", description="What 'best' means (lowest loss, highest accuracy).")
+    monitor: Monitor = Field(
+        default="val_loss",
+        description="What 'best' means (lowest loss, mae or mse; highest accuracy or auc); a metric must be in "
+        "train.metrics.",
+    )
 
 
 class StrategySpec(StrictModel):
@@ -131,7 +156,9 @@ class ThreadsSpec(StrictModel):
     inter_op: Annotated[int, Field(ge=1, le=1024)] | None = Field(default=None, description="Ops run at once.")
 
 
-MetricName = Literal["accuracy", "top_2_accuracy", "top_3_accuracy"]
+MetricName = Literal[
+    "accuracy", "top_2_accuracy", "top_3_accuracy", "top_5_accuracy", "binary_accuracy", "auc", "mae", "mse"
+]
 
 
 def _default_metrics() -> list[MetricName]:
@@ -180,7 +207,15 @@ class TrainSpec(StrictModel):
         "(CategoricalCrossentropy) are accepted too.",
     )
     label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
-        default=0.0, description="Label smoothing (categorical loss only)."
+        default=0.0, description="Label smoothing (categorical and binary cross-entropy only)."
+    )
+    from_logits: bool = Field(
+        default=False,
+        description="The model outputs logits (no final softmax or sigmoid): the cross-entropy losses, auc and "
+        "binary_accuracy read them as such. Required for a classification loss on an output without activation.",
+    )
+    huber_delta: Annotated[float, Field(gt=0.0, le=1e6)] = Field(
+        default=1.0, description="Where the huber loss turns from quadratic to linear."
     )
     metrics: Annotated[list[MetricName], Field(max_length=8)] = Field(
         default_factory=_default_metrics,

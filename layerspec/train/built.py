@@ -69,7 +69,8 @@ class Built:
 
 def checked_target(checked: Checked) -> Target:
     summary = checked.summary
-    return target_of(summary.record(summary.inputs[0]).output_shape, summary.record(summary.outputs[0]).output_shape)
+    inputs = [(name, summary.record(name).output_shape) for name in summary.inputs]
+    return target_of(inputs[0][1], summary.record(summary.outputs[0]).output_shape, inputs)
 
 
 def _run_spec(run: RunFolder) -> LoadedSpec:

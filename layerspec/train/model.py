@@ -11,7 +11,7 @@ from layerspec.data import data_spec
 from layerspec.fused import use_fused_batchnorm
 from layerspec.spec import LoadedSpec
 from layerspec.spec.train import TrainSpec
-from layerspec.train.options import loss_name
+from layerspec.train.options import loss_name, metric_names
 
 
 @contextmanager
@@ -42,6 +42,7 @@ def build_model(built: Any, loaded: LoadedSpec, settings: TrainSpec, strategy: A
 
     keras = keras_module()
     keras.utils.set_random_seed(settings.seed)
+    inputs = recipes.MetricInputs(data_spec(loaded).labels, settings.from_logits)
     with strategy.scope(), mixed_precision(settings.mixed_precision):
         model = _copy(keras, built, outputs, mixed=settings.mixed_precision != "float32")
         if settings.fused_batchnorm:
@@ -49,7 +50,7 @@ def build_model(built: Any, loaded: LoadedSpec, settings: TrainSpec, strategy: A
         model.compile(
             optimizer=recipes.optimizer(keras, settings.optimizer),
             loss=recipes.loss(keras, loss_name(loaded, settings), settings),
-            metrics=[recipes.metric(keras, name, data_spec(loaded).labels) for name in settings.metrics],
+            metrics=[recipes.metric(keras, name, inputs) for name in metric_names(loaded, settings)],
             jit_compile=settings.jit_compile,
         )
         model.optimizer.build(model.trainable_variables)

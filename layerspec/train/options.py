@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from layerspec.data import data_spec
+from layerspec.recipes import LOSSES
 from layerspec.rules.runtime import check_overrides
 from layerspec.spec import LoadedSpec
 from layerspec.spec.train import LOSS_FOR_LABELS, TrainSpec
@@ -42,5 +43,12 @@ def train_settings(loaded: LoadedSpec, options: TrainOptions | None = None) -> T
 
 
 def loss_name(loaded: LoadedSpec, settings: TrainSpec) -> str:
-    """The loss: the one the data section's label encoding needs (`check` refuses any other)."""
-    return LOSS_FOR_LABELS[data_spec(loaded).labels]
+    """The loss: train.loss, else the default of the data section's label encoding (`check` holds them together)."""
+    return settings.loss or LOSS_FOR_LABELS[data_spec(loaded).labels]
+
+
+def metric_names(loaded: LoadedSpec, settings: TrainSpec) -> list[str]:
+    """train.metrics as written; by default accuracy for a classification loss and mae for a regression one."""
+    if "metrics" in settings.model_fields_set:
+        return list(settings.metrics)
+    return ["mae"] if LOSSES[loss_name(loaded, settings)].task == "regression" else list(settings.metrics)

@@ -41,14 +41,17 @@ class _Pipeline:
     def from_split(cls, split: Split, labels: str, classes: int, batch_size: int, seeds: tuple[int, ...]) -> _Pipeline:
         import tensorflow as tf
 
+        # one_hot: class ids made vectors; sparse ids and `values` targets are fed as stored.
         y = np.eye(classes, dtype=np.float32)[split.y] if labels == "one_hot" else split.y
         with tf.device("/cpu:0"):
-            return cls(tf.constant(split.x), tf.constant(y), batch_size, seeds)
+            # Several inputs stay a dict of tensors by input name, which Keras matches to the model's inputs.
+            x = tf.nest.map_structure(tf.constant, split.x)
+            return cls(x, tf.constant(y), batch_size, seeds)
 
     def epoch(self, epoch: int | None) -> Any:
         import tensorflow as tf
 
-        count = int(self.x.shape[0])
+        count = int(self.y.shape[0])
         if epoch is None:
             return self._batched(tf.data.Dataset.from_tensor_slices(np.arange(count)))
         rng = np.random.default_rng([*self.seeds, epoch])
@@ -70,9 +73,15 @@ class _Pipeline:
         x, y = self.x, self.y
         return (
             order.batch(self.batch_size)
-            .map(lambda index: (tf.gather(x, index), tf.gather(y, index)), num_parallel_calls=PARALLEL_CALLS)
+            .map(lambda index: (_gather(x, index), tf.gather(y, index)), num_parallel_calls=PARALLEL_CALLS)
             .apply(_prefetched_untuned)
         )
+
+
+def _gather(x: Any, index: Any) -> Any:
+    import tensorflow as tf
+
+    return tf.nest.map_structure(lambda tensor: tf.gather(tensor, index), x)
 
 
 def _prefetched_untuned(dataset: Any) -> Any:

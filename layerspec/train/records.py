@@ -10,14 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from layerspec.artifacts import atomic_path
 from layerspec.data import data_spec
-from layerspec.evaluate import classification_metrics, predict_probabilities
+from layerspec.evaluate import predict_probabilities
 from layerspec.fused import standard_batchnorm
 from layerspec.hardware import this_cpu
 from layerspec.run import Epoch, Evaluation, History, Metrics, RunFolder, TrainInfo, folder, set_current_run
+from layerspec.splits import Inputs, count, take
+from layerspec.tasks import figures_of, task_of
 from layerspec.train.checkpoint import BEST_WEIGHTS, _load_weights
 from layerspec.train.loop import _Run, best_epoch
 from layerspec.train.model import apply_weight_average
@@ -99,7 +99,7 @@ def _write_records(run: _Run, history: History, metrics: Evaluation | None, reco
     folder_.write(folder.TRAIN, record)
 
 
-def recalibrate_batchnorm(model: Any, x: np.ndarray, chunk: int = 128) -> int:
+def recalibrate_batchnorm(model: Any, x: Inputs, chunk: int = 128) -> int:
     """Set each BatchNormalization layer's moving statistics to their average over `x` ("precise BN").
 
     During training the moving averages (momentum 0.99: about the last 100 steps) mix statistics of weights that
@@ -115,10 +115,10 @@ def recalibrate_batchnorm(model: Any, x: np.ndarray, chunk: int = 128) -> int:
         return 0
     momenta = [layer.momentum for layer in layers]
     try:
-        for k, start in enumerate(range(0, len(x), chunk), start=1):
+        for k, start in enumerate(range(0, count(x), chunk), start=1):
             for layer in layers:
                 layer.momentum = (k - 1) / k
-            model(x[start : start + chunk], training=True)
+            model(take(x, slice(start, start + chunk)), training=True)
     finally:
         for layer, momentum in zip(layers, momenta, strict=True):
             layer.momentum = momentum
@@ -131,8 +131,10 @@ def _recalibrate(run: _Run) -> str:
     note = f"; moving statistics of {count} BatchNormalization layers recomputed on the training split"
     val = run.dataset.val
     if count and val is not None and len(val):
-        figures = classification_metrics(predict_probabilities(run.model, val.x), val, run.dataset.class_names)
-        note += f" (then val_loss {figures.test_loss:.4f}, val_accuracy {figures.test_accuracy:.4f})"
+        outputs = predict_probabilities(run.model, val.x)
+        figures = figures_of(task_of(run.loaded), outputs, val, run.dataset.class_names)
+        note += f" (then val_loss {figures.test_loss:.4f}"
+        note += f", val_accuracy {figures.test_accuracy:.4f})" if figures.test_accuracy is not None else ")"
     return note
 
 
@@ -156,7 +158,7 @@ def _test_metrics(run: _Run) -> Evaluation | None:
     if test is None or not len(test):
         return None
     probabilities = predict_probabilities(run.model, test.x, run.settings.batch_size)
-    return classification_metrics(probabilities, test, run.dataset.class_names)
+    return figures_of(task_of(run.loaded), probabilities, test, run.dataset.class_names)
 
 
 def _history_csv(history: list[dict[str, Any]]) -> str:
