@@ -306,7 +306,10 @@ def test_the_train_result_gives_the_json_payload_and_moves_with_its_folder(tmp_p
         {"epoch": 1, "loss": 0.5, "learning_rate": 0.1, "seconds": 2.0},
         {"epoch": 2, "loss": 0.4, "seconds": 3.0},
     ]
-    result = TrainResult(tmp_path / ".run.new", epochs, 2, "last epoch", {"test_loss": None, "test_accuracy": None})
+    from layerspec.run.models import Epoch
+
+    history = [Epoch.model_validate(epoch) for epoch in epochs]
+    result = TrainResult(tmp_path / ".run.new", history, 2, "last epoch", None)  # no test split
     payload = result.moved_to(tmp_path / "run").to_json()
     assert payload == {
         "run_dir": str(tmp_path / "run"),

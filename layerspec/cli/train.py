@@ -84,6 +84,7 @@ def train(
         int | None,
         typer.Option(
             "--workers",
+            metavar="N",
             help="Start this many local worker processes of one multi-worker training (TF_CONFIG on 127.0.0.1).",
             show_default=False,
         ),
