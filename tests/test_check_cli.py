@@ -23,7 +23,7 @@ SPECS = sorted((REPO / "specs").glob("*.yaml"))
 GOOD = sorted((Path(__file__).parent / "cases" / "good").glob("*.yaml"))
 
 TOP_KEYS = {"name", "params", "trainable_params", "non_trainable_params", "macs", "inputs", "outputs", "layers"}
-LAYER_KEYS = {"name", "type", "inputs", "output_shape", "params", "trainable_params", "macs"}
+LAYER_KEYS = {"name", "type", "inputs", "output_shape", "output_shapes", "params", "trainable_params", "macs"}
 
 
 def test_check_never_imports_tensorflow() -> None:
@@ -55,6 +55,7 @@ def test_check_json_contract(cli: Callable[..., Any]) -> None:
     for layer in payload["layers"]:
         assert set(layer) == LAYER_KEYS
         assert layer["output_shape"][0] is None
+        assert layer["output_shapes"] == [layer["output_shape"]]  # one output each here
     conv0 = next(layer for layer in payload["layers"] if layer["name"] == "conv0")
     assert conv0 == {
         "name": "conv0",

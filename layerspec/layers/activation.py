@@ -18,6 +18,7 @@ NonNegative = Annotated[Finite, Field(ge=0)]
 class Activation(LayerSpec):
     """Applies a named activation function."""
 
+    masking = "pass"  # passes a mask on (Keras's supports_masking)
     examples = (
         example(IMAGE, activation="relu"),
         example((6, 3), activation="softmax"),
@@ -31,6 +32,7 @@ class Activation(LayerSpec):
 class ReLU(LayerSpec):
     """Rectified linear unit, optionally capped (ReLU6 is max_value: 6)."""
 
+    masking = "pass"  # passes a mask on (Keras's supports_masking)
     examples = (example(IMAGE), example(IMAGE, max_value=6.0), example((6,), negative_slope=0.1, threshold=0.5))
     type: Literal["ReLU"] = Field(description="The Keras layer class.")
     max_value: NonNegative | None = Field(default=None, description="Upper bound of the output.")
@@ -43,6 +45,7 @@ class ReLU(LayerSpec):
 class LeakyReLU(LayerSpec):
     """Leaky rectified linear unit."""
 
+    masking = "pass"  # passes a mask on (Keras's supports_masking)
     examples = (example(IMAGE), example((6,), negative_slope=0.2))
     type: Literal["LeakyReLU"] = Field(description="The Keras layer class.")
     negative_slope: NonNegative = Field(default=0.3, description="Slope for negative inputs.")
@@ -52,6 +55,7 @@ class LeakyReLU(LayerSpec):
 class Softmax(LayerSpec):
     """Softmax over an axis."""
 
+    masking = "pass"  # passes a mask on (Keras's supports_masking)
     examples = (example((6,)), example((6, 3), axis=1), example(IMAGE, axis=[1, 2]))
     type: Literal["Softmax"] = Field(description="The Keras layer class.")
     axis: Annotated[int, Field(ge=-64, le=64)] | list[Annotated[int, Field(ge=-64, le=64)]] = Field(

@@ -17,9 +17,9 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar, get_args
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 Shape = tuple[int | None, ...]
 
@@ -104,6 +104,7 @@ class Example:
 
     inputs: tuple[Shape, ...]
     args: Mapping[str, Any]
+    dtype: str = "float32"  # of every input: integer ids for an embedding
 
 
 def example(*inputs: Shape, **args: Any) -> Example:
@@ -111,11 +112,59 @@ def example(*inputs: Shape, **args: Any) -> Example:
     return Example(inputs, args)
 
 
+def int_example(*inputs: Shape, **args: Any) -> Example:
+    """An example whose inputs are int32 (token ids)."""
+    return Example(inputs, args, "int32")
+
+
 # Input shapes the examples use most: an image (height, width, channels) and a sequence (steps, channels).
 IMAGE = (9, 11, 4)
 SEQUENCE = (20, 6)
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$"
+# A reference to a layer's output: `NAME` (its first output) or `NAME[i]` (its i-th); `[` is never in a name.
+REF_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}(\[[0-9]{1,4}\])?$"
+_REF = re.compile(r"^(.*)\[([0-9]+)\]$")
+
+
+def split_ref(ref: str) -> tuple[str, int]:
+    """`enc[2]` -> ("enc", 2); `enc` -> ("enc", 0)."""
+    match = _REF.match(ref)
+    return (match[1], int(match[2])) if match else (ref, 0)
+
+
+TensorRef = Annotated[str, Field(pattern=REF_PATTERN)]
+# How a layer treats a mask arriving on its input, as Keras 3 does: "pass" it on to its output unchanged,
+# "consume" it (use it, output none), or "refuse" it (Keras drops it with only a warning, so the masked steps
+# would silently count as data; `check` makes that an error).
+Masking = Literal["pass", "consume", "refuse"]
+
+
+class CallArgs(BaseModel):
+    """Arguments of the layer's `call` (written under `call:`); a type accepts none unless it declares its own.
+
+    Fields listed in `tensor_fields` name layers (`NAME` or `NAME[i]`), whose tensors are passed."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+    tensor_fields: ClassVar[tuple[str, ...]] = ()
+
+    def tensor_refs(self) -> dict[str, list[str]]:
+        """Each tensor argument that is set, as the list of references it holds."""
+        found: dict[str, list[str]] = {}
+        for name in self.tensor_fields:
+            value = getattr(self, name)
+            if value is not None:
+                found[name] = [value] if isinstance(value, str) else list(value)
+        return found
+
+    def keras_kwargs(self, tensor: Callable[[str], Any]) -> dict[str, Any]:
+        """The keyword arguments of the call, each reference replaced by `tensor(reference)`."""
+        kwargs = self.model_dump(exclude_unset=True)
+        for name, refs in self.tensor_refs().items():
+            value = getattr(self, name)
+            kwargs[name] = tensor(value) if isinstance(value, str) else [tensor(r) for r in refs]
+        return kwargs
 
 
 class LayerSpec(BaseModel):
@@ -135,6 +184,8 @@ class LayerSpec(BaseModel):
     # compute dtype, and most layers fail on an integer or boolean tensor when the model runs although it builds
     # (found by tests/fuzz), so only a layer that casts may read an integer or boolean model input.
     casts_input: ClassVar[bool] = False
+    # How a mask on the input is treated (see `Masking`); layers that make masks override `output_masks`.
+    masking: ClassVar[Masking] = "refuse"
     # Configurations that tests/test_contract_layers.py checks and builds with Keras, and from which tests/fuzz
     # draws arguments for a type that has no hand-written generator; every registered type needs its own.
     examples: ClassVar[tuple[Example, ...]] = ()
@@ -150,9 +201,36 @@ class LayerSpec(BaseModel):
         description="Name(s) of earlier layers or model inputs this layer reads; default: the previous entry.",
     )
     trainable: bool = Field(default=True, description="Whether the layer's weights are trained.")
+    call: CallArgs | None = Field(
+        default=None,
+        description="Arguments of the layer's call; this type takes none (`training` is set by Keras itself).",
+    )
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         return inputs[0]
+
+    def output_count(self) -> int:
+        """How many tensors the layer returns (`NAME[i]` reads the i-th); known from the arguments alone."""
+        return 1
+
+    def output_shapes(self, inputs: list[Shape]) -> list[Shape]:
+        """The shape of every output; a layer with several outputs overrides this (and `output_count`)."""
+        return [self.output_shape(inputs)]
+
+    def check_call(self, inputs: list[Shape], tensors: Mapping[str, list[Shape]]) -> None:
+        """Raise ShapeError if the tensors passed under `call:` (shapes by argument) do not fit the layer."""
+
+    def output_masks(self, masked: bool) -> list[bool]:
+        """Which outputs carry a mask, given whether a mask reaches the input (refused ones never get here)."""
+        return [masked and self.masking == "pass"] * self.output_count()
+
+    def input_kind(self) -> Literal["float", "integer", "any"]:
+        """What the layer computes on: floats, integer ids (an embedding), or anything (it casts its input)."""
+        return "any" if self.casts_input else "float"
+
+    def nested(self) -> dict[str, LayerSpec]:
+        """The layers a wrapper holds, by argument (`layer`, `backward_layer`); none for other types."""
+        return {}
 
     def weights(self, inputs: list[Shape]) -> list[Weight]:
         return []
@@ -162,7 +240,7 @@ class LayerSpec(BaseModel):
 
     def keras_arguments(self) -> dict[str, Any]:
         """Constructor arguments for Keras: only those written in the spec, so Keras's defaults apply."""
-        args = self.model_dump(exclude_unset=True, exclude={"type", "inputs"})
+        args = self.model_dump(exclude_unset=True, exclude={"type", "inputs", "call"})
         args["name"] = self.name
         return args
 
@@ -207,6 +285,29 @@ def register(family: Family) -> Callable[[L], L]:
         return cls
 
     return decorate
+
+
+def _entry_type(value: Any) -> str | None:
+    return value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+
+
+def nested_layer_union() -> Any:
+    """Every registered type, tagged by `type`: what a wrapper's `layer:` may hold."""
+    members = tuple(Annotated[cls, Tag(name)] for name, cls in REGISTRY.items())
+    return Annotated[Union[members], Discriminator(_entry_type)]  # noqa: UP007  # a runtime-built union
+
+
+def complete_nested_types() -> None:
+    """Build the wrappers' models, whose `layer:` may hold any registered type: called once every family's module
+    is imported (their annotation `NestedLayer` is a forward reference until then)."""
+    namespace = {"NestedLayer": nested_layer_union()}
+    for cls in REGISTRY.values():
+        if not cls.__pydantic_complete__:
+            cls.model_rebuild(_types_namespace=namespace)
+
+
+if TYPE_CHECKING:
+    NestedLayer = LayerSpec
 
 
 def _type_literal(cls: type[LayerSpec]) -> str:

@@ -22,6 +22,7 @@ from layerspec.layers.fields import (
 class Dense(LayerSpec):
     """Fully connected layer applied to the last axis of its input."""
 
+    masking = "pass"  # passes a mask on (Keras's supports_masking)
     examples = (
         example((16,), units=10),
         example((5, 7), units=3),

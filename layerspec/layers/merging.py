@@ -33,6 +33,7 @@ def broadcast(first: Shape, second: Shape) -> Shape:
 
 
 class _ElementWise(LayerSpec):
+    masking = "consume"  # uses a mask and outputs none
     max_inputs: ClassVar[int | None] = None
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
@@ -109,6 +110,7 @@ class Minimum(_ElementWise):
 class Concatenate(LayerSpec):
     """Joins its inputs along one axis (DenseNet, Inception)."""
 
+    masking = "pass"  # passes a mask on (Keras's supports_masking)
     max_inputs: ClassVar[int | None] = None
     examples = (
         example((4, 4, 3), (4, 4, 5)),

@@ -78,6 +78,7 @@ class _Normalization(LayerSpec):
 class BatchNormalization(_Normalization):
     """Normalises each feature with batch statistics while training and moving averages at inference."""
 
+    masking = "pass"  # passes a mask on (Keras's supports_masking)
     examples = (
         example(IMAGE),
         example(IMAGE, axis=3),
@@ -111,6 +112,7 @@ class BatchNormalization(_Normalization):
 class LayerNormalization(_Normalization):
     """Normalises each example over the given axes."""
 
+    masking = "pass"  # passes a mask on (Keras's supports_masking)
     examples = (
         example(IMAGE),
         example(IMAGE, axis=[1, 2, 3]),

@@ -14,6 +14,7 @@ from layerspec.layers.fields import FactorOrRange, FillMode, Finite, Interpolati
 class Rescaling(LayerSpec):
     """Multiplies by `scale` and adds `offset` (1/255 maps pixels to [0, 1])."""
 
+    masking = "pass"  # passes a mask on (Keras's supports_masking)
     casts_input: ClassVar[bool] = True
     examples = (example(IMAGE, scale=1 / 255), example((6,), scale=2.0, offset=-1.0))
     type: Literal["Rescaling"] = Field(description="The Keras layer class.")

@@ -14,6 +14,7 @@ from layerspec.layers.fields import DataFormat, PositiveInt, Rate, Seed
 class Dropout(LayerSpec):
     """Randomly sets a fraction `rate` of its inputs to zero while training."""
 
+    masking = "pass"  # passes a mask on (Keras's supports_masking)
     examples = (
         example(IMAGE, rate=0.5),
         example((6,), rate=0.0, seed=3),
@@ -29,6 +30,7 @@ class Dropout(LayerSpec):
 class SpatialDropout2D(LayerSpec):
     """Drops whole feature maps instead of single values."""
 
+    masking = "pass"  # passes a mask on (Keras's supports_masking)
     rank: ClassVar[int] = 2
     examples = (example(IMAGE, rate=0.2), example(IMAGE, rate=0.5, seed=1))
     type: Literal["SpatialDropout2D"] = Field(description="The Keras layer class.")
