@@ -172,8 +172,9 @@ def _check_ref(ref: str, known: set[str], label: str, path: SourcePath, errors: 
     if name in known:
         return
     hint = did_you_mean(name, sorted(known))
-    what = "input" if path[-1] == "inputs" else f"layer under `call.{path[-1]}`"
-    errors.add(path, f"{label}: unknown {what} {ref!r}{hint}")
+    where = "" if path[-1] == "inputs" else f" under `call.{path[-1]}`"
+    what = "input" if path[-1] == "inputs" else "layer"
+    errors.add(path, f"{label}: unknown {what} {ref!r}{where}{hint}")
 
 
 def _check_output_indices(nodes: list[Node], inputs: list[str], errors: _Errors, broken: set[str]) -> None:

@@ -121,6 +121,10 @@ class ReversibleEmbedding(_Embedding):
     logit_soft_cap: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
         default=None, description="Bound of the reverse logits (cap * tanh(logits / cap)); null for none."
     )
+    mask_zero: bool = Field(
+        default=False,
+        description="Whether id 0 is padding; Keras computes no mask from it in a functional model, so none follows.",
+    )
     call: ReverseCall | None = Field(default=None, description="Call arguments: `reverse`.")
 
     def reverse(self) -> bool:
@@ -130,7 +134,8 @@ class ReversibleEmbedding(_Embedding):
         return "float" if self.reverse() else "integer"
 
     def output_masks(self, masked: bool) -> list[bool]:
-        return [False] if self.reverse() else [self.mask_zero]
+        # Its compute_mask returns None, so in a functional model (built symbolically) no mask follows it.
+        return [False]
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         if not self.reverse():
