@@ -277,12 +277,10 @@ def _container_model(entry: Any, rest: SourcePath) -> type[BaseModel] | None:
     model: type[BaseModel] | None = REGISTRY.get(kind) if isinstance(kind, str) else None
     value = entry
     for part in rest[:-1]:
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
-            value = value[part]
-        else:
+        in_list = isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value)
+        if not (in_list or (isinstance(value, dict) and part in value)):
             break
+        value = value[part]
         if part == "call" and model is not None:
             model = _call_model(model)
         elif isinstance(value, dict) and isinstance(value.get("type"), str) and value["type"] in REGISTRY:
