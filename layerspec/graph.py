@@ -195,7 +195,8 @@ def _check_output_indices(nodes: list[Node], inputs: list[str], errors: _Errors,
             if index < count or count == 0:
                 continue
             many = f"{count} outputs ({name}[0] to {name}[{count - 1}])"
-            outputs = many if count > 1 else "one output (an RNN returns its states with `return_state: true`)"
+            hint = "" if name in inputs else " (an RNN returns its states with `return_state: true`)"
+            outputs = many if count > 1 else f"one output{hint}"
             errors.add(
                 (*node.path, *where),
                 f"{node.label()}: {ref!r} names output {index} of '{name}', which has {outputs}",

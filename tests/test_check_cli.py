@@ -62,6 +62,7 @@ def test_check_json_contract(cli: Callable[..., Any]) -> None:
         "type": "Conv2D",
         "inputs": ["zero_padding2d"],
         "output_shape": [None, 64, 64, 32],
+        "output_shapes": [[None, 64, 64, 32]],
         "params": 7 * 7 * 3 * 32 + 32,
         "trainable_params": 7 * 7 * 3 * 32 + 32,
         "macs": 64 * 64 * 32 * 7 * 7 * 3,

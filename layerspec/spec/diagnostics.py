@@ -247,7 +247,8 @@ def _misspelling(error: ErrorDetails) -> tuple[Any, ...] | None:
     if error["type"] != "extra_forbidden" or not error["loc"]:
         return None
     *parent, key = error["loc"]
-    model = _layer_model(tuple(parent)) or (REGISTRY.get(parent[-1]) if isinstance(parent[-1], str) else None)
+    nested = REGISTRY.get(parent[-1]) if parent and isinstance(parent[-1], str) else None
+    model = _layer_model(tuple(parent)) or nested
     if model is None:
         return None
     match = closest(str(key), [f.alias or n for n, f in model.model_fields.items()])
