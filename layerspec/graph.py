@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from layerspec.errors import Diagnostic, SpecError, in_file_order
 from layerspec.layers import LayerSpec
-from layerspec.layers.base import layer_names, split_ref
+from layerspec.layers.base import construction_order, layer_names, split_ref
 from layerspec.spec.blocks import PREVIOUS_PREFIX, Origin, resolve_previous
 from layerspec.spec.diagnostics import did_you_mean
 from layerspec.spec.load import LoadedSpec
@@ -130,7 +130,8 @@ def _layer_names(loaded: LoadedSpec, taken: set[str], errors: _Errors) -> list[s
                 f"duplicate layer name '{layer.name}' (also used by {where}): names must be unique, rename one of them",
             )
         first.setdefault(layer.name, i)
-    return layer_names([(layer.type, layer.name) for layer in layers], taken)
+    nested = [construction_order(layer) for layer in layers]
+    return layer_names([(layer.type, layer.name) for layer in layers], taken, nested)
 
 
 def _resolve_inputs(

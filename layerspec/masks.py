@@ -24,7 +24,7 @@ def mask_errors(graph: Graph) -> list[Diagnostic]:
             masks[node.name] = [None]
             continue
         arriving = _arriving(node, masks)
-        if arriving and node.layer.masking == "refuse":
+        if arriving and node.layer.masking in ("refuse", "fails"):
             errors.append(_refused(graph, node, *arriving[0]))
             arriving = []
         made = node.layer.output_masks(bool(arriving))
@@ -50,9 +50,14 @@ def _refused(graph: Graph, node: Node, ref: str, producer: str) -> Diagnostic:
     assert node.layer is not None and maker.layer is not None
     made = "`mask_zero: true`" if maker.layer.type != "Masking" else "Masking"
     via = f"'{ref}'" if split_ref(ref)[0] == producer else f"'{ref}' (masked by '{producer}')"
+    what = (
+        "Keras builds the model, which then fails when it runs (the mask has one axis fewer than the input)"
+        if node.layer.masking == "fails"
+        else "Keras would drop it with only a warning, so the masked steps would count as data"
+    )
     message = (
         f"{node.label()}: {via} carries a mask (from {made} in {maker.label()}), which Keras's {node.layer.type} "
-        "cannot take: Keras would drop it with only a warning, so the masked steps would count as data; "
-        "consume the mask first (an LSTM, GRU or GlobalAveragePooling1D), or remove it at its source"
+        f"cannot take: {what}; consume the mask first (an LSTM, GRU or GlobalAveragePooling1D), or remove it at "
+        "its source"
     )
     return graph.loaded.source.diagnostic(node.path, message)

@@ -26,6 +26,8 @@ class LayerRecord:
     block: str | None = None
     # Every output's shape, the first being `output_shape`; set from it for a layer of one output.
     output_shapes: tuple[Shape, ...] = field(default=())
+    # References among the call arguments (an RNN's initial state): drawn, but not in `check --json`'s `inputs`.
+    call_inputs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.output_shapes or self.output_shapes[0] != self.output_shape:
@@ -147,7 +149,16 @@ def _infer_node(node: Node, inputs: list[Shape], shapes: dict[str, tuple[Shape, 
     weights = tuple(layer.weights(inputs))
     macs = layer.macs(inputs, outputs[0])
     return LayerRecord(
-        node.name, layer.type, node.inputs, outputs[0], weights, macs, layer.family, node.block, output_shapes=outputs
+        node.name,
+        layer.type,
+        node.inputs,
+        outputs[0],
+        weights,
+        macs,
+        layer.family,
+        node.block,
+        output_shapes=outputs,
+        call_inputs=node.call_refs,
     )
 
 

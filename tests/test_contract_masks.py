@@ -25,6 +25,16 @@ PARAMS = [
 ]
 
 
+def _fails_when_run(keras: Any, layer: Any, case: Example) -> None:
+    """Keras builds the layer behind a mask, but calling it on data with that mask fails."""
+    import numpy as np
+
+    shape = tuple(7 if d is None else d for d in case.inputs[0])
+    data = np.ones((2, *shape), "float32")
+    with pytest.raises(ValueError, match="mask"):
+        layer(data, mask=np.ones((2, *shape[:-1]), bool))
+
+
 def _masks(output: Any) -> list[bool]:
     outputs = list(output) if isinstance(output, (list, tuple)) else [output]
     return [getattr(o, "_keras_mask", None) is not None for o in outputs]
@@ -43,6 +53,10 @@ def test_mask_rule_matches_keras(keras: Any, type_name: str, case: Example) -> N
         warnings.simplefilter("always")
         output = layer(inputs if spec.max_inputs != 1 else inputs[0], **kwargs)
     dropped = any("does not support masking" in str(w.message) for w in caught)
+    if masked and spec.masking == "fails":
+        assert not dropped
+        _fails_when_run(keras, layer, case)
+        return
     if masked and spec.masking == "refuse" and not spec.output_masks(True)[0]:
         assert dropped, f"{type_name} is said to lose a mask, but Keras keeps it"
         return

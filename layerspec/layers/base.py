@@ -135,9 +135,10 @@ def split_ref(ref: str) -> tuple[str, int]:
 
 TensorRef = Annotated[str, Field(pattern=REF_PATTERN)]
 # How a layer treats a mask arriving on its input, as Keras 3 does: "pass" it on to its output unchanged,
-# "consume" it (use it, output none), or "refuse" it (Keras drops it with only a warning, so the masked steps
-# would silently count as data; `check` makes that an error).
-Masking = Literal["pass", "consume", "refuse"]
+# "consume" it (use it, output none), "refuse" it (Keras drops it with only a warning, so the masked steps
+# would silently count as data), or "fails" with it (Keras builds the model, which fails when it runs). `check`
+# makes the last two errors.
+Masking = Literal["pass", "consume", "refuse", "fails"]
 
 
 class CallArgs(BaseModel):
@@ -322,22 +323,47 @@ def default_name(type_name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def layer_names(entries: Sequence[tuple[str, str | None]], taken: set[str]) -> list[str]:
+Named = tuple[str, str | None]  # a layer's (type, written name or None)
+
+
+def layer_names(
+    entries: Sequence[Named], taken: set[str], nested: Sequence[Sequence[Named]] | None = None
+) -> list[str]:
     """Each (type, name) entry's name: its own, or one generated as Keras does (conv2d, conv2d_1, ...) that
-    clashes with no written name and nothing in `taken` (the model inputs)."""
-    used = taken | {name for _, name in entries if name is not None}
+    clashes with no written name and nothing in `taken` (the model inputs).
+
+    `nested[i]` lists the layers entry i wraps, in the order Keras makes them (inside out, before the wrapper):
+    an unnamed one takes a generated name first, as `TimeDistributed(Dense(3))` makes a `dense` before
+    `time_distributed`, so a later Dense is `dense_1` as in Keras."""
+    inner = nested or [()] * len(entries)
+    written = [name for _, name in entries] + [name for group in inner for _, name in group]
+    used = taken | {name for name in written if name is not None}
     counters: dict[str, int] = {}
+
+    def generate(type_name: str) -> str:
+        base = default_name(type_name)
+        name = base
+        while name in used:
+            counters[base] = counters.get(base, 0) + 1
+            name = f"{base}_{counters[base]}"
+        used.add(name)
+        return name
+
     names = []
-    for type_name, name in entries:
-        if name is None:
-            base = default_name(type_name)
-            name = base
-            while name in used:
-                counters[base] = counters.get(base, 0) + 1
-                name = f"{base}_{counters[base]}"
-            used.add(name)
-        names.append(name)
+    for (type_name, name), group in zip(entries, inner, strict=True):
+        for inner_type, inner_name in group:
+            if inner_name is None:
+                generate(inner_type)
+        names.append(name if name is not None else generate(type_name))
     return names
+
+
+def construction_order(layer: LayerSpec) -> list[Named]:
+    """The layers a wrapper holds, inside out, in the order Keras code would make them (before the wrapper)."""
+    found: list[Named] = []
+    for inner in layer.nested().values():
+        found += [*construction_order(inner), (inner.type, inner.name)]
+    return found
 
 
 # ---- shape arithmetic shared by the rules ---------------------------------------------------------------------

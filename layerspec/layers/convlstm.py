@@ -21,7 +21,7 @@ from layerspec.layers.base import (
     prod_known,
     register,
 )
-from layerspec.layers.fields import Activation, ConvPadding, DataFormat, PositiveInt
+from layerspec.layers.fields import Activation, ConvPadding, DataFormat, KernelInitializer, PositiveInt
 from layerspec.layers.recurrent import RecurrentBase
 
 Triple = Annotated[list[PositiveInt], Field(min_length=3, max_length=3)]
@@ -44,6 +44,13 @@ class _ConvLSTM(RecurrentBase):
     data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
     dilation_rate: Window = Field(default=1, description="Spacing between kernel taps of the input convolution.")
     recurrent_activation: Activation = Field(default="sigmoid", description="Activation of the gates.")
+    # Keras's `identity` initializer needs a 2D weight, and these kernels have the window's axes too.
+    kernel_initializer: KernelInitializer = Field(
+        default="glorot_uniform", description="Initializer of the input kernel (a Keras initializer name)."
+    )
+    recurrent_initializer: KernelInitializer = Field(
+        default="orthogonal", description="Initializer of the recurrent kernel (a Keras initializer name)."
+    )
     unit_forget_bias: bool = Field(default=True, description="Whether the forget gate's bias starts at 1.")
 
     def window(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
@@ -59,6 +66,11 @@ class _ConvLSTM(RecurrentBase):
             raise ShapeError(
                 f"{self.type} expects an input of rank {self.conv_rank + 3} (batch, steps, {self.conv_rank} spatial "
                 f"dimension(s), channels); received shape {format_shape(shape)}"
+            )
+        if None in shape[1:-1]:
+            raise ShapeError(
+                f"{self.type} needs every frame size known (Keras builds its states from them); received shape "
+                f"{format_shape(shape)}: give the input's spatial sizes"
             )
         return shape[0], shape[1:-1], known_channels(shape[-1], self.type)
 

@@ -15,6 +15,7 @@ from layerspec.layers.base import (
     ShapeError,
     Weight,
     example,
+    format_shape,
     int_example,
     prod_known,
     register,
@@ -143,7 +144,8 @@ class ReversibleEmbedding(_Embedding):
         if not inputs[0] or inputs[0][-1] != self.output_dim:
             raise ShapeError(
                 f"ReversibleEmbedding with `reverse: true` maps vectors of length output_dim = {self.output_dim} "
-                f"back to the vocabulary; received shape {inputs[0]}",
+                f"back to the vocabulary; received shape {format_shape(inputs[0])} (Keras builds it, and it fails "
+                "when it runs)",
                 "call",
             )
         return (*inputs[0][:-1], self.input_dim)

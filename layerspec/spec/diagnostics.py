@@ -61,10 +61,24 @@ def entry_names(raw: dict[str, Any]) -> list[str | None]:
         return []
     # `type` may be any YAML value here (a list is unhashable): only a string can name a registered type.
     typed = [e for e in layers if isinstance(e, dict) and isinstance(e.get("type"), str) and e["type"] in REGISTRY]
-    written = [(e["type"], e["name"] if isinstance(e.get("name"), str) else None) for e in typed]
-    generated = iter(layer_names(written, set(_input_names(raw))))
+    written = [_named(e) for e in typed]
+    generated = iter(layer_names(written, set(_input_names(raw)), [_nested_raw(e) for e in typed]))
     named = {id(e) for e in typed}
     return [next(generated) if id(e) in named else None for e in layers]
+
+
+def _named(entry: dict[str, Any]) -> tuple[str, str | None]:
+    return entry["type"], entry["name"] if isinstance(entry.get("name"), str) else None
+
+
+def _nested_raw(entry: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """A raw wrapper entry's nested layers, inside out (as `construction_order` lists a validated one's)."""
+    found: list[tuple[str, str | None]] = []
+    for key in ("layer", "backward_layer"):
+        inner = entry.get(key)
+        if isinstance(inner, dict) and isinstance(inner.get("type"), str) and inner["type"] in REGISTRY:
+            found += [*_nested_raw(inner), _named(inner)]
+    return found
 
 
 def _input_names(raw: dict[str, Any]) -> list[str]:

@@ -70,10 +70,12 @@ def _build(keras: Any, spec: dict[str, Any]) -> tuple[list[Figures], int]:
     for k, entry in enumerate(spec["layers"]):
         refs = entry.get("inputs", previous)
         refs_list = [refs] if isinstance(refs, str) else list(refs)
-        args = {key: _tuples(v) for key, v in entry.items() if key not in ("type", "inputs")}
-        layer = getattr(keras.layers, entry["type"])(**args)
+        layer = _layer(keras, entry)
         args_in = [tensors[r] for r in refs_list]
-        out = layer(args_in if entry["type"] in _MERGE_TYPES else args_in[0])
+        call = {key: _tuples(v) for key, v in entry.get("call", {}).items()}
+        out = layer(args_in if entry["type"] in _MERGE_TYPES else args_in[0], **call)
+        # A layer of several outputs (an RNN with return_state): the spec's NAME is the first.
+        out = out[0] if isinstance(out, (list, tuple)) else out
         key = entry.get("name", f"#{k}")
         tensors[key] = out
         previous = key
@@ -116,6 +118,15 @@ def run_model(spec: dict[str, Any], training: bool) -> list[tuple[int, ...]]:
     return [tuple(int(d) for d in out.shape) for out in outputs]
 
 
+def _layer(keras: Any, entry: dict[str, Any]) -> Any:
+    """`keras.layers.<type>(**arguments)`; a wrapper's nested `layer` (and `backward_layer`) built first."""
+    args = {key: _tuples(v) for key, v in entry.items() if key not in ("type", "inputs", "call")}
+    for key in ("layer", "backward_layer"):
+        if isinstance(entry.get(key), dict):
+            args[key] = _layer(keras, entry[key])
+    return getattr(keras.layers, entry["type"])(**args)
+
+
 def keras_names(spec: dict[str, Any]) -> list[str] | None:
     """The names Keras gives the layers of a sequential spec without names, in a fresh session (None if Keras
     refuses it). Clearing the session is slow, so this is used on a few specs only."""
@@ -126,9 +137,10 @@ def keras_names(spec: dict[str, Any]) -> list[str] | None:
     names = []
     try:
         for layer_entry in spec["layers"]:
-            args = {key: _tuples(v) for key, v in layer_entry.items() if key != "type"}
-            layer = getattr(keras.layers, layer_entry["type"])(**args)
-            tensor = layer([tensor] if layer_entry["type"] in _MERGE_TYPES else tensor)
+            layer = _layer(keras, layer_entry)
+            call = {key: _tuples(v) for key, v in layer_entry.get("call", {}).items()}
+            tensor = layer([tensor] if layer_entry["type"] in _MERGE_TYPES else tensor, **call)
+            tensor = tensor[0] if isinstance(tensor, (list, tuple)) else tensor
             names.append(str(layer.name))
     except Exception:
         return None

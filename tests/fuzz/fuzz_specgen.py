@@ -479,7 +479,9 @@ def layer_args(draw: Draw, type_name: str, shape: Shape) -> Args:
 
 
 def _input_shape(draw: Draw, rank: int | None = None) -> list[int | None]:
-    kinds = {3: ["image"], 2: ["sequence"]}.get(rank or 0, ["image", "image", "image", "sequence", "vector", "volume"])
+    kinds = {3: ["image"], 2: ["sequence"], 4: ["volume"], 5: ["video"]}.get(
+        rank or 0, ["image", "image", "image", "sequence", "vector", "volume"]
+    )
     kind = draw(st.sampled_from(kinds))
     size = st.integers(1, 16)
     unknown = draw(st.integers(0, 9)) == 0
@@ -493,7 +495,10 @@ def _input_shape(draw: Draw, rank: int | None = None) -> list[int | None]:
         return [None if unknown else draw(size), channels]
     if kind == "vector":
         return [draw(st.integers(1, 32))]
-    return [draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 4)), channels]
+    small = st.integers(1, 4)
+    if kind == "video":  # steps of volumes, for ConvLSTM3D
+        return [draw(small), draw(st.integers(1, 6)), draw(st.integers(1, 6)), draw(st.integers(1, 6)), channels]
+    return [draw(small), draw(small), draw(small), channels]
 
 
 def _infer(entry: Args, shapes: list[Shape]) -> Shape | None:
@@ -541,6 +546,10 @@ def specs(draw: Draw, max_layers: int = 8, focus: str | None = None, unnamed: bo
     first = _input_shape(draw, input_rank(focus) if focus else None)
     n_layers = draw(st.integers(1, max_layers))
     focus_at = draw(st.integers(1 if focus in MERGES else 0, 2)) if focus else -1
+    # A type that reads integer ids (an embedding) reads the first input, given an integer dtype.
+    ids = focus is not None and any(e.dtype != "float32" for e in REGISTRY[focus].examples) and draw(st.booleans())
+    if ids:
+        focus_at = 0
     n_layers = max(n_layers, focus_at + 1)
     inputs = []
     for i in range(n_inputs):
@@ -548,7 +557,9 @@ def specs(draw: Draw, max_layers: int = 8, focus: str | None = None, unnamed: bo
         entry: Args = {"shape": list(shape)}
         if i > 0 or draw(st.booleans()):
             entry["name"] = f"in{i}"
-        if draw(st.integers(0, 9)) == 0:
+        if i == 0 and ids:
+            entry["dtype"] = "int32"
+        elif draw(st.integers(0, 9)) == 0:
             entry["dtype"] = draw(st.sampled_from(_literal_choices(InputSpec.model_fields["dtype"].annotation)[0]))
         inputs.append(entry)
     names = [entry.get("name", "input") for entry in inputs]

@@ -116,8 +116,10 @@ def compare(spec: dict[str, Any]) -> str:
 # Errors by which check refuses, on purpose, specs that Keras builds and even runs (docs/testing.md): an integer
 # or boolean input read by anything but Rescaling (Keras runs a few layers on integers, most fail), what only
 # some CPUs' kernels run (oneDNN's; layerspec.layers.convolution.CPU_KERNEL), and a softmax over an axis of size 1,
-# whose output is constant (layerspec.rules).
-DELIBERATE = ("which Keras's", CPU_KERNEL, "always outputs")
+# whose output is constant (layerspec.rules); floats read by an embedding (Keras casts them to ids); and a mask
+# reaching a layer that cannot take one (Keras drops it with a warning; the message says "which Keras's" too);
+# what Keras builds but cannot run, on specs with unknown sizes (which are not run here).
+DELIBERATE = ("which Keras's", CPU_KERNEL, "always outputs", "looks up integer ids", "fails when it runs")
 
 
 def deliberate(refused: str) -> bool:
