@@ -118,8 +118,16 @@ def compare(spec: dict[str, Any]) -> str:
 # some CPUs' kernels run (oneDNN's; layerspec.layers.convolution.CPU_KERNEL), and a softmax over an axis of size 1,
 # whose output is constant (layerspec.rules); floats read by an embedding (Keras casts them to ids); and a mask
 # reaching a layer that cannot take one (Keras drops it with a warning; the message says "which Keras's" too);
-# what Keras builds but cannot run, on specs with unknown sizes (which are not run here).
-DELIBERATE = ("which Keras's", CPU_KERNEL, "always outputs", "looks up integer ids", "fails when it runs")
+# what Keras builds but cannot run, on specs with unknown sizes (which are not run here); an RNN unrolling an
+# unknown number of steps (its loop needs them when Keras traces it).
+DELIBERATE = (
+    "which Keras's",
+    CPU_KERNEL,
+    "always outputs",
+    "looks up integer ids",
+    "fails when it runs",
+    "can only unroll a known number of steps",
+)
 
 
 def deliberate(refused: str) -> bool:
