@@ -238,6 +238,10 @@ class SummaryLayer(RunFile):
     type: Name
     inputs: list[Name] = Field(default_factory=list)
     output_shape: list[Count | None] = Field(max_length=16)
+    # Every output's shape (the first is `output_shape`); absent in run folders written before it existed.
+    output_shapes: list[Annotated[list[Count | None], Field(max_length=16)]] = Field(
+        default_factory=list, max_length=1024
+    )
     params: Count
     trainable_params: Count
     macs: Count
