@@ -27,10 +27,17 @@ def mask_errors(graph: Graph) -> list[Diagnostic]:
         if arriving and node.layer.masking in ("refuse", "fails"):
             errors.append(_refused(graph, node, *arriving[0]))
             arriving = []
-        made = node.layer.output_masks(bool(arriving))
+        masked = node.layer.combined_mask([_carries(ref, masks) for ref in node.inputs]) if arriving else False
+        made = node.layer.output_masks(masked)
         origin = arriving[0][1] if arriving else node.name
         masks[node.name] = [origin if m else None for m in made]
     return errors
+
+
+def _carries(ref: str, masks: dict[str, _Masks]) -> bool:
+    name, index = split_ref(ref)
+    outputs = masks.get(name, [])
+    return index < len(outputs) and outputs[index] is not None
 
 
 def _arriving(node: Node, masks: dict[str, _Masks]) -> list[tuple[str, str]]:

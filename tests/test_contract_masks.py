@@ -19,9 +19,15 @@ from layerspec.layers.base import Example
 pytestmark = [pytest.mark.keras, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 PARAMS = [
-    pytest.param(type_name, case, id=f"{type_name}-{i}")
+    pytest.param(type_name, case, False, id=f"{type_name}-{i}")
     for type_name, cls in sorted(REGISTRY.items())
     for i, case in enumerate(cls.examples[:3])
+]
+# A merge with every input masked, besides the first only.
+PARAMS += [
+    pytest.param(type_name, cls.examples[0], True, id=f"{type_name}-all-masked")
+    for type_name, cls in sorted(REGISTRY.items())
+    if cls.max_inputs != 1
 ]
 
 
@@ -40,24 +46,25 @@ def _masks(output: Any) -> list[bool]:
     return [getattr(o, "_keras_mask", None) is not None for o in outputs]
 
 
-@pytest.mark.parametrize(("type_name", "case"), PARAMS)
-def test_mask_rule_matches_keras(keras: Any, type_name: str, case: Example) -> None:
+@pytest.mark.parametrize(("type_name", "case", "every_input"), PARAMS)
+def test_mask_rule_matches_keras(keras: Any, type_name: str, case: Example, every_input: bool) -> None:
     spec = REGISTRY[type_name].model_validate({"type": type_name, **case.args})
     inputs = [keras.Input(shape=shape, dtype=case.dtype) for shape in case.inputs]
-    masked = case.dtype.startswith("float")  # a mask on integer ids would need a float Masking layer
-    if masked:
-        inputs[0] = keras.layers.Masking()(inputs[0])
+    some = case.dtype.startswith("float")  # a mask on integer ids would need a float Masking layer
+    carrying = [some and (i == 0 or every_input) for i in range(len(inputs))]
+    inputs = [keras.layers.Masking()(t) if m else t for t, m in zip(inputs, carrying, strict=True)]
+    masked = spec.combined_mask(carrying)
     layer = keras_layer(keras, spec, "probe")
     kwargs = spec.call.model_dump(exclude_unset=True) if spec.call is not None else {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         output = layer(inputs if spec.max_inputs != 1 else inputs[0], **kwargs)
     dropped = any("does not support masking" in str(w.message) for w in caught)
-    if masked and spec.masking == "fails":
+    if some and spec.masking == "fails":
         assert not dropped
         _fails_when_run(keras, layer, case)
         return
-    if masked and spec.masking == "refuse" and not spec.output_masks(True)[0]:
+    if some and spec.masking == "refuse" and not spec.output_masks(True)[0]:
         assert dropped, f"{type_name} is said to lose a mask, but Keras keeps it"
         return
     assert not dropped, f"Keras drops the mask at {type_name}: its `masking` should be 'refuse'"

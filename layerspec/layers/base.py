@@ -221,6 +221,10 @@ class LayerSpec(BaseModel):
     def check_call(self, inputs: list[Shape], tensors: Mapping[str, list[Shape]]) -> None:
         """Raise ShapeError if the tensors passed under `call:` (shapes by argument) do not fit the layer."""
 
+    def combined_mask(self, masks: list[bool]) -> bool:
+        """Whether a mask reaches the layer, given which of its inputs carry one (a merge overrides this)."""
+        return any(masks)
+
     def output_masks(self, masked: bool) -> list[bool]:
         """Which outputs carry a mask, given whether a mask reaches the input (refused ones never get here)."""
         return [masked and self.masking == "pass"] * self.output_count()

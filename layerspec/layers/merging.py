@@ -33,8 +33,11 @@ def broadcast(first: Shape, second: Shape) -> Shape:
 
 
 class _ElementWise(LayerSpec):
-    masking = "consume"  # uses a mask and outputs none
+    masking = "pass"  # its output is masked where every input is (Keras 3 keeps no mask otherwise)
     max_inputs: ClassVar[int | None] = None
+
+    def combined_mask(self, masks: list[bool]) -> bool:
+        return all(masks)
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         result = inputs[0]
