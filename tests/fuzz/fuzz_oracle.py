@@ -71,13 +71,14 @@ def _build(keras: Any, spec: dict[str, Any]) -> tuple[list[Figures], int]:
         refs = entry.get("inputs", previous)
         refs_list = [refs] if isinstance(refs, str) else list(refs)
         layer = _layer(keras, entry)
-        args_in = [tensors[r] for r in refs_list]
+        args_in = [_ref(tensors, r) for r in refs_list]
         call = {key: _tuples(v) for key, v in entry.get("call", {}).items()}
         out = layer(args_in if entry["type"] in _MERGE_TYPES else args_in[0], **call)
-        # A layer of several outputs (an RNN with return_state): the spec's NAME is the first.
-        out = out[0] if isinstance(out, (list, tuple)) else out
+        # A layer of several outputs (an RNN with return_state): the spec's NAME is the first, NAME[i] the i-th.
+        every = list(out) if isinstance(out, (list, tuple)) else [out]
+        out = every[0]
         key = entry.get("name", f"#{k}")
-        tensors[key] = out
+        tensors[key] = every
         previous = key
         outputs.append((key, out))
         figures.append(
@@ -85,7 +86,7 @@ def _build(keras: Any, spec: dict[str, Any]) -> tuple[list[Figures], int]:
         )
     wanted = spec.get("outputs", [outputs[-1][0]])
     wanted = [wanted] if isinstance(wanted, str) else wanted
-    out_tensors = [tensors[w] for w in wanted]
+    out_tensors = [_ref(tensors, w) for w in wanted]
     model = keras.Model(
         inputs=model_inputs[0] if len(model_inputs) == 1 else model_inputs,
         outputs=out_tensors[0] if len(out_tensors) == 1 else out_tensors,
@@ -116,6 +117,15 @@ def run_model(spec: dict[str, Any], training: bool) -> list[tuple[int, ...]]:
         raise KerasRefused(f"{type(exc).__name__} when run: {exc}") from exc
     outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
     return [tuple(int(d) for d in out.shape) for out in outputs]
+
+
+def _ref(tensors: dict[str, Any], ref: str) -> Any:
+    """`NAME` (a layer's first output, or a model input) or `NAME[i]` (its i-th output)."""
+    name, _, index = ref.partition("[")
+    value = tensors[name]
+    if not isinstance(value, list):
+        return value
+    return value[int(index.rstrip("]"))] if index else value[0]
 
 
 def _layer(keras: Any, entry: dict[str, Any]) -> Any:

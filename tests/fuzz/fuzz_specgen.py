@@ -512,6 +512,14 @@ def _infer(entry: Args, shapes: list[Shape]) -> Shape | None:
         return None
 
 
+def _outputs(entry: Args, shapes: list[Shape]) -> list[Shape]:
+    """Every output's shape, by layerspec's rule (only to steer the generator)."""
+    try:
+        return REGISTRY[entry["type"]].model_validate(entry).output_shapes(shapes)
+    except (ShapeError, ValidationError, ValueError, TypeError, IndexError, ZeroDivisionError):
+        return []
+
+
 def _pick_type(draw: Draw, shape: Shape) -> str:
     rank = len(shape)
     fitting = [t for t in REGISTRY if t not in MERGES and input_rank(t) in (None, rank)]
@@ -580,6 +588,8 @@ def specs(draw: Draw, max_layers: int = 8, focus: str | None = None, unnamed: bo
         if out is None:
             break  # a layer both sides should refuse: nothing after it would be checked
         tensors.append((f"l{k}", out))
+        if dag:  # the further outputs of a layer with several (an RNN's states), read as `l3[1]`
+            tensors += [(f"l{k}[{i}]", shape) for i, shape in enumerate(_outputs(entry, [s[1] for s in sources])) if i]
     return _finish(draw, inputs, layers, consumed, named)
 
 
@@ -612,7 +622,8 @@ def _finish(draw: Draw, inputs: list[Args], layers: list[Args], consumed: set[st
         spec["inputs"] = used_inputs
     spec["layers"] = layers
     if named:
-        sinks = [e["name"] for e in layers if e["name"] not in consumed]
+        read = {ref.split("[", 1)[0] for ref in consumed}
+        sinks = [e["name"] for e in layers if e["name"] not in read]
         if sinks != [layers[-1]["name"]] or draw(st.booleans()):
             spec["outputs"] = sinks[0] if len(sinks) == 1 and draw(st.booleans()) else sinks
     return spec
