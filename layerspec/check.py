@@ -8,6 +8,7 @@ from pathlib import Path
 
 from layerspec.errors import Diagnostic, SpecError, in_file_order
 from layerspec.graph import Graph, assemble_graph, integer_inputs, too_deep, unreachable
+from layerspec.masks import mask_errors
 from layerspec.memory import MemoryEstimate, estimate
 from layerspec.rules import Context, run_rules
 from layerspec.shapes import ModelSummary, check_expectations, infer
@@ -75,6 +76,7 @@ def _stages(
     # With graph errors the graph is partial, so "leads to no output" would be noise.
     if not problems:
         problems = (unreachable(graph) if complete else []) + integer_inputs(graph) + too_deep(graph)
+        problems += mask_errors(graph)
     try:
         summary = infer(graph)
     except SpecError as exc:

@@ -21,7 +21,8 @@ from typing import Any
 from layerspec.check import Checked
 from layerspec.errors import CompilerBug, Diagnostic, SpecError
 from layerspec.graph import MAX_MODEL_DEPTH, Node
-from layerspec.layers import Shape, Weight, format_shape
+from layerspec.layers import LayerSpec, Shape, Weight, default_name, format_shape
+from layerspec.layers.base import split_ref
 from layerspec.shapes import LayerRecord, ModelSummary, check_expectations
 
 # Building and training holds float32 weights, their gradients and two Adam moments: four copies of every
@@ -152,7 +153,7 @@ def compile_model(checked: Checked) -> Any:
         tensors[node.name] = _apply(keras, checked, node, tensors)
     graph = checked.graph
     inputs = [tensors[n.name] for n in graph.input_nodes]
-    outputs = [tensors[name] for name in graph.outputs]
+    outputs = [_tensor(tensors, name) for name in graph.outputs]
     return keras.Model(
         inputs=inputs[0] if len(inputs) == 1 else inputs,
         outputs=outputs[0] if len(outputs) == 1 else outputs,
@@ -165,15 +166,35 @@ def _apply(keras: Any, checked: Checked, node: Node, tensors: dict[str, Any]) ->
         assert node.input_spec is not None
         spec = node.input_spec
         return keras.Input(shape=tuple(spec.shape), name=node.name, dtype=spec.dtype)
-    layer_class = getattr(keras.layers, node.layer.type)
-    args = [tensors[ref] for ref in node.inputs]
+    layer_spec = node.layer
+    args = [_tensor(tensors, ref) for ref in node.inputs]
     try:
         # Always the graph's name: Keras's own default names count up across models built in one process.
-        layer = layer_class(**{**node.layer.keras_arguments(), "name": node.name})
-        return node.layer.keras_call(layer, args)
+        layer = keras_layer(keras, layer_spec, node.name)
+        call = layer_spec.call
+        kwargs = call.keras_kwargs(lambda ref: _tensor(tensors, ref)) if call is not None else {}
+        out = layer_spec.keras_call(layer, args, **kwargs)
+        # A layer of several outputs (an RNN with return_state) returns them as a list or tuple.
+        return list(out) if isinstance(out, (list, tuple)) else out
     except (ValueError, TypeError) as exc:
         # The static check accepted this layer, so Keras refusing it means a rule in layerspec is wrong.
         raise _bug(checked, node, f"was refused by Keras although the static check passed it: {exc}") from exc
+
+
+def keras_layer(keras: Any, spec: LayerSpec, name: str) -> Any:
+    """The Keras layer of a layer spec, named `name`; a wrapper's nested layers are built first (named as written,
+    or after the wrapper: `bi_lstm` for an unnamed LSTM inside `bi`)."""
+    args = {**spec.keras_arguments(), "name": name}
+    for key, inner in spec.nested().items():
+        args[key] = keras_layer(keras, inner, inner.name or f"{name}_{default_name(inner.type)}")
+    return getattr(keras.layers, spec.type)(**args)
+
+
+def _tensor(tensors: dict[str, Any], ref: str) -> Any:
+    """The tensor `NAME` or `NAME[i]` refers to: the i-th output of a layer with several."""
+    name, index = split_ref(ref)
+    value = tensors[name]
+    return value[index] if isinstance(value, list) else value
 
 
 # ---- proof: Keras's figures against the static inference -------------------------------------------------------
@@ -197,10 +218,11 @@ def built_summary(checked: Checked, model: Any) -> ModelSummary:
 
 
 def _built_record(record: LayerRecord, layer: Any) -> LayerRecord:
-    shape = tuple(None if d is None else int(d) for d in layer.output.shape[1:])
+    outputs = layer.output if isinstance(layer.output, (list, tuple)) else [layer.output]
+    shapes = tuple(tuple(None if d is None else int(d) for d in t.shape[1:]) for t in outputs)
     weights = [Weight(w.path, tuple(int(d) for d in w.shape), True) for w in layer.trainable_weights]
     weights += [Weight(w.path, tuple(int(d) for d in w.shape), False) for w in layer.non_trainable_weights]
-    return dataclasses.replace(record, output_shape=shape, weights=tuple(weights))
+    return dataclasses.replace(record, output_shape=shapes[0], output_shapes=shapes, weights=tuple(weights))
 
 
 def cross_check(checked: Checked, built: ModelSummary, model: Any) -> None:
@@ -223,14 +245,14 @@ def cross_check(checked: Checked, built: ModelSummary, model: Any) -> None:
 
 def _figures(static: LayerRecord, actual: LayerRecord) -> list[tuple[str, str, str]]:
     return [
-        ("output shape", _shape(static.output_shape), _shape(actual.output_shape)),
+        ("output shape", _shapes(static.output_shapes), _shapes(actual.output_shapes)),
         ("trainable params", f"{static.trainable_params:,}", f"{actual.trainable_params:,}"),
         ("non-trainable params", f"{static.non_trainable_params:,}", f"{actual.non_trainable_params:,}"),
     ]
 
 
-def _shape(shape: Shape) -> str:
-    return format_shape((None, *shape))
+def _shapes(shapes: tuple[Shape, ...]) -> str:
+    return ", ".join(format_shape((None, *shape)) for shape in shapes)
 
 
 def verify_model(checked: Checked, model: Any) -> ModelSummary:

@@ -18,6 +18,7 @@ from typing import Literal
 import graphviz
 
 from layerspec.layers import format_shape
+from layerspec.layers.base import split_ref
 from layerspec.shapes import LayerRecord, ModelSummary
 
 RankDir = Literal["TB", "LR"]
@@ -51,8 +52,19 @@ def model_graph(
     _add_nodes(graph, summary, block_types or {}, _Style(notes or {}, fills or {}))
     for record in summary.layers:
         for ref in record.inputs:
-            graph.edge(graphviz.nohtml(ref), graphviz.nohtml(record.name))
+            _edge(graph, ref, record.name)
+        for ref in record.call_inputs:  # tensors passed as call arguments (an initial state): dashed
+            _edge(graph, ref, record.name, style="dashed")
     return graph
+
+
+def _edge(graph: graphviz.Digraph, ref: str, reader: str, **attrs: str) -> None:
+    """An edge from the layer `ref` names; `enc[2]` (its third output) is labelled with the output's index."""
+    name, index = split_ref(ref)
+    if index:
+        attrs["label"] = f"[{index}]"
+        attrs["fontsize"] = "8"
+    graph.edge(graphviz.nohtml(name), graphviz.nohtml(reader), **attrs)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from layerspec.errors import Diagnostic, SpecError, in_file_order
 from layerspec.layers import LayerSpec
-from layerspec.layers.base import layer_names
+from layerspec.layers.base import construction_order, layer_names, split_ref
 from layerspec.spec.blocks import PREVIOUS_PREFIX, Origin, resolve_previous
 from layerspec.spec.diagnostics import did_you_mean
 from layerspec.spec.load import LoadedSpec
@@ -19,7 +19,8 @@ from layerspec.spec.yaml_source import SourcePath
 
 @dataclass(frozen=True)
 class Node:
-    """A model input or a layer, with the names of the nodes it reads."""
+    """A model input or a layer, with the references it reads: `inputs` as written (`NAME` or `NAME[i]`, the i-th
+    output of a layer), and `call_refs`, the references among its call arguments (`call: {initial_state: ...}`)."""
 
     name: str
     inputs: tuple[str, ...]
@@ -27,6 +28,12 @@ class Node:
     input_spec: InputSpec | None = None
     index: int = -1  # position in the expanded `layers` list; -1 for model inputs
     origin: Origin | None = None
+    call_refs: tuple[str, ...] = ()
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The names of the nodes this one reads, inputs and call arguments alike (each once)."""
+        return tuple(dict.fromkeys(split_ref(r)[0] for r in (*self.inputs, *self.call_refs)))
 
     @property
     def type(self) -> str:
@@ -123,7 +130,8 @@ def _layer_names(loaded: LoadedSpec, taken: set[str], errors: _Errors) -> list[s
                 f"duplicate layer name '{layer.name}' (also used by {where}): names must be unique, rename one of them",
             )
         first.setdefault(layer.name, i)
-    return layer_names([(layer.type, layer.name) for layer in layers], taken)
+    nested = [construction_order(layer) for layer in layers]
+    return layer_names([(layer.type, layer.name) for layer in layers], taken, nested)
 
 
 def _resolve_inputs(
@@ -138,19 +146,63 @@ def _resolve_inputs(
         if refs is None:
             refs = [names[i - 1] if i > 0 else input_names[0]]
         refs = [resolve_previous(r, names, input_names[0]) if r.startswith(PREVIOUS_PREFIX) else r for r in refs]
+        call_refs = _call_refs(layer)
         before = len(errors.items)
+        label = f"layers[{origin.use[1]}] ({names[i]})"
         for ref in refs:
-            if ref not in known:
-                hint = did_you_mean(ref, sorted(known - {names[i]}))  # never the layer itself: a cycle
-                errors.add(
-                    (*origin.path, "inputs"),
-                    f"layers[{origin.use[1]}] ({names[i]}): unknown input {ref!r}{hint}",
-                )
-        _check_arity(layer, refs, f"layers[{origin.use[1]}] ({names[i]})", origin, errors)
+            _check_ref(ref, known, label, (*origin.path, "inputs"), errors)
+        for argument, written in (layer.call.tensor_refs() if layer.call is not None else {}).items():
+            for ref in written:
+                _check_ref(ref, known, label, (*origin.path, "call", argument), errors)
+        _check_arity(layer, refs, label, origin, errors)
         if len(errors.items) > before or isinstance(layer, Unchecked):  # a refused entry: nothing to infer
             broken.add(names[i])
-        nodes.append(Node(names[i], tuple(refs), layer=layer, index=i, origin=origin))
+        nodes.append(Node(names[i], tuple(refs), layer=layer, index=i, origin=origin, call_refs=call_refs))
+    _check_output_indices(nodes, input_names, errors, broken)
     return nodes, broken
+
+
+def _call_refs(layer: LayerSpec) -> tuple[str, ...]:
+    if layer.call is None:
+        return ()
+    return tuple(ref for refs in layer.call.tensor_refs().values() for ref in refs)
+
+
+def _check_ref(ref: str, known: set[str], label: str, path: SourcePath, errors: _Errors) -> None:
+    name, _ = split_ref(ref)
+    if name in known:
+        return
+    hint = did_you_mean(name, sorted(known))
+    where = "" if path[-1] == "inputs" else f" under `call.{path[-1]}`"
+    what = "input" if path[-1] == "inputs" else "layer"
+    errors.add(path, f"{label}: unknown {what} {ref!r}{where}{hint}")
+
+
+def _check_output_indices(nodes: list[Node], inputs: list[str], errors: _Errors, broken: set[str]) -> None:
+    """`NAME[i]` needs a layer with more than i outputs (an RNN with `return_state`, for instance); a model input
+    has one. References to unknown names (already reported) and to refused entries are not judged."""
+    counts = {
+        n.name: n.layer.output_count() for n in nodes if n.layer is not None and not isinstance(n.layer, Unchecked)
+    }
+    counts.update({name: 1 for name in inputs})
+    for node in nodes:
+        assert node.layer is not None
+        called = node.layer.call.tensor_refs() if node.layer.call is not None else {}
+        written: list[tuple[tuple[str, ...], str]] = [(("inputs",), r) for r in node.inputs]
+        written += [(("call", arg), r) for arg, refs in called.items() for r in refs]
+        for where, ref in written:
+            name, index = split_ref(ref)
+            count = counts.get(name, 0)
+            if index < count or count == 0:
+                continue
+            many = f"{count} outputs ({name}[0] to {name}[{count - 1}])"
+            hint = "" if name in inputs else " (an RNN returns its states with `return_state: true`)"
+            outputs = many if count > 1 else f"one output{hint}"
+            errors.add(
+                (*node.path, *where),
+                f"{node.label()}: {ref!r} names output {index} of '{name}', which has {outputs}",
+            )
+            broken.add(node.name)
 
 
 def _check_arity(layer: LayerSpec, refs: list[str], label: str, origin: Origin, errors: _Errors) -> None:
@@ -176,10 +228,10 @@ def _outputs(loaded: LoadedSpec, names: list[str], errors: _Errors) -> list[str]
 def _order(nodes: list[Node], errors: _Errors) -> list[Node]:
     """A topological order that keeps the spec's order wherever the graph allows it."""
     position = {n.name: i for i, n in enumerate(nodes)}
-    waiting = {n.name: len(set(n.inputs)) for n in nodes}
+    waiting = {n.name: len(n.sources) for n in nodes}
     readers: dict[str, list[Node]] = {}
     for node in nodes:
-        for ref in set(node.inputs):
+        for ref in node.sources:
             readers.setdefault(ref, []).append(node)
     ready = [position[n.name] for n in nodes if waiting[n.name] == 0]
     heapq.heapify(ready)
@@ -197,7 +249,7 @@ def _order(nodes: list[Node], errors: _Errors) -> list[Node]:
 
 
 def _report_cycle(nodes: list[Node], errors: _Errors) -> None:
-    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter({n.name: n.inputs for n in nodes})
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter({n.name: n.sources for n in nodes})
     try:
         sorter.prepare()
     except graphlib.CycleError as exc:
@@ -213,19 +265,29 @@ def _report_cycle(nodes: list[Node], errors: _Errors) -> None:
 
 
 def integer_inputs(graph: Graph) -> list[Diagnostic]:
-    """Layers that read an integer or boolean model input directly, unless they cast it (LayerSpec.casts_input)."""
+    """Layers whose input has the wrong kind of dtype: an integer or boolean model input read by a layer that
+    computes on floats (unless it casts, LayerSpec.casts_input), or floats read by an embedding (integer ids)."""
     errors = _Errors(graph.loaded)
     dtypes = {n.name: n.input_spec.dtype for n in graph.input_nodes if n.input_spec is not None}
     for node in graph.nodes:
-        if node.layer is None or node.layer.casts_input:
+        if node.layer is None:
             continue
-        for ref in node.inputs:
-            dtype = dtypes.get(ref, "float32")
-            if not dtype.startswith(("float", "bfloat")):
+        kind = node.layer.input_kind()
+        for ref in dict.fromkeys(split_ref(r)[0] for r in node.inputs):
+            dtype = dtypes.get(ref, "float32")  # every layer outputs its float compute dtype
+            is_float = dtype.startswith(("float", "bfloat"))
+            if kind == "float" and not is_float:
                 errors.add(
                     node.path,
                     f"{node.label()} reads input '{ref}' of dtype {dtype}, which Keras's {node.layer.type} cannot "
                     "compute on: read it with a Rescaling layer first (it converts to float)",
+                )
+            elif kind == "integer" and (is_float or dtype == "bool"):
+                source = f"input '{ref}' of dtype {dtype}" if ref in dtypes else f"'{ref}', whose output is float32"
+                errors.add(
+                    node.path,
+                    f"{node.label()}: {node.layer.type} looks up integer ids, but reads {source}: feed it a model "
+                    "input of integer dtype, e.g. `input: {shape: [120], dtype: int32}`",
                 )
     return errors.items
 
@@ -241,7 +303,7 @@ def unreachable(graph: Graph) -> list[Diagnostic]:
         name = stack.pop()
         if name not in needed:
             needed.add(name)
-            stack.extend(by_name[name].inputs)
+            stack.extend(by_name[name].sources)
     for node in nodes:
         if node.name in needed:
             continue
@@ -267,7 +329,7 @@ def too_deep(graph: Graph) -> list[Diagnostic]:
     depth: dict[str, int] = {}
     first: Node | None = None
     for node in graph.nodes:  # in evaluation order, so every input's depth is known
-        depth[node.name] = 0 if node.layer is None else 1 + max((depth.get(r, 0) for r in node.inputs), default=0)
+        depth[node.name] = 0 if node.layer is None else 1 + max((depth.get(r, 0) for r in node.sources), default=0)
         if first is None and depth[node.name] > MAX_MODEL_DEPTH:
             first = node
     if first is None:

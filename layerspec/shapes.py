@@ -9,7 +9,7 @@ from typing import Any
 from layerspec.errors import Diagnostic, SpecError
 from layerspec.graph import Graph, Node
 from layerspec.layers import Shape, ShapeError, Weight, format_shape
-from layerspec.layers.base import INPUT, Family
+from layerspec.layers.base import INPUT, Family, split_ref
 from layerspec.receptive import UNKNOWN, ReceptiveField, input_field, largest, layer_field
 
 
@@ -26,6 +26,14 @@ class LayerRecord:
     family: Family
     block: str | None = None
     field: ReceptiveField = UNKNOWN
+    # Every output's shape, the first being `output_shape`; set from it for a layer of one output.
+    output_shapes: tuple[Shape, ...] = ()
+    # References among the call arguments (an RNN's initial state): drawn, but not in `check --json`'s `inputs`.
+    call_inputs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.output_shapes or self.output_shapes[0] != self.output_shape:
+            object.__setattr__(self, "output_shapes", (self.output_shape, *self.output_shapes[1:]))
 
     @property
     def params(self) -> int:
@@ -40,12 +48,14 @@ class LayerRecord:
         return self.params - self.trainable_params
 
     def to_json(self) -> dict[str, Any]:
-        """One entry of `check --json`'s `layers`: exactly these keys (a contract, issue 2)."""
+        """One entry of `check --json`'s `layers`: exactly these keys (a contract; `output_shapes` lists every output,
+        `output_shape` is the first)."""
         return {
             "name": self.name,
             "type": self.type,
             "inputs": list(self.inputs),
             "output_shape": [None, *self.output_shape],
+            "output_shapes": [[None, *shape] for shape in self.output_shapes],
             "params": self.params,
             "trainable_params": self.trainable_params,
             "macs": self.macs,
@@ -100,19 +110,20 @@ class ModelSummary:
 
 def infer(graph: Graph) -> ModelSummary:
     """Infer every node in order; a failed node's readers are skipped so each error is reported once."""
-    shapes: dict[str, Shape] = {}
+    shapes: dict[str, tuple[Shape, ...]] = {}
     fields: dict[str, ReceptiveField] = {}
     records: list[LayerRecord] = []
     errors: list[Diagnostic] = []
     for node in graph.nodes:
-        if any(ref not in shapes for ref in node.inputs):
+        if any(name not in shapes for name in node.sources):
             continue
+        inputs = [_shape_of(ref, shapes) for ref in node.inputs]
         try:
-            record = _infer_node(node, [shapes[r] for r in node.inputs], [fields[r] for r in node.inputs])
+            record = _infer_node(node, inputs, shapes, [fields[split_ref(r)[0]] for r in node.inputs])
         except ShapeError as exc:
-            errors.append(_shape_diagnostic(graph, node, exc, [shapes[r] for r in node.inputs]))
+            errors.append(_shape_diagnostic(graph, node, exc, inputs))
             continue
-        shapes[node.name] = record.output_shape
+        shapes[node.name] = record.output_shapes
         fields[node.name] = record.field
         records.append(record)
     if errors:
@@ -125,17 +136,40 @@ def infer(graph: Graph) -> ModelSummary:
     )
 
 
-def _infer_node(node: Node, inputs: list[Shape], fields: list[ReceptiveField]) -> LayerRecord:
+def _shape_of(ref: str, shapes: dict[str, tuple[Shape, ...]]) -> Shape:
+    """The shape `NAME` or `NAME[i]` refers to (the graph checked that the output exists)."""
+    name, index = split_ref(ref)
+    return shapes[name][index]
+
+
+def _infer_node(
+    node: Node, inputs: list[Shape], shapes: dict[str, tuple[Shape, ...]], fields: list[ReceptiveField]
+) -> LayerRecord:
     if node.layer is None:
         assert node.input_spec is not None
         shape = tuple(node.input_spec.shape)
         return LayerRecord(node.name, "InputLayer", (), shape, (), 0, INPUT, field=input_field(shape))
     layer = node.layer
-    output = layer.output_shape(inputs)
+    if layer.call is not None:
+        tensors = {arg: [_shape_of(r, shapes) for r in refs] for arg, refs in layer.call.tensor_refs().items()}
+        layer.check_call(inputs, tensors)
+    outputs = tuple(layer.output_shapes(inputs))
     weights = tuple(layer.weights(inputs))
-    macs = layer.macs(inputs, output)
-    field = layer_field(layer, inputs, output, fields)
-    return LayerRecord(node.name, layer.type, node.inputs, output, weights, macs, layer.family, node.block, field)
+    macs = layer.macs(inputs, outputs[0])
+    field = layer_field(layer, inputs, outputs[0], fields)
+    return LayerRecord(
+        node.name,
+        layer.type,
+        node.inputs,
+        outputs[0],
+        weights,
+        macs,
+        layer.family,
+        node.block,
+        field,
+        output_shapes=outputs,
+        call_inputs=node.call_refs,
+    )
 
 
 def _shape_diagnostic(graph: Graph, node: Node, exc: ShapeError, inputs: list[Shape]) -> Diagnostic:
@@ -152,7 +186,10 @@ def _shape_diagnostic(graph: Graph, node: Node, exc: ShapeError, inputs: list[Sh
     if exc.field is None:
         path = node.path
     else:
-        path = node.origin.field_path(exc.field) if node.origin is not None else (*node.path, exc.field)
+        # A nested layer's argument is a dotted path: `layer.kernel_size` inside a wrapper.
+        first, *rest = exc.field.split(".")
+        top = node.origin.field_path(first) if node.origin is not None else (*node.path, first)
+        path = (*top, *rest)
     return graph.loaded.source.diagnostic(path, message, key=exc.field is not None)
 
 

@@ -38,6 +38,7 @@ LAYER_KEYS = {
     "type",
     "inputs",
     "output_shape",
+    "output_shapes",
     "params",
     "trainable_params",
     "macs",
@@ -75,12 +76,14 @@ def test_check_json_contract(cli: Callable[..., Any]) -> None:
     for layer in payload["layers"]:
         assert set(layer) == LAYER_KEYS
         assert layer["output_shape"][0] is None
+        assert layer["output_shapes"] == [layer["output_shape"]]  # one output each here
     conv0 = next(layer for layer in payload["layers"] if layer["name"] == "conv0")
     assert conv0 == {
         "name": "conv0",
         "type": "Conv2D",
         "inputs": ["zero_padding2d"],
         "output_shape": [None, 64, 64, 32],
+        "output_shapes": [[None, 64, 64, 32]],
         "params": 7 * 7 * 3 * 32 + 32,
         "trainable_params": 7 * 7 * 3 * 32 + 32,
         "macs": 64 * 64 * 32 * 7 * 7 * 3,

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from layerspec.check import Checked, check_loaded
+from layerspec.compile import keras_layer
 from layerspec.errors import SpecError
 from layerspec.layers import REGISTRY, base
 from layerspec.layers.base import Example
@@ -74,17 +75,20 @@ def check_case(type_name: str, case: Case) -> Checked:
     return check_loaded(parse_spec(spec_text(type_name, case), Path(f"{type_name}.yaml")))
 
 
-def keras_figures(keras: Any, checked: Checked) -> tuple[tuple[int | None, ...], int, int]:
-    """Output shape (no batch) and trainable/non-trainable parameters of the layer as Keras builds it."""
+def keras_figures(keras: Any, checked: Checked) -> tuple[list[tuple[int | None, ...]], int, int]:
+    """Every output's shape (no batch) and the trainable/non-trainable parameters of the layer as Keras builds it
+    (wrappers with their nested layers, call arguments passed)."""
     node = checked.graph.by_name["probe"]
     assert node.layer is not None
     specs = [n.input_spec for n in checked.graph.input_nodes if n.input_spec]
     inputs = [keras.Input(shape=tuple(spec.shape), dtype=spec.dtype) for spec in specs]
-    layer = getattr(keras.layers, node.layer.type)(**node.layer.keras_arguments())
-    output = node.layer.keras_call(layer, inputs)
+    layer = keras_layer(keras, node.layer, "probe")
+    kwargs = node.layer.call.model_dump(exclude_unset=True) if node.layer.call is not None else {}
+    output = node.layer.keras_call(layer, inputs, **kwargs)
+    outputs = list(output) if isinstance(output, (list, tuple)) else [output]
     trainable = sum(int(w.numpy().size) for w in layer.trainable_weights)
     frozen = sum(int(w.numpy().size) for w in layer.non_trainable_weights)
-    return tuple(output.shape)[1:], trainable, frozen
+    return [tuple(o.shape)[1:] for o in outputs], trainable, frozen
 
 
 def test_every_registered_type_has_examples() -> None:
@@ -101,6 +105,8 @@ def test_examples_are_plain_data() -> None:
     def plain(value: Any) -> bool:
         if isinstance(value, list):
             return all(plain(v) for v in value)
+        if isinstance(value, dict):  # a wrapper's nested layer, or call arguments
+            return all(isinstance(k, str) and plain(v) for k, v in value.items())
         return value is None or isinstance(value, bool | int | float | str)
 
     for type_name, cls in REGISTRY.items():
@@ -139,8 +145,8 @@ def test_case_is_a_valid_spec(type_name: str, case: Case) -> None:
 def test_static_rule_matches_keras(keras: Any, type_name: str, case: Case) -> None:
     checked = check_case(type_name, case)
     record = checked.summary.record("probe")
-    shape, trainable, frozen = keras_figures(keras, checked)
-    assert record.output_shape == shape
+    shapes, trainable, frozen = keras_figures(keras, checked)
+    assert list(record.output_shapes) == shapes
     assert (record.trainable_params, record.non_trainable_params) == (trainable, frozen)
 
 

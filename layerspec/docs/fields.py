@@ -120,6 +120,8 @@ def default_text(info: FieldInfo) -> str:
 def field_rows(model: type[BaseModel], link: typing.Callable[[str], str], skip: Iterable[str] = ()) -> list[str]:
     """One table row per field: key, type and bounds, default, description."""
     schema = model.model_json_schema(by_alias=True)
+    if "$ref" in schema:  # a recursive model (a wrapper may hold a wrapper): its own schema is among the definitions
+        schema = schema["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
     properties: Schema = schema.get("properties", {})
     rows = []
     for name, info in model.model_fields.items():

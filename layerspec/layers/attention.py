@@ -85,9 +85,9 @@ class _Projected(LayerSpec):
     bias_constraint: Constraint = Field(default=None, description="Constraint on the projection biases.")
     seed: Seed = Field(default=None, description="Seed of the attention dropout.")
 
-    def keras_call(self, layer: Any, inputs: list[Any]) -> Any:
+    def keras_call(self, layer: Any, inputs: list[Any], **kwargs: Any) -> Any:
         # Keras's call(query, value, key=None): separate tensors, not a list.
-        return layer(*inputs)
+        return layer(*inputs, **kwargs)
 
     def _projection(self, name: str, size: int, heads: int, dim: int) -> list[Weight]:
         kernel = Weight(f"{name}/kernel", (size, heads, dim), self.trainable)

@@ -19,9 +19,15 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, ClassVar, TypeVar, get_args
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+# Re-exported: the layer families' modules take everything from here.
+from layerspec.layers.calls import REF_PATTERN as REF_PATTERN
+from layerspec.layers.calls import CallArgs as CallArgs
+from layerspec.layers.calls import TensorRef as TensorRef
+from layerspec.layers.calls import split_ref as split_ref
 
 Shape = tuple[int | None, ...]
 
@@ -152,11 +158,21 @@ class AxisWindow:
 ELEMENTWISE_FAMILIES = frozenset({"activation", "regularization"})
 
 
+def int_example(*inputs: Shape, **args: Any) -> Example:
+    """An example whose inputs are int32 (token ids)."""
+    return Example(inputs, args, "int32")
+
+
 # Input shapes the examples use most: an image (height, width, channels) and a sequence (steps, channels).
 IMAGE = (9, 11, 4)
 SEQUENCE = (20, 6)
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$"
+# How a layer treats a mask arriving on its input, as Keras 3 does: "pass" it on to its output unchanged,
+# "consume" it (use it, output none), "refuse" it (Keras drops it with only a warning, so the masked steps
+# would silently count as data), or "fails" with it (Keras builds the model, which fails when it runs). `check`
+# makes the last two errors.
+Masking = Literal["pass", "consume", "refuse", "fails"]
 
 
 class LayerSpec(BaseModel):
@@ -176,6 +192,8 @@ class LayerSpec(BaseModel):
     # compute dtype, and most layers fail on an integer or boolean tensor when the model runs although it builds
     # (found by tests/fuzz), so only a layer that casts may read an integer or boolean model input.
     casts_input: ClassVar[bool] = False
+    # How a mask on the input is treated (see `Masking`); layers that make masks override `output_masks`.
+    masking: ClassVar[Masking] = "refuse"
     # Configurations that tests/test_contract_layers.py checks and builds with Keras, and from which tests/fuzz
     # draws arguments for a type that has no hand-written generator; every registered type needs its own.
     examples: ClassVar[tuple[Example, ...]] = ()
@@ -201,9 +219,40 @@ class LayerSpec(BaseModel):
         description="Name(s) of earlier layers or model inputs this layer reads; default: the previous entry.",
     )
     trainable: bool = Field(default=True, description="Whether the layer's weights are trained.")
+    call: CallArgs | None = Field(
+        default=None,
+        description="Arguments of the layer's call; this type takes none (`training` is set by Keras itself).",
+    )
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         return inputs[0]
+
+    def output_count(self) -> int:
+        """How many tensors the layer returns (`NAME[i]` reads the i-th); known from the arguments alone."""
+        return 1
+
+    def output_shapes(self, inputs: list[Shape]) -> list[Shape]:
+        """The shape of every output; a layer with several outputs overrides this (and `output_count`)."""
+        return [self.output_shape(inputs)]
+
+    def check_call(self, inputs: list[Shape], tensors: Mapping[str, list[Shape]]) -> None:
+        """Raise ShapeError if the tensors passed under `call:` (shapes by argument) do not fit the layer."""
+
+    def combined_mask(self, masks: list[bool]) -> bool:
+        """Whether a mask reaches the layer, given which of its inputs carry one (a merge overrides this)."""
+        return any(masks)
+
+    def output_masks(self, masked: bool) -> list[bool]:
+        """Which outputs carry a mask, given whether a mask reaches the input (refused ones never get here)."""
+        return [masked and self.masking == "pass"] * self.output_count()
+
+    def input_kind(self) -> Literal["float", "integer", "any"]:
+        """What the layer computes on: floats, integer ids (an embedding), or anything (it casts its input)."""
+        return "any" if self.casts_input else "float"
+
+    def nested(self) -> dict[str, LayerSpec]:
+        """The layers a wrapper holds, by argument (`layer`, `backward_layer`); none for other types."""
+        return {}
 
     def weights(self, inputs: list[Shape]) -> list[Weight]:
         return []
@@ -223,7 +272,7 @@ class LayerSpec(BaseModel):
     def keras_arguments(self) -> dict[str, Any]:
         """Constructor arguments for Keras: only those written in the spec, so Keras's defaults apply."""
         # By alias: a field whose Keras name clashes with a LayerSpec method takes that name as its alias.
-        args = self.model_dump(exclude_unset=True, exclude={"type", "inputs"}, by_alias=True)
+        args = self.model_dump(exclude_unset=True, exclude={"type", "inputs", "call"}, by_alias=True)
         args["name"] = self.name
         return args
 
@@ -238,12 +287,12 @@ class LayerSpec(BaseModel):
         """The constant the layer multiplies its input by, for a layer that only rescales its input."""
         return None
 
-    def keras_call(self, layer: Any, inputs: list[Any]) -> Any:
+    def keras_call(self, layer: Any, inputs: list[Any], **kwargs: Any) -> Any:
         """Call the built Keras layer on its input tensors the way its `call` signature takes them: a merge (any type
         that takes several inputs) a list, even of one tensor; every other layer its single tensor. A type whose
         `call` takes its inputs as separate positional arguments (MultiHeadAttention: query, value, key) overrides
-        this; `call:` arguments would be passed here too."""
-        return layer(inputs if self.max_inputs != 1 else inputs[0])
+        this; `call:` arguments come as keyword arguments."""
+        return layer(inputs if self.max_inputs != 1 else inputs[0], **kwargs)
 
     def input_names(self) -> list[str] | None:
         if self.inputs is None:
@@ -283,6 +332,29 @@ def register(family: Family) -> Callable[[L], L]:
     return decorate
 
 
+def _entry_type(value: Any) -> str | None:
+    return value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+
+
+def nested_layer_union() -> Any:
+    """Every registered type, tagged by `type`: what a wrapper's `layer:` may hold."""
+    members = tuple(Annotated[cls, Tag(name)] for name, cls in REGISTRY.items())
+    return Annotated[Union[members], Discriminator(_entry_type)]  # noqa: UP007  # a runtime-built union
+
+
+def complete_nested_types() -> None:
+    """Build the wrappers' models, whose `layer:` may hold any registered type: called once every family's module
+    is imported (their annotation `NestedLayer` is a forward reference until then)."""
+    namespace = {"NestedLayer": nested_layer_union()}
+    for cls in REGISTRY.values():
+        if not cls.__pydantic_complete__:
+            cls.model_rebuild(_types_namespace=namespace)
+
+
+if TYPE_CHECKING:
+    NestedLayer = LayerSpec
+
+
 def _type_literal(cls: type[LayerSpec]) -> str:
     """The one value of a layer class's `type: Literal[...]` field: its Keras class name."""
     (type_name,) = get_args(cls.model_fields["type"].annotation)
@@ -295,22 +367,47 @@ def default_name(type_name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def layer_names(entries: Sequence[tuple[str, str | None]], taken: set[str]) -> list[str]:
+Named = tuple[str, str | None]  # a layer's (type, written name or None)
+
+
+def layer_names(
+    entries: Sequence[Named], taken: set[str], nested: Sequence[Sequence[Named]] | None = None
+) -> list[str]:
     """Each (type, name) entry's name: its own, or one generated as Keras does (conv2d, conv2d_1, ...) that
-    clashes with no written name and nothing in `taken` (the model inputs)."""
-    used = taken | {name for _, name in entries if name is not None}
+    clashes with no written name and nothing in `taken` (the model inputs).
+
+    `nested[i]` lists the layers entry i wraps, in the order Keras makes them (inside out, before the wrapper):
+    an unnamed one takes a generated name first, as `TimeDistributed(Dense(3))` makes a `dense` before
+    `time_distributed`, so a later Dense is `dense_1` as in Keras."""
+    inner = nested or [()] * len(entries)
+    written = [name for _, name in entries] + [name for group in inner for _, name in group]
+    used = taken | {name for name in written if name is not None}
     counters: dict[str, int] = {}
+
+    def generate(type_name: str) -> str:
+        base = default_name(type_name)
+        name = base
+        while name in used:
+            counters[base] = counters.get(base, 0) + 1
+            name = f"{base}_{counters[base]}"
+        used.add(name)
+        return name
+
     names = []
-    for type_name, name in entries:
-        if name is None:
-            base = default_name(type_name)
-            name = base
-            while name in used:
-                counters[base] = counters.get(base, 0) + 1
-                name = f"{base}_{counters[base]}"
-            used.add(name)
-        names.append(name)
+    for (type_name, name), group in zip(entries, inner, strict=True):
+        for inner_type, inner_name in group:
+            if inner_name is None:
+                generate(inner_type)
+        names.append(name if name is not None else generate(type_name))
     return names
+
+
+def construction_order(layer: LayerSpec) -> list[Named]:
+    """The layers a wrapper holds, inside out, in the order Keras code would make them (before the wrapper)."""
+    found: list[Named] = []
+    for inner in layer.nested().values():
+        found += [*construction_order(inner), (inner.type, inner.name)]
+    return found
 
 
 # ---- shape arithmetic shared by the rules ---------------------------------------------------------------------

@@ -25,6 +25,7 @@ class Dense(LayerSpec):
     # It mixes only the last (channel) axis: on (H, W, C) a 1x1 convolution; on a vector there are no positions.
     receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE
 
+    masking = "pass"  # passes a mask on (Keras's supports_masking)
     examples = (
         example((16,), units=10),
         example((5, 7), units=3),

@@ -33,8 +33,12 @@ def broadcast(first: Shape, second: Shape) -> Shape:
 
 
 class _ElementWise(LayerSpec):
+    masking = "pass"  # its output is masked where every input is (Keras 3 keeps no mask otherwise)
     max_inputs: ClassVar[int | None] = None
     receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE
+
+    def combined_mask(self, masks: list[bool]) -> bool:
+        return all(masks)
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         result = inputs[0]
@@ -110,6 +114,7 @@ class Minimum(_ElementWise):
 class Concatenate(LayerSpec):
     """Joins its inputs along one axis (DenseNet, Inception)."""
 
+    masking = "pass"  # passes a mask on (Keras's supports_masking)
     max_inputs: ClassVar[int | None] = None
     # Each output position is one position of one input, also when joining along a spatial axis.
     receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE

@@ -81,6 +81,7 @@ class BatchNormalization(_Normalization):
 
     receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # at inference: a scale and an offset per feature
 
+    masking = "pass"  # passes a mask on (Keras's supports_masking)
     examples = (
         example(IMAGE),
         example(IMAGE, axis=3),
@@ -114,6 +115,7 @@ class BatchNormalization(_Normalization):
 class LayerNormalization(_Normalization):
     """Normalises each example over the given axes."""
 
+    masking = "pass"  # passes a mask on (Keras's supports_masking)
     examples = (
         example(IMAGE),
         example(IMAGE, axis=[1, 2, 3]),

@@ -139,6 +139,7 @@ class GlobalMaxPooling2D(_GlobalPooling):
 class GlobalAveragePooling1D(_GlobalPooling):
     """Average over all steps."""
 
+    masking = "consume"  # uses a mask and outputs none
     rank: ClassVar[int] = 1
     examples = (example(SEQUENCE), example(SEQUENCE, keepdims=True))
     type: Literal["GlobalAveragePooling1D"] = Field(description="The Keras layer class.")

@@ -26,6 +26,7 @@ class Rescaling(LayerSpec):
 
     receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE
 
+    masking = "pass"  # passes a mask on (Keras's supports_masking)
     casts_input: ClassVar[bool] = True
     examples = (example(IMAGE, scale=1 / 255), example((6,), scale=2.0, offset=-1.0))
     type: Literal["Rescaling"] = Field(description="The Keras layer class.")

@@ -16,6 +16,7 @@ class Dropout(LayerSpec):
 
     receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
+    masking = "pass"  # passes a mask on (Keras's supports_masking)
     examples = (
         example(IMAGE, rate=0.5),
         example((6,), rate=0.0, seed=3),
@@ -33,6 +34,7 @@ class SpatialDropout2D(LayerSpec):
 
     receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
+    masking = "pass"  # passes a mask on (Keras's supports_masking)
     rank: ClassVar[int] = 2
     examples = (example(IMAGE, rate=0.2), example(IMAGE, rate=0.5, seed=1))
     type: Literal["SpatialDropout2D"] = Field(description="The Keras layer class.")

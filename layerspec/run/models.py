@@ -397,6 +397,11 @@ class SummaryLayer(RunFile):
     output_shape: list[Count | None] = Field(
         max_length=16, description="Its output shape, the batch axis (null) first."
     )
+    output_shapes: list[Annotated[list[Count | None], Field(max_length=16)]] = Field(
+        default_factory=list,
+        max_length=1024,
+        description="Every output's shape (the first is `output_shape`); absent in run folders written before it.",
+    )
     params: Count = Field(description="Its parameters, trainable or not.")
     trainable_params: Count = Field(description="Its trainable parameters.")
     macs: Count = Field(description="Multiply-accumulate operations for one example.")

@@ -222,6 +222,8 @@ def _expand_layers(
             entry["inputs"] = feed
         elif "inputs" in entry:
             entry["inputs"] = _rename_refs(entry["inputs"], local, f"{instance}_", feed)
+        if isinstance(entry.get("call"), dict):  # call arguments may name the block's layers too
+            entry["call"] = {k: _rename_refs(v, local, f"{instance}_", feed) for k, v in entry["call"].items()}
         if is_use(entry):
             _expand_use(ctx, entry, path, top, f"{instance}_", inside, _previous_ref(ctx))
             continue
@@ -259,7 +261,9 @@ def _rename_refs(refs: Any, local: tuple[set[str], tuple[str, ...]], prefix: str
         if ref == BLOCK_INPUT:
             return feed
         # A reference may be any YAML value before validation (a mapping is unhashable): rename strings only.
-        if isinstance(ref, str) and (ref in layers or ref.startswith(uses)):
+        # `conv[1]` (the second output of `conv`) is renamed as `conv` is.
+        base = ref.split("[", 1)[0] if isinstance(ref, str) else None
+        if base is not None and (base in layers or ref.startswith(uses)):
             return f"{prefix}{ref}"
         return ref
 

@@ -61,10 +61,24 @@ def entry_names(raw: dict[str, Any]) -> list[str | None]:
         return []
     # `type` may be any YAML value here (a list is unhashable): only a string can name a registered type.
     typed = [e for e in layers if isinstance(e, dict) and isinstance(e.get("type"), str) and e["type"] in REGISTRY]
-    written = [(e["type"], e["name"] if isinstance(e.get("name"), str) else None) for e in typed]
-    generated = iter(layer_names(written, set(_input_names(raw))))
+    written = [_named(e) for e in typed]
+    generated = iter(layer_names(written, set(_input_names(raw)), [_nested_raw(e) for e in typed]))
     named = {id(e) for e in typed}
     return [next(generated) if id(e) in named else None for e in layers]
+
+
+def _named(entry: dict[str, Any]) -> tuple[str, str | None]:
+    return entry["type"], entry["name"] if isinstance(entry.get("name"), str) else None
+
+
+def _nested_raw(entry: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """A raw wrapper entry's nested layers, inside out (as `construction_order` lists a validated one's)."""
+    found: list[tuple[str, str | None]] = []
+    for key in ("layer", "backward_layer"):
+        inner = entry.get(key)
+        if isinstance(inner, dict) and isinstance(inner.get("type"), str) and inner["type"] in REGISTRY:
+            found += [*_nested_raw(inner), _named(inner)]
+    return found
 
 
 def _input_names(raw: dict[str, Any]) -> list[str]:
@@ -160,7 +174,7 @@ class _Translator:
                 rest = rest[1:]
             rest = _existing(entry, rest)
             base = self.origins[index].path if index < len(self.origins) else ("layers", index)
-            model = REGISTRY.get(tag) if isinstance(tag, str) else None
+            model = _container_model(entry, rest)
             name = self.names[index] if index < len(self.names) else None
             return (*base, *rest), layer_label(index, name, self.origins), model
         return _existing(self.raw, loc), "", None
@@ -192,6 +206,8 @@ class _Translator:
 
     def unknown_key(self, path: SourcePath, prefix: str, model: type[BaseModel] | None) -> Diagnostic:
         key = str(path[-1])
+        if len(path) > 1 and path[-2] == "call" and model is not None:
+            return self.source.diagnostic(path, prefix + _unknown_call_argument(key, model), key=True)
         container = self._model_at(path[:-1], model)
         allowed = [n for n, f in container.model_fields.items() if n != "type"] if container else []
         allowed = [container.model_fields[n].alias or n for n in allowed] if container else []
@@ -268,11 +284,53 @@ def _misspelling(error: ErrorDetails) -> tuple[Any, ...] | None:
     if error["type"] != "extra_forbidden" or not error["loc"]:
         return None
     *parent, key = error["loc"]
-    model = _layer_model(tuple(parent))
+    nested = REGISTRY.get(parent[-1]) if parent and isinstance(parent[-1], str) else None
+    model = _layer_model(tuple(parent)) or nested
     if model is None:
         return None
     match = closest(str(key), [f.alias or n for n, f in model.model_fields.items()])
     return (*parent, match) if match else None
+
+
+def _unknown_call_argument(key: str, model: type[BaseModel]) -> str:
+    if key == "training":
+        return (
+            "`training` is never written under `call:`: Keras sets it itself (true while fitting, false when "
+            "evaluating and predicting); remove it"
+        )
+    allowed = list(model.model_fields)
+    if not allowed:
+        return f"unknown call argument '{key}': this layer type takes no arguments under `call:`; remove it"
+    return f"unknown call argument '{key}'{did_you_mean(key, allowed)} (allowed: {', '.join(allowed)})"
+
+
+# Keys of a layer entry that hold a mapping of their own: a wrapper's nested layers, and the call arguments.
+_NESTED_KEYS = ("layer", "backward_layer", "call")
+
+
+def _container_model(entry: Any, rest: SourcePath) -> type[BaseModel] | None:
+    """The model whose field `rest[-1]` is, inside the layer entry `entry`: the entry's layer class, a nested
+    layer's (under `layer:`), or the call arguments' model of either (under `call:`)."""
+    kind = entry.get("type") if isinstance(entry, dict) else None
+    model: type[BaseModel] | None = REGISTRY.get(kind) if isinstance(kind, str) else None
+    value = entry
+    for part in rest[:-1]:
+        in_list = isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value)
+        if not (in_list or (isinstance(value, dict) and part in value)):
+            break
+        value = value[part]
+        if part == "call" and model is not None:
+            model = _call_model(model)
+        elif isinstance(value, dict) and isinstance(value.get("type"), str) and value["type"] in REGISTRY:
+            model = REGISTRY[value["type"]]
+    return model
+
+
+def _call_model(model: type[BaseModel]) -> type[BaseModel] | None:
+    """The call-arguments model of a layer class (its `call` field is `SomeCall | None`)."""
+    info = model.model_fields.get("call")
+    members = getattr(info.annotation, "__args__", ()) if info is not None else ()
+    return next((m for m in members if isinstance(m, type) and issubclass(m, BaseModel)), None)
 
 
 def _layer_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -287,6 +345,8 @@ def _existing(value: Any, loc: tuple[Any, ...]) -> SourcePath:
     `list[constrained-int]`, the `type` tag) are dropped; a missing key is kept as the last part."""
     path: list[str | int] = []
     for part in loc:
+        if isinstance(value, dict) and part == value.get("type") and part in REGISTRY:
+            continue  # the tag of a nested layer's union branch
         in_list = isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value)
         if (isinstance(value, dict) and part in value) or in_list:
             value = value[part]
@@ -311,7 +371,9 @@ def _field_name(path: SourcePath) -> str:
     in_layer = (len(path) > 1 and path[0] == "layers" and isinstance(path[1], int)) or (
         len(path) > 3 and path[0] == "blocks" and isinstance(path[3], int)
     )
-    start = max((i for i, p in enumerate(path) if isinstance(p, str)), default=0) if in_layer else 0
+    # From the argument on (`kernel_size[1]`, `layer.units` for a wrapper's nested layer).
+    offset = 2 if path[0] == "layers" else 4
+    start = next((i for i in range(offset, len(path)) if isinstance(path[i], str)), 0) if in_layer else 0
     text = str(path[start])
     for part in path[start + 1 :]:
         text += f"[{part}]" if isinstance(part, int) else f".{part}"
@@ -319,7 +381,12 @@ def _field_name(path: SourcePath) -> str:
 
 
 def _field_key(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The location up to the argument name: union branches of one argument share it."""
+    """The location up to the argument name: union branches of one argument share it. Inside a wrapper's nested
+    layer or the call arguments, the argument is the one under them (`layer.units`, `call.initial_state`)."""
     if len(loc) >= 4 and loc[0] == "layers":
-        return loc[:4]
+        parts = [p for p in loc if not (isinstance(p, str) and (p in REGISTRY or "[" in p or p in _BRANCHES))]
+        end = 2
+        while end + 1 < len(parts) and parts[end] in _NESTED_KEYS:
+            end += 1
+        return tuple(parts[: end + 1])
     return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("int", "str", "float"))))

@@ -70,12 +70,15 @@ def _build(keras: Any, spec: dict[str, Any]) -> tuple[list[Figures], int]:
     for k, entry in enumerate(spec["layers"]):
         refs = entry.get("inputs", previous)
         refs_list = [refs] if isinstance(refs, str) else list(refs)
-        args = {key: _tuples(v) for key, v in entry.items() if key not in ("type", "inputs")}
-        layer = getattr(keras.layers, entry["type"])(**args)
-        args_in = [tensors[r] for r in refs_list]
-        out = _call(layer, entry["type"], args_in)
+        layer = _layer(keras, entry)
+        args_in = [_ref(tensors, r) for r in refs_list]
+        call = {key: _tuples(v) for key, v in entry.get("call", {}).items()}
+        out = _call(layer, entry["type"], args_in, call)
+        # A layer of several outputs (an RNN with return_state): the spec's NAME is the first, NAME[i] the i-th.
+        every = list(out) if isinstance(out, (list, tuple)) else [out]
+        out = every[0]
         key = entry.get("name", f"#{k}")
-        tensors[key] = out
+        tensors[key] = every
         previous = key
         outputs.append((key, out))
         figures.append(
@@ -83,7 +86,7 @@ def _build(keras: Any, spec: dict[str, Any]) -> tuple[list[Figures], int]:
         )
     wanted = spec.get("outputs", [outputs[-1][0]])
     wanted = [wanted] if isinstance(wanted, str) else wanted
-    out_tensors = [tensors[w] for w in wanted]
+    out_tensors = [_ref(tensors, w) for w in wanted]
     model = keras.Model(
         inputs=model_inputs[0] if len(model_inputs) == 1 else model_inputs,
         outputs=out_tensors[0] if len(out_tensors) == 1 else out_tensors,
@@ -116,6 +119,24 @@ def run_model(spec: dict[str, Any], training: bool) -> list[tuple[int, ...]]:
     return [tuple(int(d) for d in out.shape) for out in outputs]
 
 
+def _ref(tensors: dict[str, Any], ref: str) -> Any:
+    """`NAME` (a layer's first output, or a model input) or `NAME[i]` (its i-th output)."""
+    name, _, index = ref.partition("[")
+    value = tensors[name]
+    if not isinstance(value, list):
+        return value
+    return value[int(index.rstrip("]"))] if index else value[0]
+
+
+def _layer(keras: Any, entry: dict[str, Any]) -> Any:
+    """`keras.layers.<type>(**arguments)`; a wrapper's nested `layer` (and `backward_layer`) built first."""
+    args = {key: _tuples(v) for key, v in entry.items() if key not in ("type", "inputs", "call")}
+    for key in ("layer", "backward_layer"):
+        if isinstance(entry.get(key), dict):
+            args[key] = _layer(keras, entry[key])
+    return getattr(keras.layers, entry["type"])(**args)
+
+
 def keras_names(spec: dict[str, Any]) -> list[str] | None:
     """The names Keras gives the layers of a sequential spec without names, in a fresh session (None if Keras
     refuses it). Clearing the session is slow, so this is used on a few specs only."""
@@ -126,9 +147,10 @@ def keras_names(spec: dict[str, Any]) -> list[str] | None:
     names = []
     try:
         for layer_entry in spec["layers"]:
-            args = {key: _tuples(v) for key, v in layer_entry.items() if key != "type"}
-            layer = getattr(keras.layers, layer_entry["type"])(**args)
-            tensor = _call(layer, layer_entry["type"], [tensor])
+            layer = _layer(keras, layer_entry)
+            call = {key: _tuples(v) for key, v in layer_entry.get("call", {}).items()}
+            tensor = _call(layer, layer_entry["type"], [tensor], call)
+            tensor = tensor[0] if isinstance(tensor, (list, tuple)) else tensor
             names.append(str(layer.name))
     except Exception:
         return None
@@ -144,7 +166,7 @@ _MERGE_TYPES = {
 _SEPARATE_INPUTS = {"MultiHeadAttention", "GroupQueryAttention"}
 
 
-def _call(layer: Any, type_name: str, tensors: list[Any]) -> Any:
+def _call(layer: Any, type_name: str, tensors: list[Any], call: dict[str, Any]) -> Any:
     if type_name in _SEPARATE_INPUTS:
-        return layer(*tensors)
-    return layer(tensors if type_name in _MERGE_TYPES else tensors[0])
+        return layer(*tensors, **call)
+    return layer(tensors if type_name in _MERGE_TYPES else tensors[0], **call)

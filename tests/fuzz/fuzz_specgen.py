@@ -501,7 +501,7 @@ def layer_args(draw: Draw, type_name: str, shape: Shape) -> Args:
 
 
 def _input_shape(draw: Draw, rank: int | None = None) -> list[int | None]:
-    kinds = {4: ["volume"], 3: ["image"], 2: ["sequence"]}.get(
+    kinds = {3: ["image"], 2: ["sequence"], 4: ["volume"], 5: ["video"]}.get(
         rank or 0, ["image", "image", "image", "sequence", "vector", "volume"]
     )
     kind = draw(st.sampled_from(kinds))
@@ -517,7 +517,10 @@ def _input_shape(draw: Draw, rank: int | None = None) -> list[int | None]:
         return [None if unknown else draw(size), channels]
     if kind == "vector":
         return [draw(st.integers(1, 32))]
-    return [draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 4)), channels]
+    small = st.integers(1, 4)
+    if kind == "video":  # steps of volumes, for ConvLSTM3D
+        return [draw(small), draw(st.integers(1, 6)), draw(st.integers(1, 6)), draw(st.integers(1, 6)), channels]
+    return [draw(small), draw(small), draw(small), channels]
 
 
 def _infer(entry: Args, shapes: list[Shape]) -> Shape | None:
@@ -529,6 +532,14 @@ def _infer(entry: Args, shapes: list[Shape]) -> Shape | None:
         return out
     except (ShapeError, ValidationError, ValueError, TypeError, IndexError, ZeroDivisionError):
         return None
+
+
+def _outputs(entry: Args, shapes: list[Shape]) -> list[Shape]:
+    """Every output's shape, by layerspec's rule (only to steer the generator)."""
+    try:
+        return REGISTRY[entry["type"]].model_validate(entry).output_shapes(shapes)
+    except (ShapeError, ValidationError, ValueError, TypeError, IndexError, ZeroDivisionError):
+        return []
 
 
 def _pick_type(draw: Draw, shape: Shape) -> str:
@@ -565,6 +576,10 @@ def specs(draw: Draw, max_layers: int = 8, focus: str | None = None, unnamed: bo
     first = _input_shape(draw, input_rank(focus) if focus else None)
     n_layers = draw(st.integers(1, max_layers))
     focus_at = draw(st.integers(1 if focus in MERGES else 0, 2)) if focus else -1
+    # A type that reads integer ids (an embedding) reads the first input, given an integer dtype.
+    ids = focus is not None and any(e.dtype != "float32" for e in REGISTRY[focus].examples) and draw(st.booleans())
+    if ids:
+        focus_at = 0
     n_layers = max(n_layers, focus_at + 1)
     inputs = []
     for i in range(n_inputs):
@@ -572,7 +587,9 @@ def specs(draw: Draw, max_layers: int = 8, focus: str | None = None, unnamed: bo
         entry: Args = {"shape": list(shape)}
         if i > 0 or draw(st.booleans()):
             entry["name"] = f"in{i}"
-        if draw(st.integers(0, 9)) == 0:
+        if i == 0 and ids:
+            entry["dtype"] = "int32"
+        elif draw(st.integers(0, 9)) == 0:
             entry["dtype"] = draw(st.sampled_from(_literal_choices(InputSpec.model_fields["dtype"].annotation)[0]))
         inputs.append(entry)
     names = [entry.get("name", "input") for entry in inputs]
@@ -593,6 +610,8 @@ def specs(draw: Draw, max_layers: int = 8, focus: str | None = None, unnamed: bo
         if out is None:
             break  # a layer both sides should refuse: nothing after it would be checked
         tensors.append((f"l{k}", out))
+        if dag:  # the further outputs of a layer with several (an RNN's states), read as `l3[1]`
+            tensors += [(f"l{k}[{i}]", shape) for i, shape in enumerate(_outputs(entry, [s[1] for s in sources])) if i]
     return _finish(draw, inputs, layers, consumed, named)
 
 
@@ -625,7 +644,8 @@ def _finish(draw: Draw, inputs: list[Args], layers: list[Args], consumed: set[st
         spec["inputs"] = used_inputs
     spec["layers"] = layers
     if named:
-        sinks = [e["name"] for e in layers if e["name"] not in consumed]
+        read = {ref.split("[", 1)[0] for ref in consumed}
+        sinks = [e["name"] for e in layers if e["name"] not in read]
         if sinks != [layers[-1]["name"]] or draw(st.booleans()):
             spec["outputs"] = sinks[0] if len(sinks) == 1 and draw(st.booleans()) else sinks
     return spec

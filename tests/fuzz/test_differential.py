@@ -126,7 +126,9 @@ def compare(spec: dict[str, Any]) -> str:
 # the wrong rank (UNCHECKED_RANK), a softmax over an axis of size 1, whose output is constant (layerspec.rules),
 # what Keras builds but checks only when the model runs (FAILS_WHEN_RUN: attention inputs that do not fit, which
 # this test sees fail only when every size is known), and an EinsumDense `output_shape` null where the input gives
-# the size (LOSES_KNOWN_SIZE).
+# the size (LOSES_KNOWN_SIZE); floats read by an embedding (Keras casts them to ids); a mask reaching a layer
+# that cannot take one (Keras drops it with a warning); what Keras builds but cannot run on specs with unknown
+# sizes; an RNN unrolling an unknown number of steps.
 DELIBERATE = (
     "which Keras's",
     CPU_KERNEL,
@@ -135,6 +137,9 @@ DELIBERATE = (
     "always outputs",
     FAILS_WHEN_RUN,
     LOSES_KNOWN_SIZE,
+    "looks up integer ids",
+    "fails when it runs",
+    "can only unroll a known number of steps",
 )
 
 
