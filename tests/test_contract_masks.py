@@ -58,7 +58,7 @@ def test_mask_rule_matches_keras(keras: Any, type_name: str, case: Example, ever
     kwargs = spec.call.model_dump(exclude_unset=True) if spec.call is not None else {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        output = layer(inputs if spec.max_inputs != 1 else inputs[0], **kwargs)
+        output = spec.keras_call(layer, inputs, **kwargs)
     dropped = any("does not support masking" in str(w.message) for w in caught)
     if some and spec.masking == "fails":
         assert not dropped

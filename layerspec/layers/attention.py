@@ -24,6 +24,7 @@ from layerspec.layers.base import (
     ATTENTION,
     FAILS_WHEN_RUN,
     LayerSpec,
+    Masking,
     Shape,
     ShapeError,
     Weight,
@@ -59,6 +60,12 @@ def features(shape: Shape, what: str, layer: str) -> int:
 
 class _Projected(LayerSpec):
     """What MultiHeadAttention and GroupQueryAttention share: 2 or 3 separate inputs, projection sub-layers."""
+
+    # Keras's attention layers take masks and give the output the query's mask.
+    masking: ClassVar[Masking] = "pass"
+
+    def combined_mask(self, masks: list[bool]) -> bool:
+        return bool(masks) and masks[0]
 
     min_inputs: ClassVar[int] = 2
     max_inputs: ClassVar[int | None] = 3

@@ -10,7 +10,17 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from layerspec.layers.base import FAILS_WHEN_RUN, MERGE, LayerSpec, Shape, ShapeError, example, prod_known, register
+from layerspec.layers.base import (
+    FAILS_WHEN_RUN,
+    MERGE,
+    LayerSpec,
+    Masking,
+    Shape,
+    ShapeError,
+    example,
+    prod_known,
+    register,
+)
 
 DotAxis = Annotated[int, Field(ge=-64, le=64)]
 
@@ -22,6 +32,7 @@ class Dot(LayerSpec):
 
     min_inputs: ClassVar[int] = 2
     max_inputs: ClassVar[int | None] = 2
+    masking: ClassVar[Masking] = "consume"  # Keras takes the masks and gives the product none
     examples = (
         example((8,), (8,), axes=1),
         example((3, 5), (10, 3), axes=[1, 2]),

@@ -22,6 +22,7 @@ from layerspec.layers.base import (
     ATTENTION,
     FAILS_WHEN_RUN,
     LayerSpec,
+    Masking,
     Shape,
     ShapeError,
     Weight,
@@ -33,6 +34,12 @@ from layerspec.layers.fields import Rate, Seed
 
 
 class _Scored(LayerSpec):
+    # Keras's attention layers take masks and give the output the query's mask.
+    masking: ClassVar[Masking] = "pass"
+
+    def combined_mask(self, masks: list[bool]) -> bool:
+        return bool(masks) and masks[0]
+
     min_inputs: ClassVar[int] = 2
     max_inputs: ClassVar[int | None] = 3
 

@@ -15,6 +15,7 @@ from layerspec.layers.base import (
     RESHAPE,
     SEQUENCE,
     LayerSpec,
+    Masking,
     Shape,
     ShapeError,
     check_positive,
@@ -161,6 +162,7 @@ class UpSampling3D(LayerSpec):
 
 class _SpatialDropout(LayerSpec):
     rank: ClassVar[int] = 1
+    masking: ClassVar[Masking] = "pass"  # passes a mask on, as SpatialDropout2D
     # Keras's spatial dropouts take no `trainable` (and no **kwargs), so it is no argument here either (as for
     # SpatialDropout2D, found by tests/fuzz); they have no weights to freeze anyway.
     trainable: ClassVar[bool] = True  # type: ignore[misc]
