@@ -150,10 +150,10 @@ def _resolve_inputs(
         before = len(errors.items)
         label = f"layers[{origin.use[1]}] ({names[i]})"
         for ref in refs:
-            _check_ref(ref, known, label, (*origin.path, "inputs"), errors)
+            _check_ref(ref, known, label, (*origin.path, "inputs"), errors, names[i])
         for argument, written in (layer.call.tensor_refs() if layer.call is not None else {}).items():
             for ref in written:
-                _check_ref(ref, known, label, (*origin.path, "call", argument), errors)
+                _check_ref(ref, known, label, (*origin.path, "call", argument), errors, names[i])
         _check_arity(layer, refs, label, origin, errors)
         if len(errors.items) > before or isinstance(layer, Unchecked):  # a refused entry: nothing to infer
             broken.add(names[i])
@@ -168,11 +168,12 @@ def _call_refs(layer: LayerSpec) -> tuple[str, ...]:
     return tuple(ref for refs in layer.call.tensor_refs().values() for ref in refs)
 
 
-def _check_ref(ref: str, known: set[str], label: str, path: SourcePath, errors: _Errors) -> None:
+def _check_ref(ref: str, known: set[str], label: str, path: SourcePath, errors: _Errors, reader: str) -> None:
+    """`ref` must name a layer of `known`; the suggestion never names the `reader` itself (a cycle)."""
     name, _ = split_ref(ref)
     if name in known:
         return
-    hint = did_you_mean(name, sorted(known))
+    hint = did_you_mean(name, sorted(known - {reader}))
     where = "" if path[-1] == "inputs" else f" under `call.{path[-1]}`"
     what = "input" if path[-1] == "inputs" else "layer"
     errors.add(path, f"{label}: unknown {what} {ref!r}{where}{hint}")

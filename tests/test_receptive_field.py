@@ -213,13 +213,16 @@ def test_an_undeclared_type_is_unknown_unless_it_is_elementwise_and_keeps_the_sh
 
 
 def test_every_registered_type_answers_its_examples() -> None:
-    """Each existing type declares a rule: none of their examples answers "unknown" (Reshape excepted)."""
+    """Each type declares a rule: none of their examples answers "unknown", but Reshape's (which may move
+    positions anywhere) and EinsumDense's (whether it mixes positions depends on its equation)."""
     undeclared = []
     for name, cls in REGISTRY.items():
         for ex in cls.examples:
             layer = cls.model_validate({"type": name, **ex.args})
             inputs = list(ex.inputs)
             rule = layer.field_rule(inputs, layer.output_shape(inputs))
-            if rule is FieldRule.UNKNOWN and name != "Reshape":
+            # An adaptive pooling's window follows from the input's size: unknown for an unknown size.
+            sized = not (name.startswith("Adaptive") and None in inputs[0])
+            if rule is FieldRule.UNKNOWN and sized and name not in ("Reshape", "EinsumDense"):
                 undeclared.append(name)
     assert not undeclared, sorted(set(undeclared))

@@ -23,6 +23,7 @@ from pydantic import Field
 from layerspec.layers.base import (
     ATTENTION,
     FAILS_WHEN_RUN,
+    FieldRule,
     LayerSpec,
     Masking,
     Shape,
@@ -61,6 +62,7 @@ def features(shape: Shape, what: str, layer: str) -> int:
 class _Projected(LayerSpec):
     """What MultiHeadAttention and GroupQueryAttention share: 2 or 3 separate inputs, projection sub-layers."""
 
+    receptive: ClassVar[FieldRule | None] = FieldRule.GLOBAL  # each query position reads every value position
     # Keras's attention layers take masks and give the output the query's mask.
     masking: ClassVar[Masking] = "pass"
 

@@ -14,6 +14,7 @@ from layerspec.layers.base import (
     FAILS_WHEN_RUN,
     PREPROCESSING,
     Example,
+    FieldRule,
     LayerSpec,
     Shape,
     ShapeError,
@@ -26,6 +27,8 @@ from layerspec.layers.fields import PositiveInt
 @register(PREPROCESSING)
 class HashedCrossing(LayerSpec):
     """Hashes each pair of values of two integer features into one of `num_bins` bins: `inputs: [a, b]`."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.NONE  # one bin per example: no positions
 
     min_inputs: ClassVar[int] = 2
     # Keras's output shape takes exactly two (its call would cross more).

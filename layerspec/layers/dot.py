@@ -13,6 +13,7 @@ from pydantic import Field
 from layerspec.layers.base import (
     FAILS_WHEN_RUN,
     MERGE,
+    FieldRule,
     LayerSpec,
     Masking,
     Shape,
@@ -33,6 +34,7 @@ class Dot(LayerSpec):
     min_inputs: ClassVar[int] = 2
     max_inputs: ClassVar[int | None] = 2
     masking: ClassVar[Masking] = "consume"  # Keras takes the masks and gives the product none
+    receptive: ClassVar[FieldRule | None] = FieldRule.NONE  # the product collapses the axes it sums over
     examples = (
         example((8,), (8,), axes=1),
         example((3, 5), (10, 3), axes=[1, 2]),

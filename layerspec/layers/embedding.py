@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -10,6 +10,7 @@ from layerspec.layers.base import (
     EMBEDDING,
     SEQUENCE,
     CallArgs,
+    FieldRule,
     LayerSpec,
     Shape,
     ShapeError,
@@ -27,6 +28,8 @@ EmbeddingInitializer = Literal[VectorInitializer, "uniform", "orthogonal"]
 
 class _Embedding(LayerSpec):
     """What both embeddings share: a table of `input_dim` vectors of `output_dim` numbers, looked up by id."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # each position of the sequence alone
 
     input_dim: PositiveInt = Field(description="Size of the vocabulary: ids run from 0 to input_dim - 1.")
     output_dim: PositiveInt = Field(description="Length of each embedding vector.")
@@ -163,6 +166,8 @@ class ReversibleEmbedding(_Embedding):
 @register(EMBEDDING)
 class Masking(LayerSpec):
     """Marks the steps whose features all equal `mask_value` as padding: later layers (an RNN) skip them."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # each position of the sequence alone
 
     examples = (
         example(SEQUENCE),

@@ -7,6 +7,7 @@ Keras's own composition of two fixed-window poolings per axis, whose limit is ch
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -15,6 +16,8 @@ from layerspec.layers.base import (
     IMAGE,
     POOLING,
     SEQUENCE,
+    AxisWindow,
+    FieldRule,
     LayerSpec,
     Shape,
     ShapeError,
@@ -99,6 +102,16 @@ class _Adaptive(LayerSpec):
     # The global pooling that does what an output size of 1 would, for the message that refuses it.
     global_type: ClassVar[str] = ""
     output_size: IntOrPair = Field(description="Size of the output along each spatial axis.")
+
+    def field_rule(self, inputs: list[Shape], output: Shape) -> FieldRule | tuple[AxisWindow, ...]:
+        """Output position i pools input positions floor(i n / k) to ceil((i + 1) n / k): at most ceil(n / k) + 1
+        of them when k does not divide n, and the window moves n / k positions per step."""
+        pairs = [(n, k) for n, k in zip(inputs[0][: self.rank], output[: self.rank], strict=True)]
+        known = [(n, k) for n, k in pairs if n is not None and k is not None]
+        if len(known) != len(pairs):
+            return FieldRule.UNKNOWN
+        return tuple(AxisWindow(-(-n // k) + (1 if n % k else 0), Fraction(n, k)) for n, k in known)
+
     data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:

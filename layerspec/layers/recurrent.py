@@ -11,6 +11,7 @@ from layerspec.layers.base import (
     RECURRENT,
     SEQUENCE,
     CallArgs,
+    FieldRule,
     LayerSpec,
     Shape,
     ShapeError,
@@ -67,6 +68,10 @@ def check_initial_state(layer: str, states: list[Shape], given: list[Shape] | No
 class RecurrentBase(LayerSpec):
     """What every recurrent layer shares (the LSTM-like convolutions too): a sequence in, the last step's output
     or every step's out, and the final states as further outputs with `return_state`."""
+
+    receptive: ClassVar[FieldRule | None] = (
+        FieldRule.NONE
+    )  # step t reads every step before it: a field that grows along the sequence
 
     masking = "consume"  # the recurrence skips masked steps; the sequence output keeps the mask
     # Gate blocks in the kernels (4 for LSTM, 3 for GRU) and the number of states the layer carries.

@@ -21,6 +21,7 @@ from layerspec.layers.attention import compatible, no_positions, query_value_key
 from layerspec.layers.base import (
     ATTENTION,
     FAILS_WHEN_RUN,
+    FieldRule,
     LayerSpec,
     Masking,
     Shape,
@@ -34,6 +35,7 @@ from layerspec.layers.fields import Rate, Seed
 
 
 class _Scored(LayerSpec):
+    receptive: ClassVar[FieldRule | None] = FieldRule.GLOBAL  # each query position reads every value position
     # Keras's attention layers take masks and give the output the query's mask.
     masking: ClassVar[Masking] = "pass"
 

@@ -6,6 +6,7 @@ and the argument spellings Keras accepts at that rank.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -14,6 +15,8 @@ from layerspec.layers.base import (
     REGULARIZATION,
     RESHAPE,
     SEQUENCE,
+    AxisWindow,
+    FieldRule,
     LayerSpec,
     Masking,
     Shape,
@@ -48,6 +51,7 @@ def _grown(dims: Shape, amounts: Sides, sign: int) -> Shape:
 
 
 class _ZeroPadding(LayerSpec):
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # positions move; each still reads one (or zero)
     rank: ClassVar[int] = 1
     padding: Padding1D | Padding3D = Field(default=1, description="Zeros to add.")  # each subclass narrows it
 
@@ -57,6 +61,7 @@ class _ZeroPadding(LayerSpec):
 
 
 class _Cropping(LayerSpec):
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # positions move; each still reads one
     rank: ClassVar[int] = 1
     cropping: Padding1D | Padding3D = Field(default=1, description="Positions to remove.")  # narrowed likewise
 
@@ -143,6 +148,11 @@ class UpSampling1D(LayerSpec):
         (steps,), channels = spatial(inputs[0], self.rank, self.type)
         return (None if steps is None else steps * self.size, channels)
 
+    def field_rule(self, inputs: list[Shape], output: Shape) -> tuple[AxisWindow, ...]:
+        # Each output position repeats one input position; the window moves 1 / size of a position per step.
+        sizes = (self.size,) * self.rank if isinstance(self.size, int) else tuple(self.size)
+        return tuple(AxisWindow(1, Fraction(1, s)) for s in sizes)
+
 
 @register(RESHAPE)
 class UpSampling3D(LayerSpec):
@@ -158,6 +168,11 @@ class UpSampling3D(LayerSpec):
         dims, channels = spatial(inputs[0], self.rank, self.type)
         factors = (self.size,) * self.rank if isinstance(self.size, int) else tuple(self.size)
         return (*(None if d is None else d * f for d, f in zip(dims, factors, strict=True)), channels)
+
+    def field_rule(self, inputs: list[Shape], output: Shape) -> tuple[AxisWindow, ...]:
+        # Each output position repeats one input position; the window moves 1 / size of a position per step.
+        sizes = (self.size,) * self.rank if isinstance(self.size, int) else tuple(self.size)
+        return tuple(AxisWindow(1, Fraction(1, s)) for s in sizes)
 
 
 class _SpatialDropout(LayerSpec):

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field
 
 from layerspec.layers.base import (
     WRAPPER,
+    AxisWindow,
+    FieldRule,
     LayerSpec,
     Shape,
     ShapeError,
@@ -74,6 +77,8 @@ class _Wrapper(LayerSpec):
 @register(WRAPPER)
 class Bidirectional(_Wrapper):
     """Runs a recurrent layer forwards and a copy of it (or `backward_layer`) backwards, and merges the two."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.NONE  # recurrent: the field grows along the sequence
 
     masking = "consume"  # the recurrences skip masked steps; sequence outputs keep the mask
     examples = (
@@ -209,6 +214,14 @@ class TimeDistributed(_Wrapper):
         steps, step = self.step(inputs)
         return (steps, *inside("layer", self.layer, lambda: self.layer.output_shape([step])))
 
+    def field_rule(self, inputs: list[Shape], output: Shape) -> FieldRule | tuple[AxisWindow, ...]:
+        """The steps axis is read position by position; the other axes as the wrapped layer reads a step."""
+        _, step = self.step(inputs)
+        inner = self.layer.field_rule([step], output[1:])
+        if isinstance(inner, tuple):
+            return (AxisWindow(1, Fraction(1)), *inner)
+        return inner if inner in (FieldRule.POINTWISE, FieldRule.NONE) else FieldRule.UNKNOWN
+
     def weights(self, inputs: list[Shape]) -> list[Weight]:
         _, step = self.step(inputs)
         return frozen(inside("layer", self.layer, lambda: self.layer.weights([step])), self.trainable)
@@ -232,6 +245,9 @@ class SpectralNormalization(_Wrapper):
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         return inside("layer", self.layer, lambda: self.layer.output_shape(inputs))
+
+    def field_rule(self, inputs: list[Shape], output: Shape) -> FieldRule | tuple[AxisWindow, ...]:
+        return self.layer.field_rule(inputs, output)  # it only rescales the wrapped layer's kernel
 
     def weights(self, inputs: list[Shape]) -> list[Weight]:
         held = inside("layer", self.layer, lambda: self.layer.weights(inputs))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from layerspec.errors import Diagnostic
 from layerspec.graph import Node
+from layerspec.layers.base import split_ref
 from layerspec.recipes import LOSSES, METRICS
 from layerspec.rules.base import Context, rule
 from layerspec.rules.settings import watched_monitors
@@ -48,7 +49,7 @@ def final_activation(ctx: Context, node: Node) -> tuple[str | None, Node] | None
             return (str(value) if value is not None else None), node
         if node.type not in _PASS_THROUGH or len(node.inputs) != 1 or node.inputs[0] not in by_name:
             return None
-        node = by_name[node.inputs[0]]
+        node = by_name[split_ref(node.inputs[0])[0]]
     return None
 
 

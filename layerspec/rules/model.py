@@ -6,7 +6,7 @@ from __future__ import annotations
 from layerspec.errors import Diagnostic
 from layerspec.graph import Node
 from layerspec.layers import Shape, format_shape
-from layerspec.layers.base import FAILS_WHEN_RUN
+from layerspec.layers.base import FAILS_WHEN_RUN, split_ref
 from layerspec.rules.base import Context, rule
 from layerspec.spec.yaml_source import SourcePath
 
@@ -178,7 +178,9 @@ def reads_integers(ctx: Context) -> list[Diagnostic]:
         if node.layer is None or not getattr(node.layer, "reads_integers", False):
             continue
         for ref in node.inputs:
-            dtype = dtypes.get(ref) or ("int64" if _integer_output(graph.by_name[ref].layer) else "float32")
+            dtype = dtypes.get(ref) or (
+                "int64" if _integer_output(graph.by_name[split_ref(ref)[0]].layer) else "float32"
+            )
             if not dtype.startswith(("int", "uint")):
                 errors.append(
                     ctx.error(
@@ -201,7 +203,7 @@ def integer_output_read(ctx: Context) -> list[Diagnostic]:
         if node.layer is None or node.layer.casts_input:
             continue
         for ref in node.inputs:
-            source = graph.by_name[ref]
+            source = graph.by_name[split_ref(ref)[0]]
             if _integer_output(source.layer):
                 errors.append(
                     ctx.error(
