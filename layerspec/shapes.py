@@ -25,11 +25,12 @@ class LayerRecord:
     family: Family
     block: str | None = None
 
-    @property
+    # Cached, as the record is frozen: the table and the totals read them several times per layer.
+    @cached_property
     def params(self) -> int:
         return sum(w.size for w in self.weights)
 
-    @property
+    @cached_property
     def trainable_params(self) -> int:
         return sum(w.size for w in self.weights if w.trainable)
 
@@ -57,11 +58,11 @@ class ModelSummary:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
 
-    @property
+    @cached_property
     def params(self) -> int:
         return sum(r.params for r in self.layers)
 
-    @property
+    @cached_property
     def trainable_params(self) -> int:
         return sum(r.trainable_params for r in self.layers)
 

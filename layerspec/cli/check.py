@@ -10,6 +10,7 @@ import typer
 
 from layerspec.check import check_file
 from layerspec.cli.app import app, emit_json, handle_errors, print_warnings
+from layerspec.spec.yaml_source import collection_paused
 from layerspec.summary_table import render_summary
 
 SpecArg = Annotated[Path, typer.Argument(help="The model spec (YAML).", show_default=False)]
@@ -20,12 +21,13 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object ins
 @handle_errors
 def check(spec: SpecArg, json_output: JsonOpt = False) -> None:
     """Validate SPEC and print every layer's output shape, parameters and MACs."""
-    checked = check_file(spec)
-    print_warnings(checked.warnings)
-    if json_output:
-        emit_json(checked.summary.to_json())
-    else:
-        typer.echo(render_summary(checked.summary), nl=False)
+    with collection_paused():  # the table of a large spec too (see collection_paused)
+        checked = check_file(spec)
+        print_warnings(checked.warnings)
+        if json_output:
+            emit_json(checked.summary.to_json())
+        else:
+            typer.echo(render_summary(checked.summary), nl=False)
 
 
 @app.command()

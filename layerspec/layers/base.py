@@ -13,6 +13,7 @@ family's module lists layer types by name: adding a type is adding one class.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -168,7 +169,9 @@ class LayerSpec(BaseModel):
 
     def softmax_axes(self) -> tuple[str, list[int]] | None:
         """The softmax the layer ends with, as (softmax or log_softmax, axes in Keras's numbering), if any."""
-        activation = getattr(self, "activation", None)
+        # The field's value, if the type has one; read from the model's fields, since a missing attribute costs
+        # pydantic a slow lookup on every layer of a large spec.
+        activation = self.__dict__.get("activation")
         if activation in ("softmax", "log_softmax"):
             return str(activation), [-1]
         return None
@@ -215,6 +218,7 @@ def _type_literal(cls: type[LayerSpec]) -> str:
     return str(type_name)
 
 
+@functools.cache  # called once per unnamed layer: a 60,000-layer spec has few distinct types
 def default_name(type_name: str) -> str:
     """Keras's automatic layer name for a class: Conv2D -> conv2d, BatchNormalization -> batch_normalization."""
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", type_name)
