@@ -213,9 +213,13 @@ def _report_cycle(nodes: list[Node], errors: _Errors) -> None:
 
 
 def integer_inputs(graph: Graph) -> list[Diagnostic]:
-    """Layers that read an integer or boolean model input directly, unless they cast it (LayerSpec.casts_input)."""
+    """Layers that read an integer or boolean model input (or a layer's integer output, LayerSpec.output_dtype)
+    directly, unless they cast it (LayerSpec.casts_input)."""
     errors = _Errors(graph.loaded)
-    dtypes = {n.name: n.input_spec.dtype for n in graph.input_nodes if n.input_spec is not None}
+    dtypes: dict[str, str] = {n.name: n.input_spec.dtype for n in graph.input_nodes if n.input_spec is not None}
+    dtypes.update(
+        (n.name, dtype) for n in graph.nodes if n.layer is not None and (dtype := n.layer.output_dtype()) is not None
+    )
     for node in graph.nodes:
         if node.layer is None or node.layer.casts_input:
             continue

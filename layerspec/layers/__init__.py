@@ -10,7 +10,7 @@ import pkgutil
 from layerspec.layers.base import REGISTRY, LayerSpec, Shape, ShapeError, Weight, default_name, format_shape
 
 # Modules that hold shared code rather than layer types.
-_SHARED = {"base", "fields"}
+_SHARED = {"base", "fields", "refused"}
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     if _module not in _SHARED:

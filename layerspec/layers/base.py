@@ -176,6 +176,11 @@ class LayerSpec(BaseModel):
             return str(activation), [-1]
         return None
 
+    def output_dtype(self) -> str | None:
+        """The dtype of the output where it is an integer one (a bucket index, a hash), else None: only a layer
+        that casts (casts_input) may read it, as for an integer model input."""
+        return None
+
     def input_scale(self) -> float | None:
         """The constant the layer multiplies its input by, for a layer that only rescales its input."""
         return None
