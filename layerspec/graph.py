@@ -221,11 +221,12 @@ def integer_inputs(graph: Graph) -> list[Diagnostic]:
         (n.name, dtype) for n in graph.nodes if n.layer is not None and (dtype := n.layer.output_dtype()) is not None
     )
     for node in graph.nodes:
-        if node.layer is None or node.layer.casts_input:
+        if node.layer is None:
             continue
         for ref in node.inputs:
             dtype = dtypes.get(ref, "float32")
-            if not dtype.startswith(("float", "bfloat")):
+            cast = node.layer.casts_input and dtype not in node.layer.refused_dtypes
+            if not cast and not dtype.startswith(("float", "bfloat")):
                 errors.add(
                     node.path,
                     f"{node.label()} reads input '{ref}' of dtype {dtype}, which Keras's {node.layer.type} cannot "

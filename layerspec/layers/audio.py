@@ -10,6 +10,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
+from layerspec.layers.augmentation import FAILS_WHEN_RUN
 from layerspec.layers.base import PREPROCESSING, LayerSpec, Shape, ShapeError, example, format_shape, register
 from layerspec.layers.fields import Finite, PositiveInt
 
@@ -62,8 +63,17 @@ class MelSpectrogram(LayerSpec):
         top = self.max_freq if self.max_freq is not None else self.sampling_rate / 2
         if self.min_freq >= top:
             raise ShapeError(f"`min_freq` {self.min_freq} must be below the highest frequency {top}", "min_freq")
-        # Frames are centred on every sequence_stride-th sample, the signal padded at both ends.
-        return None if shape[0] is None else 1 + shape[0] // self.sequence_stride
+        samples = shape[0]
+        # Keras pads the signal by fft_length // 2 at both ends by mirroring it, which needs more samples than that.
+        if samples is not None and self.fft_length // 2 >= samples:
+            raise ShapeError(
+                f"MelSpectrogram with `fft_length` {self.fft_length} needs more than {self.fft_length // 2} samples "
+                f"(it mirrors half an FFT onto each end); received shape {format_shape(shape)}: lower `fft_length` "
+                f"({FAILS_WHEN_RUN})",
+                "fft_length",
+            )
+        # Frames are centred on every sequence_stride-th sample of the padded signal.
+        return None if samples is None else 1 + samples // self.sequence_stride
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         return (self.num_mel_bins, self.frames(inputs[0]))

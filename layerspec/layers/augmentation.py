@@ -13,7 +13,17 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from layerspec.layers.base import AUGMENTATION, IMAGE, LayerSpec, Shape, example, register, spatial
+from layerspec.layers.base import (
+    AUGMENTATION,
+    IMAGE,
+    LayerSpec,
+    Shape,
+    ShapeError,
+    example,
+    format_shape,
+    register,
+    spatial,
+)
 from layerspec.layers.fields import DataFormat, FactorOrRange, Finite, PositiveInt, Seed
 
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -23,13 +33,34 @@ VALUE_RANGE = "Range of the incoming pixel values, e.g. [0, 1] after a Rescaling
 COLOUR = (9, 11, 3)  # the colour augmentations need three channels
 
 
+# What Keras says when an operation drawn at random needs colour: it may pass a few times before it fails, so
+# `check` refuses such images every time (tests/fuzz/test_differential.py counts it as deliberate).
+RANDOM_OPERATIONS = "fails on them whenever its random choice of operations needs colour"
+# Said of what Keras builds but fails on when the model runs (so the checker refuses it on purpose, even where
+# Keras cannot yet tell: a spec with unknown sizes is built, never run, by tests/fuzz/test_differential.py).
+FAILS_WHEN_RUN = "Keras builds it and fails when the model runs"
+
+
 class _Image(LayerSpec):
     rank: ClassVar[int] = 2
     casts_input: ClassVar[bool] = True
+    # The channel counts Keras runs the layer on (found by running it on 1 to 6 channels); None for any.
+    channels: ClassVar[tuple[int, ...] | None] = None
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
-        spatial(inputs[0], self.rank, self.type)
+        _, channels = spatial(inputs[0], self.rank, self.type)
+        allowed = self.needed_channels()
+        if allowed is not None and channels is not None and channels not in allowed:
+            wanted = " or ".join(str(c) for c in allowed)
+            raise ShapeError(
+                f"{self.type} works on {'RGB' if allowed == (3,) else 'RGB or grayscale'} images, with {wanted} "
+                f"channels; received shape {format_shape(inputs[0])}"
+                + (f" (Keras {RANDOM_OPERATIONS})" if len(allowed) > 1 else f" ({FAILS_WHEN_RUN})")
+            )
         return inputs[0]
+
+    def needed_channels(self) -> tuple[int, ...] | None:
+        return self.channels
 
 
 # The arguments only some of them take, as mixins so that each class has exactly Keras's.
@@ -72,12 +103,26 @@ class ContrastLimitedAdaptiveHistogramEqualization(_Image, _Range, _Format):
         default=[8, 8], description="Number of tiles: [rows, columns]."
     )
 
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        shape = super().output_shape(inputs)
+        # Keras pads each side to a whole number of tiles by mirroring, which cannot add more than the side has.
+        for size, tiles, side in zip(shape[:2], self.tile_grid_size, ("rows", "columns"), strict=True):
+            if size is not None and (-size) % tiles > size:
+                raise ShapeError(
+                    f"{self.type} cannot split {size} {side} into {tiles} tiles (Keras mirrors the image to pad "
+                    f"it to a multiple of the tiles, and {size} {side} cannot be mirrored to {size + (-size) % tiles})"
+                    f": use fewer tiles in `tile_grid_size` ({FAILS_WHEN_RUN})",
+                    "tile_grid_size",
+                )
+        return shape
+
 
 @register(AUGMENTATION)
 class AugMix(_Valued):
     """Mixes several chains of random augmentations of each image (AugMix)."""
 
     examples = (example(COLOUR), example(COLOUR, num_chains=2, chain_depth=1, factor=0.5, all_ops=False, seed=1))
+    channels: ClassVar[tuple[int, ...] | None] = (3, 1)
     type: Literal["AugMix"] = Field(description="The Keras layer class.")
     num_chains: PositiveInt = Field(default=3, description="Number of augmentation chains mixed.")
     chain_depth: PositiveInt = Field(default=3, description="Augmentations per chain.")
@@ -92,6 +137,7 @@ class RandAugment(_Valued):
     """Applies num_ops augmentations drawn at random to each image (RandAugment)."""
 
     examples = (example(COLOUR), example(COLOUR, num_ops=1, factor=[0.1, 0.4], seed=3))
+    channels: ClassVar[tuple[int, ...] | None] = (3, 1)
     type: Literal["RandAugment"] = Field(description="The Keras layer class.")
     num_ops: PositiveInt = Field(default=2, description="Augmentations applied to each image.")
     factor: UnitOrRange = Field(default=0.5, description="Strength of the augmentations, in [0, 1].")
@@ -133,6 +179,7 @@ class RandomColorDegeneration(_Valued):
     """Blends each image with its grayscale version by a random factor."""
 
     examples = (example(COLOUR, factor=0.2), example(COLOUR, factor=[0.1, 0.5], seed=1))
+    channels: ClassVar[tuple[int, ...] | None] = (3,)
     type: Literal["RandomColorDegeneration"] = Field(description="The Keras layer class.")
     factor: UnitOrRange = Field(description="Degeneration range, in [0, 1].")
 
@@ -150,6 +197,9 @@ class RandomColorJitter(_Valued):
     contrast_factor: UnitOrRange | None = Field(default=None, description="As RandomContrast's factor.")
     saturation_factor: UnitOrRange | None = Field(default=None, description="As RandomSaturation's factor.")
     hue_factor: UnitOrRange | None = Field(default=None, description="As RandomHue's factor.")
+
+    def needed_channels(self) -> tuple[int, ...] | None:
+        return (3,) if self.saturation_factor is not None or self.hue_factor is not None else None
 
 
 @register(AUGMENTATION)
@@ -182,6 +232,7 @@ class RandomGrayscale(_Seeded):
 
     casts_input: ClassVar[bool] = False  # an integer image stays integer
     examples = (example(COLOUR), example(COLOUR, factor=0.2, seed=4))
+    channels: ClassVar[tuple[int, ...] | None] = (3, 1)
     type: Literal["RandomGrayscale"] = Field(description="The Keras layer class.")
     factor: Unit = Field(default=0.5, description="Probability of turning an image to grayscale.")
 
@@ -191,6 +242,7 @@ class RandomHue(_Valued):
     """Shifts the hue of images at random."""
 
     examples = (example(COLOUR, factor=0.2), example(COLOUR, factor=[0.1, 0.9], seed=1))
+    channels: ClassVar[tuple[int, ...] | None] = (3,)
     type: Literal["RandomHue"] = Field(description="The Keras layer class.")
     factor: UnitOrRange = Field(description="Hue shift range, in [0, 1].")
 
@@ -222,6 +274,7 @@ class RandomSaturation(_Valued):
 
     casts_input: ClassVar[bool] = False  # Keras refuses an integer image here
     examples = (example(COLOUR, factor=0.2), example(COLOUR, factor=[0.3, 0.7], seed=1))
+    channels: ClassVar[tuple[int, ...] | None] = (3,)
     type: Literal["RandomSaturation"] = Field(description="The Keras layer class.")
     factor: UnitOrRange = Field(description="Saturation range, in [0, 1] (0.5 keeps the image).")
 

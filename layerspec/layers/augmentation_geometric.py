@@ -10,8 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from layerspec.layers.augmentation import VALUE_RANGE, UnitOrRange, ValueRange, _Seeded
-from layerspec.layers.base import AUGMENTATION, IMAGE, example, register
+from layerspec.layers.augmentation import FAILS_WHEN_RUN, VALUE_RANGE, UnitOrRange, ValueRange, _Seeded
+from layerspec.layers.base import AUGMENTATION, IMAGE, Shape, ShapeError, example, format_shape, register
 from layerspec.layers.fields import FillMode, Finite, Interpolation
 
 COLOUR = (9, 11, 3)
@@ -41,6 +41,16 @@ class RandomPerspective(_Seeded):
     scale: Annotated[Finite, Field(ge=0.0, le=1.0)] = Field(default=1.0, description="Strength of the warp, in [0, 1].")
     interpolation: Interpolation = Field(default="bilinear", description="Resampling method.")
     fill_value: Finite = Field(default=0.0, description="Value of the pixels outside the image.")
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        shape = super().output_shape(inputs)
+        # The warp is solved from the image's corners, which coincide on a side of one pixel (Keras fails to run).
+        if any(d == 1 for d in shape[:2]):
+            raise ShapeError(
+                f"RandomPerspective needs images at least 2 pixels high and wide; received shape {format_shape(shape)} "
+                f"({FAILS_WHEN_RUN})"
+            )
+        return shape
 
 
 @register(AUGMENTATION)

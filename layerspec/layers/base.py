@@ -136,6 +136,8 @@ class LayerSpec(BaseModel):
     # compute dtype, and most layers fail on an integer or boolean tensor when the model runs although it builds
     # (found by tests/fuzz), so only a layer that casts may read an integer or boolean model input.
     casts_input: ClassVar[bool] = False
+    # Dtypes a layer that casts still cannot read (Hashing fails on booleans).
+    refused_dtypes: ClassVar[tuple[str, ...]] = ()
     # Configurations that tests/test_contract_layers.py checks and builds with Keras, and from which tests/fuzz
     # draws arguments for a type that has no hand-written generator; every registered type needs its own.
     examples: ClassVar[tuple[Example, ...]] = ()

@@ -6,11 +6,11 @@ MACs: 0 (an element-wise random mask or sum is not multiply-accumulate work, as 
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from layerspec.layers.base import IMAGE, REGULARIZATION, LayerSpec, example, register
+from layerspec.layers.base import IMAGE, REGULARIZATION, LayerSpec, Shape, ShapeError, example, format_shape, register
 from layerspec.layers.fields import Finite, PositiveInt, Rate, Seed
 
 NonNegative = Annotated[Finite, Field(ge=0)]
@@ -32,6 +32,21 @@ class AlphaDropout(LayerSpec):
     )
     seed: Seed = Field(default=None, description="Random seed.")
 
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        # Keras multiplies by a mask of this shape only while training, and fails then if it does not broadcast.
+        full = (None, *inputs[0])
+        mask = self.noise_shape
+        if mask is not None and (
+            len(mask) != len(full)
+            or any(m not in (None, 1, d) and d is not None for m, d in zip(mask, full, strict=False))
+        ):
+            raise ShapeError(
+                f"`noise_shape` {mask} does not fit the input {format_shape(full)}: give one size per axis, batch "
+                "included, each null, 1 or the input's size",
+                "noise_shape",
+            )
+        return inputs[0]
+
 
 @register(REGULARIZATION)
 class GaussianDropout(LayerSpec):
@@ -49,7 +64,10 @@ class GaussianNoise(LayerSpec):
 
     examples = (example((6,), stddev=0.1), example(IMAGE, stddev=1.0, seed=4))
     type: Literal["GaussianNoise"] = Field(description="The Keras layer class.")
-    stddev: NonNegative = Field(description="Standard deviation of the added noise.")
+    # Keras refuses a standard deviation above 1 (found by tests/fuzz).
+    stddev: Annotated[Finite, Field(ge=0, le=1)] = Field(
+        description="Standard deviation of the added noise, in [0, 1]."
+    )
     seed: Seed = Field(default=None, description="Random seed.")
 
 
@@ -57,8 +75,6 @@ class GaussianNoise(LayerSpec):
 class ActivityRegularization(LayerSpec):
     """Passes its input through and adds l1 * sum(|x|) + l2 * sum(x^2) to the training loss."""
 
-    # Keras converts an integer input to float here (found by running it).
-    casts_input: ClassVar[bool] = True
     examples = (example((6,), l1=0.01), example(IMAGE, l2=0.001), example((5, 7), l1=0.1, l2=0.2))
     type: Literal["ActivityRegularization"] = Field(description="The Keras layer class.")
     l1: NonNegative = Field(default=0.0, description="Weight of the L1 penalty on the output.")

@@ -12,6 +12,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
+from layerspec.layers.augmentation import FAILS_WHEN_RUN
 from layerspec.layers.base import (
     IMAGE,
     NORMALIZATION,
@@ -28,6 +29,9 @@ from layerspec.layers.fields import Finite, PositiveInt
 from layerspec.layers.normalization import Axes, Axis, _Normalization, normalized_axes
 
 NonNegative = Annotated[Finite, Field(ge=0)]
+FeatureAxis = Annotated[int, Field(ge=1, le=64)] | Annotated[int, Field(ge=-64, le=-1)]
+# Keras builds a Normalization without them (an identity until adapt() is called), so this refusal is deliberate.
+NEEDS_ADAPT = "Keras would learn them with adapt() on data, which a spec cannot run"
 
 
 def _known(shape: Shape, axes: list[int], layer: str, field: str = "axis") -> tuple[int, ...]:
@@ -83,7 +87,7 @@ class RMSNormalization(_PerElement):
     """Divides by the root mean square over the axes and multiplies by a learned scale."""
 
     casts_input: ClassVar[bool] = True
-    examples = (example(IMAGE), example((6, 5), axis=[-2, -1]), example((6, 5), axis=1, epsilon=1e-3))
+    examples = (example(IMAGE), example((6, 5), axis=[-2, -1]), example((6, 5), axis=2, epsilon=1e-3))
     type: Literal["RMSNormalization"] = Field(description="The Keras layer class.")
     axis: Axes = Field(default=-1, description="Axis (or axes) normalised; counts the batch axis as 0.")
     epsilon: Annotated[Finite, Field(gt=0)] = Field(default=1e-6, description="Added to the mean square.")
@@ -93,6 +97,13 @@ class RMSNormalization(_PerElement):
         # Keras sizes the scale in the order the axes are written, e.g. [2, 1] gives (W, H).
         rank = len(shape) + 1
         order = [(a + rank if a < 0 else a) - 1 for a in ([self.axis] if isinstance(self.axis, int) else self.axis)]
+        # The scale multiplies the input from its last axes, so only the last axes, in order, fit it.
+        if order != list(range(len(shape) - len(order), len(shape))):
+            raise ShapeError(
+                f"RMSNormalization's scale fits only the last axes in order: `axis` {self.axis} on an input of shape "
+                f"{format_shape(shape)} gives a scale that does not broadcast ({FAILS_WHEN_RUN})",
+                "axis",
+            )
         return _known(shape, order, self.type)
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
@@ -109,7 +120,10 @@ class UnitNormalization(_PerElement):
 
     examples = (example((6,)), example(IMAGE, axis=[1, 2]), example((6, 5), axis=1))
     type: Literal["UnitNormalization"] = Field(description="The Keras layer class.")
-    axis: Axes = Field(default=-1, description="Axis (or axes) normalised; counts the batch axis as 0.")
+    # Not the batch axis (0), which Keras would normalise across examples: refused as for the other normalisations.
+    axis: FeatureAxis | Annotated[list[FeatureAxis], Field(min_length=1, max_length=8)] = Field(
+        default=-1, description="Axis (or axes) normalised; counts the batch axis as 0, which is not allowed."
+    )
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         normalized_axes(self.axis, inputs[0], self.type)
@@ -148,8 +162,8 @@ class Normalization(_PerElement):
     def output_shape(self, inputs: list[Shape]) -> Shape:
         if self.mean is None or self.variance is None:
             raise ShapeError(
-                "Normalization needs `mean` and `variance`: Keras would learn them with adapt() on data, which a "
-                "spec cannot run; compute them from the training data and write both",
+                f"Normalization needs `mean` and `variance`: {NEEDS_ADAPT}; compute them from the training data "
+                "and write both",
                 "mean" if self.mean is None else "variance",
             )
         kept = [] if self.axis is None else normalized_axes(self.axis, inputs[0], self.type)

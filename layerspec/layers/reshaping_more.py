@@ -45,8 +45,6 @@ class Permute(LayerSpec):
 class RepeatVector(LayerSpec):
     """Repeats a vector n times: (features,) becomes (n, features)."""
 
-    # Keras converts an integer input to float here (found by running it).
-    casts_input: ClassVar[bool] = True
     rank: ClassVar[int] = 0
     examples = (example((6,), n=3), example((1,), n=10))
     type: Literal["RepeatVector"] = Field(description="The Keras layer class.")
