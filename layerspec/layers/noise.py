@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from layerspec.layers.augmentation import FAILS_WHEN_RUN
 from layerspec.layers.base import IMAGE, REGULARIZATION, LayerSpec, Shape, ShapeError, example, format_shape, register
 from layerspec.layers.fields import Finite, PositiveInt, Rate, Seed
 
@@ -42,7 +43,7 @@ class AlphaDropout(LayerSpec):
         ):
             raise ShapeError(
                 f"`noise_shape` {mask} does not fit the input {format_shape(full)}: give one size per axis, batch "
-                "included, each null, 1 or the input's size",
+                f"included, each null, 1 or the input's size ({FAILS_WHEN_RUN} in training)",
                 "noise_shape",
             )
         return inputs[0]
