@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from layerspec.layers.base import (
     AUGMENTATION,
@@ -30,7 +30,17 @@ Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 UnitOrRange = Unit | Annotated[list[Unit], Field(min_length=2, max_length=2)]
 ValueRange = Annotated[list[Finite], Field(min_length=2, max_length=2)]
 VALUE_RANGE = "Range of the incoming pixel values, e.g. [0, 1] after a Rescaling by 1/255."
-COLOUR = (9, 11, 3)  # the colour augmentations need three channels
+COLOUR = (9, 11, 3)
+
+
+def _odd(size: int) -> int:
+    if size % 2 == 0:
+        raise ValueError("must be an odd number (the kernel has a centre)")
+    return size
+
+
+# Keras refuses an even blur kernel (found by tests/fuzz).
+OddSize = Annotated[PositiveInt, AfterValidator(_odd)]  # the colour augmentations need three channels
 
 
 # What Keras says when an operation drawn at random needs colour: it may pass a few times before it fails, so
@@ -222,7 +232,9 @@ class RandomGaussianBlur(_Valued):
     examples = (example(COLOUR), example(IMAGE, factor=0.5, kernel_size=5, sigma=[0.2, 0.8], seed=3))
     type: Literal["RandomGaussianBlur"] = Field(description="The Keras layer class.")
     factor: UnitOrRange = Field(default=1.0, description="Blur strength range, in [0, 1].")
-    kernel_size: PositiveInt = Field(default=3, description="Size of the blur kernel.")
+    kernel_size: OddSize | Annotated[list[OddSize], Field(min_length=2, max_length=2)] = Field(
+        default=3, description="Size of the blur kernel, odd (or a range of odd sizes)."
+    )
     sigma: UnitOrRange = Field(default=1.0, description="Standard deviation of the kernel, in [0, 1] (or a range).")
 
 
