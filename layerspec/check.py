@@ -18,6 +18,7 @@ from layerspec.spec.load import InvalidSpec, merge_diagnostics
 from layerspec.spec.models import input_section_problem
 from layerspec.spec.partial import GRAPH_SECTIONS, Unchecked
 from layerspec.spec.train import TrainSpec
+from layerspec.spec.yaml_source import collection_paused
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ def check_loaded(loaded: LoadedSpec, *, expectations: bool = True) -> Checked:
 
 def check_file(path: Path, overrides: Sequence[str] = (), *, expectations: bool = True) -> Checked:
     """Run every static check on a spec file (with `--set` overrides); raises SpecError listing each problem."""
-    return check_loaded(load_reporting_all(path, overrides), expectations=expectations)
+    with collection_paused():  # a large spec checks twice as fast (see collection_paused)
+        return check_loaded(load_reporting_all(path, overrides), expectations=expectations)
 
 
 def load_reporting_all(path: Path, overrides: Sequence[str] = ()) -> LoadedSpec:

@@ -266,10 +266,14 @@ def _report_cycle(nodes: list[Node], errors: _Errors) -> None:
 
 
 def integer_inputs(graph: Graph) -> list[Diagnostic]:
-    """Layers whose input has the wrong kind of dtype: an integer or boolean model input read by a layer that
-    computes on floats (unless it casts, LayerSpec.casts_input), or floats read by an embedding (integer ids)."""
+    """Layers whose input has the wrong kind of dtype: an integer or boolean model input (or a layer's integer
+    output, LayerSpec.output_dtype) read by a layer that computes on floats (unless it casts, LayerSpec.casts_input,
+    and the dtype is not one it refuses), or floats read by an embedding (integer ids)."""
     errors = _Errors(graph.loaded)
-    dtypes = {n.name: n.input_spec.dtype for n in graph.input_nodes if n.input_spec is not None}
+    dtypes: dict[str, str] = {n.name: n.input_spec.dtype for n in graph.input_nodes if n.input_spec is not None}
+    dtypes.update(
+        (n.name, dtype) for n in graph.nodes if n.layer is not None and (dtype := n.layer.output_dtype()) is not None
+    )
     for node in graph.nodes:
         if node.layer is None:
             continue
@@ -277,7 +281,7 @@ def integer_inputs(graph: Graph) -> list[Diagnostic]:
         for ref in dict.fromkeys(split_ref(r)[0] for r in node.inputs):
             dtype = dtypes.get(ref, "float32")  # every layer outputs its float compute dtype
             is_float = dtype.startswith(("float", "bfloat"))
-            if kind == "float" and not is_float:
+            if (kind == "float" and not is_float) or dtype in node.layer.refused_dtypes:
                 errors.add(
                     node.path,
                     f"{node.label()} reads input '{ref}' of dtype {dtype}, which Keras's {node.layer.type} cannot "

@@ -35,11 +35,12 @@ class LayerRecord:
         if not self.output_shapes or self.output_shapes[0] != self.output_shape:
             object.__setattr__(self, "output_shapes", (self.output_shape, *self.output_shapes[1:]))
 
-    @property
+    # Cached, as the record is frozen: the table and the totals read them several times per layer.
+    @cached_property
     def params(self) -> int:
         return sum(w.size for w in self.weights)
 
-    @property
+    @cached_property
     def trainable_params(self) -> int:
         return sum(w.size for w in self.weights if w.trainable)
 
@@ -71,11 +72,11 @@ class ModelSummary:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
 
-    @property
+    @cached_property
     def params(self) -> int:
         return sum(r.params for r in self.layers)
 
-    @property
+    @cached_property
     def trainable_params(self) -> int:
         return sum(r.trainable_params for r in self.layers)
 

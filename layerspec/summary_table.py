@@ -31,8 +31,10 @@ def render_summary(summary: ModelSummary, *, shares: bool = False) -> str:
         headers += ["% params", "% MACs"]
     headers.append("Field /stride")
     rows = []
+    shapes: dict[tuple[int | None, ...], str] = {}  # most layers of a large model share a few shapes
     for r in summary.layers:
-        row = [f"{r.name} ({r.type})", format_shape((None, *r.output_shape)), f"{r.params:,}", f"{r.macs:,}"]
+        shape = shapes.get(r.output_shape) or shapes.setdefault(r.output_shape, format_shape((None, *r.output_shape)))
+        row = [f"{r.name} ({r.type})", shape, f"{r.params:,}", f"{r.macs:,}"]
         if shares:
             row += [_share(r.params, summary.params), _share(r.macs, summary.macs)]
         row.append(field_cell(r.field))
@@ -40,10 +42,13 @@ def render_summary(summary: ModelSummary, *, shares: bool = False) -> str:
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
     total_width = sum(widths) + 3 * (len(widths) - 1)
 
+    # One format for every row (the first two columns left-aligned, the figures right-aligned): a large spec's
+    # table has tens of thousands of rows.
+    aligns = ["<", "<", *(">" * (len(widths) - 2))]
+    template = "   ".join(f"{{:{a}{w}}}" for a, w in zip(aligns, widths, strict=True))
+
     def line(cells: list[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = [c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells[1:], widths[1:], strict=True))]
-        return "   ".join([first, *rest]).rstrip()
+        return template.format(*cells).rstrip()
 
     out = [f'Model: "{summary.name}"', "━" * total_width, line(headers), "━" * total_width]
     out += [line(row) for row in rows]

@@ -13,6 +13,7 @@ from layerspec.cli.app import command, emit_json, handle_errors, print_warnings
 from layerspec.cli.setopt import SetOpt, overrides
 from layerspec.errors import UsageError
 from layerspec.memory import MemoryEstimate, format_bytes
+from layerspec.spec.yaml_source import collection_paused
 from layerspec.summary_table import render_summary
 
 SpecArg = Annotated[Path, typer.Argument(metavar="SPEC", help="The model spec (YAML).", show_default=False)]
@@ -40,14 +41,15 @@ def check(spec: SpecArg, json_output: JsonOpt = False, batch_size: BatchOpt = No
     a training step needs."""
     if batch_size is not None and not 1 <= batch_size <= 2**20:
         raise UsageError(f"--batch-size: received {batch_size}, expected a whole number from 1 to 1048576")
-    checked = check_file(spec, overrides(set_))
-    print_warnings(checked.warnings)
-    memory = memory_of(checked, batch_size)
-    if json_output:
-        emit_json({**checked.summary.to_json(), "memory": memory.to_json()})
-    else:
-        typer.echo(render_summary(checked.summary), nl=False)
-        typer.echo(memory_line(memory))
+    with collection_paused():  # the table of a large spec too (see collection_paused)
+        checked = check_file(spec, overrides(set_))
+        print_warnings(checked.warnings)
+        memory = memory_of(checked, batch_size)
+        if json_output:
+            emit_json({**checked.summary.to_json(), "memory": memory.to_json()})
+        else:
+            typer.echo(render_summary(checked.summary), nl=False)
+            typer.echo(memory_line(memory))
 
 
 def memory_line(memory: MemoryEstimate) -> str:

@@ -14,6 +14,7 @@ family's module lists layer types by name: adding a type is adding one class.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -194,6 +195,8 @@ class LayerSpec(BaseModel):
     casts_input: ClassVar[bool] = False
     # How a mask on the input is treated (see `Masking`); layers that make masks override `output_masks`.
     masking: ClassVar[Masking] = "refuse"
+    # Dtypes a layer that casts still cannot read (Hashing fails on booleans).
+    refused_dtypes: ClassVar[tuple[str, ...]] = ()
     # Configurations that tests/test_contract_layers.py checks and builds with Keras, and from which tests/fuzz
     # draws arguments for a type that has no hand-written generator; every registered type needs its own.
     examples: ClassVar[tuple[Example, ...]] = ()
@@ -278,9 +281,16 @@ class LayerSpec(BaseModel):
 
     def softmax_axes(self) -> tuple[str, list[int]] | None:
         """The softmax the layer ends with, as (softmax or log_softmax, axes in Keras's numbering), if any."""
-        activation = getattr(self, "activation", None)
+        # The field's value, if the type has one; read from the model's fields, since a missing attribute costs
+        # pydantic a slow lookup on every layer of a large spec.
+        activation = self.__dict__.get("activation")
         if activation in ("softmax", "log_softmax"):
             return str(activation), [-1]
+        return None
+
+    def output_dtype(self) -> str | None:
+        """The dtype of the output where it is an integer one (a bucket index, a hash), else None: only a layer
+        that casts (casts_input) may read it, as for an integer model input."""
         return None
 
     def input_scale(self) -> float | None:
@@ -361,6 +371,7 @@ def _type_literal(cls: type[LayerSpec]) -> str:
     return str(type_name)
 
 
+@functools.cache  # called once per unnamed layer: a 60,000-layer spec has few distinct types
 def default_name(type_name: str) -> str:
     """Keras's automatic layer name for a class: Conv2D -> conv2d, BatchNormalization -> batch_normalization."""
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", type_name)

@@ -12,7 +12,9 @@ from pydantic_core import ErrorDetails
 from layerspec.errors import Diagnostic, in_file_order
 from layerspec.layers import REGISTRY
 from layerspec.layers.base import ALIASES, layer_names
+from layerspec.layers.refused import REFUSED_TYPES
 from layerspec.spec.blocks import Origin
+from layerspec.spec.keras2 import class_name_hint, tuple_text_hint, unknown_key_hint
 from layerspec.spec.yaml_source import SourceMap, SourcePath
 
 # Layer types that run user code or read files: named so the message can say why, never registered.
@@ -197,10 +199,13 @@ class _Translator:
             return self.source.diagnostic(path[:-1], f"{prefix}{where} `{path[-1]}`: add it")
         if kind == "value_error" and not path:  # a rule across several keys (Spec's own validators)
             return self.source.diagnostic(path, _message(error))
-        received = _describe(value)
+        at = self.value_path(tuple(error["loc"]), path)
+        hinted = _keras2_hint(error, field)
+        if hinted is not None:
+            return self.source.diagnostic(at, f"{prefix}`{field}`: {hinted}{_meaning(model, path, kind)}")
         return self.source.diagnostic(
-            self.value_path(tuple(error["loc"]), path),
-            f"{prefix}`{field}` {_message(error)}{_suggestion(error)}; received {received}"
+            at,
+            f"{prefix}`{field}` {_message(error)}{_suggestion(error)}; received {_describe(value)}"
             f"{_meaning(model, path, kind)}",
         )
 
@@ -215,8 +220,9 @@ class _Translator:
         # A layer's arguments can be many (see `layerspec schema`); a section of the spec is listed whole.
         listing = f" (allowed: {', '.join(allowed)})" if allowed and (len(allowed) <= 16 or model is None) else ""
         term = KERAS_TERMS.get(path)
-        hint = f": {term}" if term else did_you_mean(key, allowed)
-        return self.source.diagnostic(path, f"{prefix}unknown {what}{hint}{listing}", key=True)
+        hint = term or unknown_key_hint(key, allowed)
+        suggestion = f": {hint}" if hint else did_you_mean(key, allowed)
+        return self.source.diagnostic(path, f"{prefix}unknown {what}{suggestion}{listing}", key=True)
 
     def _model_at(self, path: SourcePath, model: type[BaseModel] | None) -> type[BaseModel] | None:
         if model is not None:
@@ -241,8 +247,20 @@ class _Translator:
         name = value.get("type") if isinstance(value, dict) else value
         if isinstance(name, str) and name in FORBIDDEN_TYPES:
             return f"layer type '{name}' is never accepted: it {FORBIDDEN_TYPES[name]}"
+        if isinstance(name, str) and name in REFUSED_TYPES:
+            return f"layer type '{name}' is not supported: it {REFUSED_TYPES[name]}"
         hint = did_you_mean(str(name), [*REGISTRY, *ALIASES])
         return f"unknown layer type {_describe(name)}{hint} (see `layerspec schema` for the supported types)"
+
+
+def _keras2_hint(error: ErrorDetails, field: str) -> str | None:
+    """The message for a value written as Keras 2 taught (a tuple as text, a layer class as an activation), the
+    fix first; None for any other value."""
+    value = error.get("input")
+    if error["type"] != "literal_error":
+        return tuple_text_hint(value)
+    named = class_name_hint(value, list(REGISTRY), field)
+    return None if named is None else f"{named} ({_message(error).split(', did you mean')[0]})"
 
 
 def translate_validation_error(

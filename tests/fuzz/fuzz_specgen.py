@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from layerspec.layers import REGISTRY, ShapeError
-from layerspec.layers.base import AUGMENTATION
+from layerspec.layers.base import AUGMENTATION, PREPROCESSING
 from layerspec.spec.models import InputSpec
 
 Shape = tuple[int | None, ...]
@@ -542,13 +542,20 @@ def _outputs(entry: Args, shapes: list[Shape]) -> list[Shape]:
         return []
 
 
+def _image_only(type_name: str) -> bool:
+    """An augmentation, or a preprocessing layer of a set rank (Resizing, CenterCrop, MelSpectrogram): Keras builds
+    them on another rank and fails when the model runs; layerspec refuses that on purpose."""
+    cls = REGISTRY[type_name]
+    return cls.family is AUGMENTATION or (cls.family is PREPROCESSING and cls.rank is not None)
+
+
 def _pick_type(draw: Draw, shape: Shape) -> str:
     rank = len(shape)
     fitting = [t for t in REGISTRY if t not in MERGES and input_rank(t) in (None, rank)]
     if draw(st.integers(0, 24)) == 0:
         # Any type, even one that needs another rank; but not an augmentation on a non-image, which Keras
         # builds (and fails on when run) and layerspec refuses on purpose (docs/testing.md).
-        fitting = [t for t in REGISTRY if t not in MERGES and REGISTRY[t].family is not AUGMENTATION]
+        fitting = [t for t in REGISTRY if t not in MERGES and not _image_only(t)]
     return str(draw(st.sampled_from(sorted(fitting))))
 
 
@@ -628,7 +635,7 @@ def _next_layer(
             sources[0] = tensors[0]
         return {"type": type_name, **layer_args(draw, type_name, sources[0][1])}, sources
     source = draw(st.sampled_from(tensors)) if dag and k > 0 and draw(st.integers(0, 2)) == 0 else latest
-    if forced and REGISTRY[forced].family is AUGMENTATION and input_rank(forced) != len(source[1]):
+    if forced and _image_only(forced) and input_rank(forced) != len(source[1]):
         forced = None  # augmentations need images (a deliberate difference, see _pick_type)
     type_name = forced or _pick_type(draw, source[1])
     return {"type": type_name, **layer_args(draw, type_name, source[1])}, [source]
