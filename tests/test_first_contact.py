@@ -106,7 +106,7 @@ def test_keras_shorthand_is_accepted(
     [
         ("epoch: 3", "unknown key 'epoch'; did you mean 'epochs'?"),
         ("callbacks: []", "unknown key 'callbacks': callbacks are made from train.early_stopping"),
-        ("lr: 0.1", "unknown key 'lr': the learning rate is train.optimizer.learning_rate"),
+        ("lr: 0.1", "unknown key 'lr': `lr` is Keras 2's name: write `learning_rate` under `train: optimizer:`"),
         ("optimizer: adm", "must be 'adam', 'adamw', 'sgd' or 'rmsprop', did you mean 'adam'?"),
         ("schedule: {type: cosin}", "did you mean 'cosine'?"),
         ("mixed_precision: bfloat61", "did you mean 'bfloat16'?"),

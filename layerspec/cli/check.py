@@ -23,7 +23,7 @@ JsonOpt = Annotated[
         "--json",
         help="Print one JSON object instead of the table: {name, params, trainable_params, non_trainable_params, "
         "macs, inputs: [{name, shape}], outputs: [{name, shape}], layers: [{name, type, inputs, output_shape, "
-        "params, trainable_params, macs, receptive_field, effective_stride}], memory: {...}}.",
+        "output_shapes, params, trainable_params, macs, receptive_field, effective_stride}], memory: {...}}.",
     ),
 ]
 BatchOpt = Annotated[

@@ -6,7 +6,7 @@ element is not the multiply-accumulate work the count measures).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -14,6 +14,7 @@ from layerspec.layers.base import (
     ACTIVATION,
     IMAGE,
     LayerSpec,
+    Masking,
     Shape,
     ShapeError,
     Weight,
@@ -30,6 +31,8 @@ SharedAxis = Annotated[int, Field(ge=1, le=64)]
 class ELU(LayerSpec):
     """Exponential linear unit: x for x > 0, alpha * (exp(x) - 1) otherwise."""
 
+    masking: ClassVar[Masking] = "pass"  # passes a mask on (Keras's supports_masking)
+
     examples = (example((6,)), example(IMAGE, alpha=0.5))
     type: Literal["ELU"] = Field(description="The Keras layer class.")
     alpha: Finite = Field(default=1.0, description="Scale of the negative part.")
@@ -38,6 +41,8 @@ class ELU(LayerSpec):
 @register(ACTIVATION)
 class PReLU(LayerSpec):
     """Leaky ReLU whose negative slope is learned, one per element unless axes share it."""
+
+    masking: ClassVar[Masking] = "pass"  # passes a mask on (Keras's supports_masking)
 
     examples = (
         example((6,)),

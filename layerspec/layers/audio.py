@@ -6,12 +6,22 @@ matrix product per frame; the FFT itself is not multiply-accumulate work in the 
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
 from layerspec.layers.augmentation import FAILS_WHEN_RUN
-from layerspec.layers.base import PREPROCESSING, LayerSpec, Shape, ShapeError, example, format_shape, register
+from layerspec.layers.base import (
+    PREPROCESSING,
+    AxisWindow,
+    LayerSpec,
+    Shape,
+    ShapeError,
+    example,
+    format_shape,
+    register,
+)
 from layerspec.layers.fields import Finite, PositiveInt
 
 Positive = Annotated[Finite, Field(gt=0)]
@@ -74,6 +84,10 @@ class MelSpectrogram(LayerSpec):
             )
         # Frames are centred on every sequence_stride-th sample of the padded signal.
         return None if samples is None else 1 + samples // self.sequence_stride
+
+    def field_rule(self, inputs: list[Shape], output: Shape) -> tuple[AxisWindow, ...]:
+        # Frame t reads `fft_length` samples from t * sequence_stride on.
+        return (AxisWindow(self.fft_length, Fraction(self.sequence_stride)),)
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         return (self.num_mel_bins, self.frames(inputs[0]))

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, Field
 from layerspec.layers.base import (
     AUGMENTATION,
     IMAGE,
+    FieldRule,
     LayerSpec,
     Shape,
     ShapeError,
@@ -98,6 +99,8 @@ class _Valued(_Image, _Range, _Format, _Seed):
 class AutoContrast(_Image, _Range):
     """Stretches each image's values to the whole value range."""
 
+    receptive: ClassVar[FieldRule | None] = FieldRule.GLOBAL  # at inference too: statistics of the image (or tiles)
+
     examples = (example(COLOUR), example(IMAGE, value_range=[0.0, 1.0]))
     type: Literal["AutoContrast"] = Field(description="The Keras layer class.")
 
@@ -105,6 +108,8 @@ class AutoContrast(_Image, _Range):
 @register(AUGMENTATION)
 class ContrastLimitedAdaptiveHistogramEqualization(_Image, _Range, _Format):
     """Equalises histograms tile by tile, with the contrast amplification clipped (CLAHE)."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.GLOBAL  # at inference too: statistics of the image (or tiles)
 
     examples = (example(COLOUR), example((16, 16, 1), clip_limit=2.0, tile_grid_size=[4, 4]))
     type: Literal["ContrastLimitedAdaptiveHistogramEqualization"] = Field(description="The Keras layer class.")
@@ -131,6 +136,8 @@ class ContrastLimitedAdaptiveHistogramEqualization(_Image, _Range, _Format):
 class AugMix(_Valued):
     """Mixes several chains of random augmentations of each image (AugMix)."""
 
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
+
     examples = (example(COLOUR), example(COLOUR, num_chains=2, chain_depth=1, factor=0.5, all_ops=False, seed=1))
     channels: ClassVar[tuple[int, ...] | None] = (3, 1)
     type: Literal["AugMix"] = Field(description="The Keras layer class.")
@@ -146,6 +153,8 @@ class AugMix(_Valued):
 class RandAugment(_Valued):
     """Applies num_ops augmentations drawn at random to each image (RandAugment)."""
 
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
+
     examples = (example(COLOUR), example(COLOUR, num_ops=1, factor=[0.1, 0.4], seed=3))
     channels: ClassVar[tuple[int, ...] | None] = (3, 1)
     type: Literal["RandAugment"] = Field(description="The Keras layer class.")
@@ -157,6 +166,8 @@ class RandAugment(_Valued):
 @register(AUGMENTATION)
 class CutMix(_Seeded):
     """Pastes a random patch of another image of the batch into each image (labels mixed likewise)."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
     examples = (example(COLOUR), example(IMAGE, factor=0.5, seed=2))
     type: Literal["CutMix"] = Field(description="The Keras layer class.")
@@ -170,6 +181,8 @@ class CutMix(_Seeded):
 class MixUp(_Seeded):
     """Blends each image with another image of the batch (labels blended likewise)."""
 
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
+
     examples = (example(COLOUR), example(IMAGE, alpha=0.4, seed=5))
     type: Literal["MixUp"] = Field(description="The Keras layer class.")
     alpha: Annotated[Finite, Field(gt=0)] = Field(default=0.2, description="Parameter of the Beta mixing distribution.")
@@ -178,6 +191,8 @@ class MixUp(_Seeded):
 @register(AUGMENTATION)
 class RandomBrightness(_Image, _Range, _Seed):
     """Adds a random brightness change, as a fraction of the value range."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
     examples = (example(COLOUR, factor=0.2), example(IMAGE, factor=[-0.3, 0.1], value_range=[0.0, 1.0]))
     type: Literal["RandomBrightness"] = Field(description="The Keras layer class.")
@@ -188,6 +203,8 @@ class RandomBrightness(_Image, _Range, _Seed):
 class RandomColorDegeneration(_Valued):
     """Blends each image with its grayscale version by a random factor."""
 
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
+
     examples = (example(COLOUR, factor=0.2), example(COLOUR, factor=[0.1, 0.5], seed=1))
     channels: ClassVar[tuple[int, ...] | None] = (3,)
     type: Literal["RandomColorDegeneration"] = Field(description="The Keras layer class.")
@@ -197,6 +214,8 @@ class RandomColorDegeneration(_Valued):
 @register(AUGMENTATION)
 class RandomColorJitter(_Valued):
     """Changes brightness, contrast, saturation and hue at random."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
     examples = (
         example(COLOUR, brightness_factor=0.2),
@@ -216,6 +235,8 @@ class RandomColorJitter(_Valued):
 class RandomErasing(_Valued):
     """Erases a random rectangle of each image (fills it with noise or fill_value)."""
 
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
+
     examples = (example(COLOUR), example(IMAGE, factor=0.5, scale=[0.1, 0.2], fill_value=0.0, seed=1))
     type: Literal["RandomErasing"] = Field(description="The Keras layer class.")
     factor: UnitOrRange = Field(default=1.0, description="Probability of erasing, in [0, 1].")
@@ -228,6 +249,8 @@ class RandomErasing(_Valued):
 @register(AUGMENTATION)
 class RandomGaussianBlur(_Valued):
     """Blurs images with a Gaussian kernel of random strength."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
     examples = (example(COLOUR), example(IMAGE, factor=0.5, kernel_size=5, sigma=[0.2, 0.8], seed=3))
     type: Literal["RandomGaussianBlur"] = Field(description="The Keras layer class.")
@@ -242,6 +265,8 @@ class RandomGaussianBlur(_Valued):
 class RandomGrayscale(_Seeded):
     """Turns images to grayscale (keeping their channels) with probability factor."""
 
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
+
     casts_input: ClassVar[bool] = False  # an integer image stays integer
     examples = (example(COLOUR), example(COLOUR, factor=0.2, seed=4))
     channels: ClassVar[tuple[int, ...] | None] = (3, 1)
@@ -253,6 +278,8 @@ class RandomGrayscale(_Seeded):
 class RandomHue(_Valued):
     """Shifts the hue of images at random."""
 
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
+
     examples = (example(COLOUR, factor=0.2), example(COLOUR, factor=[0.1, 0.9], seed=1))
     channels: ClassVar[tuple[int, ...] | None] = (3,)
     type: Literal["RandomHue"] = Field(description="The Keras layer class.")
@@ -263,6 +290,8 @@ class RandomHue(_Valued):
 class RandomInvert(_Valued):
     """Inverts images (value_range max - value) with probability factor."""
 
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
+
     examples = (example(COLOUR), example(IMAGE, factor=0.5, seed=2))
     type: Literal["RandomInvert"] = Field(description="The Keras layer class.")
     factor: UnitOrRange = Field(default=1.0, description="Probability of inverting an image.")
@@ -271,6 +300,8 @@ class RandomInvert(_Valued):
 @register(AUGMENTATION)
 class RandomPosterization(_Valued):
     """Reduces each colour channel to a random number of bits."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
     examples = (example(COLOUR, factor=[1, 8]), example(COLOUR, factor=4, seed=1))
     type: Literal["RandomPosterization"] = Field(description="The Keras layer class.")
@@ -284,6 +315,8 @@ class RandomPosterization(_Valued):
 class RandomSaturation(_Valued):
     """Changes the saturation of images at random."""
 
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
+
     casts_input: ClassVar[bool] = False  # Keras refuses an integer image here
     examples = (example(COLOUR, factor=0.2), example(COLOUR, factor=[0.3, 0.7], seed=1))
     channels: ClassVar[tuple[int, ...] | None] = (3,)
@@ -295,6 +328,8 @@ class RandomSaturation(_Valued):
 class RandomSharpness(_Valued):
     """Sharpens or blurs images by a random factor."""
 
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
+
     examples = (example(COLOUR, factor=0.2), example(IMAGE, factor=[0.1, 0.8], seed=1))
     type: Literal["RandomSharpness"] = Field(description="The Keras layer class.")
     factor: UnitOrRange = Field(description="Sharpness range, in [0, 1] (0.5 keeps the image).")
@@ -303,6 +338,8 @@ class RandomSharpness(_Valued):
 @register(AUGMENTATION)
 class Solarization(_Image, _Range, _Seed):
     """Inverts the pixels above a random threshold, after adding a random amount."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
     examples = (example(COLOUR, addition_factor=0.2), example(IMAGE, threshold_factor=[0.1, 0.5], seed=1))
     type: Literal["Solarization"] = Field(description="The Keras layer class.")

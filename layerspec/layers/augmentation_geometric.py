@@ -6,12 +6,12 @@ As the other augmentations: images in, images of the same shape out, identity at
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
 from layerspec.layers.augmentation import FAILS_WHEN_RUN, VALUE_RANGE, UnitOrRange, ValueRange, _Seeded
-from layerspec.layers.base import AUGMENTATION, IMAGE, Shape, ShapeError, example, format_shape, register
+from layerspec.layers.base import AUGMENTATION, IMAGE, FieldRule, Shape, ShapeError, example, format_shape, register
 from layerspec.layers.fields import FillMode, Finite, Interpolation
 
 COLOUR = (9, 11, 3)
@@ -20,6 +20,8 @@ COLOUR = (9, 11, 3)
 @register(AUGMENTATION)
 class RandomElasticTransform(_Seeded):
     """Distorts images with a random smooth displacement field."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
     examples = (example(COLOUR), example(IMAGE, factor=0.5, scale=0.3, fill_mode="constant", seed=1))
     type: Literal["RandomElasticTransform"] = Field(description="The Keras layer class.")
@@ -34,6 +36,8 @@ class RandomElasticTransform(_Seeded):
 @register(AUGMENTATION)
 class RandomPerspective(_Seeded):
     """Applies a random perspective warp to images."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
     examples = (example(COLOUR), example(IMAGE, factor=0.5, scale=0.2, interpolation="nearest", seed=2))
     type: Literal["RandomPerspective"] = Field(description="The Keras layer class.")
@@ -56,6 +60,8 @@ class RandomPerspective(_Seeded):
 @register(AUGMENTATION)
 class RandomShear(_Seeded):
     """Shears images along x and y by random amounts."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
     examples = (example(COLOUR, x_factor=0.2), example(IMAGE, x_factor=[0.1, 0.3], y_factor=0.2, seed=3))
     type: Literal["RandomShear"] = Field(description="The Keras layer class.")

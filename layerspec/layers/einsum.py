@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
 from layerspec.layers.base import (
     DENSE,
     FAILS_WHEN_RUN,
+    FieldRule,
     LayerSpec,
     Shape,
     ShapeError,
@@ -209,6 +210,8 @@ def _elided(eq: Equation, full: Shape, elided: int) -> Shape:
 @register(DENSE)
 class EinsumDense(LayerSpec):
     """A dense layer along any axes: `equation` multiplies the input by a kernel (and adds a bias on `bias_axes`)."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.UNKNOWN  # it may move or mix positions across axes
 
     examples = (
         example((32,), equation="ab,bc->ac", output_shape=64, bias_axes="c"),

@@ -6,12 +6,22 @@ MACs: 0 (an element-wise random mask or sum is not multiply-accumulate work, as 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
 from layerspec.layers.augmentation import FAILS_WHEN_RUN
-from layerspec.layers.base import IMAGE, REGULARIZATION, LayerSpec, Shape, ShapeError, example, format_shape, register
+from layerspec.layers.base import (
+    IMAGE,
+    REGULARIZATION,
+    LayerSpec,
+    Masking,
+    Shape,
+    ShapeError,
+    example,
+    format_shape,
+    register,
+)
 from layerspec.layers.fields import Finite, PositiveInt, Rate, Seed
 
 NonNegative = Annotated[Finite, Field(ge=0)]
@@ -20,6 +30,8 @@ NonNegative = Annotated[Finite, Field(ge=0)]
 @register(REGULARIZATION)
 class AlphaDropout(LayerSpec):
     """Dropout that keeps the mean and variance of self-normalising (SELU) activations while training."""
+
+    masking: ClassVar[Masking] = "pass"  # passes a mask on (Keras's supports_masking)
 
     examples = (
         example((6,), rate=0.2),
@@ -53,6 +65,8 @@ class AlphaDropout(LayerSpec):
 class GaussianDropout(LayerSpec):
     """Multiplies by noise of mean 1 and variance rate / (1 - rate) while training."""
 
+    masking: ClassVar[Masking] = "pass"  # passes a mask on (Keras's supports_masking)
+
     examples = (example((6,), rate=0.2), example(IMAGE, rate=0.5, seed=1))
     type: Literal["GaussianDropout"] = Field(description="The Keras layer class.")
     rate: Rate
@@ -62,6 +76,8 @@ class GaussianDropout(LayerSpec):
 @register(REGULARIZATION)
 class GaussianNoise(LayerSpec):
     """Adds noise of mean 0 and standard deviation `stddev` while training."""
+
+    masking: ClassVar[Masking] = "pass"  # passes a mask on (Keras's supports_masking)
 
     examples = (example((6,), stddev=0.1), example(IMAGE, stddev=1.0, seed=4))
     type: Literal["GaussianNoise"] = Field(description="The Keras layer class.")
@@ -75,6 +91,8 @@ class GaussianNoise(LayerSpec):
 @register(REGULARIZATION)
 class ActivityRegularization(LayerSpec):
     """Passes its input through and adds l1 * sum(|x|) + l2 * sum(x^2) to the training loss."""
+
+    masking: ClassVar[Masking] = "pass"  # passes a mask on (Keras's supports_masking)
 
     examples = (example((6,), l1=0.01), example(IMAGE, l2=0.001), example((5, 7), l1=0.1, l2=0.2))
     type: Literal["ActivityRegularization"] = Field(description="The Keras layer class.")

@@ -16,7 +16,9 @@ from layerspec.layers.augmentation import FAILS_WHEN_RUN
 from layerspec.layers.base import (
     IMAGE,
     NORMALIZATION,
+    FieldRule,
     LayerSpec,
+    Masking,
     Shape,
     ShapeError,
     Weight,
@@ -50,6 +52,9 @@ class _PerElement(LayerSpec):
 @register(NORMALIZATION)
 class GroupNormalization(_Normalization):
     """Normalises each example over groups of channels (one group: LayerNormalization over the channels)."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.GLOBAL  # statistics over every position of each group
+    masking: ClassVar[Masking] = "pass"  # passes a mask on (Keras's supports_masking)
 
     # Keras converts an integer input to float here (found by running it).
     casts_input: ClassVar[bool] = True
@@ -106,6 +111,11 @@ class RMSNormalization(_PerElement):
             )
         return _known(shape, order, self.type)
 
+    def field_rule(self, inputs: list[Shape], output: Shape) -> FieldRule:
+        # Over the channel axis alone, each position is normalised by itself; over a spatial axis, by all of it.
+        axes = normalized_axes(self.axis, inputs[0], self.type)
+        return FieldRule.POINTWISE if axes == [len(inputs[0]) - 1] else FieldRule.GLOBAL
+
     def output_shape(self, inputs: list[Shape]) -> Shape:
         self.scale_shape(inputs[0])
         return inputs[0]
@@ -118,12 +128,19 @@ class RMSNormalization(_PerElement):
 class UnitNormalization(_PerElement):
     """Scales each example to unit L2 norm over the axes."""
 
+    masking: ClassVar[Masking] = "pass"  # passes a mask on (Keras's supports_masking)
+
     examples = (example((6,)), example(IMAGE, axis=[1, 2]), example((6, 5), axis=1))
     type: Literal["UnitNormalization"] = Field(description="The Keras layer class.")
     # Not the batch axis (0), which Keras would normalise across examples: refused as for the other normalisations.
     axis: FeatureAxis | Annotated[list[FeatureAxis], Field(min_length=1, max_length=8)] = Field(
         default=-1, description="Axis (or axes) normalised; counts the batch axis as 0, which is not allowed."
     )
+
+    def field_rule(self, inputs: list[Shape], output: Shape) -> FieldRule:
+        # Over the channel axis alone, each position is normalised by itself; over a spatial axis, by all of it.
+        axes = normalized_axes(self.axis, inputs[0], self.type)
+        return FieldRule.POINTWISE if axes == [len(inputs[0]) - 1] else FieldRule.GLOBAL
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         normalized_axes(self.axis, inputs[0], self.type)
@@ -139,6 +156,9 @@ class Normalization(_PerElement):
 
     A spec gives the mean and variance: Keras's `adapt()` learns them from data, which a spec cannot run.
     """
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # each position alone (a crop only moves positions)
+    masking: ClassVar[Masking] = "pass"  # passes a mask on (Keras's supports_masking)
 
     casts_input: ClassVar[bool] = True
     examples = (

@@ -9,6 +9,7 @@ no multiply-accumulate work worth counting, as for UpSampling2D).
 from __future__ import annotations
 
 import itertools
+from fractions import Fraction
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
@@ -16,6 +17,8 @@ from pydantic import Field
 from layerspec.layers.base import (
     IMAGE,
     PREPROCESSING,
+    AxisWindow,
+    FieldRule,
     LayerSpec,
     Shape,
     ShapeError,
@@ -61,6 +64,8 @@ class _Encoding(LayerSpec):
 class CategoryEncoding(_Encoding):
     """Encodes integer category indices in [0, num_tokens) as one-hot, multi-hot or count vectors."""
 
+    receptive: ClassVar[FieldRule | None] = FieldRule.NONE  # no input positions to follow
+
     examples = (
         example((4,), num_tokens=10),
         example((4,), num_tokens=5, output_mode="one_hot"),
@@ -83,6 +88,8 @@ class CategoryEncoding(_Encoding):
 @register(PREPROCESSING)
 class Discretization(_Encoding):
     """Buckets values by the given boundaries: bin i holds values in [boundaries[i-1], boundaries[i])."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # each position alone (a crop only moves positions)
 
     examples = (
         example((6,), bin_boundaries=[0.0, 1.0, 2.0]),
@@ -122,6 +129,8 @@ class Discretization(_Encoding):
 @register(PREPROCESSING)
 class Hashing(_Encoding):
     """Hashes values (integers or their text) into num_bins buckets."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # each position alone (a crop only moves positions)
 
     examples = (
         example((6,), num_bins=5),
@@ -185,6 +194,17 @@ class Resizing(_FixedSize):
     fill_value: Finite = Field(default=0.0, description="Value of the padding.")
     antialias: bool = Field(default=False, description="Filter out aliasing when downsampling.")
 
+    def field_rule(self, inputs: list[Shape], output: Shape) -> FieldRule | tuple[AxisWindow, ...]:
+        """Each output pixel reads the few input pixels its interpolation takes around a point that moves
+        in / out input pixels per output pixel (without antialiasing, as Keras resizes)."""
+        sizes = [(n, k) for n, k in zip(inputs[0][:2], output[:2], strict=True) if n is not None and k is not None]
+        if len(sizes) != 2 or self.crop_to_aspect_ratio or self.pad_to_aspect_ratio:
+            return FieldRule.UNKNOWN
+        taps = {"nearest": 1, "bilinear": 2, "bicubic": 4, "lanczos3": 6, "lanczos5": 10}.get(self.interpolation)
+        if taps is None:  # area: an average over the whole footprint
+            return tuple(AxisWindow(-(-n // k), Fraction(n, k)) for n, k in sizes)
+        return tuple(AxisWindow(taps, Fraction(n, k)) for n, k in sizes)
+
     def output_shape(self, inputs: list[Shape]) -> Shape:
         if self.crop_to_aspect_ratio and self.pad_to_aspect_ratio:
             raise ShapeError(
@@ -196,6 +216,8 @@ class Resizing(_FixedSize):
 @register(PREPROCESSING)
 class CenterCrop(_FixedSize):
     """Crops the centre of each image to height x width (resizing first where the image is smaller)."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # each position alone (a crop only moves positions)
 
     examples = (
         example(IMAGE, height=5, width=7),

@@ -135,8 +135,9 @@ TargetDim = Annotated[int, Field(ge=-1, le=MAX_DIM)]
 class Reshape(LayerSpec):
     """Reshapes to `target_shape` (batch axis excluded); one dimension may be -1."""
 
-    # Left undeclared (unknown) on purpose: which output position comes from which input position depends on
-    # how the axes are regrouped; an output without spatial axes says "none" anyway.
+    # Unknown on purpose: which output position comes from which input position depends on how the axes are
+    # regrouped; an output without spatial axes says "none" anyway.
+    receptive: ClassVar[FieldRule | None] = FieldRule.UNKNOWN
     examples = (
         example(IMAGE, target_shape=[-1]),
         example(IMAGE, target_shape=[11, -1]),

@@ -6,7 +6,18 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from layerspec.layers.base import IMAGE, RESHAPE, LayerSpec, Shape, ShapeError, example, format_shape, register
+from layerspec.layers.base import (
+    IMAGE,
+    RESHAPE,
+    FieldRule,
+    LayerSpec,
+    Masking,
+    Shape,
+    ShapeError,
+    example,
+    format_shape,
+    register,
+)
 from layerspec.layers.fields import PositiveInt
 
 PermuteAxis = Annotated[int, Field(ge=1, le=64)]
@@ -16,6 +27,9 @@ PermuteAxis = Annotated[int, Field(ge=1, le=64)]
 class Identity(LayerSpec):
     """Returns its input unchanged (a placeholder, or a named point in the graph)."""
 
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # each position alone (a crop only moves positions)
+    masking: ClassVar[Masking] = "pass"  # passes a mask on (Keras's supports_masking)
+
     examples = (example((6,)), example(IMAGE))
     type: Literal["Identity"] = Field(description="The Keras layer class.")
 
@@ -23,6 +37,8 @@ class Identity(LayerSpec):
 @register(RESHAPE)
 class Permute(LayerSpec):
     """Reorders the axes (batch axis excluded): dims [2, 1] swaps the first two."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.UNKNOWN  # it may move or mix positions across axes
 
     examples = (example((5, 6), dims=[2, 1]), example(IMAGE, dims=[3, 1, 2]), example((None, 4), dims=[1, 2]))
     type: Literal["Permute"] = Field(description="The Keras layer class.")
@@ -44,6 +60,8 @@ class Permute(LayerSpec):
 @register(RESHAPE)
 class RepeatVector(LayerSpec):
     """Repeats a vector n times: (features,) becomes (n, features)."""
+
+    receptive: ClassVar[FieldRule | None] = FieldRule.NONE  # no input positions to follow
 
     rank: ClassVar[int] = 0
     examples = (example((6,), n=3), example((1,), n=10))

@@ -220,7 +220,7 @@ class _Translator:
         # A layer's arguments can be many (see `layerspec schema`); a section of the spec is listed whole.
         listing = f" (allowed: {', '.join(allowed)})" if allowed and (len(allowed) <= 16 or model is None) else ""
         term = KERAS_TERMS.get(path)
-        hint = term or unknown_key_hint(key, allowed)
+        hint = unknown_key_hint(key, allowed) or term
         suggestion = f": {hint}" if hint else did_you_mean(key, allowed)
         return self.source.diagnostic(path, f"{prefix}unknown {what}{suggestion}{listing}", key=True)
 
