@@ -59,8 +59,8 @@ def features(shape: Shape, what: str, layer: str) -> int:
     return shape[-1]
 
 
-class _Projected(LayerSpec):
-    """What MultiHeadAttention and GroupQueryAttention share: 2 or 3 separate inputs, projection sub-layers."""
+class AttentionBase(LayerSpec):
+    """What every attention type shares: a query, a value and perhaps a key; masks follow the query."""
 
     receptive: ClassVar[FieldRule | None] = FieldRule.GLOBAL  # each query position reads every value position
     # Keras's attention layers take masks and give the output the query's mask.
@@ -71,6 +71,10 @@ class _Projected(LayerSpec):
 
     min_inputs: ClassVar[int] = 2
     max_inputs: ClassVar[int | None] = 3
+
+
+class _Projected(AttentionBase):
+    """What MultiHeadAttention and GroupQueryAttention share: 2 or 3 separate inputs, projection sub-layers."""
 
     dropout: Rate = Field(default=0.0, description="Dropout rate on the attention probabilities while training.")
     use_bias: bool = Field(default=True, description="Whether the projections (EinsumDense) add biases.")

@@ -13,17 +13,14 @@ dimension counts as 1.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from layerspec.layers.attention import compatible, no_positions, query_value_key
+from layerspec.layers.attention import AttentionBase, compatible, no_positions, query_value_key
 from layerspec.layers.base import (
     ATTENTION,
     FAILS_WHEN_RUN,
-    FieldRule,
-    LayerSpec,
-    Masking,
     Shape,
     ShapeError,
     Weight,
@@ -34,17 +31,7 @@ from layerspec.layers.base import (
 from layerspec.layers.fields import Rate, Seed
 
 
-class _Scored(LayerSpec):
-    receptive: ClassVar[FieldRule | None] = FieldRule.GLOBAL  # each query position reads every value position
-    # Keras's attention layers take masks and give the output the query's mask.
-    masking: ClassVar[Masking] = "pass"
-
-    def combined_mask(self, masks: list[bool]) -> bool:
-        return bool(masks) and masks[0]
-
-    min_inputs: ClassVar[int] = 2
-    max_inputs: ClassVar[int | None] = 3
-
+class _Scored(AttentionBase):
     dropout: Rate = Field(default=0.0, description="Dropout rate on the attention weights while training.")
 
     def adds_features(self) -> bool:
