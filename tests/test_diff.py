@@ -18,7 +18,7 @@ BASE: dict[str, Any] = {
         {"type": "Conv2D", "name": "conv", "filters": 8, "kernel_size": 3},
         {"type": "MaxPooling2D"},
         {"type": "Flatten"},
-        {"type": "Dense", "name": "out", "units": 2},
+        {"type": "Dense", "name": "out", "units": 2, "activation": "softmax"},
     ],
     "train": {"optimizer": {"type": "adam"}, "batch_size": 8},
     "expect": {"params": 1},  # wrong on purpose: diff compares drafts that do not meet their expectations yet

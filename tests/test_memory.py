@@ -21,7 +21,7 @@ SPEC: dict[str, Any] = {
         {"type": "Conv2D", "name": "conv", "filters": 4, "kernel_size": 3, "padding": "same", "activation": "relu"},
         {"type": "BatchNormalization", "name": "bn"},
         {"type": "Flatten", "name": "flat"},
-        {"type": "Dense", "name": "out", "units": 2},
+        {"type": "Dense", "name": "out", "units": 2, "activation": "softmax"},
     ],
 }
 

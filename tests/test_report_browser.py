@@ -182,7 +182,7 @@ def test_report_in_chromium(tmp_path: Path, browser: DevTools) -> None:
     state = json.loads(evaluate(browser, session, IMAGES_LOADED))
     assert state["count"] == 21 and state["broken"] == []  # with the per-layer memory chart
     assert state["svgs"] == 1  # the inline diagram is drawn
-    assert state["sections"] == ["run", "data", "architecture", "training", "evaluation"]
+    assert state["sections"] == ["run", "data", "architecture", "training", "evaluation", "use"]
     assert evaluate(browser, session, "document.title").startswith("tiny")
     assert evaluate(browser, session, "document.querySelector('.lead').textContent") == " ".join(HOSTILE)
     assert evaluate(browser, session, FITS_WIDTH)

@@ -28,6 +28,7 @@ from layerspec.layers.base import (
     register,
 )
 from layerspec.layers.fields import PositiveInt
+from layerspec.layers.pooling_nd import UNCHECKED_RANK
 from layerspec.layers.recurrent import RecurrentBase, RecurrentCall, check_initial_state
 
 if TYPE_CHECKING:
@@ -72,6 +73,9 @@ class _Wrapper(LayerSpec):
 
     def input_kind(self) -> Literal["float", "integer", "any"]:
         return self.layer.input_kind()
+
+    def output_dtype(self) -> str | None:
+        return self.layer.output_dtype()  # an integer-valued layer (Hashing) gives integers wrapped too
 
 
 @register(WRAPPER)
@@ -207,6 +211,13 @@ class TimeDistributed(_Wrapper):
         if self.layer.max_inputs != 1 or self.layer.output_count() != 1:
             raise ShapeError(
                 f"TimeDistributed wraps a layer of one input and one output; received {self.layer.type}", "layer"
+            )
+        rank = self.layer.rank
+        if rank is not None and len(shape) - 1 != rank + 1:
+            raise ShapeError(
+                f"each step has shape {format_shape(shape[1:])}, but {self.layer.type} needs {rank} spatial axes and "
+                f"channels ({UNCHECKED_RANK} under TimeDistributed, and computes on the wrong axes)",
+                "layer",
             )
         return shape[0], shape[1:]
 
