@@ -18,7 +18,7 @@ from layerspec.spec.load import InvalidSpec, merge_diagnostics
 from layerspec.spec.models import input_section_problem
 from layerspec.spec.partial import GRAPH_SECTIONS, Unchecked
 from layerspec.spec.train import TrainSpec
-from layerspec.spec.yaml_source import collection_paused
+from layerspec.spec.yaml_loaders import collection_paused
 
 
 @dataclass(frozen=True)

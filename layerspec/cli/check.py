@@ -13,7 +13,7 @@ from layerspec.cli.app import command, emit_json, handle_errors, print_warnings
 from layerspec.cli.setopt import SetOpt, overrides
 from layerspec.errors import UsageError
 from layerspec.memory import MemoryEstimate, format_bytes
-from layerspec.spec.yaml_source import collection_paused
+from layerspec.spec.yaml_loaders import collection_paused
 from layerspec.summary_table import render_summary
 
 SpecArg = Annotated[Path, typer.Argument(metavar="SPEC", help="The model spec (YAML).", show_default=False)]

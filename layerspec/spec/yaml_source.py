@@ -7,16 +7,14 @@ line and column for error messages. Scalars follow the YAML 1.2 core schema: onl
 
 libyaml's C parser composes the nodes when PyYAML was built with it (about 30 times faster on a large spec); it
 gives the same nodes and marks. Any document it does not compose cleanly is read again by the pure-Python parser,
-whose messages the suite holds, so a bad spec gets the same error either way.
+whose messages the suite holds, so a bad spec gets the same error either way. The two loaders and their YAML 1.2
+resolver are in layerspec/spec/yaml_loaders.py.
 """
 
 from __future__ import annotations
 
-import gc
 import math
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,6 +25,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from layerspec.errors import Diagnostic, SpecError
 from layerspec.files import FileRefused, read_limited
 from layerspec.spec.yaml_errors import yaml_error_diagnostics
+from layerspec.spec.yaml_loaders import BOOL, TAG, PureLoader, c_loader, collection_paused
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 # Values after alias expansion: a "billion laughs" document is measured on the composed (shared) nodes and
@@ -37,61 +36,10 @@ MAX_INT_DIGITS = 30
 
 SourcePath = tuple[str | int, ...]
 
-_TAG = "tag:yaml.org,2002:"
-_STR = f"{_TAG}str"
-_ALLOWED_TAGS = {f"{_TAG}{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")}
+_STR = f"{TAG}str"
+_ALLOWED_TAGS = {f"{TAG}{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")}
 
-_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
-_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
-_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
-_FLOAT = re.compile(
-    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-)
-
-
-class _CoreResolver(yaml.resolver.BaseResolver):
-    """YAML 1.2 core-schema resolution of plain scalars (PyYAML implements YAML 1.1)."""
-
-
-for _tag, _regexp, _first in (
-    ("null", _NULL, [*"~nN", ""]),
-    ("bool", _BOOL, list("tTfF")),
-    ("int", _INT, list("-+0123456789")),
-    ("float", _FLOAT, list("-+0123456789.")),
-):
-    _CoreResolver.add_implicit_resolver(f"{_TAG}{_tag}", _regexp, _first)
-
-
-class _Loader(
-    yaml.reader.Reader,
-    yaml.scanner.Scanner,
-    yaml.parser.Parser,
-    yaml.composer.Composer,
-    _CoreResolver,
-):
-    def __init__(self, stream: str) -> None:
-        yaml.reader.Reader.__init__(self, stream)
-        yaml.scanner.Scanner.__init__(self)
-        yaml.parser.Parser.__init__(self)
-        yaml.composer.Composer.__init__(self)
-        _CoreResolver.__init__(self)
-
-
-def _c_loader() -> type | None:
-    """libyaml's parser and composer with the same resolver, or None where PyYAML was built without libyaml."""
-    if not getattr(yaml, "__with_libyaml__", False):
-        return None
-    from yaml._yaml import CParser  # what yaml.cyaml re-exports; typed there as an Any
-
-    class _CLoader(CParser, _CoreResolver):
-        def __init__(self, stream: str) -> None:
-            CParser.__init__(self, stream)
-            _CoreResolver.__init__(self)
-
-    return _CLoader
-
-
-_C_LOADER = _c_loader()
+_C_LOADER = c_loader()
 # Characters the two parsers treat differently, so a text holding one goes to the pure-Python parser (a spec's
 # errors and marks must not depend on the parser): libyaml accepts a tab where YAML 1.2 allows one
 # (`key:<TAB>value`) and skips a byte-order mark inside the text without counting its column (both found by
@@ -107,7 +55,7 @@ def _compose(text: str, fast: bool = True) -> Node | None:
             return _load_single(_C_LOADER(text))
         except Exception:  # any failure is reported by the pure-Python parser below
             pass
-    return _load_single(_Loader(text))
+    return _load_single(PureLoader(text))
 
 
 def _load_single(loader: Any) -> Node | None:
@@ -122,24 +70,6 @@ class Mark(NamedTuple):
     # faster (it adds up to a tenth of a second on a 60,000-layer spec).
     line: int
     col: int
-
-
-@contextmanager
-def collection_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a spec is read and checked.
-
-    Reading a large spec makes hundreds of thousands of small objects that stay alive until the check ends; the
-    collector would walk all of them again and again as they pile up, which took about as long as the check itself
-    on a 60,000-layer spec. They hold no reference cycles worth collecting early (reference counting frees them),
-    and the input is bounded (MAX_FILE_BYTES, MAX_NODES), so nothing grows without limit meanwhile.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @dataclass
@@ -253,11 +183,11 @@ class _Converter:
     def scalar(self, node: ScalarNode) -> Any:
         if node.tag == _STR:  # most values of a spec, so answered first
             return str(node.value)
-        tag, text = node.tag.removeprefix(_TAG), str(node.value)
+        tag, text = node.tag.removeprefix(TAG), str(node.value)
         if tag == "null":
             return None
         if tag == "bool":
-            if not _BOOL.match(text):
+            if not BOOL.match(text):
                 self.error(node, f"'{text}' is not a boolean: write true or false")
             return text.lower() == "true"
         if tag == "int":
@@ -444,7 +374,7 @@ def parse_value(text: str, label: str) -> tuple[Any, list[Diagnostic]]:
     """One YAML scalar or flow collection (`0.01`, `[64, 64, 3]`, `{type: adam}`), read as a spec's values are;
     diagnostics name `label` (the command-line option that gave it)."""
     try:
-        loader = _Loader(text)
+        loader = PureLoader(text)
         try:
             node = loader.get_single_node()
         finally:
