@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from layerspec import artifacts, interrupts
 from layerspec.errors import UsageError
 from layerspec.run import RunFolder
 from layerspec.run.folder import Stage
 from layerspec.run.models import Name, PathText, Record, Sha256
+from layerspec.run.replace import publish, staged
 
 ExportFormat = Literal["saved_model", "litert", "onnx"]
 
@@ -131,9 +128,9 @@ def export_run(run_dir: Path, fmt: ExportFormat, out: Path | None = None, *, ove
     spec = FORMATS[fmt]
     final_path = target / spec.artefact
     snippet = spec.snippet.format(path=final_path, h=shape[0], w=shape[1] if len(shape) > 1 else "", c=shape[-1])
-    with _staged(target) as staging:
-        _export_model(model, scale, staging / spec.artefact, spec.keras_name)
-        artifacts.write_text(staging / LABELS, "".join(f"{name}\n" for name in class_names))
+    with staged(target) as staging:  # the run folder's own staging: hidden beside it, renamed into place
+        _export_model(model, scale, staging.file(spec.artefact), spec.keras_name)
+        staging.write_text(LABELS, "".join(f"{name}\n" for name in class_names))
         info = ExportInfo(
             format=fmt,
             model=spec.artefact,
@@ -146,8 +143,8 @@ def export_run(run_dir: Path, fmt: ExportFormat, out: Path | None = None, *, ove
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             snippet=snippet,
         )
-        artifacts.write_text(staging / EXPORT_JSON, info.model_dump_json(indent=2) + "\n")
-        _publish(staging, target)
+        staging.write(EXPORT_JSON, info)
+        publish(staging, target)
     return ExportResult(final_path, target, fmt, target / LABELS, class_names, snippet)
 
 
@@ -191,35 +188,3 @@ def _export_model(model: Any, scale: float, path: Path, keras_format: str) -> No
     # Keras's exporters print progress and TensorFlow's converters log; neither is this command's output.
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
         wrapped.export(str(path), format=keras_format, verbose=False)
-
-
-@contextlib.contextmanager
-def _staged(target: Path) -> Iterator[Path]:
-    """A hidden sibling folder the export is made in; removed whatever happens unless it was published."""
-    staging: Path | None = None
-    try:
-        with interrupts.deferred(), artifacts.writing(target):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
-            os.chmod(staging, 0o755)
-        yield staging
-    finally:
-        if staging is not None and staging.exists():
-            with interrupts.deferred():
-                shutil.rmtree(staging, ignore_errors=True)
-
-
-def _publish(staging: Path, target: Path) -> None:
-    """The staged export in `target`'s place in one step; an old one (only with --overwrite) goes after."""
-    with interrupts.deferred(), artifacts.writing(target):
-        if not target.exists() or (target.is_dir() and not any(target.iterdir())):
-            os.replace(staging, target)
-            return
-        aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        os.rename(target, aside)
-        try:
-            os.rename(staging, target)
-        except OSError:
-            os.rename(aside, target)
-            raise
-        shutil.rmtree(aside, ignore_errors=True)
