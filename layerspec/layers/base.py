@@ -13,13 +13,11 @@ family's module lists layer types by name: adding a type is adding one class.
 
 from __future__ import annotations
 
-import enum
 import functools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
@@ -29,6 +27,68 @@ from layerspec.layers.calls import REF_PATTERN as REF_PATTERN
 from layerspec.layers.calls import CallArgs as CallArgs
 from layerspec.layers.calls import TensorRef as TensorRef
 from layerspec.layers.calls import split_ref as split_ref
+
+# Re-exported: the family modules import their family and these rule types from here.
+from layerspec.layers.families import (
+    ACTIVATION as ACTIVATION,
+)
+from layerspec.layers.families import (
+    ATTENTION as ATTENTION,
+)
+from layerspec.layers.families import (
+    AUGMENTATION as AUGMENTATION,
+)
+from layerspec.layers.families import (
+    CONVOLUTION as CONVOLUTION,
+)
+from layerspec.layers.families import (
+    DENSE as DENSE,
+)
+from layerspec.layers.families import (
+    ELEMENTWISE_FAMILIES as ELEMENTWISE_FAMILIES,
+)
+from layerspec.layers.families import (
+    EMBEDDING as EMBEDDING,
+)
+from layerspec.layers.families import (
+    FAMILIES as FAMILIES,
+)
+from layerspec.layers.families import (
+    INPUT as INPUT,
+)
+from layerspec.layers.families import (
+    MERGE as MERGE,
+)
+from layerspec.layers.families import (
+    NORMALIZATION as NORMALIZATION,
+)
+from layerspec.layers.families import (
+    POOLING as POOLING,
+)
+from layerspec.layers.families import (
+    PREPROCESSING as PREPROCESSING,
+)
+from layerspec.layers.families import (
+    RECURRENT as RECURRENT,
+)
+from layerspec.layers.families import (
+    REGULARIZATION as REGULARIZATION,
+)
+from layerspec.layers.families import (
+    RESHAPE as RESHAPE,
+)
+from layerspec.layers.families import (
+    WRAPPER as WRAPPER,
+)
+from layerspec.layers.families import (
+    AxisWindow as AxisWindow,
+)
+from layerspec.layers.families import (
+    Family as Family,
+)
+from layerspec.layers.families import (
+    FieldRule as FieldRule,
+)
 
 Shape = tuple[int | None, ...]
 
@@ -64,55 +124,6 @@ class Weight:
 
 
 @dataclass(frozen=True)
-class Family:
-    """A group of layer types that do the same kind of work; the diagram fills their nodes with `colour`."""
-
-    name: str
-    # Light enough for black text, distinct enough to tell the stages of a network apart.
-    colour: str
-
-    def __str__(self) -> str:
-        return self.name
-
-
-INPUT = Family("input", "#e9ecef")  # the model's inputs (no registered type: they are not layer entries)
-CONVOLUTION = Family("convolution", "#a5d8ff")
-NORMALIZATION = Family("normalization", "#ffec99")
-ACTIVATION = Family("activation", "#ffc9c9")
-POOLING = Family("pooling", "#b2f2bb")
-DENSE = Family("dense", "#d0bfff")
-MERGE = Family("merge", "#ffd8a8")
-RESHAPE = Family("reshape", "#99e9f2")
-REGULARIZATION = Family("regularization", "#dee2e6")
-AUGMENTATION = Family("augmentation", "#fcc2d7")
-PREPROCESSING = Family("preprocessing", "#c3fae8")
-EMBEDDING = Family("embedding", "#eebefa")
-RECURRENT = Family("recurrent", "#d8f5a2")
-ATTENTION = Family("attention", "#ffd43b")
-WRAPPER = Family("wrapper", "#ced4da")
-FAMILIES: dict[str, Family] = {
-    f.name: f
-    for f in (
-        INPUT,
-        CONVOLUTION,
-        NORMALIZATION,
-        ACTIVATION,
-        POOLING,
-        DENSE,
-        MERGE,
-        RESHAPE,
-        REGULARIZATION,
-        AUGMENTATION,
-        PREPROCESSING,
-        EMBEDDING,
-        RECURRENT,
-        ATTENTION,
-        WRAPPER,
-    )
-}
-
-
-@dataclass(frozen=True)
 class Example:
     """One configuration of a layer type, held against Keras by tests/test_contract_layers.py: the shapes of
     its inputs (batch dimension left out, None where unknown) and its arguments, as a spec would write them."""
@@ -126,37 +137,6 @@ class Example:
 def example(*inputs: Shape, **args: Any) -> Example:
     """An example: the shape of each input (one for most layers, several for a merge), then the arguments."""
     return Example(inputs, args)
-
-
-class FieldRule(enum.Enum):
-    """How a layer's output positions read its input's positions, for receptive fields (layerspec/receptive.py),
-    when that is not a window per axis (`AxisWindow`). The model is taken as it runs at inference."""
-
-    # Each output position reads the same position of each input (activations, normalisation per position,
-    # element-wise merges, padding and cropping, which only move positions).
-    POINTWISE = "pointwise"
-    # Each output position reads every input position (a softmax or normalisation over a spatial axis, global
-    # pooling kept as (1, 1, C)): the field is the whole input.
-    GLOBAL = "global"
-    # The output has no positions to speak of (Flatten, global pooling, a recurrent layer's last state).
-    NONE = "none"
-    # The type says nothing: a number would be a guess.
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class AxisWindow:
-    """How one spatial axis of a layer's output reads its input: one output position reads `kernel` consecutive
-    input positions (dilation included), and the window moves `stride` input positions per output step; a
-    layer that enlarges (upsampling, transposed convolution) moves a fraction of a position."""
-
-    kernel: int
-    stride: Fraction
-
-
-# Families whose types are element-wise unless they say otherwise: an undeclared type of these that keeps its
-# input's shape gets FieldRule.POINTWISE, any other undeclared type FieldRule.UNKNOWN.
-ELEMENTWISE_FAMILIES = frozenset({"activation", "regularization"})
 
 
 def int_example(*inputs: Shape, **args: Any) -> Example:
