@@ -190,3 +190,12 @@ def _anchors(path: Path) -> set[str]:
         return set()
     text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
     return {anchor(title) for title in re.findall(r"^#{1,6} (.+)$", text, flags=re.M)}
+
+
+_CONFLICT = re.compile(r"^(<{7} |={7}$|>{7} )", re.MULTILINE)
+
+
+def test_no_merge_conflict_marker_is_left_in_the_docs_or_sources() -> None:
+    files = [README, *REPO.glob("docs/*.md"), *REPO.glob("layerspec/**/*.py")]
+    marked = [str(f.relative_to(REPO)) for f in files if _CONFLICT.search(f.read_text())]
+    assert marked == []
