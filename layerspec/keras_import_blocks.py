@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic_core import PydanticUndefined, to_jsonable_python
 
+from layerspec.keras_import_blocks_check import block_name, describe, expansion_differences, render
 from layerspec.layers import REGISTRY
 
 NOT_ARGUMENTS = frozenset({"type", "name", "inputs"})
@@ -56,7 +57,6 @@ class Folding:
 
 def fold_spec(text: str, source: Path) -> Folding:
     """Fold the imported spec `text` (of the model at `source`) and prove the fold, or say why not."""
-    from layerspec.keras_import_blocks_check import expansion_differences, render
     from layerspec.spec.yaml_source import parse_yaml
 
     path = Path(f"{source.stem}.yaml")
@@ -78,7 +78,8 @@ def fold_spec(text: str, source: Path) -> Folding:
         message = f"--blocks: the folded spec does not expand to the imported graph ({detail}); wrote it unfolded"
         return Folding(text, None, message, (before, before))
     message = (
-        f"--blocks: {folded.layers} layers folded into {folded.uses} uses of {folded.blocks} blocks "
+        f"--blocks: {folded.layers} layers folded into {folded.uses} uses of {folded.blocks} "
+        f"block{'s' if folded.blocks != 1 else ''} "
         f"({before} -> {after} lines), checked to expand to the same layers, arguments and figures"
     )
     return Folding(folded_text, folded, message, (before, after))
@@ -267,12 +268,12 @@ def _block(instances: list[_Instance], entries: list[dict[str, Any]], used: set[
     layers = [_template(instances[0], j, entries, columns, params) for j in range(size)]
     defaults = {name: _commonest(column) for name, (column, _) in params.items()}
     uses = [(inst, _given(params, defaults, n)) for n, inst in enumerate(instances)]
-    definition: dict[str, Any] = {"description": _description(instances, layers)}
+    definition: dict[str, Any] = {"description": describe([i.prefix for i in instances], layers)}
     if defaults:
         definition["params"] = defaults
     definition["layers"] = layers
     saved = len(instances) * size - len(instances) - size - BLOCK_OVERHEAD + (not defaults)
-    return _Block(_block_name(instances[0].prefix, layers, used), definition, uses, saved)
+    return _Block(block_name(instances[0].prefix, layers, used), definition, uses, saved)
 
 
 def _value(entry: dict[str, Any], key: str) -> Any:
@@ -339,37 +340,6 @@ def _given(
     """A use's `with:`: only the parameters whose value is not the default."""
     values = {name: column[use] for name, (column, _) in params.items()}
     return {name: value for name, value in values.items() if _dump(value) != _dump(defaults[name])}
-
-
-def _description(instances: list[_Instance], layers: list[dict[str, Any]]) -> str:
-    kinds = " > ".join(dict.fromkeys(layer["type"] for layer in layers))
-    return (
-        f"{len(layers)} layers ({kinds}), found {len(instances)} times in the imported model "
-        f"({instances[0].prefix} ... {instances[-1].prefix})."
-    )
-
-
-def _block_name(prefix: str, layers: list[dict[str, Any]], used: set[str]) -> str:
-    """The prefix without its numbers and what the block is: conv2_block2 -> conv_block_residual."""
-    base = re.sub(r"_+", "_", re.sub(r"\d+", "", prefix)).strip("_.-")
-    base = base if re.match(r"[A-Za-z_]", base) else f"block_{base}".rstrip("_")
-    name, n = f"{base}_{_kind(layers)}", 2
-    while name in used:
-        name, n = f"{base}_{_kind(layers)}_{n}", n + 1
-    return name
-
-
-def _kind(layers: list[dict[str, Any]]) -> str:
-    """residual: the block's input is merged back in; projection: a second branch reads it (a shortcut
-    convolution); strided: a single path that shrinks the image; plain: anything else."""
-    inputs = [layer.get("inputs") for layer in layers[1:]]
-    skips = [i for i in inputs if i == "$input" or (isinstance(i, list) and "$input" in i)]
-    if any(isinstance(i, list) for i in skips):
-        return "residual"
-    if skips:
-        return "projection"
-    strided = any(layer.get("strides") not in (None, 1, [1, 1]) for layer in layers)
-    return "strided" if strided or any(layer["type"].startswith("ZeroPadding") for layer in layers) else "plain"
 
 
 def _folded_spec(

@@ -1,4 +1,5 @@
-"""The folded spec of `layerspec import --blocks` as text, and the proof that it means the imported graph.
+"""The folded spec of `layerspec import --blocks` as text (block names, descriptions, layout), and the proof
+that it means the imported graph.
 
 The proof expands and checks both specs the way `check` does and compares every node: name, type, the tensors it
 reads, every argument (with defaults filled in by the schema, so `strides: 1` written by a block equals a stride
@@ -7,12 +8,48 @@ left out), and every figure `check --json` prints (shapes, parameters, MACs, rec
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from layerspec.errors import SpecError
+
+
+def block_name(prefix: str, layers: list[dict[str, Any]], used: set[str]) -> str:
+    """The prefix without its numbers and what the block is: conv2_block2 -> conv_block_residual."""
+    base = re.sub(r"_+", "_", re.sub(r"\d+", "", prefix)).strip("_.-")
+    base = base if re.match(r"[A-Za-z_]", base) else f"block_{base}".rstrip("_")
+    name, n = f"{base}_{kind(layers)}", 2
+    while name in used:
+        name, n = f"{base}_{kind(layers)}_{n}", n + 1
+    return name
+
+
+def kind(layers: list[dict[str, Any]]) -> str:
+    """residual (dense): the block's input is added (concatenated) back; projection: a second branch reads it
+    (a shortcut convolution); strided: a single path that shrinks the image; plain: anything else."""
+    skips = [layer for layer in layers[1:] if "$input" in _listed(layer.get("inputs"))]
+    merges = [layer["type"] for layer in skips if isinstance(layer.get("inputs"), list)]
+    if merges:
+        return {"Add": "residual", "Concatenate": "dense"}.get(merges[0], "merge")
+    if skips:
+        return "projection"
+    strided = any(layer.get("strides") not in (None, 1, [1, 1]) for layer in layers)
+    return "strided" if strided or any(layer["type"].startswith("ZeroPadding") for layer in layers) else "plain"
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def describe(prefixes: list[str], layers: list[dict[str, Any]]) -> str:
+    types = ", ".join(dict.fromkeys(layer["type"] for layer in layers))
+    return (
+        f"{len(layers)} layers ({types}) that the imported model repeats {len(prefixes)} times "
+        f"({prefixes[0]} ... {prefixes[-1]})."
+    )
 
 
 def render(spec: dict[str, Any], comments: list[str]) -> str:

@@ -69,7 +69,7 @@ def test_repeated_units_fold_into_one_block_whose_differences_are_parameters() -
     assert expansion_differences(text, written, Path("units.yaml")) == []
     folding = fold_spec(text, Path("units.keras"))
     assert folding.folded is not None and folding.text == render(folded.spec, folding.text.splitlines()[:2])
-    assert "20 layers folded into 4 uses of 1 blocks" in folding.message
+    assert "20 layers folded into 4 uses of 1 block " in folding.message
     assert folding.lines[1] < folding.lines[0]
 
 
