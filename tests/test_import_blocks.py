@@ -1,7 +1,8 @@
 """`layerspec import --blocks`: repeated sub-graphs folded into parameterised blocks, and the fold proven.
 
 The folding itself is tested on hand-written specs (no TensorFlow); ResNet50 and MobileNetV2 are saved by Keras,
-imported with --blocks, and the folded spec held to Keras's figures layer by layer and to the unfolded import.
+imported with --blocks, and the folded spec held to Keras layer by layer (figures, and the config of the model it
+builds) and to the unfolded import's figures.
 """
 
 from __future__ import annotations
@@ -136,6 +137,11 @@ def import_json(path: Path, *flags: str) -> tuple[dict[str, Any], str]:
     return json.loads(result.stdout), result.stderr
 
 
+def comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """A layer's config without what differs between two builds of the same layer."""
+    return {k: v for k, v in config.items() if k not in ("dtype", "build_config")}
+
+
 def figures(text: str, where: Path) -> list[dict[str, Any]]:
     """`check --json`'s record of every layer."""
     return [record.to_json() for record in check_loaded(parse_spec(text, where)).summary.layers]
@@ -149,6 +155,8 @@ def figures(text: str, where: Path) -> list[dict[str, Any]]:
 def test_keras_applications_fold_and_match_keras(
     keras: Any, tmp_path: Path, name: str, blocks: int, uses: int, folded_layers: int
 ) -> None:
+    from layerspec.compile import compile_model
+
     a = keras.applications
     small = {"weights": None, "input_shape": (32, 32, 3), "classes": 10}
     model = a.ResNet50(**small) if name == "ResNet50" else a.MobileNetV2(**small, alpha=0.35)
@@ -161,15 +169,18 @@ def test_keras_applications_fold_and_match_keras(
     spec = yaml.safe_load(folded["text"])
     assert len(spec["blocks"]) == blocks and sum("block" in entry for entry in spec["layers"]) == uses
     assert folded["text"].count("\n") < plain["text"].count("\n") / 2
-    after = figures(folded["text"], tmp_path / "folded.yaml")
+    checked = check_loaded(parse_spec(folded["text"], tmp_path / "folded.yaml"))
+    after = [record.to_json() for record in checked.summary.layers]
     assert after == figures(plain["text"], tmp_path / "plain.yaml")  # layer by layer, names and all
     by_name = {record["name"]: record for record in after if record["type"] != "InputLayer"}
     keras_layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     assert len(by_name) == len(keras_layers)
+    rebuilt = compile_model(checked)
     for layer in keras_layers:
         record = by_name[layer.name]
         assert record["output_shape"] == [None, *layer.output.shape[1:]], layer.name
         assert record["params"] == layer.count_params(), layer.name
+        assert comparable(rebuilt.get_layer(layer.name).get_config()) == comparable(layer.get_config()), layer.name
 
 
 @pytest.mark.keras
