@@ -47,8 +47,15 @@ class Epoch(RunFile):
         return {key: float(value) for key, value in (self.model_extra or {}).items()}
 
     def record(self) -> dict[str, Any]:
-        """The epoch as the training loop keeps it: only the figures that were written."""
+        """The epoch as a mapping of only the figures that were written (history.csv's row, a sweep's report)."""
         return self.model_dump(exclude_unset=True)
+
+    def __getitem__(self, name: str) -> Any:
+        """A written figure by name (`loss`, a monitor such as `val_top_5_accuracy`), as the training loop and the
+        schedules look them up: KeyError for one the epoch does not hold, as a plain mapping of its figures gives."""
+        if name not in self.model_fields_set:
+            raise KeyError(name)
+        return getattr(self, name)
 
 
 class History(Record):
