@@ -10,7 +10,7 @@ entry: tests/test_train_settings.py holds the spec's Literal choices equal to th
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -185,7 +185,14 @@ def metric(keras: Any, name: str, inputs: MetricInputs) -> Any:
 
 # ---- learning-rate schedules --------------------------------------------------------------------------------------
 
-History = list[dict[str, Any]]
+
+class Figures(Protocol):
+    """One epoch's figures by name: a run's `Epoch`, or a plain mapping."""
+
+    def __getitem__(self, name: str, /) -> Any: ...
+
+
+History = Sequence[Figures]
 
 
 @dataclass(frozen=True)

@@ -164,15 +164,30 @@ def test_schema_lists_every_layer_type(validator: jsonschema.Draft202012Validato
     assert {e["$ref"].rsplit("/", 1)[-1] for e in entries} == {*REGISTRY, "BlockUse"}
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", {"type": "sgd", "momentum": 0.9}], ids=["name", "object"])
+def test_schema_takes_the_optimizer_by_name_or_as_an_object(
+    validator: jsonschema.Draft202012Validator, optimizer: Any, tmp_path: Path
+) -> None:
+    """`optimizer: sgd` checks as `{type: sgd}` does, so the schema an editor reads must accept both."""
+    spec = yaml.safe_load(SIGNS.read_text(encoding="utf-8"))
+    spec["train"] = {**spec.get("train", {}), "optimizer": optimizer}
+    validator.validate(spec)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    assert check_file(path).loaded.spec.train.optimizer.type == "sgd"  # and check accepts it
+
+
 @pytest.mark.parametrize(
     "change",
     [
+        {"train": {"optimizer": "adagrad"}},
+        {"train": {"optimizer": {"type": "sgd", "momentom": 0.9}}},
         {"layers": [{"type": "Conv2D", "filter": 8, "kernel_size": 3}]},
         {"layers": [{"type": "Dense", "units": True}]},
         {"layers": [{"type": "Lambda"}]},
         {"colour": "red"},
     ],
-    ids=["unknown-argument", "boolean-units", "lambda", "unknown-top-level-key"],
+    ids=["unknown-optimizer", "optimizer-typo", "unknown-argument", "boolean-units", "lambda", "unknown-top-level-key"],
 )
 def test_schema_rejects_what_check_rejects(validator: jsonschema.Draft202012Validator, change: dict[str, Any]) -> None:
     spec = {**yaml.safe_load(SIGNS.read_text(encoding="utf-8")), **change}

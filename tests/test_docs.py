@@ -51,7 +51,7 @@ def test_every_spec_field_has_a_description() -> None:
 def test_every_run_file_field_has_a_description() -> None:
     """docs/run-folder.md is generated from the run-file models: a field without a description shows as a dash."""
     missing = undocumented_run_fields()
-    assert not missing, f"fields without description= (add one in layerspec/run/models.py): {missing}"
+    assert not missing, f"fields without description= (add one in layerspec/run/): {missing}"
 
 
 @pytest.mark.parametrize("page", sorted(PAGES))

@@ -9,14 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 import pytest
-from test_train import SIGNS, write_spec, write_subset
+from test_train import write_spec
 from typer.testing import CliRunner
 
 from layerspec.cli import app
@@ -31,11 +31,8 @@ def invoke(*args: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    if not (SIGNS / "train_signs.h5").is_file():
-        pytest.skip("SIGNS dataset not linked into data/signs (run `make data`)")
-    folder = tmp_path_factory.mktemp("export")
-    write_subset(folder)
+def run(tmp_path_factory: pytest.TempPathFactory, signs_subset: Callable[..., Path]) -> Iterator[Path]:
+    folder = signs_subset(tmp_path_factory.mktemp("export"))
     spec = write_spec(folder)
     previous = Path.cwd()
     os.chdir(folder)

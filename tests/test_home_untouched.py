@@ -14,16 +14,15 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import h5py
-import numpy as np
 import pytest
 
 pytestmark = [pytest.mark.keras, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
-SIGNS = REPO / "data" / "signs" / "train_signs.h5"
 SPEC = """\
 name: homeless
 input:
@@ -80,18 +79,13 @@ COMMANDS = [
 ]
 
 
-def write_inputs(work: Path) -> None:
-    """24 training and 12 test images of SIGNS, one PNG to predict, and the spec."""
+def write_inputs(work: Path, signs_subset: Callable[..., Path]) -> None:
+    """24 training and 12 test images of SIGNS (4 and 2 of each class), one PNG to predict, and the spec."""
     from PIL import Image
 
-    with h5py.File(SIGNS, "r") as source:
-        x, y = source["train_set_x"][:36], source["train_set_y"][:36]
-    for name, prefix, part in (("train.h5", "train", slice(0, 24)), ("test.h5", "test", slice(24, 36))):
-        with h5py.File(work / name, "w") as handle:
-            handle[f"{prefix}_set_x"] = x[part]
-            handle[f"{prefix}_set_y"] = y[part]
-            handle["list_classes"] = np.arange(6)
-    Image.fromarray(x[0]).save(work / "sign.png")
+    signs_subset(work, train=4, test=2)
+    with h5py.File(work / "test.h5", "r") as handle:
+        Image.fromarray(handle["test_set_x"][0]).save(work / "sign.png")
     (work / "spec.yaml").write_text(SPEC, encoding="utf-8")
 
 
@@ -99,13 +93,13 @@ def everything_in(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
-def test_build_train_predict_report_write_nothing_outside_the_run(tmp_path: Path) -> None:
-    if not SIGNS.is_file():
-        pytest.skip("SIGNS dataset not linked into data/signs (run `make data`)")
+def test_build_train_predict_report_write_nothing_outside_the_run(
+    tmp_path: Path, signs_subset: Callable[..., Path]
+) -> None:
     home, temp, work = tmp_path / "home", tmp_path / "tmp", tmp_path / "work"
     for folder in (home, temp, work):
         folder.mkdir()
-    write_inputs(work)
+    write_inputs(work, signs_subset)
     inputs = set(everything_in(work))
     tools = ("KERAS_HOME", "MPLCONFIGDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "TMPDIR", "HOME")
     env = {k: v for k, v in os.environ.items() if k not in tools}

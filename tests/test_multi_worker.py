@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_train import SIGNS, write_subset
 
 from layerspec.errors import UsageError
 from layerspec.train.distributed import EXIT_WORKER_LOST, cluster, worker_share
@@ -96,11 +95,8 @@ def test_workers_need_the_multi_worker_strategy(cli: Callable[..., Any], tmp_pat
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    if not (SIGNS / "train_signs.h5").is_file():
-        pytest.skip("SIGNS dataset not linked into data/signs (run `make data`)")
-    folder = tmp_path_factory.mktemp("multi_worker")
-    write_subset(folder)
+def workdir(tmp_path_factory: pytest.TempPathFactory, signs_subset: Callable[..., Path]) -> Iterator[Path]:
+    folder = signs_subset(tmp_path_factory.mktemp("multi_worker"))
     (folder / "mw.yaml").write_text(SPEC, encoding="utf-8")
     yield folder
 

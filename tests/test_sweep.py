@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_train import SIGNS, write_spec, write_subset
+from test_train import write_spec
 
 from layerspec.errors import SpecError
 from layerspec.spec import load_spec
@@ -104,11 +104,8 @@ def test_a_bad_set_in_a_sweep_is_named(cli: Callable[..., Any], tmp_path: Path) 
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    if not (SIGNS / "train_signs.h5").is_file():
-        pytest.skip("SIGNS dataset not linked into data/signs (run `make data`)")
-    folder = tmp_path_factory.mktemp("sweep")
-    write_subset(folder)
+def workdir(tmp_path_factory: pytest.TempPathFactory, signs_subset: Callable[..., Path]) -> Iterator[Path]:
+    folder = signs_subset(tmp_path_factory.mktemp("sweep"))
     write_spec(folder)
     previous = Path.cwd()
     os.chdir(folder)

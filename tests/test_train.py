@@ -11,11 +11,10 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -74,19 +73,6 @@ train:
 {extra}"""
 
 
-def write_subset(folder: Path) -> None:
-    """72 training and 24 test images of the real dataset (12 and 4 per class)."""
-    with h5py.File(SIGNS / "train_signs.h5", "r") as source:
-        x, y = source["train_set_x"][()], source["train_set_y"][()]
-    train = np.concatenate([np.flatnonzero(y == c)[:12] for c in range(6)])
-    test = np.concatenate([np.flatnonzero(y == c)[12:16] for c in range(6)])
-    for name, prefix, index in (("train.h5", "train", train), ("test.h5", "test", test)):
-        with h5py.File(folder / name, "w") as handle:
-            handle[f"{prefix}_set_x"] = x[index]
-            handle[f"{prefix}_set_y"] = y[index]
-            handle["list_classes"] = np.arange(6)
-
-
 def write_spec(folder: Path, extra: str = "", name: str = "spec.yaml") -> Path:
     path = folder / name
     path.write_text(TINY_SPEC.format(extra=extra), encoding="utf-8")
@@ -98,12 +84,9 @@ def invoke(*args: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def workdir(tmp_path_factory: pytest.TempPathFactory, signs_subset: Callable[..., Path]) -> Iterator[Path]:
     """A folder holding the subset and the spec; the working directory, so runs/.current stays in it."""
-    if not (SIGNS / "train_signs.h5").is_file():
-        pytest.skip("SIGNS dataset not linked into data/signs (run `make data`)")
-    folder = tmp_path_factory.mktemp("train")
-    write_subset(folder)
+    folder = signs_subset(tmp_path_factory.mktemp("train"))
     write_spec(folder)
     previous = Path.cwd()
     os.chdir(folder)

@@ -13,10 +13,8 @@ family's module lists layer types by name: adding a type is adding one class.
 
 from __future__ import annotations
 
-import functools
 import math
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args
 
@@ -90,21 +88,20 @@ from layerspec.layers.families import (
     FieldRule as FieldRule,
 )
 
-Shape = tuple[int | None, ...]
-
-
-class ShapeError(ValueError):
-    """A layer cannot be applied to its inputs.
-
-    `field` names the argument to point at, if any; `clash` the positions of two inputs that do not fit
-    together, so the message can name those inputs and their shapes (the rule knows only positions).
-    """
-
-    def __init__(self, message: str, field: str | None = None, clash: tuple[int, int] | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-        self.clash = clash
-
+# Re-exported: names, and the shape arithmetic the rules share, live in their own modules.
+from layerspec.layers.naming import Named as Named
+from layerspec.layers.naming import construction_order as construction_order
+from layerspec.layers.naming import default_name as default_name
+from layerspec.layers.naming import layer_names as layer_names
+from layerspec.layers.shape_math import Shape as Shape
+from layerspec.layers.shape_math import ShapeError as ShapeError
+from layerspec.layers.shape_math import as_tuple as as_tuple
+from layerspec.layers.shape_math import check_positive as check_positive
+from layerspec.layers.shape_math import conv_length as conv_length
+from layerspec.layers.shape_math import format_shape as format_shape
+from layerspec.layers.shape_math import known_channels as known_channels
+from layerspec.layers.shape_math import prod_known as prod_known
+from layerspec.layers.shape_math import spatial as spatial
 
 # Part of the message of a refusal that Keras makes only when the model runs, not while it builds the model (some
 # layers check their inputs' shapes or dtypes in `call` alone): the user learns why `build` is not enough, and the
@@ -349,109 +346,3 @@ def _type_literal(cls: type[LayerSpec]) -> str:
     """The one value of a layer class's `type: Literal[...]` field: its Keras class name."""
     (type_name,) = get_args(cls.model_fields["type"].annotation)
     return str(type_name)
-
-
-@functools.cache  # called once per unnamed layer: a 60,000-layer spec has few distinct types
-def default_name(type_name: str) -> str:
-    """Keras's automatic layer name for a class: Conv2D -> conv2d, BatchNormalization -> batch_normalization."""
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", type_name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-Named = tuple[str, str | None]  # a layer's (type, written name or None)
-
-
-def layer_names(
-    entries: Sequence[Named], taken: set[str], nested: Sequence[Sequence[Named]] | None = None
-) -> list[str]:
-    """Each (type, name) entry's name: its own, or one generated as Keras does (conv2d, conv2d_1, ...) that
-    clashes with no written name and nothing in `taken` (the model inputs).
-
-    `nested[i]` lists the layers entry i wraps, in the order Keras makes them (inside out, before the wrapper):
-    an unnamed one takes a generated name first, as `TimeDistributed(Dense(3))` makes a `dense` before
-    `time_distributed`, so a later Dense is `dense_1` as in Keras."""
-    inner = nested or [()] * len(entries)
-    written = [name for _, name in entries] + [name for group in inner for _, name in group]
-    used = taken | {name for name in written if name is not None}
-    counters: dict[str, int] = {}
-
-    def generate(type_name: str) -> str:
-        base = default_name(type_name)
-        name = base
-        while name in used:
-            counters[base] = counters.get(base, 0) + 1
-            name = f"{base}_{counters[base]}"
-        used.add(name)
-        return name
-
-    names = []
-    for (type_name, name), group in zip(entries, inner, strict=True):
-        for inner_type, inner_name in group:
-            if inner_name is None:
-                generate(inner_type)
-        names.append(name if name is not None else generate(type_name))
-    return names
-
-
-def construction_order(layer: LayerSpec) -> list[Named]:
-    """The layers a wrapper holds, inside out, in the order Keras code would make them (before the wrapper)."""
-    found: list[Named] = []
-    for inner in layer.nested().values():
-        found += [*construction_order(inner), (inner.type, inner.name)]
-    return found
-
-
-# ---- shape arithmetic shared by the rules ---------------------------------------------------------------------
-
-
-def as_tuple(value: int | Sequence[int], rank: int, what: str) -> tuple[int, ...]:
-    """An int or a sequence of `rank` ints, as Keras's `standardize_tuple` accepts them."""
-    if isinstance(value, int):
-        return (value,) * rank
-    if len(value) != rank:
-        raise ShapeError(f"`{what}` must be an integer or a list of {rank} integers; received {list(value)}", what)
-    return tuple(value)
-
-
-def conv_length(size: int | None, kernel: int, stride: int, padding: str, dilation: int = 1) -> int | None:
-    """Output length of a convolution or pooling window along one axis."""
-    if size is None:
-        return None
-    if padding in ("same", "causal"):
-        return -(-size // stride)
-    effective = kernel + (kernel - 1) * (dilation - 1)
-    return (size - effective) // stride + 1
-
-
-def spatial(shape: Shape, rank: int, layer: str) -> tuple[Shape, int | None]:
-    """Split a channels-last shape into its `rank` spatial dimensions and its channels."""
-    if len(shape) != rank + 1:
-        raise ShapeError(
-            f"{layer} expects an input of rank {rank + 2} (batch, {rank} spatial dimension(s), channels); "
-            f"received shape {format_shape(shape)}"
-        )
-    return shape[:rank], shape[rank]
-
-
-def known_channels(channels: int | None, layer: str) -> int:
-    if channels is None:
-        raise ShapeError(f"{layer} needs a known number of input channels; the last dimension is unknown")
-    return channels
-
-
-def check_positive(dims: Shape, layer: str, hint: str, field: str | None = None) -> None:
-    """A window or crop that leaves nothing: the error points at `field`, the argument to change."""
-    if any(d is not None and d <= 0 for d in dims):
-        raise ShapeError(
-            f"{layer} output would have a dimension of size zero or less {format_shape(dims)}; {hint}", field
-        )
-
-
-def format_shape(shape: Sequence[int | None]) -> str:
-    inner = ", ".join("None" if d is None else str(d) for d in shape)
-    return f"({inner},)" if len(shape) == 1 else f"({inner})"
-
-
-def prod_known(shape: Shape) -> int:
-    """Product of the dimensions, treating unknown ones as 1 (MACs per known element)."""
-    return math.prod(d for d in shape if d is not None)

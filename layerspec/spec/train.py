@@ -6,7 +6,7 @@ mixed precision, XLA, distribution strategy); `layerspec.train` does the mapping
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, field_validator
 
@@ -67,10 +67,13 @@ def _alias(value: Any, aliases: dict[str, str]) -> Any:
     return aliases.get(value, value) if isinstance(value, str) else value
 
 
+OptimizerName = Literal["adam", "adamw", "sgd", "rmsprop"]
+
+
 class OptimizerSpec(StrictModel):
     """The optimizer and its learning rate (the schedule's starting value)."""
 
-    type: Literal["adam", "adamw", "sgd", "rmsprop"] = Field(default="adam", description="Keras optimizer.")
+    type: OptimizerName = Field(default="adam", description="Keras optimizer.")
     learning_rate: LearningRate = Field(default=0.001, description="Initial learning rate.")
     momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(default=0.0, description="Momentum (sgd, rmsprop).")
     nesterov: bool = Field(default=False, description="Nesterov momentum (sgd).")
@@ -193,12 +196,18 @@ class AugmentSpec(StrictModel):
         return self.flip != "none" or self.translate > 0 or self.brightness > 0 or self.rotate > 0 or self.zoom > 0
 
 
+def _name_or_object(schema: dict[str, Any]) -> None:
+    """The JSON Schema of `train.optimizer` takes what `TrainSpec._optimizer_name` does: a name alone or the object."""
+    schema["anyOf"] = [{"type": "string", "enum": list(get_args(OptimizerName))}, {"$ref": schema.pop("$ref")}]
+
+
 class TrainSpec(StrictModel):
     """The training recipe."""
 
     optimizer: OptimizerSpec = Field(
         default_factory=OptimizerSpec,
         description="Optimizer and learning rate; a name alone (`optimizer: adam`) means `{type: adam}`.",
+        json_schema_extra=_name_or_object,
     )
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec, description="Learning-rate schedule.")
     loss: LossName | None = Field(

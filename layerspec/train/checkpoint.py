@@ -27,11 +27,14 @@ def require_checkpoint(run_dir: Path) -> Path:
     return path
 
 
-def save_checkpoint(path: Path, model: Any, state: dict[str, Any]) -> None:
-    """Model and optimizer variables (seed states included) plus the JSON state, in one atomically written file."""
+def save_checkpoint(path: Path, model: Any, state: CheckpointState) -> None:
+    """Model and optimizer variables (seed states included) plus the JSON state, in one atomically written file.
+
+    The state holds the keys that were set (each epoch's written figures; no `interrupted`, which is state.json's)."""
     arrays = {f"model_{i}": np.asarray(v.numpy()) for i, v in enumerate(model.variables)}
     arrays |= {f"optimizer_{i}": np.asarray(v.numpy()) for i, v in enumerate(model.optimizer.variables)}
-    arrays["state"] = np.frombuffer(json.dumps(state).encode("utf-8"), dtype=np.uint8)
+    text = json.dumps(state.model_dump(exclude_unset=True))
+    arrays["state"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     with atomic_path(path) as tmp:
         np.savez(tmp, **arrays)  # type: ignore[arg-type]
 

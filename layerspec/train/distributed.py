@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from layerspec.errors import Diagnostic, LayerspecError, UsageError
+from layerspec.run import Epoch
 
 EXIT_WORKER_LOST = 4
 TIMEOUT_ENV = "LAYERSPEC_COLLECTIVE_TIMEOUT"
@@ -215,7 +216,7 @@ def _synchronise_batchnorm(model: Any) -> None:
             layer.synchronized = True  # read at each call; the fused kernel steps aside for it
 
 
-def fit_epoch(run: Any, train: Any, val_split: Any, stop: Any, epoch: int, rate: float) -> dict[str, Any] | None:
+def fit_epoch(run: Any, train: Any, val_split: Any, stop: Any, epoch: int, rate: float) -> Epoch | None:
     """One epoch of the multi-worker loop; None when a signal stopped it (every worker stops at the same step)."""
     import tensorflow as tf
 
@@ -257,7 +258,7 @@ def fit_epoch(run: Any, train: Any, val_split: Any, stop: Any, epoch: int, rate:
         seconds = float(steps.mean(tf.constant(time.perf_counter() - started, tf.float64)))
     except tf.errors.OpError as exc:
         raise lost_worker(exc, str(run.run_dir)) from None
-    return record | {"learning_rate": rate, "seconds": seconds}
+    return Epoch.model_validate(record | {"learning_rate": rate, "seconds": seconds})
 
 
 def _batches(train: Any, epoch: int, shares: list[np.ndarray]) -> Any:

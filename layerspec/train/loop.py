@@ -6,14 +6,15 @@ import math
 import os
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NoReturn, Protocol, runtime_checkable
 
 from layerspec.data import Dataset, data_spec
 from layerspec.hardware import PrecisionChoice
-from layerspec.recipes import better, epochs_without_improvement, learning_rate
-from layerspec.run import FORMAT_VERSION, CheckpointState, RunFolder, folder
+from layerspec.recipes import Figures, better, epochs_without_improvement, learning_rate
+from layerspec.run import FORMAT_VERSION, CheckpointState, Epoch, RunFolder, folder
 from layerspec.spec import LoadedSpec
 from layerspec.spec.train import TrainSpec
 from layerspec.train.checkpoint import BEST_WEIGHTS, CHECKPOINT, _save_weights, save_checkpoint
@@ -37,7 +38,7 @@ class Progress(Protocol):
 @runtime_checkable
 class EpochObserver(Protocol):
     """A display that also wants each finished epoch's figures (a sweep reports them to its study); it may raise
-    to stop the training, after the epoch's checkpoint was saved."""
+    to stop the training, after the epoch's checkpoint was saved. It gets the figures written (`Epoch.record`)."""
 
     def epoch_done(self, record: dict[str, Any]) -> None: ...
 
@@ -57,7 +58,7 @@ class _Progress:
         return self.display is not None and self.display.bar
 
 
-def best_epoch(history: list[dict[str, Any]], monitor: str) -> int:
+def best_epoch(history: Sequence[Figures], monitor: str) -> int:
     """Index of the best epoch (the earliest one on ties)."""
     best = 0
     for i, record in enumerate(history):
@@ -110,26 +111,27 @@ class _Run:
     progress: _Progress
     replicas: int = 1
     precision: PrecisionChoice | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[Epoch] = field(default_factory=list)
     stopped_early: bool = False
 
     @property
     def monitor(self) -> str:
         return self.settings.keep.monitor
 
-    def state(self) -> dict[str, Any]:
-        return {
-            "format_version": FORMAT_VERSION,
-            "epoch": len(self.history),
-            "history": self.history,
-            "seed": self.settings.seed,
-            "spec_sha256": self.loaded.sha256,
-            "stopped_early": self.stopped_early,
-            "planned_epochs": self.settings.epochs,
-        }
+    def state(self) -> CheckpointState:
+        """The checkpoint's state after the epochs so far; every key is set, but `interrupted` (state.json's)."""
+        return CheckpointState(
+            format_version=FORMAT_VERSION,
+            epoch=len(self.history),
+            history=list(self.history),
+            seed=self.settings.seed,
+            spec_sha256=self.loaded.sha256,
+            stopped_early=self.stopped_early,
+            planned_epochs=self.settings.epochs,
+        )
 
 
-def _fit_epoch(run: _Run, train: _Pipeline, val: Any, stop: _StopRequest, epoch: int) -> dict[str, Any] | None:
+def _fit_epoch(run: _Run, train: _Pipeline, val: Any, stop: _StopRequest, epoch: int) -> Epoch | None:
     """One epoch; None when a signal stopped it (the partial epoch is discarded)."""
     from layerspec.compile import keras_module
 
@@ -158,7 +160,7 @@ def _fit_epoch(run: _Run, train: _Pipeline, val: Any, stop: _StopRequest, epoch:
         return None
     seconds = time.perf_counter() - started
     logs = {key: float(values[-1]) for key, values in sorted(fitted.history.items(), key=_log_order)}
-    return {"epoch": epoch + 1, **logs, "learning_rate": rate, "seconds": seconds}
+    return Epoch.model_validate({"epoch": epoch + 1, **logs, "learning_rate": rate, "seconds": seconds})
 
 
 def _log_order(item: tuple[str, Any]) -> tuple[bool, bool, str]:
@@ -167,15 +169,16 @@ def _log_order(item: tuple[str, Any]) -> tuple[bool, bool, str]:
     return key.startswith("val_"), key.removeprefix("val_") != "loss", key
 
 
-def _epoch_line(record: dict[str, Any], total: int, best: bool) -> str:
+def _epoch_line(record: Epoch, total: int, best: bool) -> str:
     skip = {"epoch", "learning_rate", "seconds"}
-    figures = "  ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in skip)
+    logged = sorted(((k, v) for k, v in record.record().items() if k not in skip), key=_log_order)
+    figures = "  ".join(f"{k} {v:.4f}" for k, v in logged)
     mark = "  *" if best else ""
     rate, seconds = record["learning_rate"], record["seconds"]
-    return f"epoch {record['epoch']}/{total}  {figures}  lr {rate:.2e}  {seconds:.1f}s{mark}\n"
+    return f"epoch {record.epoch}/{total}  {figures}  lr {rate:.2e}  {seconds:.1f}s{mark}\n"
 
 
-def _after_epoch(run: _Run, record: dict[str, Any]) -> bool:
+def _after_epoch(run: _Run, record: Epoch) -> bool:
     """Record the epoch, checkpoint it, and say whether to stop early."""
     run.history.append(record)
     keep_best = run.settings.keep.weights == "best"
@@ -186,7 +189,7 @@ def _after_epoch(run: _Run, record: dict[str, Any]) -> bool:
     prefix = "\r" + " " * 100 + "\r" if run.progress.bar else ""
     run.progress.write(prefix + _epoch_line(record, run.settings.epochs, is_best))
     if isinstance(run.progress.display, EpochObserver):
-        run.progress.display.epoch_done(record)
+        run.progress.display.epoch_done(record.record())
     stopping = run.settings.early_stopping
     if stopping is None:
         return False
@@ -211,7 +214,7 @@ def _loop(run: _Run, start: int) -> None:
             record = _fit_epoch(run, train, val, stop, epoch)
             if record is None:
                 _interrupted(run, stop)
-            if _after_epoch(run, record):  # type: ignore[arg-type]
+            if _after_epoch(run, record):
                 run.stopped_early = True
                 save_checkpoint(run.run_dir / CHECKPOINT, run.model, run.state())
                 break
@@ -219,13 +222,13 @@ def _loop(run: _Run, start: int) -> None:
                 _interrupted(run, stop)
 
 
-def _interrupted(run: _Run, stop: _StopRequest) -> None:
+def _interrupted(run: _Run, stop: _StopRequest) -> NoReturn:
     """Save the state of the last complete epoch (the one --resume continues from) and stop with exit code 130."""
     checkpoint = run.run_dir / CHECKPOINT
     if not checkpoint.is_file():
         raise Interrupted(str(run.run_dir), "interrupted before a checkpoint existed")
-    state = run.state() | {"interrupted": {"signal": stop.signum, "epoch": stop.epoch, "batch": stop.batch}}
-    RunFolder(run.run_dir).write(folder.INTERRUPTED, CheckpointState.model_validate(state))
+    interrupted = {"signal": stop.signum, "epoch": stop.epoch, "batch": stop.batch}
+    RunFolder(run.run_dir).write(folder.INTERRUPTED, run.state().model_copy(update={"interrupted": interrupted}))
     name = signal.Signals(stop.signum).name if stop.signum is not None else "signal"
     where = f"during epoch {stop.epoch} (after batch {stop.batch})" if stop.epoch else f"after epoch {len(run.history)}"
     raise Interrupted(

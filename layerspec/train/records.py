@@ -86,7 +86,7 @@ def _finish(run: _Run, options: TrainOptions, started: datetime, root: Path) -> 
 
 
 def _epochs(run: _Run) -> list[Epoch]:
-    return [Epoch.model_validate(record) for record in run.history]
+    return list(run.history)
 
 
 def _write_records(run: _Run, history: History, metrics: Evaluation | None, record: TrainInfo) -> None:
@@ -161,12 +161,13 @@ def _test_metrics(run: _Run) -> Evaluation | None:
     return figures_of(task_of(run.loaded), probabilities, test, run.dataset.class_names)
 
 
-def _history_csv(history: list[dict[str, Any]]) -> str:
-    extra = sorted({k for r in history for k in r} - set(HISTORY_COLUMNS))
+def _history_csv(history: list[Epoch]) -> str:
+    rows = [epoch.record() for epoch in history]
+    extra = sorted({k for r in rows for k in r} - set(HISTORY_COLUMNS))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS + extra, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(history)
+    writer.writerows(rows)
     return buffer.getvalue()
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from layerspec.data import Dataset, data_root, load_dataset, shown_path
 from layerspec.errors import DataError, UsageError
 from layerspec.rules.runtime import check_training_data
+from layerspec.run import Epoch
 from layerspec.spec import LoadedSpec
 from layerspec.spec.train import TrainSpec
 from layerspec.train.built import Built
@@ -54,7 +54,7 @@ def train_run(
     run = _Run(out_dir, loaded, settings, dataset, model, _Progress(progress), strategy.num_replicas_in_sync, precision)
     if history is not None:
         state = load_checkpoint(out_dir / CHECKPOINT, model)
-        run.history = [epoch.record() for epoch in state.history]
+        run.history = list(state.history)
         run.stopped_early = state.stopped_early
     if not options.resume:
         save_checkpoint(out_dir / CHECKPOINT, model, run.state())  # epoch 0: what an early interrupt resumes from
@@ -65,7 +65,7 @@ def train_run(
 
 def _settings_and_history(
     run_dir: Path, loaded: LoadedSpec, options: TrainOptions
-) -> tuple[TrainSpec, list[dict[str, Any]] | None]:
+) -> tuple[TrainSpec, list[Epoch] | None]:
     """Settings with overrides; on --resume, the checkpoint's seed and a check that the spec did not change."""
     if not options.resume:
         return train_settings(loaded, options), None
@@ -78,12 +78,12 @@ def _settings_and_history(
     planned = state.planned_epochs or train_settings(loaded).epochs
     epochs = resumed_epochs(options, planned, len(state.history), run_dir)
     settings = train_settings(loaded, TrainOptions(epochs=epochs, seed=state.seed, tensorboard=options.tensorboard))
-    history = [epoch.record() for epoch in state.history]
+    history = list(state.history)
     _check_resumed_figures(history, settings, path)
     return settings, history
 
 
-def _check_resumed_figures(history: list[dict[str, Any]], settings: TrainSpec, path: Path) -> None:
+def _check_resumed_figures(history: list[Epoch], settings: TrainSpec, path: Path) -> None:
     """Every figure the rest of training looks at is in every epoch of the checkpoint's history."""
     needed = {"loss", "learning_rate", "seconds"}
     if settings.keep.weights == "best":
@@ -93,9 +93,10 @@ def _check_resumed_figures(history: list[dict[str, Any]], settings: TrainSpec, p
     if settings.schedule.type == "reduce_on_plateau":
         needed.add(settings.schedule.monitor)
     for record in history:
-        missing = sorted(key for key in needed if record.get(key) is None)
+        written = record.record()
+        missing = sorted(key for key in needed if written.get(key) is None)
         if missing:
-            raise DataError(str(path), f"epoch {record['epoch']} of its history has no {', '.join(missing)}")
+            raise DataError(str(path), f"epoch {record.epoch} of its history has no {', '.join(missing)}")
 
 
 def resumed_epochs(options: TrainOptions, planned: int, done: int, run_dir: Path) -> int:
