@@ -1,7 +1,7 @@
 """The diagram stage: a Graphviz drawing of the model, made from the static summary (no TensorFlow).
 
 Each layer is one node (name, type, output shape, parameters) coloured by its family (the colours are the
-families', in layerspec/layers/base.py); each edge is one input
+families', in layerspec/layers/families.py); each edge is one input
 reference, so skip connections and merges show as written; the layers of each block instance sit in a labelled
 cluster. Labels are Graphviz HTML-like labels built as element trees and serialised by `xml.etree`, which escapes
 every name and value: nothing user-written is ever pasted into markup.

@@ -297,7 +297,7 @@ L = TypeVar("L", bound=type[LayerSpec])
 def register(family: Family) -> Callable[[L], L]:
     """Class decorator: add a layer spec to the registry under its `type` literal, which must be new."""
     if FAMILIES.get(family.name) is not family:
-        raise ValueError(f"unknown layer family {family!r}: define it in layerspec/layers/base.py")
+        raise ValueError(f"unknown layer family {family!r}: define it in layerspec/layers/families.py")
 
     def decorate(cls: L) -> L:
         type_name = _type_literal(cls)
