@@ -96,6 +96,11 @@ class ModelSummary:
         """The record of layer (or input) `name`; KeyError if the model has none."""
         return self._by_name[name]
 
+    def output_shape_of(self, ref: str) -> Shape:
+        """The shape of output `NAME` or `NAME[i]` (the i-th output of a layer with several)."""
+        name, index = split_ref(ref)
+        return self.record(name).output_shapes[index]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -104,7 +109,7 @@ class ModelSummary:
             "non_trainable_params": self.non_trainable_params,
             "macs": self.macs,
             "inputs": [{"name": n, "shape": [None, *self.record(n).output_shape]} for n in self.inputs],
-            "outputs": [{"name": n, "shape": [None, *self.record(n).output_shape]} for n in self.outputs],
+            "outputs": [{"name": n, "shape": [None, *self.output_shape_of(n)]} for n in self.outputs],
             "layers": [r.to_json() for r in self.layers],
         }
 
@@ -218,7 +223,7 @@ def check_expectations(graph: Graph, summary: ModelSummary) -> None:
         if expected is not None and expected != actual:
             mismatch(key, f"{expected:,}", f"{actual:,}")
     if expect.output_shape is not None:
-        actual_shape = summary.record(summary.outputs[0]).output_shape
+        actual_shape = summary.output_shape_of(summary.outputs[0])
         if tuple(expect.output_shape) != actual_shape:
             mismatch("output_shape", format_shape(expect.output_shape), format_shape(actual_shape))
     if expect.max_params is not None and summary.params > expect.max_params:
