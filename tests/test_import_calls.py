@@ -149,3 +149,13 @@ def test_a_layer_fixed_in_training_mode_is_refused(keras: Any, tmp_path: Path) -
     model.save(tmp_path / "mc.keras")
     result = refused(tmp_path / "mc.keras", tmp_path / "out.yaml")
     assert result.exit_code == 2 and "'mc' (Dropout) is called with training=True" in result.stderr
+
+
+def test_a_call_argument_the_schema_lacks_is_refused(keras: Any, tmp_path: Path) -> None:
+    query, allowed = keras.Input((5, 8), name="query"), keras.Input((5, 5), dtype="bool", name="allowed")
+    out = keras.layers.MultiHeadAttention(2, 4, name="mha")(query, query, attention_mask=allowed)
+    keras.Model([query, allowed], out).save(tmp_path / "masked.keras")
+    result = refused(tmp_path / "masked.keras", tmp_path / "out.yaml")
+    assert result.exit_code == 2, result.output
+    assert "'mha' (MultiHeadAttention) is called with attention_mask=" in result.stderr
+    assert "it takes return_attention_scores, use_causal_mask" in result.stderr
