@@ -29,11 +29,14 @@ class Node:
     index: int = -1  # position in the expanded `layers` list; -1 for model inputs
     origin: Origin | None = None
     call_refs: tuple[str, ...] = ()
+    shares: str | None = None  # for another call of a shared layer (`share: NAME`), the layer's own entry
 
     @property
     def sources(self) -> tuple[str, ...]:
-        """The names of the nodes this one reads, inputs and call arguments alike (each once)."""
-        return tuple(dict.fromkeys(split_ref(r)[0] for r in (*self.inputs, *self.call_refs)))
+        """The names of the nodes this one reads, inputs and call arguments alike (each once); another call of a
+        shared layer comes after the layer's own entry, which makes its weights."""
+        shared = (self.shares,) if self.shares is not None else ()
+        return tuple(dict.fromkeys((*(split_ref(r)[0] for r in (*self.inputs, *self.call_refs)), *shared)))
 
     @property
     def type(self) -> str:
@@ -157,7 +160,10 @@ def _resolve_inputs(
         _check_arity(layer, refs, label, origin, errors)
         if len(errors.items) > before or isinstance(layer, Unchecked):  # a refused entry: nothing to infer
             broken.add(names[i])
-        nodes.append(Node(names[i], tuple(refs), layer=layer, index=i, origin=origin, call_refs=call_refs))
+        shares = loaded.shares.get(names[i])
+        nodes.append(
+            Node(names[i], tuple(refs), layer=layer, index=i, origin=origin, call_refs=call_refs, shares=shares)
+        )
     _check_output_indices(nodes, input_names, errors, broken)
     return nodes, broken
 

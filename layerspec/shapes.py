@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -119,6 +120,7 @@ def infer(graph: Graph) -> ModelSummary:
     shapes: dict[str, tuple[Shape, ...]] = {}
     fields: dict[str, ReceptiveField] = {}
     records: list[LayerRecord] = []
+    weights: dict[str, tuple[Weight, ...]] = {}
     errors: list[Diagnostic] = []
     for node in graph.nodes:
         if any(name not in shapes for name in node.sources):
@@ -126,10 +128,13 @@ def infer(graph: Graph) -> ModelSummary:
         inputs = [_shape_of(ref, shapes) for ref in node.inputs]
         try:
             record = _infer_node(node, inputs, shapes, [fields[split_ref(r)[0]] for r in node.inputs])
+            if node.shares is not None:
+                record = _another_call(node, record, weights[node.shares])
         except ShapeError as exc:
             errors.append(_shape_diagnostic(graph, node, exc, inputs))
             continue
         shapes[node.name] = record.output_shapes
+        weights[node.name] = record.weights
         fields[node.name] = record.field
         records.append(record)
     if errors:
@@ -146,6 +151,18 @@ def _shape_of(ref: str, shapes: dict[str, tuple[Shape, ...]]) -> Shape:
     """The shape `NAME` or `NAME[i]` refers to (the graph checked that the output exists)."""
     name, index = split_ref(ref)
     return shapes[name][index]
+
+
+def _another_call(node: Node, record: LayerRecord, shared: tuple[Weight, ...]) -> LayerRecord:
+    """Another call of a shared layer: its weights are the layer's, so they must fit, and are not counted again."""
+    wanted, made = [w.shape for w in record.weights], [w.shape for w in shared]
+    if wanted != made:
+        raise ShapeError(
+            f"calls '{node.shares}' again on inputs its weights do not fit: this call needs weights of shapes "
+            f"{wanted}, '{node.shares}' made {made} (Keras refuses such a call): give it inputs of the same sizes",
+            "share",
+        )
+    return dataclasses.replace(record, weights=())
 
 
 def _infer_node(

@@ -75,3 +75,17 @@ def test_attention_scores_are_a_second_output() -> None:
     # and `build` compares); computed, they are (heads, T, S).
     assert ran[1] == (2, 7, 9)
     assert ran[:1] + ran[2:] == [tuple(s) for i, s in enumerate(shapes) if i != 1]
+
+
+def test_a_shared_layer_is_one_keras_layer_called_twice() -> None:
+    spec = Path(__file__).parent / "cases" / "good" / "shared_layer.yaml"
+    checked = check_loaded(parse_spec(spec.read_text(encoding="utf-8"), spec))
+    model = compile_model(checked)
+    verify_model(checked, model)  # 145 parameters in Keras too: the shared Dense's once
+    assert [layer.name for layer in model.layers] == ["left", "right", "embed", "difference", "same"]
+    assert len(model.get_layer("embed")._inbound_nodes) == 2
+    assert model.count_params() == 145 and checked.summary.record("embed_right").params == 0
+    # One set of weights: both sides of a pair of equal inputs embed alike, so their difference is zero.
+    pair = [np.ones((1, 16)), np.ones((1, 16))]
+    probe = model.get_layer("difference").output
+    assert np.allclose(type(model)(model.inputs, probe).predict(pair, verbose=0), 0)

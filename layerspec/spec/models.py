@@ -15,6 +15,7 @@ from layerspec.layers.calls import TensorRef
 from layerspec.layers.fields import MAX_DIM, PositiveInt
 from layerspec.spec.base import Name, StrictModel
 from layerspec.spec.data import DataSpec
+from layerspec.spec.shares import ShareUse, is_share
 from layerspec.spec.train import TrainSpec
 
 
@@ -74,6 +75,8 @@ class BlockUse(StrictModel):
 
 def _entry_tag(value: Any) -> str | None:
     if isinstance(value, dict):
+        if is_share(value):
+            return "share"
         return "block" if "block" in value and "type" not in value else value.get("type")
     return getattr(value, "type", None)
 
@@ -87,6 +90,7 @@ else:
     Entry = Annotated[
         Union[
             Annotated[BlockUse, Tag("block")],
+            Annotated[ShareUse, Tag("share")],
             *(Annotated[cls, Tag(name)] for name, cls in REGISTRY.items()),
         ],
         Discriminator(_entry_tag),
