@@ -126,6 +126,7 @@ class _Converter:
                 entry["call"] = call.call
             entries.append(entry)
             previous = layer["name"]
+        entries += reader.share_entries({e["name"] for e in entries} | {i["name"] for i in inputs})
         outputs = [ref(r) for r in _refs(body.get("output_layers"))]
         return self._spec(body, inputs, entries, outputs, _refs(body.get("input_layers")))
 
@@ -311,7 +312,9 @@ def _yaml(spec: dict[str, Any], source: Path) -> str:
         lines.append("  - " + yaml.safe_dump(entry, sort_keys=False, default_flow_style=True, width=10_000).strip())
     if "outputs" in spec:
         lines.append("")
-        lines.append(yaml.safe_dump({"outputs": spec["outputs"]}, default_flow_style=None).rstrip())
+        # A single name in flow style would be `{outputs: NAME}`, a mapping where a key belongs.
+        flow = None if isinstance(spec["outputs"], list) else False
+        lines.append(yaml.safe_dump({"outputs": spec["outputs"]}, default_flow_style=flow).rstrip())
     return "\n".join(lines) + "\n"
 
 

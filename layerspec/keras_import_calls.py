@@ -41,8 +41,15 @@ class Call:
 
 
 def ref(history: Any) -> str:
-    """`NAME` for a layer's first output, `NAME[i]` for its i-th."""
-    return history[0] if history[2] == 0 else f"{history[0]}[{history[2]}]"
+    """`NAME` for a layer's first output, `NAME[i]` for its i-th; a shared layer's k-th call is the share entry
+    `NAME_callK` (its first call is the layer's own entry)."""
+    name = history[0] if history[1] == 0 else call_name(history[0], history[1])
+    return name if history[2] == 0 else f"{name}[{history[2]}]"
+
+
+def call_name(layer: str, node: int) -> str:
+    """The name of the share entry of call `node` (0 the first) of a shared layer."""
+    return f"{layer}_call{node + 1}"
 
 
 def _history(value: Any) -> list[Any] | None:
@@ -107,14 +114,34 @@ class CallReader:
     def __init__(self, where: str, masks: set[str]) -> None:
         self.where = where
         self.masks = masks
+        self.later: list[dict[str, Any]] = []  # share entries: the further calls of shared layers
 
     def read(self, layer: dict[str, Any]) -> Call:
+        """The layer's first call; its further calls (a shared layer) are kept as share entries (`share_entries`)."""
         nodes = layer.get("inbound_nodes")
         label = f"layer {layer['name']!r} ({layer['class_name']})"
-        if not isinstance(nodes, list) or len(nodes) != 1 or not isinstance(nodes[0], dict):
-            count = len(nodes) if isinstance(nodes, list) else 0
-            raise ModelRefused(self.where, f"{label} is called {count} times (a shared layer): not importable yet")
-        args, kwargs = nodes[0].get("args") or [], nodes[0].get("kwargs") or {}
+        if not isinstance(nodes, list) or not nodes or not all(isinstance(n, dict) for n in nodes):
+            raise ModelRefused(self.where, f"{label} is never called in the model's graph")
+        for index, node in enumerate(nodes[1:], start=1):
+            again = self._node(layer, node, label)
+            entry: dict[str, Any] = {"share": layer["name"], "name": call_name(layer["name"], index)}
+            entry["inputs"] = again.sources[0] if len(again.sources) == 1 else again.sources
+            self.later.append(entry | ({"call": again.call} if again.call else {}))
+        return self._node(layer, nodes[0], label)
+
+    def share_entries(self, taken: set[str]) -> list[dict[str, Any]]:
+        """The further calls of shared layers, after every layer entry (the graph orders them)."""
+        for entry in self.later:
+            if entry["name"] in taken:
+                raise ModelRefused(
+                    self.where,
+                    f"layer {entry['share']!r} is called again, and that call's name {entry['name']!r} is taken by "
+                    "another layer: rename that layer to import the model",
+                )
+        return self.later
+
+    def _node(self, layer: dict[str, Any], node: dict[str, Any], label: str) -> Call:
+        args, kwargs = node.get("args") or [], node.get("kwargs") or {}
         tensors = args[0] if len(args) == 1 and isinstance(args[0], list) else args
         sources = [self._tensor(t, label) for t in tensors]
         call: dict[str, Any] = {}
@@ -129,8 +156,6 @@ class CallReader:
         history = _history(value)
         if history is None:
             raise ModelRefused(self.where, f"{label} reads something that is not a layer's output: {value!r:.80}")
-        if history[1] != 0:  # the output of a second call of a shared layer
-            raise ModelRefused(self.where, f"{label} reads the output of call {history[1] + 1} of {history[0]!r}")
         return ref(history)
 
     def _keyword(self, layer: dict[str, Any], label: str, key: str, value: Any, call: dict[str, Any]) -> None:

@@ -31,6 +31,8 @@ class LayerRecord:
     output_shapes: tuple[Shape, ...] = ()
     # References among the call arguments (an RNN's initial state): drawn, but not in `check --json`'s `inputs`.
     call_inputs: tuple[str, ...] = ()
+    # For another call of a shared layer (`share: NAME`): NAME, whose record holds the weights.
+    shares: str | None = None
 
     def __post_init__(self) -> None:
         if not self.output_shapes or self.output_shapes[0] != self.output_shape:
@@ -162,7 +164,7 @@ def _another_call(node: Node, record: LayerRecord, shared: tuple[Weight, ...]) -
             f"{wanted}, '{node.shares}' made {made} (Keras refuses such a call): give it inputs of the same sizes",
             "share",
         )
-    return dataclasses.replace(record, weights=())
+    return dataclasses.replace(record, weights=(), shares=node.shares)
 
 
 def _infer_node(

@@ -159,3 +159,21 @@ def test_a_call_argument_the_schema_lacks_is_refused(keras: Any, tmp_path: Path)
     assert result.exit_code == 2, result.output
     assert "'mha' (MultiHeadAttention) is called with attention_mask=" in result.stderr
     assert "it takes return_attention_scores, use_causal_mask" in result.stderr
+
+
+def test_shared_layers_become_share_entries(keras: Any, tmp_path: Path) -> None:
+    left, right = keras.Input((6, 3), name="left"), keras.Input((6, 3), name="right")
+    encoder = keras.layers.LSTM(5, return_state=True, name="encoder")
+    _, h_left, _ = encoder(left)
+    _, h_right, c_right = encoder(right)
+    dense = keras.layers.Dense(5, name="shared")
+    twice = dense(dense(h_left))  # a layer reading its own output
+    joined = keras.layers.Concatenate(name="joined")([twice, h_right, c_right])
+    model = keras.Model([left, right], keras.layers.Dense(1, name="same")(joined), name="siamese")
+    spec, problems = round_trip(model, tmp_path)
+    assert not problems, problems
+    layers = entries(spec)
+    assert layers["encoder_call2"] == {"share": "encoder", "name": "encoder_call2", "inputs": "right"}
+    assert layers["shared_call2"] == {"share": "shared", "name": "shared_call2", "inputs": "shared"}
+    assert layers["joined"]["inputs"] == ["shared_call2", "encoder_call2[1]", "encoder_call2[2]"]
+    assert spec["outputs"] == "same"
