@@ -149,8 +149,9 @@ def compile_model(checked: Checked) -> Any:
     """A `keras.Model` with one Keras layer per spec entry, names kept and the graph wired as written."""
     keras = keras_module()
     tensors: dict[str, Any] = {}
+    layers: dict[str, Any] = {}  # the Keras layer of each entry, which a share entry calls again
     for node in checked.graph.nodes:
-        tensors[node.name] = _apply(keras, checked, node, tensors)
+        tensors[node.name] = _apply(keras, checked, node, tensors, layers)
     graph = checked.graph
     inputs = [tensors[n.name] for n in graph.input_nodes]
     outputs = [_tensor(tensors, name) for name in graph.outputs]
@@ -161,7 +162,7 @@ def compile_model(checked: Checked) -> Any:
     )
 
 
-def _apply(keras: Any, checked: Checked, node: Node, tensors: dict[str, Any]) -> Any:
+def _apply(keras: Any, checked: Checked, node: Node, tensors: dict[str, Any], layers: dict[str, Any]) -> Any:
     if node.layer is None:
         assert node.input_spec is not None
         spec = node.input_spec
@@ -170,7 +171,8 @@ def _apply(keras: Any, checked: Checked, node: Node, tensors: dict[str, Any]) ->
     args = [_tensor(tensors, ref) for ref in node.inputs]
     try:
         # Always the graph's name: Keras's own default names count up across models built in one process.
-        layer = keras_layer(keras, layer_spec, node.name)
+        layer = layers[node.shares] if node.shares is not None else keras_layer(keras, layer_spec, node.name)
+        layers[node.name] = layer
         call = layer_spec.call
         kwargs = call.keras_kwargs(lambda ref: _tensor(tensors, ref)) if call is not None else {}
         out = layer_spec.keras_call(layer, args, **kwargs)
@@ -208,6 +210,9 @@ def built_summary(checked: Checked, model: Any) -> ModelSummary:
     built_names = {layer.name for layer in model.layers}
     records = []
     for record in checked.summary.layers:
+        if checked.graph.by_name[record.name].shares is not None:
+            records.append(record)  # another call of a shared layer: Keras's layer is the shared one, checked there
+            continue
         if record.name not in built_names:
             raise _bug(checked, checked.graph.by_name[record.name], "layer is missing from the built Keras model")
         records.append(_built_record(record, model.get_layer(record.name)))

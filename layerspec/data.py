@@ -94,7 +94,7 @@ def model_target(loaded: LoadedSpec) -> Target:
 
     summary = check_loaded(loaded).summary
     inputs = [(name, summary.record(name).output_shape) for name in summary.inputs]
-    return target_of(inputs[0][1], summary.record(summary.outputs[0]).output_shape, inputs)
+    return target_of(inputs[0][1], summary.output_shape_of(summary.outputs[0]), inputs)
 
 
 def load_dataset(loaded: LoadedSpec, data_dir: Path | None = None, *, target: Target | None = None) -> Dataset:

@@ -55,6 +55,8 @@ def model_graph(
             _edge(graph, ref, record.name)
         for ref in record.call_inputs:  # tensors passed as call arguments (an initial state): dashed
             _edge(graph, ref, record.name, style="dashed")
+        if record.shares is not None:  # another call of a shared layer: a dotted line to the layer, no arrow
+            _edge(graph, record.shares, record.name, style="dotted", arrowhead="none", constraint="false")
     return graph
 
 
@@ -105,7 +107,8 @@ def node_label(record: LayerRecord, note: str | None = None) -> ET.Element:
     """Name in bold, then type, the key arguments (`note`), then output shape, parameters and receptive field."""
     table = _table()
     _row(table, record.name, bold=True)
-    _row(table, record.type if not note else f"{record.type} · {note}", size=9)
+    kind = record.type if record.shares is None else f"{record.type}, shares {record.shares}"
+    _row(table, kind if not note else f"{kind} · {note}", size=9)
     figures = f"{format_shape((None, *record.output_shape))} · {record.params:,} params"
     if record.field.kind == "field" and record.type != "InputLayer":
         figures += f" · RF {record.field.label()}"

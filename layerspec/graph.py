@@ -29,11 +29,14 @@ class Node:
     index: int = -1  # position in the expanded `layers` list; -1 for model inputs
     origin: Origin | None = None
     call_refs: tuple[str, ...] = ()
+    shares: str | None = None  # for another call of a shared layer (`share: NAME`), the layer's own entry
 
     @property
     def sources(self) -> tuple[str, ...]:
-        """The names of the nodes this one reads, inputs and call arguments alike (each once)."""
-        return tuple(dict.fromkeys(split_ref(r)[0] for r in (*self.inputs, *self.call_refs)))
+        """The names of the nodes this one reads, inputs and call arguments alike (each once); another call of a
+        shared layer comes after the layer's own entry, which makes its weights."""
+        shared = (self.shares,) if self.shares is not None else ()
+        return tuple(dict.fromkeys((*(split_ref(r)[0] for r in (*self.inputs, *self.call_refs)), *shared)))
 
     @property
     def type(self) -> str:
@@ -106,10 +109,10 @@ def assemble_graph(loaded: LoadedSpec) -> tuple[Graph | None, list[Diagnostic]]:
         Node(name, (), input_spec=spec) for name, spec in zip(input_names, loaded.spec.input_specs(), strict=True)
     ]
     layers, broken = _resolve_inputs(loaded, names, input_names, errors)
-    outputs = _outputs(loaded, names, errors)
+    outputs = _outputs(loaded, names, layers, errors)
     ordered = _order([n for n in inputs + layers if n.name not in broken], errors)
     placed = {n.name for n in ordered}
-    return Graph(loaded, ordered, [o for o in outputs if o in placed]), errors.sorted()
+    return Graph(loaded, ordered, [o for o in outputs if split_ref(o)[0] in placed]), errors.sorted()
 
 
 def _input_names(specs: list[InputSpec]) -> list[str]:
@@ -157,7 +160,10 @@ def _resolve_inputs(
         _check_arity(layer, refs, label, origin, errors)
         if len(errors.items) > before or isinstance(layer, Unchecked):  # a refused entry: nothing to infer
             broken.add(names[i])
-        nodes.append(Node(names[i], tuple(refs), layer=layer, index=i, origin=origin, call_refs=call_refs))
+        shares = loaded.shares.get(names[i])
+        nodes.append(
+            Node(names[i], tuple(refs), layer=layer, index=i, origin=origin, call_refs=call_refs, shares=shares)
+        )
     _check_output_indices(nodes, input_names, errors, broken)
     return nodes, broken
 
@@ -217,12 +223,24 @@ def _check_arity(layer: LayerSpec, refs: list[str], label: str, origin: Origin, 
         )
 
 
-def _outputs(loaded: LoadedSpec, names: list[str], errors: _Errors) -> list[str]:
-    outputs = loaded.spec.output_names() or [names[-1]]
-    known = set(names)
-    for out in outputs:
-        if out not in known:
-            errors.add(("outputs",), f"unknown output layer {out!r}{did_you_mean(out, names)}")
+def _outputs(loaded: LoadedSpec, names: list[str], layers: list[Node], errors: _Errors) -> list[str]:
+    """The output references (`NAME` or `NAME[i]`, a layer's i-th output); each must name a layer that has it."""
+    written = loaded.spec.output_names()
+    outputs = written or [names[-1]]
+    counts = {
+        n.name: n.layer.output_count() for n in layers if n.layer is not None and not isinstance(n.layer, Unchecked)
+    }
+    for position, out in enumerate(outputs):
+        path: SourcePath = (
+            ("outputs",) if isinstance(loaded.spec.outputs, str) or not written else ("outputs", position)
+        )
+        name, index = split_ref(out)
+        if name not in names:
+            errors.add(path, f"unknown output layer {out!r}{did_you_mean(name, names)}")
+        elif index >= counts.get(name, index + 1):
+            count = counts[name]
+            has = f"{count} outputs ({name}[0] to {name}[{count - 1}])" if count > 1 else f"one output: write '{name}'"
+            errors.add(path, f"output {out!r} names output {index} of '{name}', which has {has}")
     return outputs
 
 
@@ -303,7 +321,7 @@ def unreachable(graph: Graph) -> list[Diagnostic]:
     nodes, outputs = graph.nodes, graph.outputs
     by_name = graph.by_name
     needed: set[str] = set()
-    stack = list(outputs)
+    stack = [split_ref(o)[0] for o in outputs]
     while stack:
         name = stack.pop()
         if name not in needed:

@@ -18,6 +18,15 @@ from typing import Any
 import yaml
 
 from layerspec.errors import ModelRefused
+from layerspec.keras_import_calls import (
+    NESTED,
+    CallReader,
+    mask_machinery,
+    ref,
+    schema_field,
+    strip_wrapper_names,
+    without_keras_own,
+)
 from layerspec.layers import REGISTRY, LayerSpec
 from layerspec.run.archive import read_model_config
 
@@ -98,19 +107,27 @@ class _Converter:
         inputs: list[dict[str, Any]] = []
         entries: list[dict[str, Any]] = []
         previous: str | None = None
+        masks = mask_machinery(body["layers"])  # Keras's propagated masks, made again when the spec is built
+        reader = CallReader(self.where, masks)
         for item in body["layers"]:
+            if isinstance(item, dict) and item.get("name") in masks:
+                continue
             layer = self._layer_item(item)
             if layer["class_name"] == "InputLayer":
                 inputs.append(self._input(layer))
                 previous = layer["name"]
                 continue
             entry = self.entry(layer)
-            sources = self._sources(layer)
+            call = reader.read(layer)
+            sources = call.sources
             if sources != [previous]:
                 entry["inputs"] = sources[0] if len(sources) == 1 else sources
+            if call.call:
+                entry["call"] = call.call
             entries.append(entry)
             previous = layer["name"]
-        outputs = [ref[0] for ref in _refs(body.get("output_layers"))]
+        entries += reader.share_entries({e["name"] for e in entries} | {i["name"] for i in inputs})
+        outputs = [ref(r) for r in _refs(body.get("output_layers"))]
         return self._spec(body, inputs, entries, outputs, _refs(body.get("input_layers")))
 
     def sequential(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -176,36 +193,11 @@ class _Converter:
             raise ModelRefused(self.where, f"input {layer['name']!r} is sparse or ragged, which a spec cannot say")
         return spec
 
-    def _sources(self, layer: dict[str, Any]) -> list[str | None]:
-        nodes = layer.get("inbound_nodes")
-        label = f"layer {layer['name']!r} ({layer['class_name']})"
-        if not isinstance(nodes, list) or len(nodes) != 1:
-            count = len(nodes) if isinstance(nodes, list) else 0
-            raise ModelRefused(self.where, f"{label} is called {count} times (a shared layer): not importable yet")
-        node = nodes[0]
-        args, kwargs = node.get("args", []), node.get("kwargs", {})
-        extra = {k: v for k, v in (kwargs or {}).items() if v is not None}
-        if extra:
-            raise ModelRefused(
-                self.where, f"{label} is called with {sorted(extra)}: call arguments are not importable yet"
-            )
-        tensors = args[0] if len(args) == 1 and isinstance(args[0], list) else args
-        sources: list[str | None] = []
-        for tensor in tensors:
-            history = (tensor.get("config") or {}).get("keras_history") if isinstance(tensor, dict) else None
-            if not isinstance(history, list) or len(history) != 3:
-                raise ModelRefused(self.where, f"{label} reads something that is not a layer's output")
-            if history[1:] != [0, 0]:
-                raise ModelRefused(
-                    self.where, f"{label} reads output {history[2]} of {history[0]!r}: not importable yet"
-                )
-            sources.append(history[0])
-        return sources
-
     # ------------------------------------------------------------------------------------------- arguments
 
     def entry(self, layer: dict[str, Any]) -> dict[str, Any]:
         cls: type[LayerSpec] = REGISTRY[layer["class_name"]]
+        layer = without_keras_own(layer)
         config = layer["config"]
         entry: dict[str, Any] = {"type": layer["class_name"], "name": layer["name"]}
         if config.get("trainable") is False:
@@ -214,7 +206,7 @@ class _Converter:
         for key, value in config.items():
             if key in SKIPPED:
                 continue
-            field = cls.model_fields.get(key)
+            field = schema_field(cls, key)
             if field is None or key in ("type", "inputs"):
                 if key not in NEUTRAL or value not in NEUTRAL[key]:
                     raise ModelRefused(
@@ -228,7 +220,7 @@ class _Converter:
                 written = written[0]
             if not _same(written, field.default):
                 entry[key] = written
-        return entry
+        return strip_wrapper_names(layer, entry)
 
     def _dtype(self, layer: dict[str, Any]) -> None:
         dtype = layer["config"].get("dtype")
@@ -241,6 +233,8 @@ class _Converter:
             )
 
     def _value(self, value: Any, layer: dict[str, Any], key: str) -> Any:
+        if key in NESTED and isinstance(value, dict):  # a wrapper's layer: a nested entry, held to the same rules
+            return self.entry(self._layer_item(without_keras_own(value, layer["class_name"])))
         if isinstance(value, dict) and "class_name" in value:
             return self._object(value, layer, key)
         if isinstance(value, list):
@@ -318,7 +312,9 @@ def _yaml(spec: dict[str, Any], source: Path) -> str:
         lines.append("  - " + yaml.safe_dump(entry, sort_keys=False, default_flow_style=True, width=10_000).strip())
     if "outputs" in spec:
         lines.append("")
-        lines.append(yaml.safe_dump({"outputs": spec["outputs"]}, default_flow_style=None).rstrip())
+        # A single name in flow style would be `{outputs: NAME}`, a mapping where a key belongs.
+        flow = None if isinstance(spec["outputs"], list) else False
+        lines.append(yaml.safe_dump({"outputs": spec["outputs"]}, default_flow_style=flow).rstrip())
     return "\n".join(lines) + "\n"
 
 

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from layerspec.layers import LayerSpec
+from layerspec.layers.base import split_ref
 from layerspec.shapes import LayerRecord, ModelSummary
 from layerspec.spec.train import TrainSpec
 
@@ -128,7 +129,7 @@ def kept_bytes(record: LayerRecord, layer: LayerSpec | None, size: int | None, r
 
 def _read_again(summary: ModelSummary, layers: Mapping[str, LayerSpec]) -> set[str]:
     """Tensors some gradient reads: inputs of layers whose gradient needs them, and the model's outputs."""
-    names = set(summary.outputs)
+    names = {split_ref(o)[0] for o in summary.outputs}
     for record in summary.layers:
         layer = layers.get(record.name)
         if layer is not None and layer.family.name in READS_INPUT:

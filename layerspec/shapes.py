@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -30,6 +31,8 @@ class LayerRecord:
     output_shapes: tuple[Shape, ...] = ()
     # References among the call arguments (an RNN's initial state): drawn, but not in `check --json`'s `inputs`.
     call_inputs: tuple[str, ...] = ()
+    # For another call of a shared layer (`share: NAME`): NAME, whose record holds the weights.
+    shares: str | None = None
 
     def __post_init__(self) -> None:
         if not self.output_shapes or self.output_shapes[0] != self.output_shape:
@@ -96,6 +99,11 @@ class ModelSummary:
         """The record of layer (or input) `name`; KeyError if the model has none."""
         return self._by_name[name]
 
+    def output_shape_of(self, ref: str) -> Shape:
+        """The shape of output `NAME` or `NAME[i]` (the i-th output of a layer with several)."""
+        name, index = split_ref(ref)
+        return self.record(name).output_shapes[index]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -104,7 +112,7 @@ class ModelSummary:
             "non_trainable_params": self.non_trainable_params,
             "macs": self.macs,
             "inputs": [{"name": n, "shape": [None, *self.record(n).output_shape]} for n in self.inputs],
-            "outputs": [{"name": n, "shape": [None, *self.record(n).output_shape]} for n in self.outputs],
+            "outputs": [{"name": n, "shape": [None, *self.output_shape_of(n)]} for n in self.outputs],
             "layers": [r.to_json() for r in self.layers],
         }
 
@@ -114,6 +122,7 @@ def infer(graph: Graph) -> ModelSummary:
     shapes: dict[str, tuple[Shape, ...]] = {}
     fields: dict[str, ReceptiveField] = {}
     records: list[LayerRecord] = []
+    weights: dict[str, tuple[Weight, ...]] = {}
     errors: list[Diagnostic] = []
     for node in graph.nodes:
         if any(name not in shapes for name in node.sources):
@@ -121,10 +130,13 @@ def infer(graph: Graph) -> ModelSummary:
         inputs = [_shape_of(ref, shapes) for ref in node.inputs]
         try:
             record = _infer_node(node, inputs, shapes, [fields[split_ref(r)[0]] for r in node.inputs])
+            if node.shares is not None:
+                record = _another_call(node, record, weights[node.shares])
         except ShapeError as exc:
             errors.append(_shape_diagnostic(graph, node, exc, inputs))
             continue
         shapes[node.name] = record.output_shapes
+        weights[node.name] = record.weights
         fields[node.name] = record.field
         records.append(record)
     if errors:
@@ -141,6 +153,18 @@ def _shape_of(ref: str, shapes: dict[str, tuple[Shape, ...]]) -> Shape:
     """The shape `NAME` or `NAME[i]` refers to (the graph checked that the output exists)."""
     name, index = split_ref(ref)
     return shapes[name][index]
+
+
+def _another_call(node: Node, record: LayerRecord, shared: tuple[Weight, ...]) -> LayerRecord:
+    """Another call of a shared layer: its weights are the layer's, so they must fit, and are not counted again."""
+    wanted, made = [w.shape for w in record.weights], [w.shape for w in shared]
+    if wanted != made:
+        raise ShapeError(
+            f"calls '{node.shares}' again on inputs its weights do not fit: this call needs weights of shapes "
+            f"{wanted}, '{node.shares}' made {made} (Keras refuses such a call): give it inputs of the same sizes",
+            "share",
+        )
+    return dataclasses.replace(record, weights=(), shares=node.shares)
 
 
 def _infer_node(
@@ -218,7 +242,7 @@ def check_expectations(graph: Graph, summary: ModelSummary) -> None:
         if expected is not None and expected != actual:
             mismatch(key, f"{expected:,}", f"{actual:,}")
     if expect.output_shape is not None:
-        actual_shape = summary.record(summary.outputs[0]).output_shape
+        actual_shape = summary.output_shape_of(summary.outputs[0])
         if tuple(expect.output_shape) != actual_shape:
             mismatch("output_shape", format_shape(expect.output_shape), format_shape(actual_shape))
     if expect.max_params is not None and summary.params > expect.max_params:

@@ -161,7 +161,7 @@ def test_schema_lists_every_layer_type(validator: jsonschema.Draft202012Validato
     from layerspec.layers import REGISTRY
 
     entries = validator.schema["properties"]["layers"]["items"]["oneOf"]
-    assert {e["$ref"].rsplit("/", 1)[-1] for e in entries} == {*REGISTRY, "BlockUse"}
+    assert {e["$ref"].rsplit("/", 1)[-1] for e in entries} == {*REGISTRY, "BlockUse", "ShareUse"}
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", {"type": "sgd", "momentum": 0.9}], ids=["name", "object"])

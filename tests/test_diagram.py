@@ -153,3 +153,11 @@ def test_diagram_needs_no_tensorflow() -> None:
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code, str(SPECS / "signs.yaml")], check=True)
+
+
+def test_a_shared_layers_other_call_is_drawn_with_a_dotted_line_to_it() -> None:
+    checked = check_file(Path(__file__).resolve().parent / "cases" / "good" / "shared_layer.yaml")
+    dot = _parse(model_graph(checked.summary).source)
+    dotted = [e for e in dot.get_edges() if e.get_style() == "dotted"]
+    assert [(_unquote(e.get_source()), _unquote(e.get_destination())) for e in dotted] == [("embed", "embed_right")]
+    assert "Dense, shares embed" in _all_nodes(dot)["embed_right"].get_label()

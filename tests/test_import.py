@@ -230,15 +230,6 @@ def test_unsafe_or_unknown_classes_are_refused(tmp_path: Path, layer: dict[str, 
     assert "'x'" in result.stderr and message in result.stderr
 
 
-def test_a_shared_layer_is_refused(keras: Any, tmp_path: Path) -> None:
-    x = keras.Input((4,))
-    dense = keras.layers.Dense(4, name="shared")
-    model = keras.Model(x, dense(dense(x)))
-    model.save(tmp_path / "shared.keras")
-    result = refused(tmp_path / "shared.keras", tmp_path / "out.yaml")
-    assert result.exit_code == 2 and "'shared' (Dense) is called 2 times" in result.stderr
-
-
 @pytest.mark.parametrize("content", [b"not a zip", b"PK\x03\x04 broken"])
 def test_a_file_that_is_not_a_keras_archive_is_bad_data(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "m.keras"

@@ -10,8 +10,9 @@ projections (and the gate's), the query-key dot products, the softmax-weighted s
 projection. Element-wise work is not counted: biases, the 1/sqrt(key_dim) scaling, the softmax, the dropout, the
 gate's multiplication and GroupQueryAttention's repetition of key/value heads. An unknown dimension counts as 1.
 
-`call:` arguments (use_causal_mask, return_attention_scores) are not part of the entry yet; where a second output
-(the attention scores) would get its shape is noted on `attention_scores_shape`.
+`call:` takes `use_causal_mask` (each query position attends only to key positions up to its own) and
+`return_attention_scores`, which makes the scores a second output, `NAME[1]`, of the shape Keras gives them
+(`attention_scores_shape`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pydantic import Field
 from layerspec.layers.base import (
     ATTENTION,
     FAILS_WHEN_RUN,
+    CallArgs,
     FieldRule,
     LayerSpec,
     Masking,
@@ -59,8 +61,40 @@ def features(shape: Shape, what: str, layer: str) -> int:
     return shape[-1]
 
 
+class AttentionCall(CallArgs):
+    """Call arguments of an attention layer."""
+
+    use_causal_mask: bool = Field(
+        default=False, description="Each query position attends only to key positions up to its own (a decoder)."
+    )
+    return_attention_scores: bool = Field(
+        default=False, description="Return the attention scores too, as the second output (`NAME[1]`)."
+    )
+
+
 class AttentionBase(LayerSpec):
     """What every attention type shares: a query, a value and perhaps a key; masks follow the query."""
+
+    call: AttentionCall | None = Field(
+        default=None, description="Call arguments: `use_causal_mask`, `return_attention_scores`."
+    )
+
+    def scores_returned(self) -> bool:
+        return self.call is not None and self.call.return_attention_scores
+
+    def output_count(self) -> int:
+        return 2 if self.scores_returned() else 1
+
+    def output_shapes(self, inputs: list[Shape]) -> list[Shape]:
+        output = self.output_shape(inputs)
+        return [output, self.attention_scores_shape(inputs)] if self.scores_returned() else [output]
+
+    def attention_scores_shape(self, inputs: list[Shape]) -> Shape:
+        """The scores' shape, the second output with `return_attention_scores`."""
+        raise NotImplementedError
+
+    def output_masks(self, masked: bool) -> list[bool]:
+        return [masked] + [False] * (self.output_count() - 1)  # the scores carry no mask
 
     receptive: ClassVar[FieldRule | None] = FieldRule.GLOBAL  # each query position reads every value position
     # Keras's attention layers take masks and give the output the query's mask.
@@ -244,7 +278,7 @@ class MultiHeadAttention(_Projected):
         return (*inputs[0][:-1], *self.out_dims(inputs[0]))
 
     def attention_scores_shape(self, inputs: list[Shape]) -> Shape:
-        """The second output with `return_attention_scores` (not wired yet). Keras's symbolic shape is
+        """The second output with `return_attention_scores`. Keras's symbolic shape is
         (num_heads, T, T) with T the query's axis 1, even when the key's length differs: what `build` compares."""
         return (self.num_heads, inputs[0][0], inputs[0][0])
 
@@ -320,7 +354,7 @@ class GroupQueryAttention(_Projected):
         return query
 
     def attention_scores_shape(self, inputs: list[Shape]) -> Shape:
-        """The second output with `return_attention_scores` (not wired yet): (num_query_heads, T, S)."""
+        """The second output with `return_attention_scores`: (num_query_heads, T, S)."""
         return (self.num_query_heads, inputs[0][0], query_value_key(inputs)[2][0])
 
     def weights(self, inputs: list[Shape]) -> list[Weight]:

@@ -73,7 +73,7 @@ class _Scored(AttentionBase):
         return (*query[:-1], value[-1])
 
     def attention_scores_shape(self, inputs: list[Shape]) -> Shape:
-        """The second output with `return_attention_scores` (not wired yet): (..., T, S)."""
+        """The second output with `return_attention_scores`: (..., T, S)."""
         return (*inputs[0][:-1], query_value_key(inputs)[2][-2])
 
     def _weighted_sum(self, inputs: list[Shape]) -> int:

@@ -72,7 +72,7 @@ def loss_fits_output(ctx: Context) -> list[Diagnostic]:
     name = ctx.train.loss or LOSS_FOR_LABELS[ctx.data.labels]
     by_name = {n.name: n for n in ctx.graph.nodes}
     problems = []
-    for output in ctx.graph.outputs:
+    for output in (split_ref(o)[0] for o in ctx.graph.outputs):
         found = final_activation(ctx, by_name[output]) if output in by_name else None
         if found is not None:
             problems.extend(_mismatch(ctx, name, found[0], found[1]))

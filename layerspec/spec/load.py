@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from layerspec.spec.diagnostics import translate_validation_error
 from layerspec.spec.models import Spec
 from layerspec.spec.overrides import apply_overrides
 from layerspec.spec.partial import partial_spec
+from layerspec.spec.shares import expand_shares
 from layerspec.spec.yaml_source import SourceMap, parse_yaml, read_text
 
 
@@ -30,6 +31,7 @@ class LoadedSpec:
     source: SourceMap
     origins: list[Origin]
     overrides: tuple[str, ...] = ()  # the `--set KEY=VALUE` texts applied on top of `text`, in order
+    shares: dict[str, str] = field(default_factory=dict)  # a shared layer's other calls: call name -> layer name
 
     @property
     def filename(self) -> str:
@@ -58,6 +60,7 @@ def parse_spec(text: str, path: Path, overrides: Sequence[str] = ()) -> LoadedSp
         apply_overrides(raw, source, given)
     try:
         layers, origins = expand_blocks(raw, source)
+        layers, shares = expand_shares(layers, origins, source)
     except SpecError as exc:
         raise SpecError(merge_diagnostics(parsed.errors, exc.diagnostics)) from None
     layers = canonical_entries(layers)
@@ -71,9 +74,9 @@ def parse_spec(text: str, path: Path, overrides: Sequence[str] = ()) -> LoadedSp
         if partial is None:
             raise InvalidSpec(errors) from None
         raise InvalidSpec(
-            errors, LoadedSpec(partial.spec, path, text, source, origins, given), partial.refused
+            errors, LoadedSpec(partial.spec, path, text, source, origins, given, shares), partial.refused
         ) from None
-    loaded = LoadedSpec(spec, path, text, source, origins, given)
+    loaded = LoadedSpec(spec, path, text, source, origins, given, shares)
     if parsed.errors:
         raise InvalidSpec(parsed.errors, loaded)
     return loaded

@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from pydantic import ConfigDict, Discriminator, Field, Tag, model_validator
 
 from layerspec.layers import REGISTRY, LayerSpec
+from layerspec.layers.calls import TensorRef
 from layerspec.layers.fields import MAX_DIM, PositiveInt
 from layerspec.spec.base import Name, StrictModel
 from layerspec.spec.data import DataSpec
+from layerspec.spec.shares import ShareUse, is_share
 from layerspec.spec.train import TrainSpec
 
 
@@ -73,6 +75,8 @@ class BlockUse(StrictModel):
 
 def _entry_tag(value: Any) -> str | None:
     if isinstance(value, dict):
+        if is_share(value):
+            return "share"
         return "block" if "block" in value and "type" not in value else value.get("type")
     return getattr(value, "type", None)
 
@@ -86,6 +90,7 @@ else:
     Entry = Annotated[
         Union[
             Annotated[BlockUse, Tag("block")],
+            Annotated[ShareUse, Tag("share")],
             *(Annotated[cls, Tag(name)] for name, cls in REGISTRY.items()),
         ],
         Discriminator(_entry_tag),
@@ -107,7 +112,10 @@ class Spec(StrictModel):
     layers: Annotated[list[Entry], Field(min_length=1, max_length=100_000)] = Field(
         description="Layers in order; each reads the previous entry unless it names its `inputs`."
     )
-    outputs: Name | list[Name] | None = Field(default=None, description="Output layer name(s); default: the last.")
+    outputs: TensorRef | list[TensorRef] | None = Field(
+        default=None,
+        description="Output layer name(s), `NAME[i]` for a layer's i-th output (an RNN's state); default: the last.",
+    )
     expect: Expect | None = Field(default=None, description="Figures the model must have.")
     data: DataSpec | None = Field(default=None, description="The dataset to train and evaluate on.")
     train: TrainSpec | None = Field(default=None, description="The training recipe.")

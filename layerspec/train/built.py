@@ -6,7 +6,7 @@ spec again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 from layerspec.check import Checked, check_loaded
 from layerspec.data import load_run_spec, run_target, target_of
 from layerspec.errors import DataError, UsageError
+from layerspec.layers.base import split_ref
 from layerspec.run import RunFolder, Summary, folder
 from layerspec.spec import LoadedSpec
 from layerspec.splits import Target
@@ -39,7 +40,7 @@ class Built:
     @classmethod
     def in_process(cls, checked: Checked, model: Any) -> Built:
         """The model `build` just compiled and verified."""
-        outputs = frozenset(checked.graph.outputs)
+        outputs = output_layers(checked.graph.outputs)
         return cls(checked.loaded, checked_target(checked), outputs, lambda: model, _model=model)
 
     @classmethod
@@ -48,7 +49,9 @@ class Built:
         from layerspec.build import compile_verified
 
         checked = check_loaded(loaded)
-        return cls(loaded, checked_target(checked), frozenset(checked.graph.outputs), lambda: compile_verified(checked))
+        return cls(
+            loaded, checked_target(checked), output_layers(checked.graph.outputs), lambda: compile_verified(checked)
+        )
 
     @classmethod
     def from_run(cls, run_dir: Path, loaded: LoadedSpec | None = None) -> Built:
@@ -63,14 +66,19 @@ class Built:
                 f"{run_dir} is not a complete build (no build.json, summary.json or model.keras): "
                 f"build it again with `layerspec build {run.file(folder.SPEC)} --out {run_dir}`"
             )
-        outputs = frozenset(port.name for port in summary.outputs)
+        outputs = output_layers(port.name for port in summary.outputs)
         return cls(loaded, target, outputs, lambda: _load(run, summary), run_dir=run.path)
+
+
+def output_layers(refs: Iterable[str]) -> frozenset[str]:
+    """The names of the layers whose outputs (`NAME` or `NAME[i]`) are the model's."""
+    return frozenset(split_ref(ref)[0] for ref in refs)
 
 
 def checked_target(checked: Checked) -> Target:
     summary = checked.summary
     inputs = [(name, summary.record(name).output_shape) for name in summary.inputs]
-    return target_of(inputs[0][1], summary.record(summary.outputs[0]).output_shape, inputs)
+    return target_of(inputs[0][1], summary.output_shape_of(summary.outputs[0]), inputs)
 
 
 def _run_spec(run: RunFolder) -> LoadedSpec:
