@@ -62,7 +62,7 @@ def batch_of(checked: Any, batch: int, sparse: bool) -> tuple[Any, Any]:
     return x, (labels if sparse else np.eye(classes, dtype=np.float32)[labels])
 
 
-def measure(spec_path: Path, batch: int) -> dict[str, Any]:
+def measure(spec_path: Path, batch: int, inter_op: int | None = None, steps: int = 3) -> dict[str, Any]:
     """In this (fresh) process: the estimate and the measured memory of one spec at one batch size."""
     import tensorflow as tf
 
@@ -71,9 +71,14 @@ def measure(spec_path: Path, batch: int) -> dict[str, Any]:
     from layerspec.spec import load_spec
     from layerspec.train.model import build_model
     from layerspec.train.options import loss_name, train_settings
+    from layerspec.train.runtime import prepare_runtime
 
     loaded = load_spec(spec_path)
     settings = train_settings(loaded).model_copy(update={"batch_size": batch})
+    if inter_op is not None:
+        threads = settings.threads.model_copy(update={"inter_op": inter_op})
+        settings = settings.model_copy(update={"threads": threads})
+    prepare_runtime(settings)  # thread pools, determinism and seed, as `layerspec train` sets them
     checked = check_loaded(loaded)
     memory = memory_of(checked, batch)
     x, y = batch_of(checked, batch, loss_name(loaded, settings).startswith("sparse"))
@@ -83,10 +88,12 @@ def measure(spec_path: Path, batch: int) -> dict[str, Any]:
     model = build_model(built, loaded, settings, tf.distribute.get_strategy(), set(checked.graph.outputs))
     x, y = tf.constant(x), tf.constant(y)
     model.train_on_batch(x, y)  # traces the step
-    tf.config.experimental.reset_memory_stats("CPU:0")
-    state = tf.config.experimental.get_memory_info("CPU:0")["current"]
-    model.train_on_batch(x, y)
-    peak = tf.config.experimental.get_memory_info("CPU:0")["peak"]
+    peaks, states = [], []
+    for _ in range(steps):
+        tf.config.experimental.reset_memory_stats("CPU:0")
+        states.append(tf.config.experimental.get_memory_info("CPU:0")["current"])
+        model.train_on_batch(x, y)
+        peaks.append(tf.config.experimental.get_memory_info("CPU:0")["peak"])
     _, rss_peak = resident()
     return {
         "spec": spec_path.name,
@@ -94,8 +101,9 @@ def measure(spec_path: Path, batch: int) -> dict[str, Any]:
         "optimizer": settings.optimizer.type,
         "estimate": memory.total_bytes,
         "state_estimate": memory.total_bytes - (memory.activation_bytes or 0) - memory.gradient_bytes,
-        "allocator_peak": peak,
-        "allocator_state": state,
+        "allocator_peak": max(peaks),
+        "allocator_peaks": peaks,
+        "allocator_state": max(states),
         "rss_growth": rss_peak - before,
         "memory": memory.to_json(),
     }
@@ -126,16 +134,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--specs", nargs="+", type=Path, default=[REPO / "specs/signs.yaml"])
     parser.add_argument("--batches", nargs="+", type=int, default=[8, 32])
+    parser.add_argument("--inter-op", type=int, help="TensorFlow's inter-op threads (default: the spec's threads)")
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)  # SPEC BATCH, in a child process
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(Path(args.one[0]), int(args.one[1]))))
+        print(json.dumps(measure(Path(args.one[0]), int(args.one[1]), args.inter_op)))
         return
     rows = []
     for spec in args.specs:
         for batch in args.batches:
             command = [sys.executable, __file__, "--one", str(spec), str(batch)]
+            command += [] if args.inter_op is None else ["--inter-op", str(args.inter_op)]
             done = subprocess.run(command, capture_output=True, text=True, env=ENV, check=True)
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(json.dumps({k: v for k, v in rows[-1].items() if k != "memory"}), file=sys.stderr)
