@@ -130,7 +130,7 @@ def _node(
     inputs = [shapes[name].output_shape for name in record.inputs]
     fused = fused_batchnorm(layer, len(record.output_shape), train)
     found = needs(record, layer, inputs, fused)
-    scaled = Needs(found.inputs, found.output, found.extra * dtype)
+    scaled = Needs(found.inputs, found.output, found.extra * dtype, found.scratch * dtype)
     view = layer.type in VIEWS
     size = 0 if view else count * dtype
     return Node(record.name, record.inputs, size, scaled, record.trainable_params > 0, view, in_place=in_place(layer))

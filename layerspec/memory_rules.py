@@ -10,15 +10,18 @@ are follows from TensorFlow's gradient functions, for the operations Keras build
 - ReLU, ReLU6, sigmoid, tanh, softmax, ELU and SELU read their own output; other activations (swish, GELU,
   softplus, ...) the value before them; LeakyReLU and PReLU their input; a fused `activation:` adds what its own
   function reads to the layer's;
-- max pooling reads its input and its output; average pooling, global average pooling, padding, cropping,
+- max pooling reads its input and its output, and its gradient (oneDNN's) runs the pooling again for the
+  positions of the maxima: three temporaries of the output's size while it runs (measured on single operations
+  with the allocator); average pooling, global average pooling, padding, cropping,
   upsampling, Add, Subtract, Average and Concatenate read no tensor at all (only shapes); Multiply, Dot, Maximum
   and Minimum read their inputs;
 - dropout keeps its mask (of the output's size, in the compute dtype), GaussianDropout and AlphaDropout their
   noise; SpatialDropout's mask has one value per channel and is left out;
 - a recurrent layer runs a loop whose gradient keeps, for every step, the step's input and the states its cell's
   gradient reads: LSTM the previous h and c, the four gates and tanh(c) (7 state-sized tensors), GRU the previous
-  h, the two gates, the candidate and the recurrent product (5), SimpleRNN the previous h and the output (2);
-  Bidirectional doubles it;
+  h, the two gates, 1 - z, the candidate and the recurrent term the reset gate scales (6), SimpleRNN the previous
+  h and the output (2); Bidirectional doubles it, and while its gradient runs each direction has its own
+  gradient for the input sequence (they are added afterwards);
 - Flatten, Reshape and Identity return a view of their input, no new buffer.
 """
 
@@ -41,7 +44,7 @@ MAX_POOLING = ("MaxPooling", "GlobalMaxPooling", "AdaptiveMaxPooling")
 COMPOSED_NORMALIZATION = frozenset({"LayerNormalization", "GroupNormalization", "RMSNormalization"})
 KEEPS_NOISE = frozenset({"Dropout", "GaussianDropout", "AlphaDropout"})
 # State-sized tensors a cell's gradient reads per step (see the module's docstring).
-CELL_STATES = {"LSTM": 7, "GRU": 5, "SimpleRNN": 2, "ConvLSTM1D": 7, "ConvLSTM2D": 7, "ConvLSTM3D": 7}
+CELL_STATES = {"LSTM": 7, "GRU": 6, "SimpleRNN": 2, "ConvLSTM1D": 7, "ConvLSTM2D": 7, "ConvLSTM3D": 7}
 
 
 # Layers whose gradient is element-wise (TensorFlow's ReluGrad, SigmoidGrad, Mul by the mask, ...): it is
@@ -56,11 +59,13 @@ def in_place(layer: LayerSpec) -> bool:
 @dataclass(frozen=True)
 class Needs:
     """What a layer's gradient reads: its inputs, its own output, and `extra` elements per example of tensors
-    of its own (masks, the value before an activation, a loop's per-step states)."""
+    of its own (masks, the value before an activation, a loop's per-step states); `scratch` elements are
+    temporaries alive only while the gradient runs."""
 
     inputs: bool = False
     output: bool = False
     extra: int = 0
+    scratch: int = 0
 
 
 def elements(shape: tuple[int | None, ...]) -> int | None:
@@ -89,7 +94,7 @@ def needs(record: LayerRecord, layer: LayerSpec, input_shapes: list[tuple[int | 
     if kind in ("Activation", "ReLU", "Softmax", "ELU"):
         return activation_needs({"ReLU": "relu", "Softmax": "softmax", "ELU": "elu"}.get(kind, _act(layer)), size)
     if kind.startswith(MAX_POOLING):
-        return Needs(inputs=True, output=True)
+        return Needs(inputs=True, output=True, scratch=3 * size if kind.startswith("MaxPooling") else 0)
     if kind in KEEPS_NOISE:
         return Needs(extra=size)
     if family in READS_INPUT_FAMILIES or kind in READS_INPUT_TYPES:
@@ -125,5 +130,6 @@ def _wrapped(record: LayerRecord, layer: LayerSpec, input_shapes: list[tuple[int
         return Needs(inputs=True)
     if layer.type == "Bidirectional" and inner.type in CELL_STATES:
         split = 2 if getattr(layer, "merge_mode", "concat") == "concat" else 1
-        return _recurrent(inner.type, record, input_shapes, directions=2, split=split)
+        found = _recurrent(inner.type, record, input_shapes, directions=2, split=split)
+        return Needs(found.inputs, extra=found.extra, scratch=elements(input_shapes[0]) or 0 if input_shapes else 0)
     return needs(record, inner, input_shapes, fused)

@@ -4,7 +4,8 @@ A step runs the layers forward in order, the loss, then their gradients backward
 TensorFlow frees each tensor after its last reader. So every tensor is alive over one stretch of that timeline:
 - a layer's output from the moment it is made until its last reader: in the forward pass when no gradient reads
   it, else until the gradient of the earliest layer that reads it (layerspec/memory_rules.py) has run;
-- what a gradient keeps of its own (a dropout mask, the value before an activation) until that gradient has run;
+- what a gradient keeps of its own (a dropout mask, the value before an activation) until that gradient has run,
+  and its temporaries while it runs;
 - the gradient with respect to a tensor from the moment the gradient of its latest reader makes it until the
   gradient of the layer that made the tensor has used it; it exists only if some trainable weight lies before
   the tensor (TensorFlow computes no gradient that no weight needs, nor gradients of layers before any weight);
@@ -81,6 +82,8 @@ def peak(nodes: Sequence[Node], outputs: Sequence[str]) -> Peak:
         extra = node.needs.extra if runs[i] else 0
         if extra:
             alive(i, back(i), extra)
+        if runs[i] and node.needs.scratch:
+            alive(back(i), back(i), node.needs.scratch)
         if node.view:
             kept[node.name] = 0
             continue
