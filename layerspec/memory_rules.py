@@ -131,5 +131,6 @@ def _wrapped(record: LayerRecord, layer: LayerSpec, input_shapes: list[tuple[int
     if layer.type == "Bidirectional" and inner.type in CELL_STATES:
         split = 2 if getattr(layer, "merge_mode", "concat") == "concat" else 1
         found = _recurrent(inner.type, record, input_shapes, directions=2, split=split)
-        return Needs(found.inputs, extra=found.extra, scratch=elements(input_shapes[0]) or 0 if input_shapes else 0)
+        second = (elements(input_shapes[0]) or 0) if input_shapes else 0  # the other direction's input gradient
+        return Needs(found.inputs, extra=found.extra, scratch=second)
     return needs(record, inner, input_shapes, fused)

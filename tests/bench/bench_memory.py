@@ -1,23 +1,27 @@
 """Memory benchmark: `check`'s estimate against the memory a training step really takes on the CPU (not a test).
 
-    .venv/bin/python tests/bench/bench_memory.py [--specs specs/signs.yaml ...] [--batches 8 32 128]
+    .venv/bin/python tests/bench/bench_memory.py [--specs specs/signs.yaml ...] [--batches 8 32 128] [--inter-op N]
 
-Each (spec, batch size) runs in a fresh process, which builds the model as `layerspec train` does (train/model.py:
-optimizer and its slots, loss, metrics, fused batch normalisation), makes one batch of random inputs and labels
-(as tensors) and trains two steps on it with `train_on_batch`, the step `fit` runs. Measured, in MiB:
-- allocator peak: the most bytes TensorFlow's CPU allocator had in use during the second step, counted from
-  `tf.config.experimental.reset_memory_stats("CPU:0")` just before it (`get_memory_info("CPU:0")["peak"]`). The
-  first step traces the step function and is left out, as the estimate models a step, not its tracing. The figure
-  holds everything TensorFlow allocated and still held: weights, optimizer slots, the batch, the activations kept
-  for the backward pass, gradients and temporaries; not Python objects, graphs or oneDNN's own caches. With oneDNN
-  (TensorFlow's default on x86) the CPU allocator keeps these statistics; without it, set
-  TF_CPU_ALLOCATOR_USE_BFC=true;
-- state: what the allocator held when the second step began (weights, slots, the moving average, the batch);
+Each (spec, batch size) runs in a fresh process, which sets up the runtime and builds the model as `layerspec train`
+does (thread pools, train/model.py: optimizer and its slots, loss, metrics, fused batch normalisation), makes one
+batch of random inputs and labels (as tensors) and trains on it with `train_on_batch`, the step `fit` runs: one
+warm-up step, then three measured ones. Measured, in MiB:
+- allocator peak: the most bytes TensorFlow's CPU allocator had in use during a measured step (the largest of the
+  three), counted from `tf.config.experimental.reset_memory_stats("CPU:0")` just before it
+  (`get_memory_info("CPU:0")["peak"]`). The warm-up step traces the step function and is left out, as the
+  estimate models a step, not its tracing. The figure holds everything TensorFlow allocated and still held:
+  weights, optimizer slots, the batch, the activations kept for the backward pass, gradients and temporaries; not
+  Python objects, graphs or oneDNN's own caches. The child processes run with TF_CPU_ALLOCATOR_USE_BFC=true, so
+  that the CPU device allocates through TensorFlow's BFC allocator, which counts every allocation (oneDNN's
+  default allocator answers too, but leaves small allocations out);
+- state: what the allocator held when a measured step began (weights, slots, the moving average, the batch);
 - RSS growth: the peak resident-set growth of the process from just before the model is built to the end of the
-  second step (/proc/self/clear_refs, VmHWM): the allocator's figure plus Python and Keras objects, the traced
+  last step (/proc/self/clear_refs, VmHWM): the allocator's figure plus Python and Keras objects, the traced
   graphs, oneDNN's caches and what the allocators keep reserved.
 The estimate is `check`'s total (weights, gradients, optimizer slots, moving average, activations for the batch).
-On a shared machine other processes do not change a process's own figures; the allocator's are deterministic.
+On a shared machine other processes do not change a process's own figures; the order in which TensorFlow's
+inter-op threads run independent operations moves the allocator's peak from step to step (`--inter-op 1` to fix
+the thread count; the figures reported take the spec's own threads).
 """
 
 from __future__ import annotations
