@@ -1,38 +1,32 @@
-"""Memory estimates from the static summary: activations per layer, weights, gradients, optimizer state.
+"""Memory estimates from the static summary: weights, gradients, optimizer state, and the activations alive at the
+peak of a training step.
 
 A training step holds the weights (float32 variables, also under mixed precision), one gradient per trainable
-weight, the optimizer's slots (Adam and AdamW two per weight, SGD with momentum one, RMSprop one plus one with
-momentum), a second copy of the trainable weights for the moving average (`use_ema`), and the activations the
-backward pass reads, for the whole batch in the compute dtype of the policy. Which those are follows the
-gradients: a convolution, dense, normalisation, pooling or merge layer reads its input again, an activation (and
-pooling) its own output, dropout its mask, the loss the model's output; a tensor no gradient reads (a batch
-normalisation's output that only feeds a ReLU) is freed in the forward pass. A fused `activation:` other than
-those whose gradient needs only the output (relu, sigmoid, tanh, softmax) also keeps the value before it. On top
-come two gradients of the largest activation's size: walking down, the backward pass holds the gradient arriving
-at a layer's output and the one it computes for the layer's input. tests/bench/bench_memory.py measures how close
-this comes; docs/benchmarks.md has the table.
+weight (all of them alive at the end of the backward pass, when the optimizer applies them), the optimizer's slots
+(Adam and AdamW two per weight, SGD with momentum one, RMSprop one plus one with momentum), a second copy of the
+trainable weights for the moving average (`use_ema`), under mixed precision a copy of the trainable weights in the
+compute dtype (layers cast them for every call, and the gradient for a layer's input reads the cast kernel), and
+the activations. Which activations the backward pass keeps follows from the gradients
+(layerspec/memory_rules.py), and how long each stays alive from the order in which a step runs
+(layerspec/memory_trace.py): the estimate counts the activations and activation gradients alive at the step's
+peak, for the whole batch, each in the compute dtype of the policy (the batch in its own). tests/bench/
+bench_memory.py holds this against TensorFlow's allocator; docs/benchmarks.md has the table.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from layerspec.layers import LayerSpec
 from layerspec.layers.base import split_ref
+from layerspec.memory_rules import VIEWS, Needs, elements, in_place, needs
+from layerspec.memory_trace import Node, peak
 from layerspec.shapes import LayerRecord, ModelSummary
 from layerspec.spec.train import TrainSpec
 
 VARIABLE_BYTES = 4  # variables stay float32 under mixed precision
 DTYPE_BYTES = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "int32": 4, "int64": 8, "uint8": 1, "bool": 1}
-# Layers whose output is a view of their input (no new buffer is kept for the backward pass).
-VIEWS = frozenset({"Flatten", "Reshape"})
-# Families whose gradient reads the layer's input again / its own output (dropout: its mask, of the output's size).
-READS_INPUT = frozenset({"convolution", "dense", "normalization", "pooling", "merge", "attention", "recurrent"})
-READS_OUTPUT = frozenset({"activation", "pooling", "regularization"})
-# Fused activations whose gradient needs only the output, so the value before them is not kept.
-FROM_OUTPUT = frozenset({None, "linear", "relu", "relu6", "sigmoid", "tanh", "softmax", "log_softmax"})
 
 
 @dataclass(frozen=True)
@@ -40,7 +34,7 @@ class LayerMemory:
     name: str
     # One example's output, in the compute dtype; None when a dimension is unknown.
     activation_bytes: int | None
-    # What of it (and of a fused activation's input) the backward pass keeps.
+    # What the backward pass keeps of it and of the layer's own (a mask, the value before an activation).
     kept_bytes: int | None
 
 
@@ -54,24 +48,25 @@ class MemoryEstimate:
     gradient_bytes: int
     optimizer_bytes: int
     ema_bytes: int
-    # Per example, every kept activation; None when a size is unknown.
+    # The trainable weights cast to the compute dtype (mixed precision only).
+    cast_bytes: int
+    # Per example: every kept activation, and the activations and their gradients alive at the peak of a step
+    # (with the batch itself); None when a size is unknown.
     activations_per_example: int | None
-    largest_activation: int | None
+    peak_per_example: int | None
+    peak_at: str | None
 
     @property
     def activation_bytes(self) -> int | None:
-        """Activations kept for the backward pass for the whole batch, plus the two gradients in flight."""
-        if self.activations_per_example is None or self.largest_activation is None:
-            return None
-        return self.batch_size * (self.activations_per_example + 2 * self.largest_activation)
+        """Activations and activation gradients alive at the step's peak, for the whole batch."""
+        return None if self.peak_per_example is None else self.batch_size * self.peak_per_example
 
     @property
     def total_bytes(self) -> int | None:
         if self.activation_bytes is None:
             return None
-        return (
-            self.parameter_bytes + self.gradient_bytes + self.optimizer_bytes + self.ema_bytes + self.activation_bytes
-        )
+        weights = self.parameter_bytes + self.gradient_bytes + self.optimizer_bytes + self.ema_bytes + self.cast_bytes
+        return weights + self.activation_bytes
 
     def to_json(self) -> dict[str, object]:
         """`check --json`'s `memory` object."""
@@ -83,7 +78,10 @@ class MemoryEstimate:
             "gradient_bytes": self.gradient_bytes,
             "optimizer_bytes": self.optimizer_bytes,
             "ema_bytes": self.ema_bytes,
+            "cast_bytes": self.cast_bytes,
             "activations_per_example_bytes": self.activations_per_example,
+            "peak_per_example_bytes": self.peak_per_example,
+            "peak_at": self.peak_at,
             "activation_bytes": self.activation_bytes,
             "total_bytes": self.total_bytes,
             "layers": [
@@ -109,37 +107,42 @@ def optimizer_slots(train: TrainSpec) -> int:
     return int(spec.momentum > 0)
 
 
-def output_bytes(record: LayerRecord, layer: LayerSpec | None, dtype_bytes: int, input_bytes: int) -> int | None:
-    """One example's output of a layer (a model input: in its own dtype); None when a size is unknown."""
-    if any(d is None for d in record.output_shape):
+def fused_batchnorm(layer: LayerSpec, rank: int, train: TrainSpec) -> bool:
+    """Whether training runs this BatchNormalization as TensorFlow's fused kernel (layerspec/fused.py)."""
+    axis = getattr(layer, "axis", -1)
+    plain = not getattr(layer, "renorm", False) and not getattr(layer, "synchronized", False)
+    return train.fused_batchnorm and plain and axis in (-1, rank)
+
+
+def _node(
+    record: LayerRecord,
+    layer: LayerSpec | None,
+    shapes: Mapping[str, LayerRecord],
+    dtype: int,
+    train: TrainSpec,
+    input_bytes: int,
+) -> Node | None:
+    """The timeline's view of one layer; None when its output's size is unknown."""
+    count = elements(record.output_shape)
+    if count is None:
         return None
-    elements = math.prod(d for d in record.output_shape if d is not None)
-    return elements * (input_bytes if layer is None else dtype_bytes)
+    if layer is None:
+        return Node(record.name, record.inputs, count * input_bytes, model_input=True)
+    inputs = [shapes[split_ref(name)[0]].output_shape for name in record.inputs]
+    fused = fused_batchnorm(layer, len(record.output_shape), train)
+    found = needs(record, layer, inputs, fused)
+    scaled = Needs(found.inputs, found.output, found.extra * dtype, found.scratch * dtype)
+    view = layer.type in VIEWS
+    size = 0 if view else count * dtype
+    sources = tuple(split_ref(name)[0] for name in record.inputs)
+    return Node(record.name, sources, size, scaled, record.trainable_params > 0, view, in_place=in_place(layer))
 
 
-def kept_bytes(record: LayerRecord, layer: LayerSpec | None, size: int | None, read_again: bool) -> int | None:
-    """What the backward pass keeps of one example's output of this layer (see the module's docstring)."""
-    if size is None or (layer is not None and layer.type in VIEWS):
-        return None if size is None else 0
-    activation = getattr(layer, "activation", None) if layer is not None else None
-    before = size if layer is not None and layer.type != "Activation" and activation not in FROM_OUTPUT else 0
-    reads_own = layer is not None and (layer.family.name in READS_OUTPUT or activation not in (None, "linear"))
-    return (size if read_again or reads_own else 0) + before
-
-
-def _read_again(summary: ModelSummary, layers: Mapping[str, LayerSpec]) -> set[str]:
-    """Tensors some gradient reads: inputs of layers whose gradient needs them, and the model's outputs."""
-    names = {split_ref(o)[0] for o in summary.outputs}
-    for record in summary.layers:
-        layer = layers.get(record.name)
-        if layer is not None and layer.family.name in READS_INPUT:
-            names.update(record.inputs)
-    # A view passes the need on to the tensor it views.
-    for record in reversed(summary.layers):
-        layer = layers.get(record.name)
-        if record.name in names and layer is not None and layer.type in VIEWS:
-            names.update(record.inputs)
-    return names
+def _output_bytes(record: LayerRecord, node: Node | None, dtype: int) -> int | None:
+    """One example's output (a view's too, though it shares its input's buffer)."""
+    if node is None or not node.view:
+        return None if node is None else node.size
+    return (elements(record.output_shape) or 0) * dtype
 
 
 def estimate(
@@ -151,28 +154,33 @@ def estimate(
 ) -> MemoryEstimate:
     """The memory of training `summary` with `train`'s recipe; `layers` maps names to their specs (inputs absent)."""
     dtype = compute_dtype(train)
-    read_again = _read_again(summary, layers)
-    per_layer = []
+    shapes = {record.name: record for record in summary.layers}
+    nodes = []
     for record in summary.layers:
-        layer = layers.get(record.name)
         input_bytes = DTYPE_BYTES[(input_dtypes or {}).get(record.name, "float32")]
-        size = output_bytes(record, layer, DTYPE_BYTES[dtype], input_bytes)
-        per_layer.append(LayerMemory(record.name, size, kept_bytes(record, layer, size, record.name in read_again)))
-    kept = [m.kept_bytes for m in per_layer]
-    sizes = [m.activation_bytes for m in per_layer]
-    unknown = any(s is None for s in kept)
+        nodes.append(_node(record, layers.get(record.name), shapes, DTYPE_BYTES[dtype], train, input_bytes))
+    known = [node for node in nodes if node is not None]
+    # A layer's several outputs are one node of the timeline: `enc[1]` is read as `enc`.
+    outputs = [split_ref(name)[0] for name in summary.outputs]
+    found = peak(known, outputs) if len(known) == len(nodes) else None
+    per_layer = tuple(
+        LayerMemory(r.name, _output_bytes(r, node, DTYPE_BYTES[dtype]), None if found is None else found.kept[r.name])
+        for r, node in zip(summary.layers, nodes, strict=True)
+    )
     trainable = summary.trainable_params * VARIABLE_BYTES
     return MemoryEstimate(
         compute_dtype=dtype,
         batch_size=train.batch_size if batch_size is None else batch_size,
         optimizer=train.optimizer.type,
-        layers=tuple(per_layer),
+        layers=per_layer,
         parameter_bytes=summary.params * VARIABLE_BYTES,
         gradient_bytes=trainable,
         optimizer_bytes=trainable * optimizer_slots(train),
         ema_bytes=trainable if train.optimizer.use_ema else 0,
-        activations_per_example=None if unknown else sum(k for k in kept if k is not None),
-        largest_activation=None if unknown else max((s for s in sizes if s is not None), default=0),
+        cast_bytes=0 if dtype == "float32" else summary.trainable_params * DTYPE_BYTES[dtype],
+        activations_per_example=None if found is None else sum(found.kept.values()),
+        peak_per_example=None if found is None else found.per_example,
+        peak_at=None if found is None else found.at,
     )
 
 

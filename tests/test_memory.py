@@ -38,15 +38,18 @@ def test_activations_per_layer_and_totals(tmp_path: Path) -> None:
     assert outputs == {"input": 8 * 8 * 3 * 4, "conv": 8 * 8 * 4 * 4, "bn": 8 * 8 * 4 * 4, "flat": 256 * 4, "out": 8}
     kept = {m.name: m.kept_bytes for m in memory.layers}
     # The conv reads its input again and its relu its output; the normalisation reads its input; the Dense reads
-    # the flattened normalised values (a view of bn's output); the loss reads the model's output.
+    # the flattened normalised values (a view of bn's output); softmax and the loss read the model's output.
     assert kept == {"input": 8 * 8 * 3 * 4, "conv": 8 * 8 * 4 * 4, "bn": 8 * 8 * 4 * 4, "flat": 0, "out": 8}
     params = (3 * 3 * 3 * 4 + 4) + 4 * 4 + (256 * 2 + 2)
     trainable = params - 8  # the moving mean and variance
     assert (memory.parameter_bytes, memory.gradient_bytes) == (4 * params, 4 * trainable)
     assert memory.optimizer_bytes == 2 * 4 * trainable  # adam: two slots
-    assert memory.ema_bytes == 0
-    in_flight = 2 * 8 * 8 * 4 * 4  # two gradients of the largest output's size
-    assert memory.activation_bytes == 5 * (sum(kept.values()) + in_flight)  # type: ignore[arg-type]
+    assert memory.ema_bytes == memory.cast_bytes == 0
+    # The peak comes at the Dense layer's gradient: the batch, everything kept, and the gradients for the Dense
+    # layer's output (from the loss) and for its input (bn's output, through the view).
+    assert memory.peak_at == "backward out"
+    assert memory.peak_per_example == sum(kept.values()) + 8 + 8 * 8 * 4 * 4
+    assert memory.activation_bytes == 5 * memory.peak_per_example
     assert memory.total_bytes == 4 * params + 3 * 4 * trainable + memory.activation_bytes
 
 
@@ -61,7 +64,8 @@ def test_a_tensor_no_gradient_reads_is_not_kept(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({**SPEC, "layers": layers}), "utf-8")
     kept = {m.name: m.kept_bytes for m in memory_of(check_file(path)).layers}
     size = 8 * 8 * 4 * 4
-    # bn's output feeds only the ReLU, whose gradient needs its own output; swish keeps its input and output.
+    # bn's output feeds only the ReLU, whose gradient needs its own output; swish's gradient reads the value
+    # before it, and the loss reads its output.
     assert kept == {"input": 8 * 8 * 3 * 4, "conv": size, "bn": 0, "relu": size, "swish": 2 * size}
 
 
@@ -85,6 +89,7 @@ def test_ema_keeps_one_more_copy_and_mixed_precision_halves_activations(tmp_path
     memory = memory_of(check_file(write(tmp_path, {"optimizer": {"use_ema": True}, "mixed_precision": "bfloat16"})))
     assert memory.ema_bytes == memory.gradient_bytes
     assert memory.compute_dtype == "bfloat16"
+    assert memory.cast_bytes == memory.gradient_bytes // 2  # the trainable weights cast to bfloat16
     layers = {m.name: m.activation_bytes for m in memory.layers}
     assert layers["bn"] == 8 * 8 * 4 * 2
     assert layers["input"] == 8 * 8 * 3 * 4  # the float32 input as it arrives

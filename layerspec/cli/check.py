@@ -61,7 +61,10 @@ def memory_line(memory: MemoryEstimate) -> str:
     ]
     if memory.ema_bytes:
         parts.append(f"EMA {format_bytes(memory.ema_bytes)}")
-    parts.append(f"activations {format_bytes(memory.activation_bytes)}")
+    if memory.cast_bytes:
+        parts.append(f"{memory.compute_dtype} weights {format_bytes(memory.cast_bytes)}")
+    peak = f" (peak: {memory.peak_at})" if memory.peak_at else ""
+    parts.append(f"activations {format_bytes(memory.activation_bytes)}{peak}")
     head = f" Training memory (batch {memory.batch_size}, {memory.compute_dtype}): {format_bytes(memory.total_bytes)}"
     return f"{head} = " + " + ".join(parts)
 

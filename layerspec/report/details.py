@@ -48,7 +48,7 @@ def memory_facts(checked: Checked | None) -> list[tuple[str, str]]:
             f"Optimizer state ({m.optimizer})" + (" + EMA" if m.ema_bytes else ""),
             format_bytes(m.optimizer_bytes + m.ema_bytes),
         ),
-        ("Activations kept for the backward pass", format_bytes(m.activation_bytes)),
+        (f"Activations at the step's peak ({m.peak_at})", format_bytes(m.activation_bytes)),
     ]
 
 

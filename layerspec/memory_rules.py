@@ -1,0 +1,136 @@
+"""What each layer's gradient reads, the rules behind the memory estimate (no TensorFlow).
+
+TensorFlow keeps a tensor of the forward pass for as long as some gradient still has to read it. Which ones those
+are follows from TensorFlow's gradient functions, for the operations Keras builds each layer from:
+- a convolution (also depthwise, separable, transposed) or a matrix product (Dense, EinsumDense, attention) reads
+  its input again for the kernel's gradient (the gradient for the input needs only the kernel);
+- batch normalisation reads its input (the fused kernel also keeps per-channel statistics, negligible); Keras's
+  composed normalisation (layer, group and RMS normalisation, or batch normalisation TensorFlow's fused kernel
+  does not run) also keeps the normalised value, a tensor of the same size;
+- ReLU, ReLU6, sigmoid, tanh, softmax, ELU and SELU read their own output; other activations (swish, GELU,
+  softplus, ...) the value before them; LeakyReLU and PReLU their input; a fused `activation:` adds what its own
+  function reads to the layer's;
+- max pooling reads its input and its output, and its gradient (oneDNN's) runs the pooling again for the
+  positions of the maxima: three temporaries of the output's size while it runs (measured on single operations
+  with the allocator); average pooling, global average pooling, padding, cropping,
+  upsampling, Add, Subtract, Average and Concatenate read no tensor at all (only shapes); Multiply, Dot, Maximum
+  and Minimum read their inputs;
+- dropout keeps its mask (of the output's size, in the compute dtype), GaussianDropout and AlphaDropout their
+  noise; SpatialDropout's mask has one value per channel and is left out;
+- a recurrent layer runs a loop whose gradient keeps, for every step, the step's input and the states its cell's
+  gradient reads: LSTM the previous h and c, the four gates and tanh(c) (7 state-sized tensors), GRU the previous
+  h, the two gates, 1 - z, the candidate and the recurrent term the reset gate scales (6), SimpleRNN the previous
+  h and the output (2); Bidirectional doubles it, and while its gradient runs each direction has its own
+  gradient for the input sequence (they are added afterwards);
+- Flatten, Reshape and Identity return a view of their input, no new buffer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from layerspec.layers import LayerSpec
+from layerspec.shapes import LayerRecord
+
+VIEWS = frozenset({"Flatten", "Reshape", "Identity"})
+# Functions whose gradient reads their own output (TensorFlow's Relu, Relu6, Sigmoid, Tanh, Softmax, Elu, Selu).
+FROM_OUTPUT = frozenset({"relu", "relu6", "sigmoid", "tanh", "softmax", "log_softmax", "elu", "selu", "exponential"})
+LINEAR = frozenset({None, "linear"})
+READS_INPUT_FAMILIES = frozenset({"convolution", "dense", "attention", "normalization"})
+READS_INPUT_TYPES = frozenset({"Multiply", "Dot", "Maximum", "Minimum", "LeakyReLU", "PReLU", "ActivityRegularization"})
+MAX_POOLING = ("MaxPooling", "GlobalMaxPooling", "AdaptiveMaxPooling")
+# Normalisations Keras composes from separate operations, which keep the normalised value too.
+COMPOSED_NORMALIZATION = frozenset({"LayerNormalization", "GroupNormalization", "RMSNormalization"})
+KEEPS_NOISE = frozenset({"Dropout", "GaussianDropout", "AlphaDropout"})
+# State-sized tensors a cell's gradient reads per step (see the module's docstring).
+CELL_STATES = {"LSTM": 7, "GRU": 6, "SimpleRNN": 2, "ConvLSTM1D": 7, "ConvLSTM2D": 7, "ConvLSTM3D": 7}
+
+
+# Layers whose gradient is element-wise (TensorFlow's ReluGrad, SigmoidGrad, Mul by the mask, ...): it is
+# written into the buffer of the gradient it receives.
+IN_PLACE_FAMILIES = frozenset({"activation", "regularization"})
+
+
+def in_place(layer: LayerSpec) -> bool:
+    return (layer.family.name in IN_PLACE_FAMILIES and layer.type != "Softmax") or layer.type == "Rescaling"
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a layer's gradient reads: its inputs, its own output, and `extra` elements per example of tensors
+    of its own (masks, the value before an activation, a loop's per-step states); `scratch` elements are
+    temporaries alive only while the gradient runs."""
+
+    inputs: bool = False
+    output: bool = False
+    extra: int = 0
+    scratch: int = 0
+
+
+def elements(shape: tuple[int | None, ...]) -> int | None:
+    return None if any(d is None for d in shape) else math.prod(d for d in shape if d is not None)
+
+
+def activation_needs(activation: str | None, size: int) -> Needs:
+    """What an activation function's gradient reads, for an output of `size` elements."""
+    if activation in LINEAR:
+        return Needs()
+    if activation in FROM_OUTPUT:
+        return Needs(output=True)
+    return Needs(extra=size)
+
+
+def needs(record: LayerRecord, layer: LayerSpec, input_shapes: list[tuple[int | None, ...]], fused_bn: bool) -> Needs:
+    """What the gradient of this layer reads; `fused_bn`: batch normalisation runs TensorFlow's fused kernel."""
+    size = elements(record.output_shape) or 0
+    kind, family = layer.type, layer.family.name
+    if kind in VIEWS:
+        return Needs()
+    if kind in ("Bidirectional", "TimeDistributed", "SpectralNormalization"):
+        return _wrapped(record, layer, input_shapes, fused_bn)
+    if kind in CELL_STATES:
+        return _recurrent(kind, record, input_shapes, 1)
+    if kind in ("Activation", "ReLU", "Softmax", "ELU"):
+        return activation_needs({"ReLU": "relu", "Softmax": "softmax", "ELU": "elu"}.get(kind, _act(layer)), size)
+    if kind.startswith(MAX_POOLING):
+        return Needs(inputs=True, output=True, scratch=3 * size if kind.startswith("MaxPooling") else 0)
+    if kind in KEEPS_NOISE:
+        return Needs(extra=size)
+    if family in READS_INPUT_FAMILIES or kind in READS_INPUT_TYPES:
+        composed = kind in COMPOSED_NORMALIZATION or (kind == "BatchNormalization" and not fused_bn)
+        fused = activation_needs(_act(layer), size) if family != "normalization" else Needs()
+        return Needs(inputs=True, output=fused.output, extra=fused.extra + (size if composed else 0))
+    return Needs()
+
+
+def _act(layer: LayerSpec) -> str | None:
+    value = getattr(layer, "activation", None)
+    return value if isinstance(value, str) or value is None else str(value)
+
+
+def _recurrent(
+    kind: str, record: LayerRecord, input_shapes: list[tuple[int | None, ...]], directions: int = 1, split: int = 1
+) -> Needs:
+    """Per example: every step's input and the cell's states, for each direction; a state is one step of the
+    output (the whole output of a layer that returns only the last), divided by `split` (2: a concatenation)."""
+    shape = input_shapes[0] if input_shapes else ()
+    steps, step_input = (shape[0], elements(shape[1:])) if shape else (None, None)
+    out = record.output_shape
+    state = elements(out[1:]) if len(out) == len(shape) else elements(out)
+    if steps is None or step_input is None or state is None:
+        return Needs(inputs=True)
+    return Needs(extra=directions * steps * (step_input + CELL_STATES[kind] * (state // split)))
+
+
+def _wrapped(record: LayerRecord, layer: LayerSpec, input_shapes: list[tuple[int | None, ...]], fused: bool) -> Needs:
+    """A wrapper's gradient reads what its layer's does (Bidirectional: for both directions)."""
+    inner = getattr(layer, "layer", None)
+    if not isinstance(inner, LayerSpec):
+        return Needs(inputs=True)
+    if layer.type == "Bidirectional" and inner.type in CELL_STATES:
+        split = 2 if getattr(layer, "merge_mode", "concat") == "concat" else 1
+        found = _recurrent(inner.type, record, input_shapes, directions=2, split=split)
+        second = (elements(input_shapes[0]) or 0) if input_shapes else 0  # the other direction's input gradient
+        return Needs(found.inputs, extra=found.extra, scratch=second)
+    return needs(record, inner, input_shapes, fused)

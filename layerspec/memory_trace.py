@@ -1,0 +1,127 @@
+"""The largest amount of activation memory alive at one moment of a training step (no TensorFlow).
+
+A step runs the layers forward in order, the loss, then their gradients backward in reverse order, and
+TensorFlow frees each tensor after its last reader. So every tensor is alive over one stretch of that timeline:
+- a layer's output from the moment it is made until its last reader: in the forward pass when no gradient reads
+  it, else until the gradient of the earliest layer that reads it (layerspec/memory_rules.py) has run;
+- what a gradient keeps of its own (a dropout mask, the value before an activation) until that gradient has run,
+  and its temporaries while it runs;
+- the gradient with respect to a tensor from the moment the gradient of its latest reader makes it until the
+  gradient of the layer that made the tensor has used it; it exists only if some trainable weight lies before
+  the tensor (TensorFlow computes no gradient that no weight needs, nor gradients of layers before any weight);
+- the model's inputs (the batch) throughout.
+A view (Flatten, Reshape) shares its input's buffer, and so does its gradient. Gradients of element-wise
+functions (ReLU, sigmoid, ...) overwrite the gradient they receive, so they add no buffer. The peak is the
+largest sum of the stretches that overlap, per example.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import accumulate
+
+from layerspec.memory_rules import Needs
+
+
+@dataclass(frozen=True)
+class Node:
+    """One layer (or model input) as the timeline sees it; sizes are bytes per example."""
+
+    name: str
+    inputs: tuple[str, ...]
+    size: int
+    needs: Needs = field(default_factory=Needs)
+    trainable: bool = False
+    view: bool = False
+    model_input: bool = False
+    # Its gradient overwrites the gradient it receives (element-wise functions, dropout's mask).
+    in_place: bool = False
+
+
+@dataclass(frozen=True)
+class Peak:
+    per_example: int
+    at: str  # "forward NAME", "loss" or "backward NAME"
+    # Per node: what the backward pass keeps of its output and of its own, per example.
+    kept: dict[str, int]
+
+
+def peak(nodes: Sequence[Node], outputs: Sequence[str]) -> Peak:
+    """The peak of the timeline (see the module's docstring); `outputs` are read by the loss."""
+    n = len(nodes)
+    index = {node.name: i for i, node in enumerate(nodes)}
+    root = _roots(nodes, index)
+    upstream = _upstream(nodes, index)
+    runs = [upstream[i] and not node.view and not node.model_input for i, node in enumerate(nodes)]
+    readers: dict[int, list[int]] = {}  # tensor (its producer's index) -> layers whose gradient reads it
+    consumers: dict[int, list[int]] = {}
+    for i, node in enumerate(nodes):
+        if node.view:
+            continue
+        for name in node.inputs:
+            consumers.setdefault(root[index[name]], []).append(i)
+            if runs[i] and node.needs.inputs:
+                readers.setdefault(root[index[name]], []).append(i)
+        if runs[i] and node.needs.output:
+            readers.setdefault(i, []).append(i)
+    for name in outputs:  # the loss reads the model's outputs; it comes after every layer
+        consumers.setdefault(root[index[name]], []).append(n)
+        readers.setdefault(root[index[name]], []).append(n)
+    timeline = [0] * (2 * n + 2)
+
+    def alive(start: int, end: int, size: int) -> None:
+        timeline[start] += size
+        timeline[end + 1] -= size
+
+    def back(i: int) -> int:  # the moment layer i's gradient runs (the loss: n)
+        return 2 * n - i
+
+    kept: dict[str, int] = {}
+    for i, node in enumerate(nodes):
+        extra = node.needs.extra if runs[i] else 0
+        if extra:
+            alive(i, back(i), extra)
+        if runs[i] and node.needs.scratch:
+            alive(back(i), back(i), node.needs.scratch)
+        if node.view:
+            kept[node.name] = 0
+            continue
+        if node.model_input:
+            alive(0, 2 * n, node.size)
+        elif i in readers:
+            alive(i, back(min(readers[i])), node.size)
+        else:
+            alive(i, max(consumers.get(i, [i])), node.size)
+        kept[node.name] = extra + (node.size if i in readers else 0)
+        later = [c for c in consumers.get(i, []) if c == n or runs[c]]
+        if upstream[i] and later and not node.model_input:
+            alive(back(max(later)), back(i) - node.in_place, node.size)
+    sums = list(accumulate(timeline[:-1]))
+    top = max(range(len(sums)), key=sums.__getitem__)
+    return Peak(sums[top], _moment(nodes, top), kept)
+
+
+def _roots(nodes: Sequence[Node], index: dict[str, int]) -> list[int]:
+    """Each node's buffer: its own, or for a view the one of the tensor it views."""
+    roots: list[int] = []
+    for i, node in enumerate(nodes):
+        roots.append(roots[index[node.inputs[0]]] if node.view and node.inputs else i)
+    return roots
+
+
+def _upstream(nodes: Sequence[Node], index: dict[str, int]) -> list[bool]:
+    """Whether a trainable weight lies at or before each node (then its gradient is computed)."""
+    found: list[bool] = []
+    for node in nodes:
+        found.append(node.trainable or any(found[index[name]] for name in node.inputs))
+    return found
+
+
+def _moment(nodes: Sequence[Node], position: int) -> str:
+    n = len(nodes)
+    if position < n:
+        return f"forward {nodes[position].name}"
+    if position == n:
+        return "loss"
+    return f"backward {nodes[2 * n - position].name}"
