@@ -298,10 +298,10 @@ def _keras_defaults() -> dict[str, dict[str, Any]]:
     from layerspec.layers import fields
 
     keras = keras_module()
-    initializers = get_args(fields.Initializer)
+    initializers = get_args(fields.InitializerName)
     while any(get_args(i) for i in initializers):  # Literal[Literal[...], "identity"] nests
         initializers = tuple(a for i in initializers for a in (get_args(i) or (i,)))
-    regularizers = [r for r in get_args(get_args(fields.KernelRegularizer2D)[0]) if r]
+    regularizers = list(get_args(fields.KernelRegularizer2DName))
     defaults = {str(i): keras.initializers.get(i).get_config() for i in initializers}
     defaults |= {str(r): keras.regularizers.get(r).get_config() for r in regularizers}
     return defaults

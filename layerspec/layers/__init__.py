@@ -19,7 +19,7 @@ from layerspec.layers.base import (
 )
 
 # Modules that hold shared code rather than layer types.
-_SHARED = {"base", "calls", "families", "fields", "refused"}
+_SHARED = {"base", "calls", "families", "fields", "objects", "refused"}
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     if _module not in _SHARED:
