@@ -11,13 +11,14 @@ like any other spec before it is returned, so what `import` writes, `check` and 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from layerspec.errors import ModelRefused
+from layerspec.keras_import_values import annotate, object_value, rewrite_item
 from layerspec.layers import REGISTRY, LayerSpec
 from layerspec.run.archive import read_model_config
 
@@ -47,8 +48,6 @@ MEANS_NONE = frozenset({("activation", "linear"), ("data_format", "channels_last
 # Window arguments a person writes as one number when every axis has the same value (3 for [3, 3]).
 WINDOWS = frozenset({"kernel_size", "strides", "dilation_rate", "pool_size", "size"})
 SKIPPED = frozenset({"name", "trainable", "dtype", "build_config"})
-# Keras serialises these objects as {"module", "class_name", "config"}; the spec names them by Keras's string id.
-OBJECT_MODULES = {"initializers": "keras.initializers", "regularizers": "keras.regularizers"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,8 @@ class Imported:
     layers: int
     inputs: list[str]
     outputs: list[str]
+    # Nodes written as another layer that computes the same (an operation layer `x + 3` as a Rescaling).
+    notes: list[str] = field(default_factory=list)
 
 
 def import_model(path: Path) -> Imported:
@@ -74,7 +75,7 @@ def import_model(path: Path) -> Imported:
     converter = _Converter(where, _keras_defaults())
     sequential = config["class_name"] == "Sequential"
     spec = converter.sequential(body) if sequential else converter.functional(body)
-    text = _yaml(spec, path)
+    text = annotate(_yaml(spec, path), converter.notes)
     _verify(text, path)
     names = spec.get("inputs") or [spec["input"]]
     outputs = spec.get("outputs") or [spec["layers"][-1]["name"]]
@@ -84,6 +85,7 @@ def import_model(path: Path) -> Imported:
         layers=len(spec["layers"]),
         inputs=[i.get("name", "input") for i in names],
         outputs=[outputs] if isinstance(outputs, str) else list(outputs),
+        notes=converter.notes,
     )
 
 
@@ -91,6 +93,7 @@ class _Converter:
     def __init__(self, where: str, defaults: dict[str, dict[str, Any]]) -> None:
         self.where = where
         self.defaults = defaults  # Keras's own config of each initializer/regularizer id, to recognise defaults
+        self.notes: list[str] = []  # substitutions made (keras_import_values.rewrite_item)
 
     # ------------------------------------------------------------------------------------------- graphs
 
@@ -148,6 +151,7 @@ class _Converter:
         return spec
 
     def _layer_item(self, item: Any) -> dict[str, Any]:
+        item = rewrite_item(item, self.notes)  # `x + 3` (an operation layer) as the Rescaling it is, and more
         if not isinstance(item, dict) or not isinstance(item.get("class_name"), str):
             raise ModelRefused(self.where, "a layer entry of the model's config is not a Keras layer config")
         name = item.get("name") or (item.get("config") or {}).get("name")
@@ -249,20 +253,10 @@ class _Converter:
             return None  # how the registry writes Keras's default
         return value
 
-    def _object(self, value: dict[str, Any], layer: dict[str, Any], key: str) -> str:
-        """An initializer or regularizer, as the string id a spec writes: only when its config is that id's."""
-        module, cls = value.get("module"), str(value.get("class_name"))
-        identifier = _snake(cls)
+    def _object(self, value: dict[str, Any], layer: dict[str, Any], key: str) -> Any:
+        """An initializer or regularizer: its string id, or a mapping of its arguments (keras_import_values)."""
         label = f"layer {layer['name']!r} ({layer['class_name']}): {key}"
-        if module not in OBJECT_MODULES.values():
-            raise ModelRefused(self.where, f"{label} is a {cls} from {module!r}, which a spec cannot name")
-        if self.defaults.get(identifier) != (value.get("config") or {}):
-            raise ModelRefused(
-                self.where,
-                f"{label} is {cls} with {value.get('config')!r}; a spec names it only with Keras's default "
-                f"settings ({identifier!r})",
-            )
-        return identifier
+        return object_value(value, label, self.where, self.defaults)
 
 
 def _refs(value: Any) -> list[list[Any]]:
@@ -279,10 +273,6 @@ def _same(written: Any, default: Any) -> bool:
     if isinstance(written, list) and not isinstance(default, list) and written:
         return all(v == default for v in written)
     return False
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
 def _model_name(name: Any) -> str:

@@ -18,7 +18,9 @@ OutOpt = Annotated[
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace the file at --out if there is one.")]
 JsonOpt = Annotated[
     bool,
-    typer.Option("--json", help='Print {"spec": PATH or null, "name", "layers", "inputs", "outputs", "text"}.'),
+    typer.Option(
+        "--json", help='Print {"spec": PATH or null, "name", "layers", "inputs", "outputs", "notes", "text"}.'
+    ),
 ]
 
 
@@ -35,6 +37,8 @@ def import_model(
     if out is not None and out.exists() and not overwrite:
         raise UsageError(f"{out} exists: pass --overwrite to replace it, or --out another file")
     imported = run_import(model)
+    for note in imported.notes:  # a node written as another layer that computes the same
+        typer.echo(f"{escape_text(str(model))}: note: {escape_text(note)}", err=True)
     if out is not None:
         artifacts.write_text(out, imported.text)
     if json_output:
@@ -45,6 +49,7 @@ def import_model(
                 "layers": imported.layers,
                 "inputs": imported.inputs,
                 "outputs": imported.outputs,
+                "notes": imported.notes,
                 "text": imported.text,
             }
         )
