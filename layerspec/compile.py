@@ -23,6 +23,7 @@ from layerspec.errors import CompilerBug, Diagnostic, SpecError
 from layerspec.graph import MAX_MODEL_DEPTH, Node
 from layerspec.layers import LayerSpec, Shape, Weight, default_name, format_shape
 from layerspec.layers.base import split_ref
+from layerspec.layers.objects import keras_objects
 from layerspec.shapes import LayerRecord, ModelSummary, check_expectations
 
 # Building and training holds float32 weights, their gradients and two Adam moments: four copies of every
@@ -186,7 +187,7 @@ def _apply(keras: Any, checked: Checked, node: Node, tensors: dict[str, Any], la
 def keras_layer(keras: Any, spec: LayerSpec, name: str) -> Any:
     """The Keras layer of a layer spec, named `name`; a wrapper's nested layers are built first (named as written,
     or after the wrapper: `bi_lstm` for an unnamed LSTM inside `bi`)."""
-    args = {**spec.keras_arguments(), "name": name}
+    args = {**spec.keras_arguments(), **keras_objects(keras, spec), "name": name}
     for key, inner in spec.nested().items():
         args[key] = keras_layer(keras, inner, inner.name or f"{name}_{default_name(inner.type)}")
     return getattr(keras.layers, spec.type)(**args)

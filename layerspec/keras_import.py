@@ -11,7 +11,7 @@ like any other spec before it is returned, so what `import` writes, `check` and 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from layerspec.keras_import_calls import (
     strip_wrapper_names,
     without_keras_own,
 )
+from layerspec.keras_import_values import annotate, object_value, rewrite_item
 from layerspec.layers import REGISTRY, LayerSpec
 from layerspec.run.archive import read_model_config
 
@@ -56,8 +57,6 @@ MEANS_NONE = frozenset({("activation", "linear"), ("data_format", "channels_last
 # Window arguments a person writes as one number when every axis has the same value (3 for [3, 3]).
 WINDOWS = frozenset({"kernel_size", "strides", "dilation_rate", "pool_size", "size"})
 SKIPPED = frozenset({"name", "trainable", "dtype", "build_config"})
-# Keras serialises these objects as {"module", "class_name", "config"}; the spec names them by Keras's string id.
-OBJECT_MODULES = {"initializers": "keras.initializers", "regularizers": "keras.regularizers"}
 
 
 @dataclass(frozen=True)
@@ -67,6 +66,8 @@ class Imported:
     layers: int
     inputs: list[str]
     outputs: list[str]
+    # Nodes written as another layer that computes the same (an operation layer `x + 3` as a Rescaling).
+    notes: list[str] = field(default_factory=list)
 
 
 def import_model(path: Path) -> Imported:
@@ -83,7 +84,7 @@ def import_model(path: Path) -> Imported:
     converter = _Converter(where, _keras_defaults())
     sequential = config["class_name"] == "Sequential"
     spec = converter.sequential(body) if sequential else converter.functional(body)
-    text = _yaml(spec, path)
+    text = annotate(_yaml(spec, path), converter.notes)
     _verify(text, path)
     names = spec.get("inputs") or [spec["input"]]
     outputs = spec.get("outputs") or [spec["layers"][-1]["name"]]
@@ -93,6 +94,7 @@ def import_model(path: Path) -> Imported:
         layers=len(spec["layers"]),
         inputs=[i.get("name", "input") for i in names],
         outputs=[outputs] if isinstance(outputs, str) else list(outputs),
+        notes=converter.notes,
     )
 
 
@@ -100,6 +102,7 @@ class _Converter:
     def __init__(self, where: str, defaults: dict[str, dict[str, Any]]) -> None:
         self.where = where
         self.defaults = defaults  # Keras's own config of each initializer/regularizer id, to recognise defaults
+        self.notes: list[str] = []  # substitutions made (keras_import_values.rewrite_item)
 
     # ------------------------------------------------------------------------------------------- graphs
 
@@ -165,6 +168,7 @@ class _Converter:
         return spec
 
     def _layer_item(self, item: Any) -> dict[str, Any]:
+        item = rewrite_item(item, self.notes)  # `x + 3` (an operation layer) as the Rescaling it is, and more
         if not isinstance(item, dict) or not isinstance(item.get("class_name"), str):
             raise ModelRefused(self.where, "a layer entry of the model's config is not a Keras layer config")
         name = item.get("name") or (item.get("config") or {}).get("name")
@@ -243,20 +247,10 @@ class _Converter:
             return None  # how the registry writes Keras's default
         return value
 
-    def _object(self, value: dict[str, Any], layer: dict[str, Any], key: str) -> str:
-        """An initializer or regularizer, as the string id a spec writes: only when its config is that id's."""
-        module, cls = value.get("module"), str(value.get("class_name"))
-        identifier = _snake(cls)
+    def _object(self, value: dict[str, Any], layer: dict[str, Any], key: str) -> Any:
+        """An initializer or regularizer: its string id, or a mapping of its arguments (keras_import_values)."""
         label = f"layer {layer['name']!r} ({layer['class_name']}): {key}"
-        if module not in OBJECT_MODULES.values():
-            raise ModelRefused(self.where, f"{label} is a {cls} from {module!r}, which a spec cannot name")
-        if self.defaults.get(identifier) != (value.get("config") or {}):
-            raise ModelRefused(
-                self.where,
-                f"{label} is {cls} with {value.get('config')!r}; a spec names it only with Keras's default "
-                f"settings ({identifier!r})",
-            )
-        return identifier
+        return object_value(value, label, self.where, self.defaults)
 
 
 def _refs(value: Any) -> list[list[Any]]:
@@ -275,10 +269,6 @@ def _same(written: Any, default: Any) -> bool:
     return False
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
-
-
 def _model_name(name: Any) -> str:
     text = re.sub(r"[^A-Za-z0-9_.\-]", "_", str(name or "imported"))
     return text if re.match(r"[A-Za-z_]", text) else f"m_{text}"
@@ -292,10 +282,10 @@ def _keras_defaults() -> dict[str, dict[str, Any]]:
     from layerspec.layers import fields
 
     keras = keras_module()
-    initializers = get_args(fields.Initializer)
+    initializers = get_args(fields.InitializerName)
     while any(get_args(i) for i in initializers):  # Literal[Literal[...], "identity"] nests
         initializers = tuple(a for i in initializers for a in (get_args(i) or (i,)))
-    regularizers = [r for r in get_args(get_args(fields.KernelRegularizer2D)[0]) if r]
+    regularizers = list(get_args(fields.KernelRegularizer2DName))
     defaults = {str(i): keras.initializers.get(i).get_config() for i in initializers}
     defaults |= {str(r): keras.regularizers.get(r).get_config() for r in regularizers}
     return defaults

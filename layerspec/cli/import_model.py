@@ -27,7 +27,8 @@ OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace the fil
 JsonOpt = Annotated[
     bool,
     typer.Option(
-        "--json", help='Print {"spec": PATH or null, "name", "layers", "inputs", "outputs", "text", "blocks"}.'
+        "--json",
+        help='Print {"spec": PATH or null, "name", "layers", "inputs", "outputs", "notes", "text", "blocks"}.',
     ),
 ]
 
@@ -49,6 +50,8 @@ def import_model(
     if out is not None and out.exists() and not overwrite:
         raise UsageError(f"{out} exists: pass --overwrite to replace it, or --out another file")
     imported = run_import(model)
+    for note in imported.notes:  # a node written as another layer that computes the same
+        typer.echo(f"{escape_text(str(model))}: note: {escape_text(note)}", err=True)
     text, uses = imported.text, None
     if blocks:
         from layerspec.keras_import_blocks import fold_spec
@@ -66,6 +69,7 @@ def import_model(
                 "layers": imported.layers,
                 "inputs": imported.inputs,
                 "outputs": imported.outputs,
+                "notes": imported.notes,
                 "text": text,
                 "blocks": uses,  # block uses written; null without --blocks
             }

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from layerspec.docs.fields import anchor, field_table, key_paths, nested_models, undocumented
 from layerspec.layers import REGISTRY, LayerSpec
 from layerspec.layers.base import FAMILIES
+from layerspec.layers.objects import OBJECT_SPECS
 from layerspec.spec.models import Spec
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -66,7 +67,7 @@ def _section(
 
 
 def _spec_titles(models: list[type[BaseModel]]) -> dict[str, str]:
-    titles = {model.__name__: model.__name__ for model in models}
+    titles = {model.__name__: model.__name__ for model in [*models, *OBJECT_SPECS]}
     titles["layer entry"] = "Layer types"
     titles.update({model.__name__: name for name, model in REGISTRY.items()})
     return titles
@@ -85,6 +86,21 @@ def _layer_part(link: Callable[[str], str]) -> str:
             continue
         parts.append(f"## Layers: {family}\n")
         parts.extend(_section(name, cls, link, COMMON_LAYER_KEYS, where=_also_written(cls)) for name, cls in members)
+    return "\n".join(parts)
+
+
+def _object_part(link: Callable[[str], str]) -> str:
+    """The initializers and regularizers a layer argument may write as a mapping with their arguments."""
+    parts = [
+        "## Initializers and regularizers\n",
+        "An initializer or regularizer argument (`kernel_initializer`, `kernel_regularizer`, ...) is Keras's string "
+        "id, with Keras's default settings (`he_normal`, `l2`), or, like `train.optimizer`, a mapping of that id "
+        "as `type` and the Keras class's own arguments: `{type: variance_scaling, scale: 2.0, mode: fan_out}`, "
+        "`{type: l2, l2: 0.0001}`. No `seed`: every weight is seeded by `train.seed`.\n",
+    ]
+    parts.extend(
+        _section(cls.__name__, cls, link, ("type",), f"Written `type: {cls.type_id()}`.") for cls in OBJECT_SPECS
+    )
     return "\n".join(parts)
 
 
@@ -117,6 +133,7 @@ def render_spec_page() -> str:
                 (TEMPLATES / "spec.md").read_text(encoding="utf-8"),
                 "## Sections\n",
                 *sections,
+                _object_part(link),
                 _layer_part(link),
             ]
         ).rstrip("\n")
@@ -216,4 +233,4 @@ def undocumented_run_fields() -> list[str]:
 
 def undocumented_spec_fields() -> list[str]:
     """Every field of the spec's models and the layer types that has no description (should be none)."""
-    return undocumented([*spec_models(), *layer_models()])
+    return undocumented([*spec_models(), *layer_models(), *OBJECT_SPECS])

@@ -19,7 +19,7 @@ from layerspec.layers.base import (
 )
 
 # Modules that hold shared code rather than layer types.
-_SHARED = {"base", "calls", "families", "fields", "naming", "refused", "shape_math"}
+_SHARED = {"base", "calls", "families", "fields", "naming", "objects", "refused", "shape_math"}
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     if _module not in _SHARED:

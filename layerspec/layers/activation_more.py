@@ -22,7 +22,7 @@ from layerspec.layers.base import (
     format_shape,
     register,
 )
-from layerspec.layers.fields import Constraint, Finite, Regularizer, VectorInitializer
+from layerspec.layers.fields import AlphaInitializer, Constraint, Finite, Regularizer
 
 SharedAxis = Annotated[int, Field(ge=1, le=64)]
 
@@ -51,7 +51,7 @@ class PReLU(LayerSpec):
         example((5, 7), trainable=False),
     )
     type: Literal["PReLU"] = Field(description="The Keras layer class.")
-    alpha_initializer: Literal[VectorInitializer, "Zeros"] = Field(
+    alpha_initializer: AlphaInitializer = Field(
         default="Zeros", description="Initializer of the learned slopes (a Keras initializer name)."
     )
     alpha_regularizer: Regularizer = Field(default=None, description="Regularizer of the slopes; null for none.")

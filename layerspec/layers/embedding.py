@@ -21,9 +21,7 @@ from layerspec.layers.base import (
     prod_known,
     register,
 )
-from layerspec.layers.fields import Constraint, Finite, PositiveInt, Regularizer, VectorInitializer
-
-EmbeddingInitializer = Literal[VectorInitializer, "uniform", "orthogonal"]
+from layerspec.layers.fields import Constraint, EmbeddingInitializer, Finite, PositiveInt, Regularizer
 
 
 class _Embedding(LayerSpec):

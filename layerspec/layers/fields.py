@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
+
+from layerspec.layers.objects import (
+    INITIALIZERS,
+    KERNEL_INITIALIZERS,
+    KERNEL_REGULARIZERS,
+    REGULARIZERS,
+    VECTOR_INITIALIZERS,
+    KerasObjectSpec,
+    with_arguments,
+)
 
 # Dimensions are bounded by what a tensor dimension can hold; a 10**9-unit Dense layer is still accepted.
 MAX_DIM = 2**31 - 1
@@ -65,7 +75,7 @@ Activation = (
 # Keras's `identity` initializer needs a 2D weight (a Dense kernel) and `orthogonal` one of at least 2D, so
 # convolution kernels take every initializer but identity, and vectors (bias, beta, gamma, moving statistics)
 # neither of them (found by tests/fuzz: Keras refuses the model while building it).
-VectorInitializer = Literal[
+VectorInitializerName = Literal[
     "glorot_uniform",
     "glorot_normal",
     "he_uniform",
@@ -79,13 +89,33 @@ VectorInitializer = Literal[
     "zeros",
     "ones",
 ]
-KernelInitializer = Literal[VectorInitializer, "orthogonal"]
-Initializer = Literal[KernelInitializer, "identity"]
+KernelInitializerName = Literal[VectorInitializerName, "orthogonal"]
+InitializerName = Literal[KernelInitializerName, "identity"]
+
 # Keras's own identifiers: `l1l2` (not `l1_l2`) is what keras.regularizers.get understands. Its orthogonal
 # regularizer needs a 2D tensor and fails when a model with any other weight or output under it trains, so only a
 # Dense kernel takes it (found by tests/fuzz).
-Regularizer = Literal["l1", "l2", "l1l2"] | None
-KernelRegularizer2D = Literal["l1", "l2", "l1l2", "orthogonal_regularizer"] | None
+RegularizerName = Literal["l1", "l2", "l1l2"]
+KernelRegularizer2DName = Literal["l1", "l2", "l1l2", "orthogonal_regularizer"]
+# Each initializer and regularizer is also a mapping with its arguments ({type: variance_scaling, scale: 2.0};
+# layerspec/layers/objects.py); PReLU's default is Keras's own spelling, "Zeros".
+if TYPE_CHECKING:
+    VectorInitializer = str | KerasObjectSpec
+    AlphaInitializer = VectorInitializer
+    EmbeddingInitializer = VectorInitializer
+    KernelInitializer = VectorInitializer
+    Initializer = VectorInitializer
+    Regularizer = str | KerasObjectSpec | None
+    KernelRegularizer2D = Regularizer
+else:
+    VectorInitializer = with_arguments(VectorInitializerName, VECTOR_INITIALIZERS)
+    AlphaInitializer = with_arguments(Literal[VectorInitializerName, "Zeros"], VECTOR_INITIALIZERS)
+    KernelInitializer = with_arguments(KernelInitializerName, KERNEL_INITIALIZERS)
+    # An embedding table is a 2-D weight: Keras's `uniform` alias and orthogonal apply to it.
+    EmbeddingInitializer = with_arguments(Literal[VectorInitializerName, "uniform", "orthogonal"], KERNEL_INITIALIZERS)
+    Initializer = with_arguments(InitializerName, INITIALIZERS)
+    Regularizer = with_arguments(RegularizerName, REGULARIZERS, optional=True)
+    KernelRegularizer2D = with_arguments(KernelRegularizer2DName, KERNEL_REGULARIZERS, optional=True)
 Constraint = Literal["max_norm", "min_max_norm", "non_neg", "unit_norm"] | None
 FillMode = Literal["reflect", "wrap", "constant", "nearest"]
 # RandomRotation, RandomZoom and RandomTranslation take only these two (Keras raises on the others).

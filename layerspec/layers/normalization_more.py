@@ -32,7 +32,8 @@ from layerspec.layers.normalization import Axes, Axis, _Normalization, normalize
 
 NonNegative = Annotated[Finite, Field(ge=0)]
 FeatureAxis = Annotated[int, Field(ge=1, le=64)] | Annotated[int, Field(ge=-64, le=-1)]
-# Keras builds a Normalization without them (an identity until adapt() is called), so this refusal is deliberate.
+# Keras builds a Normalization without them as an identity (mean 0, variance 1) until adapt() runs or its weights
+# are loaded; a spec never runs adapt(), so check warns (layerspec/rules/statistics.py).
 NEEDS_ADAPT = "Keras would learn them with adapt() on data, which a spec cannot run"
 
 
@@ -154,7 +155,9 @@ Statistic = Finite | Annotated[list[Finite], Field(min_length=1, max_length=2**2
 class Normalization(_PerElement):
     """Subtracts `mean` and divides by sqrt(`variance`) per feature (or the reverse, with invert).
 
-    A spec gives the mean and variance: Keras's `adapt()` learns them from data, which a spec cannot run.
+    A spec gives the mean and variance: Keras's `adapt()` learns them from data, which a spec cannot run. Without
+    them (as keras.applications' EfficientNets hold it) the layer passes its input unchanged until its statistics
+    are loaded with the model's weights, and `check` says so.
     """
 
     receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # each position alone (a crop only moves positions)
@@ -166,28 +169,31 @@ class Normalization(_PerElement):
         example(IMAGE, mean=[0.1, 0.2, 0.3, 0.4], variance=[1.0, 2.0, 3.0, 4.0]),
         example((6, 5), axis=1, mean=[0.0] * 6, variance=[1.0] * 6, invert=True),
         example((6, 5), axis=None, mean=2.0, variance=4.0),
+        # Without statistics (EfficientNet's): Keras holds them as non-trainable weights, and a count.
+        example(IMAGE),
+        example((6, 5), axis=[1, 2]),
     )
     type: Literal["Normalization"] = Field(description="The Keras layer class.")
     axis: Axes | None = Field(
         default=-1, description="Axis (or axes) with a mean and variance each; null for one over all values."
     )
     mean: Statistic | None = Field(
-        default=None, description="Mean per feature of the kept axes (or one number for all); required here."
+        default=None,
+        description="Mean per feature of the kept axes (or one number for all); null: weights (0) that only "
+        "loading the model's weights sets.",
     )
     variance: Annotated[list[NonNegative], Field(min_length=1, max_length=2**20)] | NonNegative | None = Field(
-        default=None, description="Variance per feature of the kept axes (or one number for all); required here."
+        default=None,
+        description="Variance per feature of the kept axes (or one number for all); null: weights (1) that only "
+        "loading the model's weights sets.",
     )
     invert: bool = Field(default=False, description="Undo the normalisation instead: x * sqrt(variance) + mean.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
-        if self.mean is None or self.variance is None:
-            raise ShapeError(
-                f"Normalization needs `mean` and `variance`: {NEEDS_ADAPT}; compute them from the training data "
-                "and write both",
-                "mean" if self.mean is None else "variance",
-            )
-        kept = [] if self.axis is None else normalized_axes(self.axis, inputs[0], self.type)
-        size = math.prod(_known(inputs[0], kept, self.type))
+        if (self.mean is None) != (self.variance is None):
+            missing = "mean" if self.mean is None else "variance"
+            raise ShapeError(f"Normalization needs both `mean` and `variance`, or neither: add `{missing}`", missing)
+        size = math.prod(self._features(inputs[0]))
         for field, value in (("mean", self.mean), ("variance", self.variance)):
             if isinstance(value, list) and len(value) != size:
                 raise ShapeError(
@@ -196,3 +202,15 @@ class Normalization(_PerElement):
                     field,
                 )
         return inputs[0]
+
+    def _features(self, shape: Shape) -> tuple[int, ...]:
+        kept = [] if self.axis is None else normalized_axes(self.axis, shape, self.type)
+        return _known(shape, kept, self.type)
+
+    def weights(self, inputs: list[Shape]) -> list[Weight]:
+        """Without statistics Keras holds them as weights (mean 0, variance 1, the count of adapt's samples),
+        set by adapt() or by loading the model's weights; written ones are constants."""
+        if self.mean is not None:
+            return []
+        shape = self._features(inputs[0])
+        return [Weight("mean", shape, False), Weight("variance", shape, False), Weight("count", (), False)]

@@ -133,6 +133,22 @@ def _field(node: Node, names: tuple[str, ...]) -> SourcePath:
     return node.path
 
 
+def _on_pixels(nodes: list[Node]) -> set[str]:
+    """The layers that see the data's values: those reading model inputs only, directly or through preprocessing
+    and augmentation layers. A Rescaling deeper in (MobileNetV3's `x * (1 / 6)`, imported) scales features."""
+    seen: set[str] = set()
+    for node in nodes:  # in graph order: a node's sources come before it
+        layer = node.layer
+        passes = layer is None or layer.input_scale() is not None or layer.family.name in PIXEL_FAMILIES
+        if passes and all(source in seen for source in node.sources):
+            seen.add(node.name)
+    return seen
+
+
+# Layers a pixel passes through and is still a pixel (resized, cropped, flipped, rescaled).
+PIXEL_FAMILIES = ("preprocessing", "augmentation")
+
+
 @rule
 def scaled_once(ctx: Context) -> list[Diagnostic]:
     """A Rescaling that shrinks pixels data.scale already divided: the model sees them scaled twice."""
@@ -145,9 +161,10 @@ def scaled_once(ctx: Context) -> list[Diagnostic]:
     else:
         where = f"by default, in the data: section of line {ctx.loaded.source.locate(('data',), key=True).line}"
     problems = []
+    on_pixels = _on_pixels(ctx.graph.nodes)
     for node in ctx.graph.nodes:
         scale = node.layer.input_scale() if node.layer is not None else None
-        if scale is not None and abs(scale) < 1:
+        if scale is not None and abs(scale) < 1 and node.name in on_pixels:
             problems.append(
                 ctx.warning(
                     node.path,

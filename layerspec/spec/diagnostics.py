@@ -12,9 +12,11 @@ from pydantic_core import ErrorDetails
 from layerspec.errors import Diagnostic, in_file_order
 from layerspec.layers import REGISTRY
 from layerspec.layers.base import ALIASES, layer_names
+from layerspec.layers.objects import BY_TYPE
 from layerspec.layers.refused import REFUSED_TYPES
 from layerspec.spec.blocks import Origin
 from layerspec.spec.keras2 import class_name_hint, tuple_text_hint, unknown_key_hint
+from layerspec.spec.object_errors import object_diagnostic
 from layerspec.spec.yaml_source import SourceMap, SourcePath
 
 # Layer types that run user code or read files: named so the message can say why, never registered.
@@ -186,6 +188,9 @@ class _Translator:
         field = _field_name(path)
         prefix = f"{label}: " if label else ""
         kind, value = error["type"], error.get("input")
+        special = object_diagnostic(error, path, model)  # inside an initializer or regularizer mapping
+        if special is not None:
+            return self.source.diagnostic(special[0], prefix + special[1], key=special[2])
         if kind == "extra_forbidden":
             return self.unknown_key(path, prefix, model)
         if kind == "union_tag_invalid":
@@ -362,9 +367,14 @@ def _existing(value: Any, loc: tuple[Any, ...]) -> SourcePath:
     """The part of a pydantic location that exists in the YAML: union-branch labels (`int`,
     `list[constrained-int]`, the `type` tag) are dropped; a missing key is kept as the last part."""
     path: list[str | int] = []
+    tagged: Any = None
     for part in loc:
-        if isinstance(value, dict) and part == value.get("type") and part in REGISTRY:
-            continue  # the tag of a nested layer's union branch
+        # The tag of a nested layer's (or an initializer's) union branch, skipped once: `{type: l2, l2: 0.1}` has a
+        # key named like its tag.
+        tag = isinstance(value, dict) and part == value.get("type") and (part in REGISTRY or part in BY_TYPE)
+        if tag and value is not tagged:
+            tagged = value
+            continue
         in_list = isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value)
         if (isinstance(value, dict) and part in value) or in_list:
             value = value[part]
