@@ -8,8 +8,7 @@ has that class (layerspec/layers/objects.py). Both are read from the config as d
 layers (`keras.src.ops.numpy.Add`, `Multiply`), which no spec can name. One tensor plus or times one constant is
 what a Rescaling computes (`x * scale + offset`), so such a node is written as a Rescaling and a note names the
 substitution; the rebuilt model's config differs from the original there only. Any other operation layer is
-refused as any class outside keras.layers is. A `training: false` Keras recorded on a call is dropped: it is
-Keras's own default there.
+refused as any class outside keras.layers is.
 """
 
 from __future__ import annotations
@@ -96,25 +95,8 @@ def snake(name: str) -> str:
 
 def rewrite_item(item: Any, notes: list[str]) -> Any:
     """A layer item of the model's config as the importer reads it: an operation layer `x + c` or `x * c` as the
-    Rescaling that computes it (with a note), and a recorded `training: false` dropped (see `_neutral_calls`)."""
-    return _rewrite_operation(_neutral_calls(item), notes)
-
-
-def _neutral_calls(item: Any) -> Any:
-    """The item without the `training: false` Keras 3 records for every call of a layer whose `call` defaults
-    `training` to False (every Dropout in a functional model holds it). It changes nothing: a model called with
-    a training flag (fit, evaluate, predict) passes its own to every layer over the recorded one, and one called
-    without it runs each layer in inference mode anyway. `training: true` is kept, and refused."""
-    nodes = item.get("inbound_nodes") if isinstance(item, dict) else None
-    if not isinstance(nodes, list) or not all(isinstance(node, dict) for node in nodes):
-        return item
-    cleaned = []
-    for node in nodes:
-        kwargs = node.get("kwargs")
-        if isinstance(kwargs, dict) and kwargs.get("training") is False:
-            node = {**node, "kwargs": {k: v for k, v in kwargs.items() if k != "training"}}
-        cleaned.append(node)
-    return {**item, "inbound_nodes": cleaned}
+    Rescaling that computes it (with a note). A recorded `training` is keras_import_calls' to judge."""
+    return _rewrite_operation(item, notes)
 
 
 def _rewrite_operation(item: Any, notes: list[str]) -> Any:

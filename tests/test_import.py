@@ -388,4 +388,4 @@ def test_objects_with_arguments_and_a_recorded_training_false_are_written(tmp_pa
     layers[2]["inbound_nodes"][0]["kwargs"] = {"training": True}
     write_archive(tmp_path / "m.keras", layers)
     training = refused(tmp_path / "m.keras", tmp_path / "out.yaml")
-    assert training.exit_code == 2 and "'drop' (Dropout) is called with ['training']" in training.stderr
+    assert training.exit_code == 2 and "'drop' (Dropout) is called with training=True" in training.stderr

@@ -136,13 +136,6 @@ def test_several_inputs_and_outputs_among_them_states(keras: Any, tmp_path: Path
     assert entries(spec)["joined"]["inputs"] == ["pool", "gru[1]"]
 
 
-def test_mobilenet_v1_round_trips(keras: Any, tmp_path: Path) -> None:
-    model = keras.applications.MobileNet(weights=None, input_shape=(32, 32, 3), classes=10, alpha=0.25)
-    spec, problems = round_trip(model, tmp_path)
-    assert not problems, problems[:10]
-    assert "call" not in entries(spec)["dropout"]  # the training=False Keras recorded itself
-
-
 def test_a_layer_fixed_in_training_mode_is_refused(keras: Any, tmp_path: Path) -> None:
     x = keras.Input((4,))
     model = keras.Model(x, keras.layers.Dropout(0.5, name="mc")(keras.layers.Dense(4)(x), training=True))
