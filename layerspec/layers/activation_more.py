@@ -52,7 +52,8 @@ class PReLU(LayerSpec):
     )
     type: Literal["PReLU"] = Field(description="The Keras layer class.")
     alpha_initializer: AlphaInitializer = Field(
-        default="Zeros", description="Initializer of the learned slopes (a Keras initializer name)."
+        default="Zeros",
+        description="Initializer of the learned slopes (an id, or a mapping with arguments).",
     )
     alpha_regularizer: Regularizer = Field(default=None, description="Regularizer of the slopes; null for none.")
     alpha_constraint: Constraint = Field(

@@ -120,10 +120,12 @@ class _Projected(AttentionBase):
         default=None, description="Each query position attends only to keys fewer than this many positions away."
     )
     kernel_initializer: KernelInitializer = Field(
-        default="glorot_uniform", description="Initializer of the projection kernels (a Keras initializer name)."
+        default="glorot_uniform",
+        description="Initializer of the projection kernels (an id, or a mapping with arguments).",
     )
     bias_initializer: VectorInitializer = Field(
-        default="zeros", description="Initializer of the projection biases (a Keras initializer name)."
+        default="zeros",
+        description="Initializer of the projection biases (an id, or a mapping with arguments).",
     )
     kernel_regularizer: Regularizer = Field(default=None, description="Regularizer of the projection kernels.")
     bias_regularizer: Regularizer = Field(default=None, description="Regularizer of the projection biases.")

@@ -46,10 +46,12 @@ class _ConvLSTM(RecurrentBase):
     recurrent_activation: Activation = Field(default="sigmoid", description="Activation of the gates.")
     # Keras's `identity` initializer needs a 2D weight, and these kernels have the window's axes too.
     kernel_initializer: KernelInitializer = Field(
-        default="glorot_uniform", description="Initializer of the input kernel (a Keras initializer name)."
+        default="glorot_uniform",
+        description="Initializer of the input kernel (an id, or a mapping with arguments).",
     )
     recurrent_initializer: KernelInitializer = Field(
-        default="orthogonal", description="Initializer of the recurrent kernel (a Keras initializer name)."
+        default="orthogonal",
+        description="Initializer of the recurrent kernel (an id, or a mapping with arguments).",
     )
     unit_forget_bias: bool = Field(default=True, description="Whether the forget gate's bias starts at 1.")
 

@@ -71,7 +71,8 @@ class _Conv(LayerSpec):
     activation: Activation = Field(default=None, description="Activation applied to the output.")
     use_bias: bool = Field(default=True, description="Whether to add a bias vector.")
     bias_initializer: VectorInitializer = Field(
-        default="zeros", description="Initializer of the bias vector (a Keras initializer name)."
+        default="zeros",
+        description="Initializer of the bias vector (an id, or a mapping with arguments).",
     )
     bias_regularizer: Regularizer = Field(default=None, description="Regularizer of the bias vector; null for none.")
     activity_regularizer: Regularizer = Field(
@@ -128,7 +129,8 @@ class _FilterConv(_Conv):
     filters: PositiveInt = Field(description="Number of output channels.")
     groups: PositiveInt = Field(default=1, description="Number of groups the channels are split into.")
     kernel_initializer: KernelInitializer = Field(
-        default="glorot_uniform", description="Initializer of the kernel (a Keras initializer name)."
+        default="glorot_uniform",
+        description="Initializer of the kernel (an id, or a mapping with arguments).",
     )
     kernel_regularizer: Regularizer = Field(default=None, description="Regularizer of the kernel; null for none.")
     kernel_constraint: Constraint = Field(
@@ -208,7 +210,8 @@ class _ConvTranspose(_Conv):
         description="Extra size added to one side of the output; must be smaller than the stride.",
     )
     kernel_initializer: KernelInitializer = Field(
-        default="glorot_uniform", description="Initializer of the kernel (a Keras initializer name)."
+        default="glorot_uniform",
+        description="Initializer of the kernel (an id, or a mapping with arguments).",
     )
     kernel_regularizer: Regularizer = Field(default=None, description="Regularizer of the kernel; null for none.")
     kernel_constraint: Constraint = Field(
@@ -289,7 +292,8 @@ class _DepthwiseBase(_Conv):
     padding: ConvPadding = Field(default="valid", description="'valid' (no padding) or 'same'.")
     depth_multiplier: PositiveInt = Field(default=1, description="Output channels per input channel.")
     depthwise_initializer: KernelInitializer = Field(
-        default="glorot_uniform", description="Initializer of the depthwise kernel (a Keras initializer name)."
+        default="glorot_uniform",
+        description="Initializer of the depthwise kernel (an id, or a mapping with arguments).",
     )
     depthwise_regularizer: Regularizer = Field(
         default=None, description="Regularizer of the depthwise kernel; null for none."
@@ -337,7 +341,8 @@ class _Separable(_DepthwiseBase):
 
     filters: PositiveInt = Field(description="Number of output channels of the pointwise step.")
     pointwise_initializer: KernelInitializer = Field(
-        default="glorot_uniform", description="Initializer of the pointwise (1x1) kernel (a Keras initializer name)."
+        default="glorot_uniform",
+        description="Initializer of the pointwise (1x1) kernel (an id, or a mapping with arguments).",
     )
     pointwise_regularizer: Regularizer = Field(
         default=None, description="Regularizer of the pointwise kernel; null for none."

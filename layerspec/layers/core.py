@@ -38,10 +38,12 @@ class Dense(LayerSpec):
     activation: Activation = Field(default=None, description="Activation applied to the output.")
     use_bias: bool = Field(default=True, description="Whether to add a bias vector.")
     kernel_initializer: Initializer = Field(
-        default="glorot_uniform", description="Initializer of the kernel (a Keras initializer name)."
+        default="glorot_uniform",
+        description="Initializer of the kernel (an id, or a mapping with arguments).",
     )
     bias_initializer: VectorInitializer = Field(
-        default="zeros", description="Initializer of the bias vector (a Keras initializer name)."
+        default="zeros",
+        description="Initializer of the bias vector (an id, or a mapping with arguments).",
     )
     kernel_regularizer: KernelRegularizer2D = Field(
         default=None, description="Regularizer of the kernel; null for none."

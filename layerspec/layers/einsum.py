@@ -237,10 +237,12 @@ class EinsumDense(LayerSpec):
         default=None, description="Output axis letters the bias spans (e.g. `d`); null: no bias."
     )
     kernel_initializer: KernelInitializer = Field(
-        default="glorot_uniform", description="Initializer of the kernel (a Keras initializer name)."
+        default="glorot_uniform",
+        description="Initializer of the kernel (an id, or a mapping with arguments).",
     )
     bias_initializer: VectorInitializer = Field(
-        default="zeros", description="Initializer of the bias (a Keras initializer name)."
+        default="zeros",
+        description="Initializer of the bias (an id, or a mapping with arguments).",
     )
     kernel_regularizer: Regularizer = Field(default=None, description="Regularizer of the kernel; null for none.")
     bias_regularizer: Regularizer = Field(default=None, description="Regularizer of the bias; null for none.")

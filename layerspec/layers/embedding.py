@@ -32,7 +32,8 @@ class _Embedding(LayerSpec):
     input_dim: PositiveInt = Field(description="Size of the vocabulary: ids run from 0 to input_dim - 1.")
     output_dim: PositiveInt = Field(description="Length of each embedding vector.")
     embeddings_initializer: EmbeddingInitializer = Field(
-        default="uniform", description="Initializer of the embedding table (a Keras initializer name)."
+        default="uniform",
+        description="Initializer of the embedding table (an id, or a mapping with arguments).",
     )
     embeddings_regularizer: Regularizer = Field(
         default=None, description="Regularizer of the embedding table; null for none."

@@ -81,13 +81,16 @@ class RecurrentBase(LayerSpec):
     activation: Activation = Field(default="tanh", description="Activation of the candidate state.")
     use_bias: bool = Field(default=True, description="Whether to add a bias vector.")
     kernel_initializer: Initializer = Field(
-        default="glorot_uniform", description="Initializer of the input kernel (a Keras initializer name)."
+        default="glorot_uniform",
+        description="Initializer of the input kernel (an id, or a mapping with arguments).",
     )
     recurrent_initializer: Initializer = Field(
-        default="orthogonal", description="Initializer of the recurrent kernel (a Keras initializer name)."
+        default="orthogonal",
+        description="Initializer of the recurrent kernel (an id, or a mapping with arguments).",
     )
     bias_initializer: VectorInitializer = Field(
-        default="zeros", description="Initializer of the bias vector (a Keras initializer name)."
+        default="zeros",
+        description="Initializer of the bias vector (an id, or a mapping with arguments).",
     )
     kernel_regularizer: Regularizer = Field(default=None, description="Regularizer of the input kernel; null for none.")
     recurrent_regularizer: Regularizer = Field(
