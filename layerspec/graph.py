@@ -29,11 +29,16 @@ class Node:
     index: int = -1  # position in the expanded `layers` list; -1 for model inputs
     origin: Origin | None = None
     call_refs: tuple[str, ...] = ()
+    # The names of the nodes this one reads, inputs and call arguments alike (each once): set once here, as every
+    # stage walks them for every node.
+    sources: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
-    @property
-    def sources(self) -> tuple[str, ...]:
-        """The names of the nodes this one reads, inputs and call arguments alike (each once)."""
-        return tuple(dict.fromkeys(split_ref(r)[0] for r in (*self.inputs, *self.call_refs)))
+    def __post_init__(self) -> None:
+        refs = self.inputs
+        sources = refs  # most layers read one name, once
+        if len(refs) != 1 or self.call_refs or refs[0].endswith("]"):
+            sources = tuple(dict.fromkeys(split_ref(r)[0] for r in (*refs, *self.call_refs)))
+        object.__setattr__(self, "sources", sources)
 
     @property
     def type(self) -> str:
@@ -146,54 +151,53 @@ def _resolve_inputs(
         if refs is None:
             refs = [names[i - 1] if i > 0 else input_names[0]]
         refs = [resolve_previous(r, names, input_names[0]) if r.startswith(PREVIOUS_PREFIX) else r for r in refs]
-        call_refs = _call_refs(layer)
         before = len(errors.items)
-        label = f"layers[{origin.use[1]}] ({names[i]})"
+        # Each check is made in line and its message only written when it fails: a large spec has tens of
+        # thousands of entries, nearly all of them right.
         for ref in refs:
-            _check_ref(ref, known, label, (*origin.path, "inputs"), errors, names[i])
-        for argument, written in (layer.call.tensor_refs() if layer.call is not None else {}).items():
-            for ref in written:
-                _check_ref(ref, known, label, (*origin.path, "call", argument), errors, names[i])
-        _check_arity(layer, refs, label, origin, errors)
+            if split_ref(ref)[0] not in known:
+                _unknown_ref(ref, known, origin, (*origin.path, "inputs"), errors, names[i])
+        call_refs: tuple[str, ...] = ()
+        if layer.call is not None:
+            written = layer.call.tensor_refs()
+            call_refs = tuple(ref for refs_of in written.values() for ref in refs_of)
+            for argument, refs_of in written.items():
+                for ref in refs_of:
+                    if split_ref(ref)[0] not in known:
+                        _unknown_ref(ref, known, origin, (*origin.path, "call", argument), errors, names[i])
+        low, high = layer.min_inputs, layer.max_inputs
+        if len(refs) < low or (high is not None and len(refs) > high):
+            _check_arity(layer, refs, f"layers[{origin.use[1]}] ({names[i]})", origin, errors)
         if len(errors.items) > before or isinstance(layer, Unchecked):  # a refused entry: nothing to infer
             broken.add(names[i])
-        nodes.append(Node(names[i], tuple(refs), layer=layer, index=i, origin=origin, call_refs=call_refs))
+        nodes.append(Node(names[i], tuple(refs), layer, None, i, origin, call_refs))
     _check_output_indices(nodes, input_names, errors, broken)
     return nodes, broken
 
 
-def _call_refs(layer: LayerSpec) -> tuple[str, ...]:
-    if layer.call is None:
-        return ()
-    return tuple(ref for refs in layer.call.tensor_refs().values() for ref in refs)
-
-
-def _check_ref(ref: str, known: set[str], label: str, path: SourcePath, errors: _Errors, reader: str) -> None:
-    """`ref` must name a layer of `known`; the suggestion never names the `reader` itself (a cycle)."""
+def _unknown_ref(ref: str, known: set[str], origin: Origin, path: SourcePath, errors: _Errors, reader: str) -> None:
+    """`ref` names no layer of `known`; the suggestion never names the `reader` itself (a cycle)."""
     name, _ = split_ref(ref)
-    if name in known:
-        return
     hint = did_you_mean(name, sorted(known - {reader}))
     where = "" if path[-1] == "inputs" else f" under `call.{path[-1]}`"
     what = "input" if path[-1] == "inputs" else "layer"
-    errors.add(path, f"{label}: unknown {what} {ref!r}{where}{hint}")
+    errors.add(path, f"layers[{origin.use[1]}] ({reader}): unknown {what} {ref!r}{where}{hint}")
 
 
 def _check_output_indices(nodes: list[Node], inputs: list[str], errors: _Errors, broken: set[str]) -> None:
     """`NAME[i]` needs a layer with more than i outputs (an RNN with `return_state`, for instance); a model input
     has one. References to unknown names (already reported) and to refused entries are not judged."""
-    counts = {
-        n.name: n.layer.output_count() for n in nodes if n.layer is not None and not isinstance(n.layer, Unchecked)
-    }
-    counts.update({name: 1 for name in inputs})
+    by_name = {n.name: n for n in nodes}
     for node in nodes:
         assert node.layer is not None
-        called = node.layer.call.tensor_refs() if node.layer.call is not None else {}
-        written: list[tuple[tuple[str, ...], str]] = [(("inputs",), r) for r in node.inputs]
-        written += [(("call", arg), r) for arg, refs in called.items() for r in refs]
+        # Only `NAME[i]` can name a missing output: a plain `NAME` is output 0, which every node has.
+        written: list[tuple[tuple[str, ...], str]] = [(("inputs",), r) for r in node.inputs if r.endswith("]")]
+        if node.call_refs and node.layer.call is not None:
+            called = node.layer.call.tensor_refs()
+            written += [(("call", arg), r) for arg, refs in called.items() for r in refs if r.endswith("]")]
         for where, ref in written:
             name, index = split_ref(ref)
-            count = counts.get(name, 0)
+            count = 1 if name in inputs else _output_count(by_name.get(name))
             if index < count or count == 0:
                 continue
             many = f"{count} outputs ({name}[0] to {name}[{count - 1}])"
@@ -204,6 +208,13 @@ def _check_output_indices(nodes: list[Node], inputs: list[str], errors: _Errors,
                 f"{node.label()}: {ref!r} names output {index} of '{name}', which has {outputs}",
             )
             broken.add(node.name)
+
+
+def _output_count(node: Node | None) -> int:
+    """How many outputs a layer's node has; 0 (not judged) for an unknown name or a refused entry."""
+    if node is None or node.layer is None or isinstance(node.layer, Unchecked):
+        return 0
+    return node.layer.output_count()
 
 
 def _check_arity(layer: LayerSpec, refs: list[str], label: str, origin: Origin, errors: _Errors) -> None:
@@ -228,6 +239,8 @@ def _outputs(loaded: LoadedSpec, names: list[str], errors: _Errors) -> list[str]
 
 def _order(nodes: list[Node], errors: _Errors) -> list[Node]:
     """A topological order that keeps the spec's order wherever the graph allows it."""
+    if _in_order(nodes):  # the usual case, and then the order below is the spec's own
+        return nodes
     position = {n.name: i for i, n in enumerate(nodes)}
     waiting = {n.name: len(n.sources) for n in nodes}
     readers: dict[str, list[Node]] = {}
@@ -247,6 +260,17 @@ def _order(nodes: list[Node], errors: _Errors) -> list[Node]:
     if len(ordered) < len(nodes):
         _report_cycle(nodes, errors)
     return ordered
+
+
+def _in_order(nodes: list[Node]) -> bool:
+    """Whether every node reads only nodes listed before it."""
+    seen: set[str] = set()
+    for node in nodes:
+        for source in node.sources:
+            if source not in seen:
+                return False
+        seen.add(node.name)
+    return True
 
 
 def _report_cycle(nodes: list[Node], errors: _Errors) -> None:

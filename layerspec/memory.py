@@ -120,7 +120,8 @@ def kept_bytes(record: LayerRecord, layer: LayerSpec | None, size: int | None, r
     """What the backward pass keeps of one example's output of this layer (see the module's docstring)."""
     if size is None or (layer is not None and layer.type in VIEWS):
         return None if size is None else 0
-    activation = getattr(layer, "activation", None) if layer is not None else None
+    # The field's value where the type has one (a missing attribute costs pydantic a slow lookup per layer).
+    activation = layer.__dict__.get("activation") if layer is not None else None
     before = size if layer is not None and layer.type != "Activation" and activation not in FROM_OUTPUT else 0
     reads_own = layer is not None and (layer.family.name in READS_OUTPUT or activation not in (None, "linear"))
     return (size if read_again or reads_own else 0) + before

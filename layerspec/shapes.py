@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -30,19 +31,17 @@ class LayerRecord:
     output_shapes: tuple[Shape, ...] = ()
     # References among the call arguments (an RNN's initial state): drawn, but not in `check --json`'s `inputs`.
     call_inputs: tuple[str, ...] = ()
+    # Counted once from `weights` (the record is frozen): the table, the totals and the memory estimate read them
+    # for every layer, and a cached_property costs more than the sum of a layer's few weights.
+    params: int = dataclasses.field(init=False, repr=False, compare=False)
+    trainable_params: int = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.output_shapes or self.output_shapes[0] != self.output_shape:
             object.__setattr__(self, "output_shapes", (self.output_shape, *self.output_shapes[1:]))
-
-    # Cached, as the record is frozen: the table and the totals read them several times per layer.
-    @cached_property
-    def params(self) -> int:
-        return sum(w.size for w in self.weights)
-
-    @cached_property
-    def trainable_params(self) -> int:
-        return sum(w.size for w in self.weights if w.trainable)
+        weights = self.weights
+        object.__setattr__(self, "params", sum(w.size for w in weights) if weights else 0)
+        object.__setattr__(self, "trainable_params", sum(w.size for w in weights if w.trainable) if weights else 0)
 
     @property
     def non_trainable_params(self) -> int:

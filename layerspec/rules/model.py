@@ -3,9 +3,11 @@ output cannot depend on their input."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from layerspec.errors import Diagnostic
 from layerspec.graph import Node
-from layerspec.layers import Shape, format_shape
+from layerspec.layers import LayerSpec, Shape, format_shape
 from layerspec.layers.base import FAILS_WHEN_RUN, split_ref
 from layerspec.rules.base import Context, rule
 from layerspec.spec.yaml_source import SourcePath
@@ -160,10 +162,23 @@ def scaled_once(ctx: Context) -> list[Diagnostic]:
     return problems
 
 
-def _integer_output(layer: object) -> bool:
+_DECLARED: dict[tuple[type[Any], str], Any] = {}
+
+
+def _declared(cls: type[Any], name: str) -> Any:
+    """What a layer class declares as `name`, or None: asked of each class once, as asking a pydantic model for an
+    attribute it lacks is slow and these rules ask it of every layer."""
+    key = (cls, name)
+    if key not in _DECLARED:
+        _DECLARED[key] = getattr(cls, name, None)
+    return _DECLARED[key]
+
+
+def _integer_output(layer: LayerSpec | None) -> bool:
     """Whether a layer gives integers (a type with an `integer_output` method, e.g. HashedCrossing in int mode)."""
-    method = getattr(layer, "integer_output", None)
-    return callable(method) and bool(method())
+    if not callable(_declared(type(layer), "integer_output")):
+        return False
+    return bool(layer.integer_output())  # type: ignore[union-attr]
 
 
 @rule
@@ -175,7 +190,7 @@ def reads_integers(ctx: Context) -> list[Diagnostic]:
     graph, errors = ctx.graph, []
     dtypes = {n.name: n.input_spec.dtype for n in graph.input_nodes if n.input_spec is not None}
     for node in graph.nodes:
-        if node.layer is None or not getattr(node.layer, "reads_integers", False):
+        if node.layer is None or not _declared(type(node.layer), "reads_integers"):
             continue
         for ref in node.inputs:
             dtype = dtypes.get(ref) or (
