@@ -7,6 +7,7 @@ import gc
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import yaml
 
@@ -21,6 +22,24 @@ _FLOAT = re.compile(
 
 class _CoreResolver(yaml.resolver.BaseResolver):
     """YAML 1.2 core-schema resolution of plain scalars (PyYAML implements YAML 1.1)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # The tag of a plain scalar depends only on its text (no path resolvers are added), and a document repeats
+        # a few texts (`ReLU`, `inputs`, `3`) over and over: each text is matched against the patterns once.
+        self._scalar_tags: dict[str, str] = {}
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        if self.yaml_path_resolvers:
+            return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call, no-any-return]
+        if kind is yaml.MappingNode:
+            return self.DEFAULT_MAPPING_TAG
+        if kind is not yaml.ScalarNode or not implicit[0]:
+            return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call, no-any-return]
+        tag = self._scalar_tags.get(value)
+        if tag is None:
+            tag = self._scalar_tags[value] = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+        return tag
 
 
 for _tag, _regexp, _first in (

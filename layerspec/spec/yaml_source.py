@@ -157,7 +157,8 @@ class _Converter:
     def mapping(self, node: MappingNode, path: SourcePath) -> dict[str, Any]:
         result: dict[str, Any] = {}
         first_seen: dict[str, Node] = {}
-        keys = self.source.keys
+        keys, values = self.source.keys, self.source.values
+        shallow = len(path) < MAX_DEPTH  # a child's path is one longer
         for key_node, value_node in node.value:
             self.count += 1
             if not isinstance(key_node, ScalarNode):
@@ -177,7 +178,15 @@ class _Converter:
             first_seen[key] = key_node
             child = (*path, key)
             keys[child] = _mark(key_node)
-            result[key] = self.convert(value_node, child)
+            if type(value_node) is ScalarNode and value_node.tag == _STR and shallow and self.count < MAX_NODES:
+                # What `convert` does for the commonest value, a plain string, without the call: a large spec
+                # has one per layer at least.
+                self.count += 1
+                if child not in values:
+                    values[child] = _mark(value_node)
+                result[key] = str(value_node.value)
+            else:
+                result[key] = self.convert(value_node, child)
         return result
 
     def scalar(self, node: ScalarNode) -> Any:
