@@ -17,7 +17,9 @@ from layerspec.spec.partial import Unchecked
 from layerspec.spec.yaml_source import SourcePath
 
 
-@dataclass(frozen=True)
+# Not frozen (treat it as read-only): one is made per layer, and a frozen dataclass's __init__ costs several
+# times more (a 60,000-layer spec spends a tenth of a second more in them).
+@dataclass
 class Node:
     """A model input or a layer, with the references it reads: `inputs` as written (`NAME` or `NAME[i]`, the i-th
     output of a layer), and `call_refs`, the references among its call arguments (`call: {initial_state: ...}`)."""
@@ -38,7 +40,7 @@ class Node:
         sources = refs  # most layers read one name, once
         if len(refs) != 1 or self.call_refs or refs[0].endswith("]"):
             sources = tuple(dict.fromkeys(split_ref(r)[0] for r in (*refs, *self.call_refs)))
-        object.__setattr__(self, "sources", sources)
+        self.sources = sources
 
     @property
     def type(self) -> str:

@@ -14,7 +14,9 @@ from layerspec.layers.base import INPUT, Family, split_ref
 from layerspec.receptive import UNKNOWN, ReceptiveField, input_field, largest, layer_field
 
 
-@dataclass(frozen=True)
+# Not frozen (treat it as read-only): one is made per layer, and a frozen dataclass's __init__ costs several
+# times more (a 60,000-layer spec spends a tenth of a second more in them).
+@dataclass
 class LayerRecord:
     """What one node of the model is: the figures `check` prints and `build` proves."""
 
@@ -31,17 +33,17 @@ class LayerRecord:
     output_shapes: tuple[Shape, ...] = ()
     # References among the call arguments (an RNN's initial state): drawn, but not in `check --json`'s `inputs`.
     call_inputs: tuple[str, ...] = ()
-    # Counted once from `weights` (the record is frozen): the table, the totals and the memory estimate read them
+    # Counted once from `weights`: the table, the totals and the memory estimate read them
     # for every layer, and a cached_property costs more than the sum of a layer's few weights.
     params: int = dataclasses.field(init=False, repr=False, compare=False)
     trainable_params: int = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.output_shapes or self.output_shapes[0] != self.output_shape:
-            object.__setattr__(self, "output_shapes", (self.output_shape, *self.output_shapes[1:]))
+            self.output_shapes = (self.output_shape, *self.output_shapes[1:])
         weights = self.weights
-        object.__setattr__(self, "params", sum(w.size for w in weights) if weights else 0)
-        object.__setattr__(self, "trainable_params", sum(w.size for w in weights if w.trainable) if weights else 0)
+        self.params = sum(w.size for w in weights) if weights else 0
+        self.trainable_params = sum(w.size for w in weights if w.trainable) if weights else 0
 
     @property
     def non_trainable_params(self) -> int:
