@@ -303,8 +303,9 @@ def integer_inputs(graph: Graph) -> list[Diagnostic]:
     for node in graph.nodes:
         if node.layer is None:
             continue
-        kind = node.layer.input_kind()
-        for ref in dict.fromkeys(split_ref(r)[0] for r in node.inputs):
+        kind, inputs = node.layer.input_kind(), node.inputs
+        plain = len(inputs) == 1 and not inputs[0].endswith("]")  # most layers: one name, spared the generator
+        for ref in inputs if plain else dict.fromkeys(split_ref(r)[0] for r in inputs):
             dtype = dtypes.get(ref, "float32")  # every layer outputs its float compute dtype
             is_float = dtype.startswith(("float", "bfloat"))
             if (kind == "float" and not is_float) or dtype in node.layer.refused_dtypes:
@@ -360,7 +361,13 @@ def too_deep(graph: Graph) -> list[Diagnostic]:
     depth: dict[str, int] = {}
     first: Node | None = None
     for node in graph.nodes:  # in evaluation order, so every input's depth is known
-        depth[node.name] = 0 if node.layer is None else 1 + max((depth.get(r, 0) for r in node.sources), default=0)
+        sources = node.sources
+        if node.layer is None:
+            depth[node.name] = 0
+        elif len(sources) == 1:  # most layers (spared the generator)
+            depth[node.name] = 1 + depth.get(sources[0], 0)
+        else:
+            depth[node.name] = 1 + max((depth.get(r, 0) for r in sources), default=0)
         if first is None and depth[node.name] > MAX_MODEL_DEPTH:
             first = node
     if first is None:

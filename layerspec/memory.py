@@ -112,9 +112,9 @@ def optimizer_slots(train: TrainSpec) -> int:
 
 def output_bytes(record: LayerRecord, layer: LayerSpec | None, dtype_bytes: int, input_bytes: int) -> int | None:
     """One example's output of a layer (a model input: in its own dtype); None when a size is unknown."""
-    if any(d is None for d in record.output_shape):
+    if None in record.output_shape:
         return None
-    elements = math.prod(d for d in record.output_shape if d is not None)
+    elements = math.prod(record.output_shape)  # type: ignore[arg-type]  # no None left
     return elements * (input_bytes if layer is None else dtype_bytes)
 
 
@@ -155,10 +155,11 @@ def estimate(
     dtype = compute_dtype(train)
     read_again = _read_again(summary, layers)
     per_layer = []
+    dtypes, dtype_bytes = input_dtypes or {}, DTYPE_BYTES[dtype]
     for record in summary.layers:
         layer = layers.get(record.name)
-        input_bytes = DTYPE_BYTES[(input_dtypes or {}).get(record.name, "float32")]
-        size = output_bytes(record, layer, DTYPE_BYTES[dtype], input_bytes)
+        input_bytes = DTYPE_BYTES[dtypes.get(record.name, "float32")]
+        size = output_bytes(record, layer, dtype_bytes, input_bytes)
         per_layer.append(LayerMemory(record.name, size, kept_bytes(record, layer, size, record.name in read_again)))
     kept = [m.kept_bytes for m in per_layer]
     sizes = [m.activation_bytes for m in per_layer]

@@ -119,9 +119,10 @@ def infer(graph: Graph) -> ModelSummary:
     for node in graph.nodes:
         if any(name not in shapes for name in node.sources):
             continue
-        inputs = [_shape_of(ref, shapes) for ref in node.inputs]
+        refs = [split_ref(ref) for ref in node.inputs]
+        inputs = [shapes[name][index] for name, index in refs]
         try:
-            record = _infer_node(node, inputs, shapes, [fields[split_ref(r)[0]] for r in node.inputs])
+            record = _infer_node(node, inputs, shapes, [fields[name] for name, _ in refs])
         except ShapeError as exc:
             errors.append(_shape_diagnostic(graph, node, exc, inputs))
             continue
