@@ -295,6 +295,8 @@ def integer_inputs(graph: Graph) -> list[Diagnostic]:
     """Layers whose input has the wrong kind of dtype: an integer or boolean model input (or a layer's integer
     output, LayerSpec.output_dtype) read by a layer that computes on floats (unless it casts, LayerSpec.casts_input,
     and the dtype is not one it refuses), or floats read by an embedding (integer ids)."""
+    if _floats_only(graph):
+        return []
     errors = _Errors(graph.loaded)
     dtypes: dict[str, str] = {n.name: n.input_spec.dtype for n in graph.input_nodes if n.input_spec is not None}
     dtypes.update(
@@ -322,6 +324,19 @@ def integer_inputs(graph: Graph) -> list[Diagnostic]:
                     "input of integer dtype, e.g. `input: {shape: [120], dtype: int32}`",
                 )
     return errors.items
+
+
+def _floats_only(graph: Graph) -> bool:
+    """Whether every tensor is float and every layer computes on floats: every model input is float, and no layer
+    type has its own `input_kind` or `output_dtype` or refuses a dtype, so `integer_inputs` has nothing to find."""
+    inputs = [n.input_spec.dtype for n in graph.input_nodes if n.input_spec is not None]
+    if not all(dtype.startswith(("float", "bfloat")) for dtype in inputs):
+        return False
+    types = {type(n.layer) for n in graph.nodes if n.layer is not None}
+    return all(
+        cls.input_kind is LayerSpec.input_kind and cls.output_dtype is LayerSpec.output_dtype and not cls.refused_dtypes
+        for cls in types
+    )
 
 
 def unreachable(graph: Graph) -> list[Diagnostic]:

@@ -174,6 +174,13 @@ def _declared(cls: type[Any], name: str) -> Any:
     return _DECLARED[key]
 
 
+def _any_declares(ctx: Context, name: str) -> bool:
+    """Whether any layer type of the model declares `name`: the rules about integers look no further otherwise."""
+    assert ctx.graph is not None
+    types = {type(node.layer) for node in ctx.graph.nodes if node.layer is not None}
+    return any(_declared(cls, name) for cls in types)
+
+
 def _integer_output(layer: LayerSpec | None) -> bool:
     """Whether a layer gives integers (a type with an `integer_output` method, e.g. HashedCrossing in int mode)."""
     if not callable(_declared(type(layer), "integer_output")):
@@ -188,6 +195,8 @@ def reads_integers(ctx: Context) -> list[Diagnostic]:
     if ctx.graph is None:
         return []
     graph, errors = ctx.graph, []
+    if not _any_declares(ctx, "reads_integers"):
+        return []
     dtypes = {n.name: n.input_spec.dtype for n in graph.input_nodes if n.input_spec is not None}
     for node in graph.nodes:
         if node.layer is None or not _declared(type(node.layer), "reads_integers"):
@@ -212,6 +221,8 @@ def integer_output_read(ctx: Context) -> list[Diagnostic]:
     """A layer's integer output (HashedCrossing's bin indices) read by a layer that does not cast its input: the
     same rule as for integer model inputs (layerspec.graph.integer_inputs)."""
     if ctx.graph is None:
+        return []
+    if not _any_declares(ctx, "integer_output"):
         return []
     graph, errors = ctx.graph, []
     for node in graph.nodes:

@@ -110,7 +110,10 @@ class SourceMap:
 
 
 def _mark(node: Node) -> Mark:
-    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+    start = node.start_mark
+    # tuple.__new__ rather than Mark(...): one is made for every key and value, and the NamedTuple's own
+    # __new__ is a Python function.
+    return tuple.__new__(Mark, (start.line + 1, start.column + 1))
 
 
 @dataclass
