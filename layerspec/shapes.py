@@ -83,9 +83,9 @@ class ModelSummary:
 
     @property
     def non_trainable_params(self) -> int:
-        return sum(r.non_trainable_params for r in self.layers)
+        return self.params - self.trainable_params  # the sum of each layer's difference
 
-    @property
+    @cached_property
     def macs(self) -> int:
         return sum(r.macs for r in self.layers)
 
