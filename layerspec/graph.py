@@ -137,7 +137,8 @@ def _layer_names(loaded: LoadedSpec, taken: set[str], errors: _Errors) -> list[s
                 f"duplicate layer name '{layer.name}' (also used by {where}): names must be unique, rename one of them",
             )
         first.setdefault(layer.name, i)
-    nested = [construction_order(layer) for layer in layers]
+    # Only a wrapper holds layers (the base type's `nested` holds none): the others are not asked, one by one.
+    nested = [construction_order(layer) if type(layer).nested is not LayerSpec.nested else [] for layer in layers]
     return layer_names([(layer.type, layer.name) for layer in layers], taken, nested)
 
 

@@ -117,12 +117,18 @@ def infer(graph: Graph) -> ModelSummary:
     records: list[LayerRecord] = []
     errors: list[Diagnostic] = []
     for node in graph.nodes:
-        if any(name not in shapes for name in node.sources):
-            continue
-        refs = [split_ref(ref) for ref in node.inputs]
-        inputs = [shapes[name][index] for name, index in refs]
+        refs = node.inputs
+        if len(refs) == 1 and not node.call_refs and not refs[0].endswith("]"):  # most layers: one plain name
+            if refs[0] not in shapes:
+                continue
+            inputs, read = [shapes[refs[0]][0]], [fields[refs[0]]]
+        else:
+            if any(name not in shapes for name in node.sources):
+                continue
+            split = [split_ref(ref) for ref in refs]
+            inputs, read = [shapes[name][index] for name, index in split], [fields[name] for name, _ in split]
         try:
-            record = _infer_node(node, inputs, shapes, [fields[name] for name, _ in refs])
+            record = _infer_node(node, inputs, shapes, read)
         except ShapeError as exc:
             errors.append(_shape_diagnostic(graph, node, exc, inputs))
             continue

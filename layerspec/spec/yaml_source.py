@@ -16,18 +16,17 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from layerspec.errors import Diagnostic, SpecError
-from layerspec.files import FileRefused, read_limited
+from layerspec.spec.spec_file import MAX_FILE_BYTES as MAX_FILE_BYTES  # re-exported
+from layerspec.spec.spec_file import read_text as read_text  # re-exported
 from layerspec.spec.yaml_errors import yaml_error_diagnostics
 from layerspec.spec.yaml_loaders import BOOL, TAG, PureLoader, c_loader, collection_paused
 
-MAX_FILE_BYTES = 4 * 1024 * 1024
 # Values after alias expansion: a "billion laughs" document is measured on the composed (shared) nodes and
 # refused before anything is expanded, so time and memory stay flat.
 MAX_NODES = 200_000
@@ -125,6 +124,8 @@ class _Converter:
     count: int = 0
     pruned: bool = False
     active: set[int] = field(default_factory=set)
+    # Whether the document may hold aliases; without them it is a tree, and no node can contain itself.
+    aliases: bool = True
 
     def error(self, node: Node, message: str) -> None:
         mark = _mark(node)
@@ -145,17 +146,22 @@ class _Converter:
             return None
         if type(node) is ScalarNode:  # never `active`: a scalar contains nothing
             return self.scalar(node)
+        if not self.aliases:
+            return self.collection(node, path)
         if id(node) in self.active:
             self.error(node, "a YAML alias refers to a node that contains it (a recursive structure)")
             return None
         self.active.add(id(node))
         try:
-            if isinstance(node, SequenceNode):
-                return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
-            assert isinstance(node, MappingNode)
-            return self.mapping(node, path)
+            return self.collection(node, path)
         finally:
             self.active.discard(id(node))
+
+    def collection(self, node: Node, path: SourcePath) -> Any:
+        if isinstance(node, SequenceNode):
+            return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+        assert isinstance(node, MappingNode)
+        return self.mapping(node, path)
 
     def mapping(self, node: MappingNode, path: SourcePath) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -245,30 +251,6 @@ class _TooDeep(Exception):
         self.node = node
 
 
-def read_text(path: Path) -> str:
-    """Read a spec file as UTF-8, turning every way of failing into a SpecError.
-
-    A FIFO, a device, a directory or an oversized file is refused without reading past the size limit.
-    """
-    name = str(path)
-    try:
-        data = read_limited(path, MAX_FILE_BYTES, "a spec file")
-    except FileRefused as exc:
-        raise SpecError.single(name, exc.reason) from None
-    except FileNotFoundError:
-        raise SpecError.single(name, "no such file") from None
-    except OSError as exc:
-        raise SpecError.single(name, f"cannot read the file: {exc.strerror or exc}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise SpecError.single(
-            name, f"the file is not valid UTF-8 (byte 0x{data[exc.start]:02x}); save it as UTF-8", line, col
-        ) from None
-
-
 @dataclass(frozen=True)
 class ParsedYaml:
     """A document's plain values, where each was written, and the problems that did not stop the reading.
@@ -350,7 +332,7 @@ def _converted(root: Node, converter: _Converter, aliases: bool) -> Any:
 
 
 def _convert_root(root: Node, source: SourceMap, aliases: bool = True) -> ParsedYaml:
-    converter = _Converter(source)
+    converter = _Converter(source, aliases=aliases)
     try:
         value = _converted(root, converter, aliases)
     except _TooLarge as exc:
