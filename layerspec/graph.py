@@ -34,13 +34,14 @@ class Node:
     # The names of the nodes this one reads, inputs and call arguments alike (each once): set once here, as every
     # stage walks them for every node.
     sources: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    # Whether the node reads exactly one name, its first output, and nothing under `call:` (most layers): the
+    # stages take a shorter way for these.
+    plain: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         refs = self.inputs
-        sources = refs  # most layers read one name, once
-        if len(refs) != 1 or self.call_refs or refs[0].endswith("]"):
-            sources = tuple(dict.fromkeys(split_ref(r)[0] for r in (*refs, *self.call_refs)))
-        self.sources = sources
+        self.plain = len(refs) == 1 and not self.call_refs and not refs[0].endswith("]")
+        self.sources = refs if self.plain else tuple(dict.fromkeys(split_ref(r)[0] for r in (*refs, *self.call_refs)))
 
     @property
     def type(self) -> str:
@@ -190,8 +191,9 @@ def _unknown_ref(ref: str, known: set[str], origin: Origin, path: SourcePath, er
 def _check_output_indices(nodes: list[Node], inputs: list[str], errors: _Errors, broken: set[str]) -> None:
     """`NAME[i]` needs a layer with more than i outputs (an RNN with `return_state`, for instance); a model input
     has one. References to unknown names (already reported) and to refused entries are not judged."""
-    by_name = {n.name: n for n in nodes}
-    for node in nodes:
+    indexed = [n for n in nodes if not n.plain]
+    by_name = {n.name: n for n in nodes} if indexed else {}
+    for node in indexed:
         assert node.layer is not None
         # Only `NAME[i]` can name a missing output: a plain `NAME` is output 0, which every node has.
         written: list[tuple[tuple[str, ...], str]] = [(("inputs",), r) for r in node.inputs if r.endswith("]")]
@@ -307,8 +309,7 @@ def integer_inputs(graph: Graph) -> list[Diagnostic]:
         if node.layer is None:
             continue
         kind, inputs = node.layer.input_kind(), node.inputs
-        plain = len(inputs) == 1 and not inputs[0].endswith("]")  # most layers: one name, spared the generator
-        for ref in inputs if plain else dict.fromkeys(split_ref(r)[0] for r in inputs):
+        for ref in inputs if node.plain else dict.fromkeys(split_ref(r)[0] for r in inputs):
             dtype = dtypes.get(ref, "float32")  # every layer outputs its float compute dtype
             is_float = dtype.startswith(("float", "bfloat"))
             if (kind == "float" and not is_float) or dtype in node.layer.refused_dtypes:

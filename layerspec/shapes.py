@@ -118,7 +118,7 @@ def infer(graph: Graph) -> ModelSummary:
     errors: list[Diagnostic] = []
     for node in graph.nodes:
         refs = node.inputs
-        if len(refs) == 1 and not node.call_refs and not refs[0].endswith("]"):  # most layers: one plain name
+        if node.plain:  # most layers: one name, its first output
             if refs[0] not in shapes:
                 continue
             inputs, read = [shapes[refs[0]][0]], [fields[refs[0]]]
