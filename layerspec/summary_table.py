@@ -42,7 +42,8 @@ def render_summary(summary: ModelSummary, *, shares: bool = False) -> str:
         cell = cells.get(r.field)
         row.append(cell if cell is not None else cells.setdefault(r.field, field_cell(r.field)))
         rows.append(row)
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(headers)
+    widths = [max(len(h), *map(len, column)) for h, column in zip(headers, columns, strict=True)]
     total_width = sum(widths) + 3 * (len(widths) - 1)
 
     # One format for every row (the first two columns left-aligned, the figures right-aligned): a large spec's
