@@ -17,7 +17,9 @@ from layerspec.spec.partial import Unchecked
 from layerspec.spec.yaml_source import SourcePath
 
 
-@dataclass(frozen=True)
+# Not frozen (treat it as read-only): one is made per layer, and a frozen dataclass's __init__ costs several
+# times more (a 60,000-layer spec spends a tenth of a second more in them).
+@dataclass
 class Node:
     """A model input or a layer, with the references it reads: `inputs` as written (`NAME` or `NAME[i]`, the i-th
     output of a layer), and `call_refs`, the references among its call arguments (`call: {initial_state: ...}`)."""
@@ -30,13 +32,22 @@ class Node:
     origin: Origin | None = None
     call_refs: tuple[str, ...] = ()
     shares: str | None = None  # for another call of a shared layer (`share: NAME`), the layer's own entry
+    # The names of the nodes this one reads, inputs and call arguments alike (each once; another call of a shared
+    # layer also reads the layer's own entry, which makes its weights): set once here, as every stage walks them
+    # for every node.
+    sources: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    # Whether the node reads exactly one name, its first output, and nothing under `call:` (most layers): the
+    # stages take a shorter way for these.
+    plain: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def sources(self) -> tuple[str, ...]:
-        """The names of the nodes this one reads, inputs and call arguments alike (each once); another call of a
-        shared layer comes after the layer's own entry, which makes its weights."""
-        shared = (self.shares,) if self.shares is not None else ()
-        return tuple(dict.fromkeys((*(split_ref(r)[0] for r in (*self.inputs, *self.call_refs)), *shared)))
+    def __post_init__(self) -> None:
+        refs = self.inputs
+        self.plain = len(refs) == 1 and not self.call_refs and not refs[0].endswith("]") and self.shares is None
+        if self.plain:
+            self.sources = refs
+        else:
+            shared = (self.shares,) if self.shares is not None else ()
+            self.sources = tuple(dict.fromkeys((*(split_ref(r)[0] for r in (*refs, *self.call_refs)), *shared)))
 
     @property
     def type(self) -> str:
@@ -133,7 +144,8 @@ def _layer_names(loaded: LoadedSpec, taken: set[str], errors: _Errors) -> list[s
                 f"duplicate layer name '{layer.name}' (also used by {where}): names must be unique, rename one of them",
             )
         first.setdefault(layer.name, i)
-    nested = [construction_order(layer) for layer in layers]
+    # Only a wrapper holds layers (the base type's `nested` holds none): the others are not asked, one by one.
+    nested = [construction_order(layer) if type(layer).nested is not LayerSpec.nested else [] for layer in layers]
     return layer_names([(layer.type, layer.name) for layer in layers], taken, nested)
 
 
@@ -149,57 +161,55 @@ def _resolve_inputs(
         if refs is None:
             refs = [names[i - 1] if i > 0 else input_names[0]]
         refs = [resolve_previous(r, names, input_names[0]) if r.startswith(PREVIOUS_PREFIX) else r for r in refs]
-        call_refs = _call_refs(layer)
         before = len(errors.items)
-        label = f"layers[{origin.use[1]}] ({names[i]})"
+        # Each check is made in line and its message only written when it fails: a large spec has tens of
+        # thousands of entries, nearly all of them right.
         for ref in refs:
-            _check_ref(ref, known, label, (*origin.path, "inputs"), errors, names[i])
-        for argument, written in (layer.call.tensor_refs() if layer.call is not None else {}).items():
-            for ref in written:
-                _check_ref(ref, known, label, (*origin.path, "call", argument), errors, names[i])
-        _check_arity(layer, refs, label, origin, errors)
+            if split_ref(ref)[0] not in known:
+                _unknown_ref(ref, known, origin, (*origin.path, "inputs"), errors, names[i])
+        call_refs: tuple[str, ...] = ()
+        if layer.call is not None:
+            written = layer.call.tensor_refs()
+            call_refs = tuple(ref for refs_of in written.values() for ref in refs_of)
+            for argument, refs_of in written.items():
+                for ref in refs_of:
+                    if split_ref(ref)[0] not in known:
+                        _unknown_ref(ref, known, origin, (*origin.path, "call", argument), errors, names[i])
+        low, high = layer.min_inputs, layer.max_inputs
+        if len(refs) < low or (high is not None and len(refs) > high):
+            _check_arity(layer, refs, f"layers[{origin.use[1]}] ({names[i]})", origin, errors)
         if len(errors.items) > before or isinstance(layer, Unchecked):  # a refused entry: nothing to infer
             broken.add(names[i])
-        shares = loaded.shares.get(names[i])
-        nodes.append(
-            Node(names[i], tuple(refs), layer=layer, index=i, origin=origin, call_refs=call_refs, shares=shares)
-        )
+        shares = loaded.shares.get(names[i]) if loaded.shares else None
+        nodes.append(Node(names[i], tuple(refs), layer, None, i, origin, call_refs, shares))
     _check_output_indices(nodes, input_names, errors, broken)
     return nodes, broken
 
 
-def _call_refs(layer: LayerSpec) -> tuple[str, ...]:
-    if layer.call is None:
-        return ()
-    return tuple(ref for refs in layer.call.tensor_refs().values() for ref in refs)
-
-
-def _check_ref(ref: str, known: set[str], label: str, path: SourcePath, errors: _Errors, reader: str) -> None:
-    """`ref` must name a layer of `known`; the suggestion never names the `reader` itself (a cycle)."""
+def _unknown_ref(ref: str, known: set[str], origin: Origin, path: SourcePath, errors: _Errors, reader: str) -> None:
+    """`ref` names no layer of `known`; the suggestion never names the `reader` itself (a cycle)."""
     name, _ = split_ref(ref)
-    if name in known:
-        return
     hint = did_you_mean(name, sorted(known - {reader}))
     where = "" if path[-1] == "inputs" else f" under `call.{path[-1]}`"
     what = "input" if path[-1] == "inputs" else "layer"
-    errors.add(path, f"{label}: unknown {what} {ref!r}{where}{hint}")
+    errors.add(path, f"layers[{origin.use[1]}] ({reader}): unknown {what} {ref!r}{where}{hint}")
 
 
 def _check_output_indices(nodes: list[Node], inputs: list[str], errors: _Errors, broken: set[str]) -> None:
     """`NAME[i]` needs a layer with more than i outputs (an RNN with `return_state`, for instance); a model input
     has one. References to unknown names (already reported) and to refused entries are not judged."""
-    counts = {
-        n.name: n.layer.output_count() for n in nodes if n.layer is not None and not isinstance(n.layer, Unchecked)
-    }
-    counts.update({name: 1 for name in inputs})
-    for node in nodes:
+    indexed = [n for n in nodes if not n.plain]
+    by_name = {n.name: n for n in nodes} if indexed else {}
+    for node in indexed:
         assert node.layer is not None
-        called = node.layer.call.tensor_refs() if node.layer.call is not None else {}
-        written: list[tuple[tuple[str, ...], str]] = [(("inputs",), r) for r in node.inputs]
-        written += [(("call", arg), r) for arg, refs in called.items() for r in refs]
+        # Only `NAME[i]` can name a missing output: a plain `NAME` is output 0, which every node has.
+        written: list[tuple[tuple[str, ...], str]] = [(("inputs",), r) for r in node.inputs if r.endswith("]")]
+        if node.call_refs and node.layer.call is not None:
+            called = node.layer.call.tensor_refs()
+            written += [(("call", arg), r) for arg, refs in called.items() for r in refs if r.endswith("]")]
         for where, ref in written:
             name, index = split_ref(ref)
-            count = counts.get(name, 0)
+            count = 1 if name in inputs else _output_count(by_name.get(name))
             if index < count or count == 0:
                 continue
             many = f"{count} outputs ({name}[0] to {name}[{count - 1}])"
@@ -210,6 +220,13 @@ def _check_output_indices(nodes: list[Node], inputs: list[str], errors: _Errors,
                 f"{node.label()}: {ref!r} names output {index} of '{name}', which has {outputs}",
             )
             broken.add(node.name)
+
+
+def _output_count(node: Node | None) -> int:
+    """How many outputs a layer's node has; 0 (not judged) for an unknown name or a refused entry."""
+    if node is None or node.layer is None or isinstance(node.layer, Unchecked):
+        return 0
+    return node.layer.output_count()
 
 
 def _check_arity(layer: LayerSpec, refs: list[str], label: str, origin: Origin, errors: _Errors) -> None:
@@ -246,6 +263,8 @@ def _outputs(loaded: LoadedSpec, names: list[str], layers: list[Node], errors: _
 
 def _order(nodes: list[Node], errors: _Errors) -> list[Node]:
     """A topological order that keeps the spec's order wherever the graph allows it."""
+    if _in_order(nodes):  # the usual case, and then the order below is the spec's own
+        return nodes
     position = {n.name: i for i, n in enumerate(nodes)}
     waiting = {n.name: len(n.sources) for n in nodes}
     readers: dict[str, list[Node]] = {}
@@ -265,6 +284,17 @@ def _order(nodes: list[Node], errors: _Errors) -> list[Node]:
     if len(ordered) < len(nodes):
         _report_cycle(nodes, errors)
     return ordered
+
+
+def _in_order(nodes: list[Node]) -> bool:
+    """Whether every node reads only nodes listed before it."""
+    seen: set[str] = set()
+    for node in nodes:
+        for source in node.sources:
+            if source not in seen:
+                return False
+        seen.add(node.name)
+    return True
 
 
 def _report_cycle(nodes: list[Node], errors: _Errors) -> None:
@@ -287,6 +317,8 @@ def integer_inputs(graph: Graph) -> list[Diagnostic]:
     """Layers whose input has the wrong kind of dtype: an integer or boolean model input (or a layer's integer
     output, LayerSpec.output_dtype) read by a layer that computes on floats (unless it casts, LayerSpec.casts_input,
     and the dtype is not one it refuses), or floats read by an embedding (integer ids)."""
+    if _floats_only(graph):
+        return []
     errors = _Errors(graph.loaded)
     dtypes: dict[str, str] = {n.name: n.input_spec.dtype for n in graph.input_nodes if n.input_spec is not None}
     dtypes.update(
@@ -295,8 +327,8 @@ def integer_inputs(graph: Graph) -> list[Diagnostic]:
     for node in graph.nodes:
         if node.layer is None:
             continue
-        kind = node.layer.input_kind()
-        for ref in dict.fromkeys(split_ref(r)[0] for r in node.inputs):
+        kind, inputs = node.layer.input_kind(), node.inputs
+        for ref in inputs if node.plain else dict.fromkeys(split_ref(r)[0] for r in inputs):
             dtype = dtypes.get(ref, "float32")  # every layer outputs its float compute dtype
             is_float = dtype.startswith(("float", "bfloat"))
             if (kind == "float" and not is_float) or dtype in node.layer.refused_dtypes:
@@ -313,6 +345,19 @@ def integer_inputs(graph: Graph) -> list[Diagnostic]:
                     "input of integer dtype, e.g. `input: {shape: [120], dtype: int32}`",
                 )
     return errors.items
+
+
+def _floats_only(graph: Graph) -> bool:
+    """Whether every tensor is float and every layer computes on floats: every model input is float, and no layer
+    type has its own `input_kind` or `output_dtype` or refuses a dtype, so `integer_inputs` has nothing to find."""
+    inputs = [n.input_spec.dtype for n in graph.input_nodes if n.input_spec is not None]
+    if not all(dtype.startswith(("float", "bfloat")) for dtype in inputs):
+        return False
+    types = {type(n.layer) for n in graph.nodes if n.layer is not None}
+    return all(
+        cls.input_kind is LayerSpec.input_kind and cls.output_dtype is LayerSpec.output_dtype and not cls.refused_dtypes
+        for cls in types
+    )
 
 
 def unreachable(graph: Graph) -> list[Diagnostic]:
@@ -352,7 +397,13 @@ def too_deep(graph: Graph) -> list[Diagnostic]:
     depth: dict[str, int] = {}
     first: Node | None = None
     for node in graph.nodes:  # in evaluation order, so every input's depth is known
-        depth[node.name] = 0 if node.layer is None else 1 + max((depth.get(r, 0) for r in node.sources), default=0)
+        sources = node.sources
+        if node.layer is None:
+            depth[node.name] = 0
+        elif len(sources) == 1:  # most layers (spared the generator)
+            depth[node.name] = 1 + depth.get(sources[0], 0)
+        else:
+            depth[node.name] = 1 + max((depth.get(r, 0) for r in sources), default=0)
         if first is None and depth[node.name] > MAX_MODEL_DEPTH:
             first = node
     if first is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from layerspec.errors import Diagnostic
 from layerspec.graph import Graph, Node
-from layerspec.layers.base import split_ref
+from layerspec.layers.base import LayerSpec, split_ref
 
 # Where each output's mask was made (the producing layer's name), or None for an output without a mask.
 _Masks = list[str | None]
@@ -17,6 +17,8 @@ _Masks = list[str | None]
 
 def mask_errors(graph: Graph) -> list[Diagnostic]:
     """An error at every layer that a mask reaches although it cannot take one."""
+    if not _may_make_masks(graph):
+        return []
     masks: dict[str, _Masks] = {}
     errors: list[Diagnostic] = []
     for node in graph.nodes:
@@ -32,6 +34,14 @@ def mask_errors(graph: Graph) -> list[Diagnostic]:
         origin = arriving[0][1] if arriving else node.name
         masks[node.name] = [origin if m else None for m in made]
     return errors
+
+
+def _may_make_masks(graph: Graph) -> bool:
+    """Whether any layer's type decides for itself which outputs carry a mask (LayerSpec.output_masks passes on only
+    a mask that arrives, and none arrives from a model input): without one no mask exists, so there is nothing to
+    follow through a large model."""
+    types = {type(node.layer) for node in graph.nodes if node.layer is not None}
+    return any(cls.output_masks is not LayerSpec.output_masks for cls in types)
 
 
 def _carries(ref: str, masks: dict[str, _Masks]) -> bool:

@@ -14,7 +14,9 @@ from layerspec.layers.base import INPUT, Family, split_ref
 from layerspec.receptive import UNKNOWN, ReceptiveField, input_field, largest, layer_field
 
 
-@dataclass(frozen=True)
+# Not frozen (treat it as read-only): one is made per layer, and a frozen dataclass's __init__ costs several
+# times more (a 60,000-layer spec spends a tenth of a second more in them).
+@dataclass
 class LayerRecord:
     """What one node of the model is: the figures `check` prints and `build` proves."""
 
@@ -33,19 +35,17 @@ class LayerRecord:
     call_inputs: tuple[str, ...] = ()
     # For another call of a shared layer (`share: NAME`): NAME, whose record holds the weights.
     shares: str | None = None
+    # Counted once from `weights`: the table, the totals and the memory estimate read them
+    # for every layer, and a cached_property costs more than the sum of a layer's few weights.
+    params: int = dataclasses.field(init=False, repr=False, compare=False)
+    trainable_params: int = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.output_shapes or self.output_shapes[0] != self.output_shape:
-            object.__setattr__(self, "output_shapes", (self.output_shape, *self.output_shapes[1:]))
-
-    # Cached, as the record is frozen: the table and the totals read them several times per layer.
-    @cached_property
-    def params(self) -> int:
-        return sum(w.size for w in self.weights)
-
-    @cached_property
-    def trainable_params(self) -> int:
-        return sum(w.size for w in self.weights if w.trainable)
+            self.output_shapes = (self.output_shape, *self.output_shapes[1:])
+        weights = self.weights
+        self.params = sum(w.size for w in weights) if weights else 0
+        self.trainable_params = sum(w.size for w in weights if w.trainable) if weights else 0
 
     @property
     def non_trainable_params(self) -> int:
@@ -85,9 +85,9 @@ class ModelSummary:
 
     @property
     def non_trainable_params(self) -> int:
-        return sum(r.non_trainable_params for r in self.layers)
+        return self.params - self.trainable_params  # the sum of each layer's difference
 
-    @property
+    @cached_property
     def macs(self) -> int:
         return sum(r.macs for r in self.layers)
 
@@ -125,11 +125,18 @@ def infer(graph: Graph) -> ModelSummary:
     weights: dict[str, tuple[Weight, ...]] = {}
     errors: list[Diagnostic] = []
     for node in graph.nodes:
-        if any(name not in shapes for name in node.sources):
-            continue
-        inputs = [_shape_of(ref, shapes) for ref in node.inputs]
+        refs = node.inputs
+        if node.plain:  # most layers: one name, its first output
+            if refs[0] not in shapes:
+                continue
+            inputs, read = [shapes[refs[0]][0]], [fields[refs[0]]]
+        else:
+            if any(name not in shapes for name in node.sources):
+                continue
+            split = [split_ref(ref) for ref in refs]
+            inputs, read = [shapes[name][index] for name, index in split], [fields[name] for name, _ in split]
         try:
-            record = _infer_node(node, inputs, shapes, [fields[split_ref(r)[0]] for r in node.inputs])
+            record = _infer_node(node, inputs, shapes, read)
             if node.shares is not None:
                 record = _another_call(node, record, weights[node.shares])
         except ShapeError as exc:

@@ -31,15 +31,19 @@ def render_summary(summary: ModelSummary, *, shares: bool = False) -> str:
         headers += ["% params", "% MACs"]
     headers.append("Field /stride")
     rows = []
-    shapes: dict[tuple[int | None, ...], str] = {}  # most layers of a large model share a few shapes
+    # Most layers of a large model share a few shapes and fields: each cell text is made once.
+    shapes: dict[tuple[int | None, ...], str] = {}
+    cells: dict[ReceptiveField, str] = {}
     for r in summary.layers:
         shape = shapes.get(r.output_shape) or shapes.setdefault(r.output_shape, format_shape((None, *r.output_shape)))
         row = [f"{r.name} ({r.type})", shape, f"{r.params:,}", f"{r.macs:,}"]
         if shares:
             row += [_share(r.params, summary.params), _share(r.macs, summary.macs)]
-        row.append(field_cell(r.field))
+        cell = cells.get(r.field)
+        row.append(cell if cell is not None else cells.setdefault(r.field, field_cell(r.field)))
         rows.append(row)
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(headers)
+    widths = [max(len(h), *map(len, column)) for h, column in zip(headers, columns, strict=True)]
     total_width = sum(widths) + 3 * (len(widths) - 1)
 
     # One format for every row (the first two columns left-aligned, the figures right-aligned): a large spec's

@@ -193,3 +193,23 @@ def test_schema_rejects_what_check_rejects(validator: jsonschema.Draft202012Vali
     spec = {**yaml.safe_load(SIGNS.read_text(encoding="utf-8")), **change}
     with pytest.raises(jsonschema.ValidationError):
         validator.validate(spec)
+
+
+def test_check_in_process_resumes_the_garbage_collector(cli: Callable[..., Any], repo_root: Path) -> None:
+    """`check` pauses the cyclic collector; called in process (not as the command-line process, which exits right
+    after) it must turn it back on, whether the spec checks or not."""
+    import gc
+
+    from layerspec.spec.yaml_loaders import collection_paused
+
+    assert gc.isenabled()
+    assert cli("check", str(repo_root / "specs" / "signs.yaml")).exit_code == 0
+    assert gc.isenabled()
+    assert cli("check", str(repo_root / "tests" / "cases" / "bad" / "cycle.yaml")).exit_code == 2
+    assert gc.isenabled()
+    try:
+        with collection_paused(resume=False):
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -6,7 +6,9 @@ from layerspec.cli.app import app
 
 def main() -> None:
     from layerspec import interrupts, tooldirs
+    from layerspec.cli.app import run_as_process
 
+    run_as_process()
     interrupts.install()  # SIGTERM as SIGINT: exit 130, temporary files removed on the way out
     tooldirs.point_tools_at_cache()  # before Keras or Matplotlib is imported
     with tooldirs.private_tempdir():

@@ -26,6 +26,20 @@ app = typer.Typer(
 )
 
 
+_ENDS_PROCESS = [False]
+
+
+def run_as_process() -> None:
+    """Called by `layerspec.cli.main`, the command-line entry point: the process ends when the command returns."""
+    _ENDS_PROCESS[0] = True
+
+
+def ends_process() -> bool:
+    """Whether the process ends when this command returns (so a command may skip clean-up that only a long-lived
+    process needs); False when `app` is called in process, as the tests do."""
+    return _ENDS_PROCESS[0]
+
+
 def command(name: str | None = None) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """`@command()` registers a verb whose help names no Python type (layerspec.cli.usage)."""
     from layerspec.cli.usage import Command

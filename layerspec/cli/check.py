@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from layerspec.check import check_file, memory_of
-from layerspec.cli.app import command, emit_json, handle_errors, print_warnings
+from layerspec.cli.app import command, emit_json, ends_process, handle_errors, print_warnings
 from layerspec.cli.setopt import SetOpt, overrides
 from layerspec.errors import UsageError
 from layerspec.memory import MemoryEstimate, format_bytes
@@ -41,7 +41,8 @@ def check(spec: SpecArg, json_output: JsonOpt = False, batch_size: BatchOpt = No
     a training step needs."""
     if batch_size is not None and not 1 <= batch_size <= 2**20:
         raise UsageError(f"--batch-size: received {batch_size}, expected a whole number from 1 to 1048576")
-    with collection_paused():  # the table of a large spec too (see collection_paused)
+    # The table of a large spec too (see collection_paused); a command process exits right after it.
+    with collection_paused(resume=not ends_process()):
         checked = check_file(spec, overrides(set_))
         print_warnings(checked.warnings)
         memory = memory_of(checked, batch_size)

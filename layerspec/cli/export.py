@@ -10,7 +10,6 @@ import typer
 
 from layerspec.cli.app import command, emit_json, handle_errors
 from layerspec.errors import escape_text
-from layerspec.run import current_run
 
 
 class FormatName(enum.StrEnum):
@@ -48,6 +47,7 @@ def export(
 ) -> None:
     """Export RUN's trained model; it takes raw pixels (float32, 0-255) and scales them itself."""
     from layerspec.export import export_run
+    from layerspec.run import current_run
 
     result = export_run(run or current_run(), fmt.value, out, overwrite=overwrite)
     if json_output:

@@ -9,7 +9,6 @@ import typer
 
 from layerspec.cli.app import command, emit_json, handle_errors
 from layerspec.errors import escape_text
-from layerspec.run import current_run
 
 RunsArg = Annotated[
     list[Path] | None,
@@ -29,6 +28,7 @@ def report(runs: RunsArg = None, out: OutOpt = None, json_output: JsonOpt = Fals
     """Write one self-contained HTML report of a run (header, data, architecture, training, evaluation), or of a
     sweep folder (its trials, the objective against each value, the best trial's report linked)."""
     from layerspec.report import make_report
+    from layerspec.run import current_run
     from layerspec.sweep.report import is_sweep, make_sweep_report
 
     if runs is not None and len(runs) == 1 and is_sweep(runs[0]):

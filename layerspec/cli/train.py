@@ -14,7 +14,6 @@ import typer
 from layerspec.cli.app import command, emit_json, handle_errors, print_error, print_warnings
 from layerspec.cli.setopt import SetOpt, overrides
 from layerspec.errors import Diagnostic, UsageError, escape_text
-from layerspec.run import resolve_run
 from layerspec.spec.train import MAX_EPOCHS, MAX_SEED
 
 SHOWN_WRONG = 20  # misclassified images `evaluate` lists unless --all
@@ -163,6 +162,7 @@ def evaluate(
 ) -> None:
     """Test loss and accuracy, confusion matrix, per-class precision/recall/F1 and misclassified images."""
     from layerspec.evaluate import evaluate_run, format_metrics
+    from layerspec.run import resolve_run
 
     metrics = evaluate_run(resolve_run(run), data)
     if json_output:
@@ -213,4 +213,6 @@ def split_run(paths: list[Path], run: Path | None) -> tuple[Path, list[Path]]:
         run, paths = paths[0], paths[1:]
     if not paths:
         raise UsageError("no image given: `layerspec predict [RUN] IMAGE...`")
+    from layerspec.run import resolve_run  # not at the top: `check` never needs the run folder's models
+
     return resolve_run(run), paths

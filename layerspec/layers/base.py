@@ -156,7 +156,10 @@ Masking = Literal["pass", "consume", "refuse", "fails"]
 class LayerSpec(BaseModel):
     """Arguments common to every layer entry in a spec."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+    # defer_build: each type's validator is built by `complete_nested_types`, once every family's module is
+    # imported, instead of at its class statement (where a wrapper's, whose `NestedLayer` is not defined yet,
+    # failed and was built again); a few hundredths of a second of every command.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False, defer_build=True)
 
     # Everything below that is a ClassVar describes the layer type, not one entry; `register` sets `family`.
     family: ClassVar[Family] = RESHAPE

@@ -3,9 +3,11 @@ output cannot depend on their input."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from layerspec.errors import Diagnostic
 from layerspec.graph import Node
-from layerspec.layers import Shape, format_shape
+from layerspec.layers import LayerSpec, Shape, format_shape
 from layerspec.layers.base import FAILS_WHEN_RUN, split_ref
 from layerspec.rules.base import Context, rule
 from layerspec.spec.yaml_source import SourcePath
@@ -177,10 +179,30 @@ def scaled_once(ctx: Context) -> list[Diagnostic]:
     return problems
 
 
-def _integer_output(layer: object) -> bool:
+_DECLARED: dict[tuple[type[Any], str], Any] = {}
+
+
+def _declared(cls: type[Any], name: str) -> Any:
+    """What a layer class declares as `name`, or None: asked of each class once, as asking a pydantic model for an
+    attribute it lacks is slow and these rules ask it of every layer."""
+    key = (cls, name)
+    if key not in _DECLARED:
+        _DECLARED[key] = getattr(cls, name, None)
+    return _DECLARED[key]
+
+
+def _any_declares(ctx: Context, name: str) -> bool:
+    """Whether any layer type of the model declares `name`: the rules about integers look no further otherwise."""
+    assert ctx.graph is not None
+    types = {type(node.layer) for node in ctx.graph.nodes if node.layer is not None}
+    return any(_declared(cls, name) for cls in types)
+
+
+def _integer_output(layer: LayerSpec | None) -> bool:
     """Whether a layer gives integers (a type with an `integer_output` method, e.g. HashedCrossing in int mode)."""
-    method = getattr(layer, "integer_output", None)
-    return callable(method) and bool(method())
+    if not callable(_declared(type(layer), "integer_output")):
+        return False
+    return bool(layer.integer_output())  # type: ignore[union-attr]
 
 
 @rule
@@ -190,9 +212,11 @@ def reads_integers(ctx: Context) -> list[Diagnostic]:
     if ctx.graph is None:
         return []
     graph, errors = ctx.graph, []
+    if not _any_declares(ctx, "reads_integers"):
+        return []
     dtypes = {n.name: n.input_spec.dtype for n in graph.input_nodes if n.input_spec is not None}
     for node in graph.nodes:
-        if node.layer is None or not getattr(node.layer, "reads_integers", False):
+        if node.layer is None or not _declared(type(node.layer), "reads_integers"):
             continue
         for ref in node.inputs:
             dtype = dtypes.get(ref) or (
@@ -214,6 +238,8 @@ def integer_output_read(ctx: Context) -> list[Diagnostic]:
     """A layer's integer output (HashedCrossing's bin indices) read by a layer that does not cast its input: the
     same rule as for integer model inputs (layerspec.graph.integer_inputs)."""
     if ctx.graph is None:
+        return []
+    if not _any_declares(ctx, "integer_output"):
         return []
     graph, errors = ctx.graph, []
     for node in graph.nodes:

@@ -16,18 +16,17 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from layerspec.errors import Diagnostic, SpecError
-from layerspec.files import FileRefused, read_limited
+from layerspec.spec.spec_file import MAX_FILE_BYTES as MAX_FILE_BYTES  # re-exported
+from layerspec.spec.spec_file import read_text as read_text  # re-exported
 from layerspec.spec.yaml_errors import yaml_error_diagnostics
 from layerspec.spec.yaml_loaders import BOOL, TAG, PureLoader, c_loader, collection_paused
 
-MAX_FILE_BYTES = 4 * 1024 * 1024
 # Values after alias expansion: a "billion laughs" document is measured on the composed (shared) nodes and
 # refused before anything is expanded, so time and memory stay flat.
 MAX_NODES = 200_000
@@ -110,7 +109,10 @@ class SourceMap:
 
 
 def _mark(node: Node) -> Mark:
-    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+    start = node.start_mark
+    # tuple.__new__ rather than Mark(...): one is made for every key and value, and the NamedTuple's own
+    # __new__ is a Python function.
+    return tuple.__new__(Mark, (start.line + 1, start.column + 1))
 
 
 @dataclass
@@ -122,6 +124,8 @@ class _Converter:
     count: int = 0
     pruned: bool = False
     active: set[int] = field(default_factory=set)
+    # Whether the document may hold aliases; without them it is a tree, and no node can contain itself.
+    aliases: bool = True
 
     def error(self, node: Node, message: str) -> None:
         mark = _mark(node)
@@ -142,22 +146,28 @@ class _Converter:
             return None
         if type(node) is ScalarNode:  # never `active`: a scalar contains nothing
             return self.scalar(node)
+        if not self.aliases:
+            return self.collection(node, path)
         if id(node) in self.active:
             self.error(node, "a YAML alias refers to a node that contains it (a recursive structure)")
             return None
         self.active.add(id(node))
         try:
-            if isinstance(node, SequenceNode):
-                return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
-            assert isinstance(node, MappingNode)
-            return self.mapping(node, path)
+            return self.collection(node, path)
         finally:
             self.active.discard(id(node))
+
+    def collection(self, node: Node, path: SourcePath) -> Any:
+        if isinstance(node, SequenceNode):
+            return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+        assert isinstance(node, MappingNode)
+        return self.mapping(node, path)
 
     def mapping(self, node: MappingNode, path: SourcePath) -> dict[str, Any]:
         result: dict[str, Any] = {}
         first_seen: dict[str, Node] = {}
-        keys = self.source.keys
+        keys, values = self.source.keys, self.source.values
+        shallow = len(path) < MAX_DEPTH  # a child's path is one longer
         for key_node, value_node in node.value:
             self.count += 1
             if not isinstance(key_node, ScalarNode):
@@ -177,7 +187,15 @@ class _Converter:
             first_seen[key] = key_node
             child = (*path, key)
             keys[child] = _mark(key_node)
-            result[key] = self.convert(value_node, child)
+            if type(value_node) is ScalarNode and value_node.tag == _STR and shallow and self.count < MAX_NODES:
+                # What `convert` does for the commonest value, a plain string, without the call: a large spec
+                # has one per layer at least.
+                self.count += 1
+                if child not in values:
+                    values[child] = _mark(value_node)
+                result[key] = str(value_node.value)
+            else:
+                result[key] = self.convert(value_node, child)
         return result
 
     def scalar(self, node: ScalarNode) -> Any:
@@ -231,30 +249,6 @@ class _TooLarge(Exception):
 class _TooDeep(Exception):
     def __init__(self, node: Node) -> None:
         self.node = node
-
-
-def read_text(path: Path) -> str:
-    """Read a spec file as UTF-8, turning every way of failing into a SpecError.
-
-    A FIFO, a device, a directory or an oversized file is refused without reading past the size limit.
-    """
-    name = str(path)
-    try:
-        data = read_limited(path, MAX_FILE_BYTES, "a spec file")
-    except FileRefused as exc:
-        raise SpecError.single(name, exc.reason) from None
-    except FileNotFoundError:
-        raise SpecError.single(name, "no such file") from None
-    except OSError as exc:
-        raise SpecError.single(name, f"cannot read the file: {exc.strerror or exc}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise SpecError.single(
-            name, f"the file is not valid UTF-8 (byte 0x{data[exc.start]:02x}); save it as UTF-8", line, col
-        ) from None
 
 
 @dataclass(frozen=True)
@@ -338,7 +332,7 @@ def _converted(root: Node, converter: _Converter, aliases: bool) -> Any:
 
 
 def _convert_root(root: Node, source: SourceMap, aliases: bool = True) -> ParsedYaml:
-    converter = _Converter(source)
+    converter = _Converter(source, aliases=aliases)
     try:
         value = _converted(root, converter, aliases)
     except _TooLarge as exc:
