@@ -111,8 +111,12 @@ def optimizer_slots(train: TrainSpec) -> int:
 
 def fused_batchnorm(layer: LayerSpec, rank: int, train: TrainSpec) -> bool:
     """Whether training runs this BatchNormalization as TensorFlow's fused kernel (layerspec/fused.py)."""
-    axis = getattr(layer, "axis", -1)
-    plain = not getattr(layer, "renorm", False) and not getattr(layer, "synchronized", False)
+    if layer.type != "BatchNormalization":
+        return False
+    # Fields read from the instance's dict: a missing attribute costs pydantic a slow lookup, for every layer.
+    values = layer.__dict__
+    axis = values.get("axis", -1)
+    plain = not values.get("renorm", False) and not values.get("synchronized", False)
     return train.fused_batchnorm and plain and axis in (-1, rank)
 
 
@@ -130,13 +134,18 @@ def _node(
         return None
     if layer is None:
         return Node(record.name, record.inputs, count * input_bytes, model_input=True)
-    inputs = [shapes[split_ref(name)[0]].output_shape for name in record.inputs]
+    # `enc[1]` (another output of a layer) is read as the layer: one node of the timeline.
+    sources = tuple(name if not name.endswith("]") else split_ref(name)[0] for name in record.inputs)
+    inputs = [shapes[name].output_shape for name in sources]
     fused = fused_batchnorm(layer, len(record.output_shape), train)
     found = needs(record, layer, inputs, fused)
-    scaled = Needs(found.inputs, found.output, found.extra * dtype, found.scratch * dtype)
+    scaled = (
+        found
+        if not (found.extra or found.scratch)
+        else Needs(found.inputs, found.output, found.extra * dtype, found.scratch * dtype)
+    )
     view = layer.type in VIEWS
     size = 0 if view else count * dtype
-    sources = tuple(split_ref(name)[0] for name in record.inputs)
     return Node(record.name, sources, size, scaled, record.trainable_params > 0, view, in_place=in_place(layer))
 
 

@@ -68,14 +68,17 @@ class Needs:
     scratch: int = 0
 
 
+NOTHING = Needs()  # one instance for the many layers whose gradient reads nothing
+
+
 def elements(shape: tuple[int | None, ...]) -> int | None:
-    return None if any(d is None for d in shape) else math.prod(d for d in shape if d is not None)
+    return None if None in shape else math.prod(shape)  # type: ignore[arg-type]  # no None left
 
 
 def activation_needs(activation: str | None, size: int) -> Needs:
     """What an activation function's gradient reads, for an output of `size` elements."""
     if activation in LINEAR:
-        return Needs()
+        return NOTHING
     if activation in FROM_OUTPUT:
         return Needs(output=True)
     return Needs(extra=size)
@@ -86,7 +89,7 @@ def needs(record: LayerRecord, layer: LayerSpec, input_shapes: list[tuple[int | 
     size = elements(record.output_shape) or 0
     kind, family = layer.type, layer.family.name
     if kind in VIEWS:
-        return Needs()
+        return NOTHING
     if kind in ("Bidirectional", "TimeDistributed", "SpectralNormalization"):
         return _wrapped(record, layer, input_shapes, fused_bn)
     if kind in CELL_STATES:
@@ -101,11 +104,11 @@ def needs(record: LayerRecord, layer: LayerSpec, input_shapes: list[tuple[int | 
         composed = kind in COMPOSED_NORMALIZATION or (kind == "BatchNormalization" and not fused_bn)
         fused = activation_needs(_act(layer), size) if family != "normalization" else Needs()
         return Needs(inputs=True, output=fused.output, extra=fused.extra + (size if composed else 0))
-    return Needs()
+    return NOTHING
 
 
 def _act(layer: LayerSpec) -> str | None:
-    value = getattr(layer, "activation", None)
+    value = layer.__dict__.get("activation")  # a missing attribute costs pydantic a slow lookup, for every layer
     return value if isinstance(value, str) or value is None else str(value)
 
 

@@ -24,7 +24,9 @@ from itertools import accumulate
 from layerspec.memory_rules import Needs
 
 
-@dataclass(frozen=True)
+# Not frozen (treat it as read-only): one is made per layer, and a frozen dataclass's __init__ costs several
+# times more on a large spec.
+@dataclass
 class Node:
     """One layer (or model input) as the timeline sees it; sizes are bytes per example."""
 
