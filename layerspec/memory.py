@@ -134,10 +134,13 @@ def _node(
         return None
     if layer is None:
         return Node(record.name, record.inputs, count * input_bytes, model_input=True)
-    # `enc[1]` (another output of a layer) is read as the layer: one node of the timeline.
-    sources = tuple(name if not name.endswith("]") else split_ref(name)[0] for name in record.inputs)
+    # `enc[1]` (another output of a layer) is read as the layer: one node of the timeline. The join skips the
+    # per-name walk for the common case of plain names (none holds a "]").
+    sources = record.inputs
+    if "]" in "".join(sources):
+        sources = tuple(name if not name.endswith("]") else split_ref(name)[0] for name in sources)
     inputs = [shapes[name].output_shape for name in sources]
-    fused = fused_batchnorm(layer, len(record.output_shape), train)
+    fused = layer.type == "BatchNormalization" and fused_batchnorm(layer, len(record.output_shape), train)
     found = needs(record, layer, inputs, fused)
     scaled = (
         found
@@ -151,8 +154,10 @@ def _node(
 
 def _output_bytes(record: LayerRecord, node: Node | None, dtype: int) -> int | None:
     """One example's output (a view's too, though it shares its input's buffer)."""
-    if node is None or not node.view:
-        return None if node is None else node.size
+    if node is None:
+        return None
+    if not node.view:
+        return node.size
     return (elements(record.output_shape) or 0) * dtype
 
 
@@ -166,16 +171,18 @@ def estimate(
     """The memory of training `summary` with `train`'s recipe; `layers` maps names to their specs (inputs absent)."""
     dtype = compute_dtype(train)
     shapes = {record.name: record for record in summary.layers}
-    nodes = []
-    for record in summary.layers:
-        input_bytes = DTYPE_BYTES[(input_dtypes or {}).get(record.name, "float32")]
-        nodes.append(_node(record, layers.get(record.name), shapes, DTYPE_BYTES[dtype], train, input_bytes))
+    size, dtypes, get_layer = DTYPE_BYTES[dtype], input_dtypes or {}, layers.get
+    nodes = [
+        _node(record, get_layer(record.name), shapes, size, train, DTYPE_BYTES[dtypes.get(record.name, "float32")])
+        for record in summary.layers
+    ]
     known = [node for node in nodes if node is not None]
     # A layer's several outputs are one node of the timeline: `enc[1]` is read as `enc`.
     outputs = [split_ref(name)[0] for name in summary.outputs]
     found = peak(known, outputs) if len(known) == len(nodes) else None
+    kept = {} if found is None else found.kept
     per_layer = tuple(
-        LayerMemory(r.name, _output_bytes(r, node, DTYPE_BYTES[dtype]), None if found is None else found.kept[r.name])
+        LayerMemory(r.name, _output_bytes(r, node, size), None if found is None else kept[r.name])
         for r, node in zip(summary.layers, nodes, strict=True)
     )
     trainable = summary.trainable_params * VARIABLE_BYTES

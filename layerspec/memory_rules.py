@@ -47,6 +47,10 @@ KEEPS_NOISE = frozenset({"Dropout", "GaussianDropout", "AlphaDropout"})
 CELL_STATES = {"LSTM": 7, "GRU": 6, "SimpleRNN": 2, "ConvLSTM1D": 7, "ConvLSTM2D": 7, "ConvLSTM3D": 7}
 
 
+# Activation layers and the function each one runs (`Activation`: the one its `activation` names).
+ACTIVATION_TYPES: dict[str, str | None] = {"Activation": None, "ReLU": "relu", "Softmax": "softmax", "ELU": "elu"}
+
+
 # Layers whose gradient is element-wise (TensorFlow's ReluGrad, SigmoidGrad, Mul by the mask, ...): it is
 # written into the buffer of the gradient it receives.
 IN_PLACE_FAMILIES = frozenset({"activation", "regularization"})
@@ -94,8 +98,8 @@ def needs(record: LayerRecord, layer: LayerSpec, input_shapes: list[tuple[int | 
         return _wrapped(record, layer, input_shapes, fused_bn)
     if kind in CELL_STATES:
         return _recurrent(kind, record, input_shapes, 1)
-    if kind in ("Activation", "ReLU", "Softmax", "ELU"):
-        return activation_needs({"ReLU": "relu", "Softmax": "softmax", "ELU": "elu"}.get(kind, _act(layer)), size)
+    if kind in ACTIVATION_TYPES:
+        return activation_needs(ACTIVATION_TYPES[kind] or _act(layer), size)
     if kind.startswith(MAX_POOLING):
         return Needs(inputs=True, output=True, scratch=3 * size if kind.startswith("MaxPooling") else 0)
     if kind in KEEPS_NOISE:

@@ -56,52 +56,67 @@ def peak(nodes: Sequence[Node], outputs: Sequence[str]) -> Peak:
     root = _roots(nodes, index)
     upstream = _upstream(nodes, index)
     runs = [upstream[i] and not node.view and not node.model_input for i, node in enumerate(nodes)]
-    readers: dict[int, list[int]] = {}  # tensor (its producer's index) -> layers whose gradient reads it
+    readers, consumers = _readers(nodes, outputs, index, root, runs)
+    # Each stretch adds its size at its start and takes it away after its end; the running sum is what is alive.
+    # Moment i is layer i's forward pass, n the loss, 2n - i layer i's gradient. Written out in the loop rather
+    # than as a helper: a large spec makes several stretches per layer.
+    timeline = [0] * (2 * n + 2)
+    last = 2 * n
+    kept: dict[str, int] = {}
+    for i, node in enumerate(nodes):
+        back = last - i
+        extra = node.needs.extra if runs[i] else 0
+        if extra:
+            timeline[i] += extra
+            timeline[back + 1] -= extra
+        if runs[i] and node.needs.scratch:
+            timeline[back] += node.needs.scratch
+            timeline[back + 1] -= node.needs.scratch
+        if node.view:
+            kept[node.name] = 0
+            continue
+        size, read = node.size, readers.get(i)
+        if node.model_input:
+            start, end = 0, last
+        elif read is not None:
+            start, end = i, last - min(read)
+        else:
+            start, end = i, max(consumers.get(i, (i,)))
+        timeline[start] += size
+        timeline[end + 1] -= size
+        kept[node.name] = extra + (0 if read is None else size)
+        if upstream[i] and not node.model_input:
+            later = [c for c in consumers.get(i, ()) if c == n or runs[c]]
+            if later:  # the gradient with respect to this output
+                timeline[last - max(later)] += size
+                timeline[back - node.in_place + 1] -= size
+    sums = list(accumulate(timeline[:-1]))
+    top = sums.index(max(sums))  # the first moment of the peak
+    return Peak(sums[top], _moment(nodes, top), kept)
+
+
+def _readers(
+    nodes: Sequence[Node], outputs: Sequence[str], index: dict[str, int], root: list[int], runs: list[bool]
+) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+    """Per tensor (its producer's index): the layers whose gradient reads it, and the layers that read it."""
+    readers: dict[int, list[int]] = {}
     consumers: dict[int, list[int]] = {}
     for i, node in enumerate(nodes):
         if node.view:
             continue
+        reads = runs[i] and node.needs.inputs
         for name in node.inputs:
-            consumers.setdefault(root[index[name]], []).append(i)
-            if runs[i] and node.needs.inputs:
-                readers.setdefault(root[index[name]], []).append(i)
+            tensor = root[index[name]]
+            consumers.setdefault(tensor, []).append(i)
+            if reads:
+                readers.setdefault(tensor, []).append(i)
         if runs[i] and node.needs.output:
             readers.setdefault(i, []).append(i)
+    n = len(nodes)
     for name in outputs:  # the loss reads the model's outputs; it comes after every layer
         consumers.setdefault(root[index[name]], []).append(n)
         readers.setdefault(root[index[name]], []).append(n)
-    timeline = [0] * (2 * n + 2)
-
-    def alive(start: int, end: int, size: int) -> None:
-        timeline[start] += size
-        timeline[end + 1] -= size
-
-    def back(i: int) -> int:  # the moment layer i's gradient runs (the loss: n)
-        return 2 * n - i
-
-    kept: dict[str, int] = {}
-    for i, node in enumerate(nodes):
-        extra = node.needs.extra if runs[i] else 0
-        if extra:
-            alive(i, back(i), extra)
-        if runs[i] and node.needs.scratch:
-            alive(back(i), back(i), node.needs.scratch)
-        if node.view:
-            kept[node.name] = 0
-            continue
-        if node.model_input:
-            alive(0, 2 * n, node.size)
-        elif i in readers:
-            alive(i, back(min(readers[i])), node.size)
-        else:
-            alive(i, max(consumers.get(i, [i])), node.size)
-        kept[node.name] = extra + (node.size if i in readers else 0)
-        later = [c for c in consumers.get(i, []) if c == n or runs[c]]
-        if upstream[i] and later and not node.model_input:
-            alive(back(max(later)), back(i) - node.in_place, node.size)
-    sums = list(accumulate(timeline[:-1]))
-    top = max(range(len(sums)), key=sums.__getitem__)
-    return Peak(sums[top], _moment(nodes, top), kept)
+    return readers, consumers
 
 
 def _roots(nodes: Sequence[Node], index: dict[str, int]) -> list[int]:
