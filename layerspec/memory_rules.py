@@ -73,6 +73,7 @@ class Needs:
 
 
 NOTHING = Needs()  # one instance for the many layers whose gradient reads nothing
+READS_OUTPUT = Needs(output=True)  # and one for the many whose gradient reads only their output (ReLU)
 
 
 def elements(shape: tuple[int | None, ...]) -> int | None:
@@ -84,7 +85,7 @@ def activation_needs(activation: str | None, size: int) -> Needs:
     if activation in LINEAR:
         return NOTHING
     if activation in FROM_OUTPUT:
-        return Needs(output=True)
+        return READS_OUTPUT
     return Needs(extra=size)
 
 
