@@ -4,7 +4,18 @@ The package reads like its pipeline: spec (YAML, schema, blocks) -> graph -> sha
 train -> report. Only the compile and train stages import TensorFlow.
 """
 
-from layerspec.hardware import use_onednn_by_default
+import gc
+
+# The collector paused while the package is imported: building the layer registry's validators makes many
+# long-lived objects, and the collections they set off free nothing (about a tenth of the import's time). It is
+# resumed at once, as it was.
+_collecting = gc.isenabled()
+gc.disable()
+try:
+    from layerspec.hardware import use_onednn_by_default
+finally:
+    if _collecting:
+        gc.enable()
 
 __version__ = "0.1.0"
 
