@@ -141,7 +141,7 @@ def _node(
         sources = tuple(name if not name.endswith("]") else split_ref(name)[0] for name in sources)
     inputs = [shapes[name].output_shape for name in sources]
     fused = layer.type == "BatchNormalization" and fused_batchnorm(layer, len(record.output_shape), train)
-    found = needs(record, layer, inputs, fused)
+    found = needs(record, layer, inputs, fused, count)
     scaled = (
         found
         if not (found.extra or found.scratch)

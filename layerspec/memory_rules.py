@@ -89,12 +89,21 @@ def activation_needs(activation: str | None, size: int) -> Needs:
     return Needs(extra=size)
 
 
-def needs(record: LayerRecord, layer: LayerSpec, input_shapes: list[tuple[int | None, ...]], fused_bn: bool) -> Needs:
-    """What the gradient of this layer reads; `fused_bn`: batch normalisation runs TensorFlow's fused kernel."""
-    size = elements(record.output_shape) or 0
-    kind, family = layer.type, layer.family.name
+def needs(
+    record: LayerRecord,
+    layer: LayerSpec,
+    input_shapes: list[tuple[int | None, ...]],
+    fused_bn: bool,
+    size: int | None = None,
+) -> Needs:
+    """What the gradient of this layer reads; `fused_bn`: batch normalisation runs TensorFlow's fused kernel;
+    `size`: the output's elements per example, when the caller has counted them already."""
+    kind = layer.type
     if kind in VIEWS:
         return NOTHING
+    if size is None:
+        size = elements(record.output_shape) or 0
+    family = layer.family.name
     if kind in ("Bidirectional", "TimeDistributed", "SpectralNormalization"):
         return _wrapped(record, layer, input_shapes, fused_bn)
     if kind in CELL_STATES:
