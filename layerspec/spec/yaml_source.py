@@ -186,13 +186,16 @@ class _Converter:
                 continue
             first_seen[key] = key_node
             child = (*path, key)
-            keys[child] = _mark(key_node)
+            # _mark written out here and below: a large spec has several keys and values per layer.
+            start = key_node.start_mark
+            keys[child] = tuple.__new__(Mark, (start.line + 1, start.column + 1))
             if type(value_node) is ScalarNode and value_node.tag == _STR and shallow and self.count < MAX_NODES:
                 # What `convert` does for the commonest value, a plain string, without the call: a large spec
                 # has one per layer at least.
                 self.count += 1
                 if child not in values:
-                    values[child] = _mark(value_node)
+                    start = value_node.start_mark
+                    values[child] = tuple.__new__(Mark, (start.line + 1, start.column + 1))
                 result[key] = str(value_node.value)
             else:
                 result[key] = self.convert(value_node, child)
