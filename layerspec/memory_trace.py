@@ -131,7 +131,11 @@ def _upstream(nodes: Sequence[Node], index: dict[str, int]) -> list[bool]:
     """Whether a trainable weight lies at or before each node (then its gradient is computed)."""
     found: list[bool] = []
     for node in nodes:
-        found.append(node.trainable or any(found[index[name]] for name in node.inputs))
+        inputs = node.inputs
+        if node.trainable or len(inputs) != 1:
+            found.append(node.trainable or any(found[index[name]] for name in inputs))
+        else:  # most layers read one tensor: no generator for them
+            found.append(found[index[inputs[0]]])
     return found
 
 
