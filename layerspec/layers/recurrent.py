@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from layerspec.layers.base import (
+    FAILS_WHEN_RUN,
     RECURRENT,
     SEQUENCE,
     CallArgs,
@@ -54,13 +55,14 @@ def check_initial_state(layer: str, states: list[Shape], given: list[Shape] | No
     if len(given) != len(states):
         raise ShapeError(
             f"{layer} has {len(states)} state(s), so `initial_state` takes {len(states)} tensor(s); "
-            f"received {len(given)}",
+            f"received {len(given)} ({FAILS_WHEN_RUN})",
             "call",
         )
     for i, (want, got) in enumerate(zip(states, given, strict=True)):
         if tuple(got) != tuple(want):
             raise ShapeError(
-                f"initial state {i} of {layer} must have shape {format_shape(want)}; received {format_shape(got)}",
+                f"initial state {i} of {layer} must have shape {format_shape(want)}; received {format_shape(got)} "
+                f"({FAILS_WHEN_RUN})",
                 "call",
             )
 
