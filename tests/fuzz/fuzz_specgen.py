@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from layerspec.layers import REGISTRY, ShapeError
-from layerspec.layers.base import AUGMENTATION, PREPROCESSING
+from layerspec.layers.base import AUGMENTATION, PREPROCESSING, CallArgs
 from layerspec.spec.models import InputSpec
 
 Shape = tuple[int | None, ...]
@@ -62,6 +62,8 @@ _SHAPE_ARGS = {
     "momentum",
     "fill_value",
     "trainable",
+    "layer",
+    "backward_layer",
 }
 
 
@@ -337,6 +339,54 @@ def _concatenate(draw: Draw, shape: Shape) -> Args:
     return {"axis": _axis(draw, shape)} if draw(st.booleans()) else {}
 
 
+_RNNS = ("LSTM", "GRU", "SimpleRNN")
+# Layers with a kernel, for SpectralNormalization (now and then it gets any other layer: a rejection case).
+_KERNELS = ("Dense", "Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose", "Embedding", "EinsumDense")
+
+
+def nested(draw: Draw, type_name: str, shape: Shape) -> Args:
+    """A wrapped layer's entry (`layer:` of a wrapper), its arguments drawn for the shape it reads."""
+    return {"type": type_name, **layer_args(draw, type_name, shape)}
+
+
+def _bidirectional(draw: Draw, shape: Shape) -> Args:
+    inner = draw(st.sampled_from(_RNNS)) if draw(st.integers(0, 19)) else _pick_type(draw, shape)
+    layer = nested(draw, inner, shape)
+    args: Args = {"layer": layer}
+    if inner in _RNNS and draw(st.integers(0, 3)) == 0:
+        # Its own backward layer: the same kind reading the other way (now and then other units: refused by both).
+        backward = {**nested(draw, inner, shape), "go_backwards": not layer.get("go_backwards", False)}
+        for key in ("units", "return_sequences", "return_state"):
+            if key in layer and draw(st.integers(0, 9)):
+                backward[key] = layer[key]
+            elif key in layer:
+                backward.pop(key, None)
+        args["backward_layer"] = backward
+    return args
+
+
+def _time_distributed(draw: Draw, shape: Shape) -> Args:
+    step = shape[1:]
+    if not step:
+        return {"layer": nested(draw, "Dense", (4,))}  # a vector has no steps: refused by both
+    return {"layer": nested(draw, _pick_type(draw, step, wrapped=True), step)}
+
+
+def _spectral(draw: Draw, shape: Shape) -> Args:
+    kinds = [t for t in _KERNELS if input_rank(t) in (None, len(shape))]
+    inner = draw(st.sampled_from(kinds)) if draw(st.integers(0, 9)) else _pick_type(draw, shape, wrapped=True)
+    return {"layer": nested(draw, inner, shape)}
+
+
+def layer_types(entry: Args) -> set[str]:
+    """The entry's type and those of the layers it wraps (`layer`, `backward_layer`), however deep."""
+    found = {str(entry["type"])}
+    for key in ("layer", "backward_layer"):
+        if isinstance(entry.get(key), dict):
+            found |= layer_types(entry[key])
+    return found
+
+
 def input_rank(type_name: str) -> int | None:
     """Rank (batch left out) of the input the type needs, from its registry entry; None: any rank. Used only to
     pick types that fit the current tensor."""
@@ -380,6 +430,9 @@ GENERATORS: dict[str, ArgGen] = {
     "RandomTranslation": _augment("height_factor", "width_factor"),
     "RandomContrast": _contrast,
     "Concatenate": _concatenate,
+    "Bidirectional": _bidirectional,
+    "TimeDistributed": _time_distributed,
+    "SpectralNormalization": _spectral,
 }
 
 MERGES = sorted(t for t, cls in REGISTRY.items() if cls.max_inputs != 1)
@@ -549,9 +602,13 @@ def _image_only(type_name: str) -> bool:
     return cls.family is AUGMENTATION or (cls.family is PREPROCESSING and cls.rank is not None)
 
 
-def _pick_type(draw: Draw, shape: Shape) -> str:
+def _pick_type(draw: Draw, shape: Shape, *, wrapped: bool = False) -> str:
+    """A type for a layer reading `shape`; `wrapped`: for a wrapper's `layer`, which may not read several inputs,
+    nor be an augmentation (Keras fails on those under TimeDistributed only when the model runs)."""
     rank = len(shape)
     fitting = [t for t in REGISTRY if t not in MERGES and input_rank(t) in (None, rank)]
+    if wrapped:
+        fitting = [t for t in fitting if not _image_only(t)]
     if draw(st.integers(0, 24)) == 0:
         # Any type, even one that needs another rank; but not an augmentation on a non-image, which Keras
         # builds (and fails on when run) and layerspec refuses on purpose (docs/testing.md).
@@ -612,6 +669,9 @@ def specs(draw: Draw, max_layers: int = 8, focus: str | None = None, unnamed: bo
             refs = [s[0] for s in sources]
             entry["inputs"] = refs[0] if len(refs) == 1 and draw(st.booleans()) else refs
         consumed.update(s[0] for s in sources)
+        if draw(st.integers(0, 2)) == 0:
+            entry = _with_call(draw, entry, tensors if dag else [])
+            consumed.update(call_refs(entry))
         layers.append(entry)
         out = _infer(entry, [s[1] for s in sources])
         if out is None:
@@ -620,6 +680,60 @@ def specs(draw: Draw, max_layers: int = 8, focus: str | None = None, unnamed: bo
         if dag:  # the further outputs of a layer with several (an RNN's states), read as `l3[1]`
             tensors += [(f"l{k}[{i}]", shape) for i, shape in enumerate(_outputs(entry, [s[1] for s in sources])) if i]
     return _finish(draw, inputs, layers, consumed, named)
+
+
+def call_model(type_name: str) -> type[CallArgs] | None:
+    """The model of the type's `call:` arguments, or None if it takes none."""
+    for arg in typing.get_args(REGISTRY[type_name].model_fields["call"].annotation):
+        if isinstance(arg, type) and issubclass(arg, CallArgs) and arg is not CallArgs:
+            return arg
+    return None
+
+
+def call_refs(entry: Args) -> list[str]:
+    """The layer references among the entry's `call:` arguments (`initial_state`)."""
+    model = call_model(entry["type"])
+    refs: list[str] = []
+    for key in model.tensor_fields if model else ():
+        value = entry.get("call", {}).get(key)
+        refs += [value] if isinstance(value, str) else list(value or [])
+    return refs
+
+
+def _states(draw: Draw, entry: Args, tensors: list[tuple[str, Shape]]) -> list[str] | None:
+    """Tensors to start a plain recurrent layer from: as many vectors as it has states, all of one size (its
+    `units` set to that size); now and then any tensor, which both sides refuse. None when there is none."""
+    vectors = [t for t in tensors if len(t[1]) == 1 and t[1][0] is not None]
+    if not tensors or (entry["type"] not in _RNNS and draw(st.integers(0, 4))):
+        return None
+    count = 2 if entry["type"] == "LSTM" else 1
+    if entry["type"] not in _RNNS or not vectors or draw(st.integers(0, 19)) == 0:
+        return [draw(st.sampled_from(tensors))[0] for _ in range(count)]
+    size = draw(st.sampled_from(vectors))[1]
+    alike = [t[0] for t in vectors if t[1] == size]
+    entry["units"] = size[0]
+    return [draw(st.sampled_from(alike)) for _ in range(count)]
+
+
+def _with_call(draw: Draw, entry: Args, tensors: list[tuple[str, Shape]]) -> Args:
+    """`call:` arguments for a type that takes them: its Literal and bool ones drawn, layer references
+    (`initial_state`) to earlier tensors of the right shape where the spec has names."""
+    model = call_model(entry["type"])
+    if model is None:
+        return entry
+    call: Args = {}
+    for name, info in model.model_fields.items():
+        if name in model.tensor_fields:
+            refs = _states(draw, entry, tensors) if name == "initial_state" else None
+            if refs:
+                call[name] = refs[0] if len(refs) == 1 and draw(st.booleans()) else refs
+            continue
+        values, optional = _literal_choices(info.annotation)
+        if info.annotation is bool or "bool" in str(info.annotation):
+            values = [True, False]
+        if values:
+            call[name] = draw(st.sampled_from(values + ([None] if optional else [])))
+    return {**entry, "call": call} if call else entry
 
 
 def _next_layer(

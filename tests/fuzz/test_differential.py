@@ -17,7 +17,7 @@ import pytest
 import yaml
 from fuzz_oracle import Figures, KerasRefused, keras_figures, keras_names, run_model
 from fuzz_settings import FUZZ, fuzz_examples, record
-from fuzz_specgen import GENERATORS, drawn_generically, from_examples, literal_args, specs
+from fuzz_specgen import GENERATORS, drawn_generically, from_examples, layer_types, literal_args, specs
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -178,9 +178,30 @@ def run_twice(spec: dict[str, Any], shapes: list[list[tuple[int, ...]]]) -> str 
     return None
 
 
+# Per layer type (wrapped layers counted too): how the specs containing it ended, for fuzz_report.py's table.
+BY_TYPE = "differential: outcomes by type"
+DISAGREEMENT = "disagreement"
+
+
+def judge(spec: dict[str, Any]) -> str:
+    """compare(), with a disagreement counted against every type in the spec before the test fails on it (a
+    failing run counts the examples hypothesis shrinks it to as well)."""
+    try:
+        return compare(spec)
+    except AssertionError:
+        _by_type(spec, DISAGREEMENT)
+        raise
+
+
+def _by_type(spec: dict[str, Any], outcome: str) -> None:
+    for type_name in sorted(set().union(*(layer_types(entry) for entry in spec["layers"]))):
+        record(BY_TYPE, f"{type_name}\t{outcome}")
+
+
 def _note(test: str, spec: dict[str, Any], outcome: str) -> None:
     event(outcome)
     record(test, outcome)
+    _by_type(spec, outcome)
     if outcome.startswith("both accept"):
         record("differential: layers compared", "layers", len(spec["layers"]))
         for entry in spec["layers"]:
@@ -191,7 +212,7 @@ def _note(test: str, spec: dict[str, Any], outcome: str) -> None:
 @settings(FUZZ, max_examples=fuzz_examples(0.5, minimum=20))
 @given(spec=specs())
 def test_check_agrees_with_keras(spec: dict[str, Any]) -> None:
-    _note("differential: random specs", spec, compare(spec))
+    _note("differential: random specs", spec, judge(spec))
 
 
 @pytest.mark.keras
@@ -202,7 +223,7 @@ def test_each_layer_type_agrees_with_keras(type_name: str) -> None:
     @settings(FUZZ, max_examples=fuzz_examples(0.03, minimum=3))
     @given(spec=specs(focus=type_name, max_layers=4))
     def run(spec: dict[str, Any]) -> None:
-        _note("differential: specs around each type", spec, compare(spec))
+        _note("differential: specs around each type", spec, judge(spec))
 
     run()
 
