@@ -341,7 +341,7 @@ def _concatenate(draw: Draw, shape: Shape) -> Args:
 
 _RNNS = ("LSTM", "GRU", "SimpleRNN")
 # Layers with a kernel, for SpectralNormalization (now and then it gets any other layer: a rejection case).
-_KERNELS = ("Dense", "Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose", "Embedding", "EinsumDense")
+_KERNELS = ("Dense", "Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose", "EinsumDense")
 
 
 def nested(draw: Draw, type_name: str, shape: Shape) -> Args:
@@ -571,8 +571,9 @@ def _input_shape(draw: Draw, rank: int | None = None) -> list[int | None]:
     if kind == "vector":
         return [draw(st.integers(1, 32))]
     small = st.integers(1, 4)
-    if kind == "video":  # steps of volumes, for ConvLSTM3D
-        return [draw(small), draw(st.integers(1, 6)), draw(st.integers(1, 6)), draw(st.integers(1, 6)), channels]
+    if kind == "video":  # steps of volumes, for ConvLSTM3D (mostly large enough for its default kernel of 3)
+        side = st.integers(1 if draw(st.integers(0, 4)) == 0 else 3, 7)
+        return [draw(small), draw(side), draw(side), draw(side), channels]
     return [draw(small), draw(small), draw(small), channels]
 
 
@@ -602,6 +603,11 @@ def _image_only(type_name: str) -> bool:
     return cls.family is AUGMENTATION or (cls.family is PREPROCESSING and cls.rank is not None)
 
 
+def reads_ids(type_name: str) -> bool:
+    """Whether the type's examples read integers (an embedding, hashing, crossing)."""
+    return any(e.dtype != "float32" for e in REGISTRY[type_name].examples)
+
+
 def _pick_type(draw: Draw, shape: Shape, *, wrapped: bool = False) -> str:
     """A type for a layer reading `shape`; `wrapped`: for a wrapper's `layer`, which may not read several inputs,
     nor be an augmentation (Keras fails on those under TimeDistributed only when the model runs)."""
@@ -609,6 +615,10 @@ def _pick_type(draw: Draw, shape: Shape, *, wrapped: bool = False) -> str:
     fitting = [t for t in REGISTRY if t not in MERGES and input_rank(t) in (None, rank)]
     if wrapped:
         fitting = [t for t in fitting if not _image_only(t)]
+    if draw(st.integers(0, 9)):
+        # Mostly no type that reads integer ids: the tensor here is rarely of an integer dtype (the specs around
+        # such a type give it an integer input).
+        fitting = [t for t in fitting if not reads_ids(t)] or fitting
     if draw(st.integers(0, 24)) == 0:
         # Any type, even one that needs another rank; but not an augmentation on a non-image, which Keras
         # builds (and fails on when run) and layerspec refuses on purpose (docs/testing.md).
@@ -637,22 +647,28 @@ def specs(draw: Draw, max_layers: int = 8, focus: str | None = None, unnamed: bo
     a sequential spec whose layers all get generated names."""
     dag = not unnamed and (draw(st.integers(0, 2)) > 0 or focus in MERGES)
     n_inputs = draw(st.sampled_from([1, 1, 1, 2, 3])) if dag else 1
-    first = _input_shape(draw, input_rank(focus) if focus else None)
+    # Half the specs around a type start from the input shapes of one of its examples (a HashedCrossing's (1,),
+    # a MelSpectrogram's long signal, a ConvLSTM3D's video), so that many of them are accepted and compared.
+    like = draw(st.sampled_from(REGISTRY[focus].examples)) if focus and draw(st.booleans()) else None
+    if like and dag:
+        n_inputs = max(n_inputs, len(like.inputs))
+    first = list(like.inputs[0]) if like else _input_shape(draw, input_rank(focus) if focus else None)
     n_layers = draw(st.integers(1, max_layers))
     focus_at = draw(st.integers(1 if focus in MERGES else 0, 2)) if focus else -1
     # A type that reads integer ids (an embedding) reads the first input, given an integer dtype.
-    ids = focus is not None and any(e.dtype != "float32" for e in REGISTRY[focus].examples) and draw(st.booleans())
+    ids = focus is not None and reads_ids(focus) and draw(st.integers(0, 3)) > 0
     if ids:
         focus_at = 0
     n_layers = max(n_layers, focus_at + 1)
     inputs = []
     for i in range(n_inputs):
-        shape = first if i == 0 or draw(st.booleans()) else _input_shape(draw)
+        from_like = like is not None and i < len(like.inputs)
+        shape = like.inputs[i] if like and from_like else first if i == 0 or draw(st.booleans()) else _input_shape(draw)
         entry: Args = {"shape": list(shape)}
         if i > 0 or draw(st.booleans()):
             entry["name"] = f"in{i}"
-        if i == 0 and ids:
-            entry["dtype"] = "int32"
+        if ids and (i == 0 or from_like):
+            entry["dtype"] = like.dtype if like and like.dtype != "float32" else "int32"
         elif draw(st.integers(0, 9)) == 0:
             entry["dtype"] = draw(st.sampled_from(_literal_choices(InputSpec.model_fields["dtype"].annotation)[0]))
         inputs.append(entry)
@@ -662,18 +678,20 @@ def specs(draw: Draw, max_layers: int = 8, focus: str | None = None, unnamed: bo
     layers: list[Args] = []
     consumed: set[str] = set()
     for k in range(n_layers):
-        entry, sources = _next_layer(draw, tensors, dag, k, focus if k == focus_at else None)
+        # `len(layers)`, not k, says whether this is the first layer (which must read the first input).
+        entry, sources = _next_layer(draw, tensors, dag, len(layers), focus if k == focus_at else None)
         if named:
             entry = {"name": f"l{k}", **entry}
         if dag:
             refs = [s[0] for s in sources]
             entry["inputs"] = refs[0] if len(refs) == 1 and draw(st.booleans()) else refs
-        consumed.update(s[0] for s in sources)
         if draw(st.integers(0, 2)) == 0:
             entry = _with_call(draw, entry, tensors if dag else [])
-            consumed.update(call_refs(entry))
-        layers.append(entry)
         out = _infer(entry, [s[1] for s in sources])
+        if out is None and k < focus_at:
+            continue  # left out, so that the layer the spec is built around still comes
+        consumed.update([s[0] for s in sources] + call_refs(entry))
+        layers.append(entry)
         if out is None:
             break  # a layer both sides should refuse: nothing after it would be checked
         tensors.append((f"l{k}", out))
@@ -708,6 +726,8 @@ def _states(draw: Draw, entry: Args, tensors: list[tuple[str, Shape]]) -> list[s
         return None
     count = 2 if entry["type"] == "LSTM" else 1
     if entry["type"] not in _RNNS or not vectors or draw(st.integers(0, 19)) == 0:
+        if vectors and draw(st.integers(0, 4)):
+            return None
         return [draw(st.sampled_from(tensors))[0] for _ in range(count)]
     size = draw(st.sampled_from(vectors))[1]
     alike = [t[0] for t in vectors if t[1] == size]
@@ -749,6 +769,9 @@ def _next_layer(
             sources[0] = tensors[0]
         return {"type": type_name, **layer_args(draw, type_name, sources[0][1])}, sources
     source = draw(st.sampled_from(tensors)) if dag and k > 0 and draw(st.integers(0, 2)) == 0 else latest
+    further = [t for t in tensors if "[" in t[0]]  # a layer's further outputs (`l3[1]`): read them often
+    if further and draw(st.booleans()):
+        source = draw(st.sampled_from(further))
     if forced and _image_only(forced) and input_rank(forced) != len(source[1]):
         forced = None  # augmentations need images (a deliberate difference, see _pick_type)
     type_name = forced or _pick_type(draw, source[1])
