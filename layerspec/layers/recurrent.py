@@ -33,8 +33,9 @@ from layerspec.layers.fields import (
     VectorInitializer,
 )
 
-# Keras raises at call time when use_cudnn=True meets a machine without a GPU or a configuration cuDNN cannot run.
-UseCudnn = Literal["auto", False]
+# Keras raises at call time when use_cudnn=True meets a machine without a GPU or a configuration cuDNN cannot run:
+# accepted (it is Keras's own switch) with a check warning (layerspec.rules.kernels.cudnn_forced).
+UseCudnn = Literal["auto", True, False]
 
 
 class RecurrentCall(CallArgs):
@@ -204,8 +205,8 @@ class _Gated(Recurrent):
     recurrent_activation: Activation = Field(default="sigmoid", description="Activation of the gates.")
     use_cudnn: UseCudnn = Field(
         default="auto",
-        description="'auto' runs cuDNN's kernel where the configuration and the machine allow; false never does "
-        "(true is refused: Keras then fails wherever cuDNN cannot run).",
+        description="'auto' runs cuDNN's kernel where the configuration and the machine allow; false never does; "
+        "true always does, so the model fails wherever cuDNN cannot run it, a CPU included (`check` warns).",
     )
 
 
@@ -221,6 +222,8 @@ class LSTM(_Gated):
         example(SEQUENCE, units=3, return_state=True),
         example((None, 5), units=2, return_sequences=True, return_state=True, use_bias=False),
         example(SEQUENCE, units=4, trainable=False, dropout=0.25, recurrent_dropout=0.1, unit_forget_bias=False),
+        example(SEQUENCE, units=3, use_cudnn=True),
+        example((None, 5), units=2, return_sequences=True, use_cudnn=False),
     )
     type: Literal["LSTM"] = Field(description="The Keras layer class.")
     unit_forget_bias: bool = Field(
@@ -238,6 +241,8 @@ class GRU(_Gated):
         example(SEQUENCE, units=4, reset_after=False),
         example(SEQUENCE, units=3, return_sequences=True, return_state=True),
         example((None, 5), units=2, use_bias=False, go_backwards=True),
+        example(SEQUENCE, units=4, use_cudnn=True, return_state=True),
+        example(SEQUENCE, units=3, reset_after=False, use_cudnn=False),
     )
     type: Literal["GRU"] = Field(description="The Keras layer class.")
     reset_after: bool = Field(
