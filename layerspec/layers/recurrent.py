@@ -68,6 +68,15 @@ def check_initial_state(layer: str, states: list[Shape], given: list[Shape] | No
             )
 
 
+# Keras refuses `stateful=True` on an input of unknown batch size ("the batch size must be static"); a spec's inputs
+# have none (`fit`, `evaluate` and `predict` feed batches of any size, the last one smaller), so it is refused.
+STATEFUL = (
+    "`stateful: true` is not supported: a stateful layer carries its states from one batch to the next, so Keras "
+    "needs a fixed batch size (keras.Input(batch_size=...)), and a spec's inputs leave it open (training, evaluate "
+    "and predict feed batches of any size); remove `stateful`"
+)
+
+
 class RecurrentBase(LayerSpec):
     """What every recurrent layer shares (the LSTM-like convolutions too): a sequence in, the last step's output
     or every step's out, and the final states as further outputs with `return_state`."""
@@ -115,9 +124,10 @@ class RecurrentBase(LayerSpec):
         default=False, description="Whether to return the final states too, as outputs NAME[1], NAME[2], ..."
     )
     go_backwards: bool = Field(default=False, description="Whether to read the sequence backwards.")
-    stateful: Literal[False] = Field(
+    stateful: bool = Field(
         default=False,
-        description="Not supported: a stateful layer needs a fixed batch size, which a spec's inputs do not have.",
+        description="Not supported (true is refused): a stateful layer carries its states from one batch to the "
+        "next, which needs a fixed batch size, and a spec's inputs leave the batch size open.",
     )
     call: RecurrentCall | None = Field(
         default=None, description="Call arguments: `initial_state`, the layers whose outputs start the recurrence."
@@ -131,6 +141,8 @@ class RecurrentBase(LayerSpec):
         return 1 + self.states if self.return_state else 1
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
+        if self.stateful:
+            raise ShapeError(STATEFUL, "stateful")
         steps, out = self.step_output(inputs)
         return (steps, *out) if self.return_sequences else out
 
