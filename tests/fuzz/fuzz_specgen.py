@@ -283,14 +283,18 @@ def _dropout(draw: Draw, shape: Shape) -> Args:
     return args
 
 
-def _pad_value(draw: Draw, high: int) -> int | list[int] | list[list[int]]:
-    style = draw(st.integers(0, 2))
+def _pad_value(draw: Draw, high: int) -> int | list[int] | list[int | list[int]]:
+    """n, [rows, cols], [[top, bottom], [left, right]] or the two mixed ([1, [0, 2]])."""
+    style = draw(st.integers(0, 3))
     pick = st.integers(0, high)
     if style == 0:
         return draw(pick)
     if style == 1:
         return [draw(pick), draw(pick)]
-    return [[draw(pick), draw(pick)], [draw(pick), draw(pick)]]
+    if style == 2:
+        return [[draw(pick), draw(pick)], [draw(pick), draw(pick)]]
+    pair = [draw(pick), draw(pick)]
+    return [draw(pick), pair] if draw(st.booleans()) else [pair, draw(pick)]
 
 
 def _zero_padding(draw: Draw, shape: Shape) -> Args:
