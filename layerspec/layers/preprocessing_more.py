@@ -84,6 +84,12 @@ class CategoryEncoding(_Encoding):
         values_only(inputs[0], self.type)
         return encoded_shape(inputs[0], self.output_mode, self.num_tokens)
 
+    @property  # the dtypes it refuses depend on output_mode here
+    def refused_dtypes(self) -> tuple[str, ...]:  # type: ignore[override]
+        """multi_hot and count count with TensorFlow's bincount, which takes int32 and int64 ids but not uint8 (the
+        model builds and fails when it runs; found by tests/fuzz); one_hot takes uint8."""
+        return () if self.output_mode == "one_hot" else ("uint8",)
+
 
 @register(PREPROCESSING)
 class Discretization(_Encoding):
