@@ -162,6 +162,15 @@ class Hashing(_Encoding):
         values_only(inputs[0], self.type)
         if self.output_mode == "int":
             return inputs[0]
+        if self.output_mode == "one_hot" and inputs[0] != (1,):
+            # Keras 3.15's Hashing declares (batch, num_bins) and returns (batch, values, num_bins) (found by
+            # tests/fuzz): the next layer would be built for the wrong shape.
+            raise ShapeError(
+                f"Hashing with `output_mode: one_hot` reads one value per example, shape (1,); received "
+                f"{format_shape(inputs[0])} ({SHAPE_DIFFERS}): use multi_hot or count, or hash to int and "
+                "encode with CategoryEncoding(output_mode: one_hot)",
+                "output_mode",
+            )
         return encoded_shape(inputs[0], self.output_mode, self.num_bins)
 
     def output_dtype(self) -> str | None:
