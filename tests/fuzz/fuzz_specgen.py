@@ -349,8 +349,10 @@ _KERNELS = ("Dense", "Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose", "EinsumDen
 
 
 def nested(draw: Draw, type_name: str, shape: Shape) -> Args:
-    """A wrapped layer's entry (`layer:` of a wrapper), its arguments drawn for the shape it reads."""
-    return {"type": type_name, **layer_args(draw, type_name, shape)}
+    """A wrapped layer's entry (`layer:` of a wrapper), its arguments drawn for the shape it reads; never `call:`
+    (the wrapper calls it; an example's call arguments are left out)."""
+    args = {k: v for k, v in layer_args(draw, type_name, shape).items() if k != "call"}
+    return {"type": type_name, **args}
 
 
 def _bidirectional(draw: Draw, shape: Shape) -> Args:
