@@ -68,7 +68,8 @@ def _refused(graph: Graph, node: Node, ref: str, producer: str) -> Diagnostic:
     made = "`mask_zero: true`" if maker.layer.type != "Masking" else "Masking"
     via = f"'{ref}'" if split_ref(ref)[0] == producer else f"'{ref}' (masked by '{producer}')"
     what = (
-        "Keras builds the model, which then fails when it runs (the mask has one axis fewer than the input)"
+        "Keras builds the model, which then fails when it runs "
+        f"({getattr(node.layer, 'mask_failure', 'the mask has one axis fewer than the input')})"
         if node.layer.masking == "fails"
         else "Keras would drop it with only a warning, so the masked steps would count as data"
     )

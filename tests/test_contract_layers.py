@@ -172,6 +172,8 @@ REJECTED = [
     pytest.param("Reshape", c([24], target_shape=[2, 3]), id="reshape-size"),
     pytest.param("Dense", c([None], units=3), id="dense-unknown-features"),
     pytest.param("BatchNormalization", c(IMAGE, axis=4), id="bn-axis-out-of-range"),
+    pytest.param("LSTM", c([20, 6], units=3, stateful=True), id="lstm-stateful-without-batch-size"),
+    pytest.param("GRU", c([20, 6], units=3, stateful=True), id="gru-stateful-without-batch-size"),
 ]
 
 

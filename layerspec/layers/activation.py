@@ -6,7 +6,8 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from layerspec.layers.base import ACTIVATION, IMAGE, FieldRule, LayerSpec, Shape, example, register
+from layerspec.layers.base import ACTIVATION, IMAGE, FieldRule, LayerSpec, Shape, ShapeError, example, register
+from layerspec.layers.convolution import CPU_KERNEL
 from layerspec.layers.fields import Activation as ActivationName
 from layerspec.layers.fields import Finite
 from layerspec.layers.normalization import normalized_axes
@@ -72,7 +73,16 @@ class Softmax(LayerSpec):
     def output_shape(self, inputs: list[Shape]) -> Shape:
         # Keras builds a Softmax over an axis its input lacks and fails only when the model runs (found by
         # tests/fuzz); the batch axis (0) is refused too, as for the normalisations.
-        normalized_axes(self.axis, inputs[0], self.type)
+        axes = normalized_axes(self.axis, inputs[0], self.type)
+        if len(axes) == 1 and len(inputs[0]) + 1 > 5:
+            # One axis goes to tf.nn.softmax, which oneDNN runs only up to rank 5; several axes take another path
+            # (found by tests/fuzz: "Input dims must be <= 5").
+            raise ShapeError(
+                f"Softmax over one axis of an input of rank {len(inputs[0]) + 1} (batch included) cannot run: "
+                f"{CPU_KERNEL} for it takes rank 5 at most; reshape to fewer axes first, or give `axis` a list of "
+                "several axes",
+                "axis",
+            )
         return inputs[0]
 
     def field_rule(self, inputs: list[Shape], output: Shape) -> FieldRule:

@@ -4,7 +4,9 @@ through unchanged at inference (Keras's `training=False`), so their output shape
 Each needs an image (rank 4 with the batch axis) and has no weights. MACs: 0, as for the other augmentations:
 the work happens only while training and is not the multiply-accumulate work the count measures. Those that
 convert an integer image to float (found by running each on int32 images) set casts_input; RandomGrayscale keeps
-an integer dtype and RandomSaturation refuses one, so they do not.
+an integer dtype and RandomSaturation refuses one, so they do not, nor do those that keep an integer image
+integer at inference (MixUp, RandomBrightness, RandomColorDegeneration, RandomColorJitter, RandomHue,
+RandomInvert, RandomPosterization: the next layer then fails on it, found by tests/fuzz).
 """
 
 from __future__ import annotations
@@ -184,6 +186,9 @@ class CutMix(_Seeded):
 class MixUp(_Seeded):
     """Blends each image with another image of the batch (labels blended likewise)."""
 
+    # Keeps an integer image integer when the model runs, so the next layer fails on it (found by tests/fuzz).
+    casts_input: ClassVar[bool] = False
+
     receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
     examples = (example(COLOUR), example(IMAGE, alpha=0.4, seed=5))
@@ -194,6 +199,9 @@ class MixUp(_Seeded):
 @register(AUGMENTATION)
 class RandomBrightness(_Image, _Range, _Seed):
     """Adds a random brightness change, as a fraction of the value range."""
+
+    # Keeps an integer image integer when the model runs, so the next layer fails on it (found by tests/fuzz).
+    casts_input: ClassVar[bool] = False
 
     receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
@@ -206,6 +214,9 @@ class RandomBrightness(_Image, _Range, _Seed):
 class RandomColorDegeneration(_Valued):
     """Blends each image with its grayscale version by a random factor."""
 
+    # Keeps an integer image integer when the model runs, so the next layer fails on it (found by tests/fuzz).
+    casts_input: ClassVar[bool] = False
+
     receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
     examples = (example(COLOUR, factor=0.2), example(COLOUR, factor=[0.1, 0.5], seed=1))
@@ -217,6 +228,9 @@ class RandomColorDegeneration(_Valued):
 @register(AUGMENTATION)
 class RandomColorJitter(_Valued):
     """Changes brightness, contrast, saturation and hue at random."""
+
+    # Keeps an integer image integer when the model runs, so the next layer fails on it (found by tests/fuzz).
+    casts_input: ClassVar[bool] = False
 
     receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
@@ -281,6 +295,9 @@ class RandomGrayscale(_Seeded):
 class RandomHue(_Valued):
     """Shifts the hue of images at random."""
 
+    # Keeps an integer image integer when the model runs, so the next layer fails on it (found by tests/fuzz).
+    casts_input: ClassVar[bool] = False
+
     receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
     examples = (example(COLOUR, factor=0.2), example(COLOUR, factor=[0.1, 0.9], seed=1))
@@ -293,6 +310,9 @@ class RandomHue(_Valued):
 class RandomInvert(_Valued):
     """Inverts images (value_range max - value) with probability factor."""
 
+    # Keeps an integer image integer when the model runs, so the next layer fails on it (found by tests/fuzz).
+    casts_input: ClassVar[bool] = False
+
     receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
     examples = (example(COLOUR), example(IMAGE, factor=0.5, seed=2))
@@ -303,6 +323,9 @@ class RandomInvert(_Valued):
 @register(AUGMENTATION)
 class RandomPosterization(_Valued):
     """Reduces each colour channel to a random number of bits."""
+
+    # Keeps an integer image integer when the model runs, so the next layer fails on it (found by tests/fuzz).
+    casts_input: ClassVar[bool] = False
 
     receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 

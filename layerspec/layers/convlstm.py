@@ -9,6 +9,7 @@ from pydantic import Field
 
 from layerspec.layers.base import (
     RECURRENT,
+    Masking,
     Shape,
     ShapeError,
     Weight,
@@ -54,6 +55,21 @@ class _ConvLSTM(RecurrentBase):
         description="Initializer of the recurrent kernel (an id, or a mapping with arguments).",
     )
     unit_forget_bias: bool = Field(default=True, description="Whether the forget gate's bias starts at 1.")
+
+    # With a mask, Keras keeps the previous output and states where a step is masked, selecting between them and
+    # the new ones, which needs frames of the input's size (found by tests/fuzz: "Incompatible shape for value").
+    mask_failure: ClassVar[str] = (
+        "with a mask, Keras's ConvLSTM keeps the input's frame where a step is masked, so it runs only with frames "
+        "of the input's size (`padding: same` or a kernel of 1, and `strides` 1)"
+    )
+
+    @property
+    def masking(self) -> Masking:  # type: ignore[override]
+        """Masks are consumed when the frames keep their size, and make the model fail when it runs otherwise."""
+        kernel = as_tuple(self.kernel_size, self.conv_rank, "kernel_size")
+        strides = as_tuple(self.strides, self.conv_rank, "strides")
+        keeps = max(strides) == 1 and (self.padding == "same" or max(kernel) == 1)
+        return "consume" if keeps else "fails"
 
     def window(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
         kernel = as_tuple(self.kernel_size, self.conv_rank, "kernel_size")

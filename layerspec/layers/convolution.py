@@ -11,6 +11,7 @@ from pydantic import Field
 
 from layerspec.layers.base import (
     CONVOLUTION,
+    FAILS_WHEN_RUN,
     IMAGE,
     SEQUENCE,
     AxisWindow,
@@ -244,8 +245,8 @@ class _ConvTranspose(_Conv):
             # Keras builds this, but the convolution it transposes cannot map that output back onto the input,
             # so the model fails when it runs (found by tests/fuzz).
             raise ShapeError(
-                f"`output_padding` 0 with `padding: same` and an even kernel ({kernel}) cannot run: use "
-                "output_padding 1 or more, an odd kernel, or leave output_padding out",
+                f"`output_padding` 0 with `padding: same` and an even kernel ({kernel}) cannot run ({FAILS_WHEN_RUN}): "
+                "use output_padding 1 or more, an odd kernel, or leave output_padding out",
                 "output_padding",
             )
         if size is None:

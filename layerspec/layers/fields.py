@@ -30,8 +30,9 @@ Triple = Annotated[list[PositiveInt], Field(min_length=3, max_length=3)]
 NonNegativeSingle = Annotated[list[NonNegativeInt], Field(min_length=1, max_length=1)]
 NonNegativeTriple = Annotated[list[NonNegativeInt], Field(min_length=3, max_length=3)]
 IntOrTriple = PositiveInt | Triple
-# ZeroPadding2D / Cropping2D: 1, [top_bottom, left_right] or [[top, bottom], [left, right]].
-Padding2D = NonNegativeInt | NonNegativePair | Annotated[list[NonNegativePair], Field(min_length=2, max_length=2)]
+# ZeroPadding2D / Cropping2D: n, or [rows, cols] with each entry n or [before, after] (Keras reads each entry
+# alone, so [1, [0, 2]] is as good as [[1, 1], [0, 2]]).
+Padding2D = NonNegativeInt | Annotated[list[NonNegativeInt | NonNegativePair], Field(min_length=2, max_length=2)]
 Padding1D = NonNegativeInt | NonNegativePair
 # ZeroPadding3D / Cropping3D: n, or one entry per spatial axis, each n or [before, after] (Keras reads each entry
 # on its own, so [1, [2, 0], 3] is valid too).

@@ -84,6 +84,12 @@ class CategoryEncoding(_Encoding):
         values_only(inputs[0], self.type)
         return encoded_shape(inputs[0], self.output_mode, self.num_tokens)
 
+    @property  # the dtypes it refuses depend on output_mode here
+    def refused_dtypes(self) -> tuple[str, ...]:  # type: ignore[override]
+        """multi_hot and count count with TensorFlow's bincount, which takes int32 and int64 ids but not uint8 (the
+        model builds and fails when it runs; found by tests/fuzz); one_hot takes uint8."""
+        return () if self.output_mode == "one_hot" else ("uint8",)
+
 
 @register(PREPROCESSING)
 class Discretization(_Encoding):
@@ -156,6 +162,15 @@ class Hashing(_Encoding):
         values_only(inputs[0], self.type)
         if self.output_mode == "int":
             return inputs[0]
+        if self.output_mode == "one_hot" and inputs[0] != (1,):
+            # Keras 3.15's Hashing declares (batch, num_bins) and returns (batch, values, num_bins) (found by
+            # tests/fuzz): the next layer would be built for the wrong shape.
+            raise ShapeError(
+                f"Hashing with `output_mode: one_hot` reads one value per example, shape (1,); received "
+                f"{format_shape(inputs[0])} ({SHAPE_DIFFERS}): use multi_hot or count, or hash to int and "
+                "encode with CategoryEncoding(output_mode: one_hot)",
+                "output_mode",
+            )
         return encoded_shape(inputs[0], self.output_mode, self.num_bins)
 
     def output_dtype(self) -> str | None:
@@ -177,6 +192,10 @@ class _FixedSize(LayerSpec):
 @register(PREPROCESSING)
 class Resizing(_FixedSize):
     """Resizes images to height x width."""
+
+    # Keeps an integer image integer when the model runs (or fails on it), so the next layer fails (found by
+    # tests/fuzz).
+    casts_input: ClassVar[bool] = False
 
     examples = (
         example(IMAGE, height=5, width=7),

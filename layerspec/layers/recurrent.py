@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from layerspec.layers.base import (
+    FAILS_WHEN_RUN,
     RECURRENT,
     SEQUENCE,
     CallArgs,
@@ -32,8 +33,9 @@ from layerspec.layers.fields import (
     VectorInitializer,
 )
 
-# Keras raises at call time when use_cudnn=True meets a machine without a GPU or a configuration cuDNN cannot run.
-UseCudnn = Literal["auto", False]
+# Keras raises at call time when use_cudnn=True meets a machine without a GPU or a configuration cuDNN cannot run:
+# accepted (it is Keras's own switch) with a check warning (layerspec.rules.kernels.cudnn_forced).
+UseCudnn = Literal["auto", True, False]
 
 
 class RecurrentCall(CallArgs):
@@ -54,15 +56,25 @@ def check_initial_state(layer: str, states: list[Shape], given: list[Shape] | No
     if len(given) != len(states):
         raise ShapeError(
             f"{layer} has {len(states)} state(s), so `initial_state` takes {len(states)} tensor(s); "
-            f"received {len(given)}",
+            f"received {len(given)} ({FAILS_WHEN_RUN})",
             "call",
         )
     for i, (want, got) in enumerate(zip(states, given, strict=True)):
         if tuple(got) != tuple(want):
             raise ShapeError(
-                f"initial state {i} of {layer} must have shape {format_shape(want)}; received {format_shape(got)}",
+                f"initial state {i} of {layer} must have shape {format_shape(want)}; received {format_shape(got)} "
+                f"({FAILS_WHEN_RUN})",
                 "call",
             )
+
+
+# Keras refuses `stateful=True` on an input of unknown batch size ("the batch size must be static"); a spec's inputs
+# have none (`fit`, `evaluate` and `predict` feed batches of any size, the last one smaller), so it is refused.
+STATEFUL = (
+    "`stateful: true` is not supported: a stateful layer carries its states from one batch to the next, so Keras "
+    "needs a fixed batch size (keras.Input(batch_size=...)), and a spec's inputs leave it open (training, evaluate "
+    "and predict feed batches of any size); remove `stateful`"
+)
 
 
 class RecurrentBase(LayerSpec):
@@ -115,9 +127,10 @@ class RecurrentBase(LayerSpec):
         default=False, description="Whether to return the final states too, as outputs NAME[1], NAME[2], ..."
     )
     go_backwards: bool = Field(default=False, description="Whether to read the sequence backwards.")
-    stateful: Literal[False] = Field(
+    stateful: bool = Field(
         default=False,
-        description="Not supported: a stateful layer needs a fixed batch size, which a spec's inputs do not have.",
+        description="Not supported (true is refused): a stateful layer carries its states from one batch to the "
+        "next, which needs a fixed batch size, and a spec's inputs leave the batch size open.",
     )
     call: RecurrentCall | None = Field(
         default=None, description="Call arguments: `initial_state`, the layers whose outputs start the recurrence."
@@ -131,6 +144,8 @@ class RecurrentBase(LayerSpec):
         return 1 + self.states if self.return_state else 1
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
+        if self.stateful:
+            raise ShapeError(STATEFUL, "stateful")
         steps, out = self.step_output(inputs)
         return (steps, *out) if self.return_sequences else out
 
@@ -205,8 +220,8 @@ class _Gated(Recurrent):
     recurrent_activation: Activation = Field(default="sigmoid", description="Activation of the gates.")
     use_cudnn: UseCudnn = Field(
         default="auto",
-        description="'auto' runs cuDNN's kernel where the configuration and the machine allow; false never does "
-        "(true is refused: Keras then fails wherever cuDNN cannot run).",
+        description="'auto' runs cuDNN's kernel where the configuration and the machine allow; false never does; "
+        "true always does, so the model fails wherever cuDNN cannot run it, a CPU included (`check` warns).",
     )
 
 
@@ -222,6 +237,8 @@ class LSTM(_Gated):
         example(SEQUENCE, units=3, return_state=True),
         example((None, 5), units=2, return_sequences=True, return_state=True, use_bias=False),
         example(SEQUENCE, units=4, trainable=False, dropout=0.25, recurrent_dropout=0.1, unit_forget_bias=False),
+        example(SEQUENCE, units=3, use_cudnn=True),
+        example((None, 5), units=2, return_sequences=True, use_cudnn=False),
     )
     type: Literal["LSTM"] = Field(description="The Keras layer class.")
     unit_forget_bias: bool = Field(
@@ -239,6 +256,8 @@ class GRU(_Gated):
         example(SEQUENCE, units=4, reset_after=False),
         example(SEQUENCE, units=3, return_sequences=True, return_state=True),
         example((None, 5), units=2, use_bias=False, go_backwards=True),
+        example(SEQUENCE, units=4, use_cudnn=True, return_state=True),
+        example(SEQUENCE, units=3, reset_after=False, use_cudnn=False),
     )
     type: Literal["GRU"] = Field(description="The Keras layer class.")
     reset_after: bool = Field(

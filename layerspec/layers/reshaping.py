@@ -25,16 +25,13 @@ from layerspec.layers.base import (
 from layerspec.layers.fields import MAX_DIM, DataFormat, IntOrPair, Padding2D
 
 
-def _pairs(value: int | list[int] | list[list[int]]) -> tuple[tuple[int, int], tuple[int, int]]:
-    """ZeroPadding2D/Cropping2D's three spellings as ((top, bottom), (left, right))."""
+def _pairs(value: int | list[int | list[int]]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """ZeroPadding2D/Cropping2D's spellings (n, or [rows, cols], each n or [before, after]) as
+    ((top, bottom), (left, right))."""
     if isinstance(value, int):
         return (value, value), (value, value)
-    rows, cols = value
-    if isinstance(rows, int) and isinstance(cols, int):
-        return (rows, rows), (cols, cols)
-    if isinstance(rows, list) and isinstance(cols, list):
-        return (rows[0], rows[1]), (cols[0], cols[1])
-    raise ShapeError("write n, [rows, cols] or [[top, bottom], [left, right]]")
+    rows, cols = ((v, v) if isinstance(v, int) else (v[0], v[1]) for v in value)
+    return rows, cols
 
 
 @register(RESHAPE)
@@ -49,9 +46,15 @@ class ZeroPadding2D(LayerSpec):
         example(IMAGE, padding=[1, 2]),
         example(IMAGE, padding=[[1, 2], [3, 0]]),
         example((None, 4, 1), padding=2),
+        example(IMAGE, padding=[1, [0, 2]]),
+        example(IMAGE, padding=[[2, 0], 3]),
     )
     type: Literal["ZeroPadding2D"] = Field(description="The Keras layer class.")
-    padding: Padding2D = Field(default=1, description="n, [rows, cols] or [[top, bottom], [left, right]] zeros to add.")
+    padding: Padding2D = Field(
+        default=1,
+        description="n, or [rows, cols] with each entry n or [before, after] (e.g. [[1, 2], [3, 0]] or [1, [0, 2]]): "
+        "zeros to add.",
+    )
     data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
@@ -70,10 +73,14 @@ class Cropping2D(LayerSpec):
         example(IMAGE, cropping=1),
         example(IMAGE, cropping=[1, 2]),
         example(IMAGE, cropping=[[0, 1], [2, 3]]),
+        example(IMAGE, cropping=[1, [0, 2]]),
+        example(IMAGE, cropping=[[2, 1], 0]),
     )
     type: Literal["Cropping2D"] = Field(description="The Keras layer class.")
     cropping: Padding2D = Field(
-        default=0, description="n, [rows, cols] or [[top, bottom], [left, right]] pixels to remove."
+        default=0,
+        description="n, or [rows, cols] with each entry n or [before, after] (e.g. [[0, 1], [2, 3]] or [1, [0, 2]]): "
+        "pixels to remove.",
     )
     data_format: DataFormat = Field(default=None, description="Only channels_last is supported.")
 

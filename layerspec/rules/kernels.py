@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from layerspec.errors import Diagnostic
+from layerspec.layers import LayerSpec
 from layerspec.rules.base import Context, rule
+from layerspec.spec.yaml_source import SourcePath
 
 
 @rule
@@ -23,3 +25,37 @@ def float16_kernels_on_cpu(ctx: Context) -> list[Diagnostic]:
             "which picks float16 only on a GPU)",
         )
     ]
+
+
+CUDNN_ONLY = "runs only on an NVIDIA GPU with cuDNN"
+
+
+def _cudnn_forced(layer: LayerSpec, path: SourcePath) -> list[tuple[SourcePath, str]]:
+    """(path, type) of the layer and of each layer it wraps that sets `use_cudnn: true`."""
+    found = [(path, layer.type)] if getattr(layer, "use_cudnn", None) is True else []
+    for key, inner in layer.nested().items():
+        found += _cudnn_forced(inner, (*path, key))
+    return found
+
+
+@rule
+def cudnn_forced(ctx: Context) -> list[Diagnostic]:
+    """`use_cudnn: true` (LSTM, GRU): Keras then refuses to fall back to its own kernel, so the model fails at its
+    first call wherever cuDNN cannot run it (on a CPU, or a configuration cuDNN lacks). Valid, so a warning."""
+    if ctx.graph is None:
+        return []
+    problems = []
+    for node in ctx.graph.nodes:
+        if node.layer is None or node.origin is None:
+            continue
+        for path, type_name in _cudnn_forced(node.layer, node.path):
+            problems.append(
+                ctx.warning(
+                    (*path, "use_cudnn"),
+                    f"{node.label()}: {type_name} with `use_cudnn: true` {CUDNN_ONLY}, and only in a configuration "
+                    "cuDNN supports (activation tanh, recurrent_activation sigmoid, no recurrent_dropout, unroll "
+                    "false, use_bias true; for GRU reset_after true); elsewhere, a CPU included, it fails at its "
+                    "first call; write `use_cudnn: auto` to fall back to Keras's own kernel",
+                )
+            )
+    return problems

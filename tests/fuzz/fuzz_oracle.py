@@ -72,8 +72,7 @@ def _build(keras: Any, spec: dict[str, Any]) -> tuple[list[Figures], int]:
         refs_list = [refs] if isinstance(refs, str) else list(refs)
         layer = _layer(keras, entry)
         args_in = [_ref(tensors, r) for r in refs_list]
-        call = {key: _tuples(v) for key, v in entry.get("call", {}).items()}
-        out = _call(layer, entry["type"], args_in, call)
+        out = _call(layer, entry["type"], args_in, _call_kwargs(tensors, entry))
         # A layer of several outputs (an RNN with return_state): the spec's NAME is the first, NAME[i] the i-th.
         every = list(out) if isinstance(out, (list, tuple)) else [out]
         out = every[0]
@@ -128,6 +127,19 @@ def _ref(tensors: dict[str, Any], ref: str) -> Any:
     return value[int(index.rstrip("]"))] if index else value[0]
 
 
+def _call_kwargs(tensors: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry's `call:` arguments; a value that names layers (`enc[1]`, or a list of such names) passes their
+    tensors, as the spec format documents for `initial_state`."""
+    kwargs = {}
+    for key, value in entry.get("call", {}).items():
+        names = [value] if isinstance(value, str) else value if isinstance(value, list) else None
+        if names and all(isinstance(n, str) and n.partition("[")[0] in tensors for n in names):
+            kwargs[key] = _ref(tensors, value) if isinstance(value, str) else [_ref(tensors, n) for n in names]
+        else:
+            kwargs[key] = _tuples(value)
+    return kwargs
+
+
 def _layer(keras: Any, entry: dict[str, Any]) -> Any:
     """`keras.layers.<type>(**arguments)`; a wrapper's nested `layer` (and `backward_layer`) built first."""
     args = {key: _tuples(v) for key, v in entry.items() if key not in ("type", "inputs", "call")}
@@ -148,8 +160,7 @@ def keras_names(spec: dict[str, Any]) -> list[str] | None:
     try:
         for layer_entry in spec["layers"]:
             layer = _layer(keras, layer_entry)
-            call = {key: _tuples(v) for key, v in layer_entry.get("call", {}).items()}
-            tensor = _call(layer, layer_entry["type"], [tensor], call)
+            tensor = _call(layer, layer_entry["type"], [tensor], _call_kwargs({}, layer_entry))
             tensor = tensor[0] if isinstance(tensor, (list, tuple)) else tensor
             names.append(str(layer.name))
     except Exception:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from layerspec.layers import REGISTRY, ShapeError
-from layerspec.layers.base import AUGMENTATION, PREPROCESSING
+from layerspec.layers.base import AUGMENTATION, PREPROCESSING, CallArgs
 from layerspec.spec.models import InputSpec
 
 Shape = tuple[int | None, ...]
@@ -62,6 +62,9 @@ _SHAPE_ARGS = {
     "momentum",
     "fill_value",
     "trainable",
+    "layer",
+    "backward_layer",
+    "stateful",  # always refused (a spec's batch size is open): tests/cases/bad/rnn_stateful.yaml holds it
 }
 
 
@@ -281,14 +284,18 @@ def _dropout(draw: Draw, shape: Shape) -> Args:
     return args
 
 
-def _pad_value(draw: Draw, high: int) -> int | list[int] | list[list[int]]:
-    style = draw(st.integers(0, 2))
+def _pad_value(draw: Draw, high: int) -> int | list[int] | list[int | list[int]]:
+    """n, [rows, cols], [[top, bottom], [left, right]] or the two mixed ([1, [0, 2]])."""
+    style = draw(st.integers(0, 3))
     pick = st.integers(0, high)
     if style == 0:
         return draw(pick)
     if style == 1:
         return [draw(pick), draw(pick)]
-    return [[draw(pick), draw(pick)], [draw(pick), draw(pick)]]
+    if style == 2:
+        return [[draw(pick), draw(pick)], [draw(pick), draw(pick)]]
+    pair = [draw(pick), draw(pick)]
+    return [draw(pick), pair] if draw(st.booleans()) else [pair, draw(pick)]
 
 
 def _zero_padding(draw: Draw, shape: Shape) -> Args:
@@ -337,6 +344,56 @@ def _concatenate(draw: Draw, shape: Shape) -> Args:
     return {"axis": _axis(draw, shape)} if draw(st.booleans()) else {}
 
 
+_RNNS = ("LSTM", "GRU", "SimpleRNN")
+# Layers with a kernel, for SpectralNormalization (now and then it gets any other layer: a rejection case).
+_KERNELS = ("Dense", "Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose", "EinsumDense")
+
+
+def nested(draw: Draw, type_name: str, shape: Shape) -> Args:
+    """A wrapped layer's entry (`layer:` of a wrapper), its arguments drawn for the shape it reads; never `call:`
+    (the wrapper calls it; an example's call arguments are left out)."""
+    args = {k: v for k, v in layer_args(draw, type_name, shape).items() if k != "call"}
+    return {"type": type_name, **args}
+
+
+def _bidirectional(draw: Draw, shape: Shape) -> Args:
+    inner = draw(st.sampled_from(_RNNS)) if draw(st.integers(0, 19)) else _pick_type(draw, shape)
+    layer = nested(draw, inner, shape)
+    args: Args = {"layer": layer}
+    if inner in _RNNS and draw(st.integers(0, 3)) == 0:
+        # Its own backward layer: the same kind reading the other way (now and then other units: refused by both).
+        backward = {**nested(draw, inner, shape), "go_backwards": not layer.get("go_backwards", False)}
+        for key in ("units", "return_sequences", "return_state"):
+            if key in layer and draw(st.integers(0, 9)):
+                backward[key] = layer[key]
+            elif key in layer:
+                backward.pop(key, None)
+        args["backward_layer"] = backward
+    return args
+
+
+def _time_distributed(draw: Draw, shape: Shape) -> Args:
+    step = shape[1:]
+    if not step:
+        return {"layer": nested(draw, "Dense", (4,))}  # a vector has no steps: refused by both
+    return {"layer": nested(draw, _pick_type(draw, step, wrapped=True), step)}
+
+
+def _spectral(draw: Draw, shape: Shape) -> Args:
+    kinds = [t for t in _KERNELS if input_rank(t) in (None, len(shape))]
+    inner = draw(st.sampled_from(kinds)) if draw(st.integers(0, 9)) else _pick_type(draw, shape, wrapped=True)
+    return {"layer": nested(draw, inner, shape)}
+
+
+def layer_types(entry: Args) -> set[str]:
+    """The entry's type and those of the layers it wraps (`layer`, `backward_layer`), however deep."""
+    found = {str(entry["type"])}
+    for key in ("layer", "backward_layer"):
+        if isinstance(entry.get(key), dict):
+            found |= layer_types(entry[key])
+    return found
+
+
 def input_rank(type_name: str) -> int | None:
     """Rank (batch left out) of the input the type needs, from its registry entry; None: any rank. Used only to
     pick types that fit the current tensor."""
@@ -380,6 +437,9 @@ GENERATORS: dict[str, ArgGen] = {
     "RandomTranslation": _augment("height_factor", "width_factor"),
     "RandomContrast": _contrast,
     "Concatenate": _concatenate,
+    "Bidirectional": _bidirectional,
+    "TimeDistributed": _time_distributed,
+    "SpectralNormalization": _spectral,
 }
 
 MERGES = sorted(t for t, cls in REGISTRY.items() if cls.max_inputs != 1)
@@ -518,8 +578,9 @@ def _input_shape(draw: Draw, rank: int | None = None) -> list[int | None]:
     if kind == "vector":
         return [draw(st.integers(1, 32))]
     small = st.integers(1, 4)
-    if kind == "video":  # steps of volumes, for ConvLSTM3D
-        return [draw(small), draw(st.integers(1, 6)), draw(st.integers(1, 6)), draw(st.integers(1, 6)), channels]
+    if kind == "video":  # steps of volumes, for ConvLSTM3D (mostly large enough for its default kernel of 3)
+        side = st.integers(1 if draw(st.integers(0, 4)) == 0 else 3, 7)
+        return [draw(small), draw(side), draw(side), draw(side), channels]
     return [draw(small), draw(small), draw(small), channels]
 
 
@@ -549,9 +610,22 @@ def _image_only(type_name: str) -> bool:
     return cls.family is AUGMENTATION or (cls.family is PREPROCESSING and cls.rank is not None)
 
 
-def _pick_type(draw: Draw, shape: Shape) -> str:
+def reads_ids(type_name: str) -> bool:
+    """Whether the type's examples read integers (an embedding, hashing, crossing)."""
+    return any(e.dtype != "float32" for e in REGISTRY[type_name].examples)
+
+
+def _pick_type(draw: Draw, shape: Shape, *, wrapped: bool = False) -> str:
+    """A type for a layer reading `shape`; `wrapped`: for a wrapper's `layer`, which may not read several inputs,
+    nor be an augmentation (Keras fails on those under TimeDistributed only when the model runs)."""
     rank = len(shape)
     fitting = [t for t in REGISTRY if t not in MERGES and input_rank(t) in (None, rank)]
+    if wrapped:
+        fitting = [t for t in fitting if not _image_only(t)]
+    if draw(st.integers(0, 9)):
+        # Mostly no type that reads integer ids: the tensor here is rarely of an integer dtype (the specs around
+        # such a type give it an integer input).
+        fitting = [t for t in fitting if not reads_ids(t)] or fitting
     if draw(st.integers(0, 24)) == 0:
         # Any type, even one that needs another rank; but not an augmentation on a non-image, which Keras
         # builds (and fails on when run) and layerspec refuses on purpose (docs/testing.md).
@@ -580,22 +654,28 @@ def specs(draw: Draw, max_layers: int = 8, focus: str | None = None, unnamed: bo
     a sequential spec whose layers all get generated names."""
     dag = not unnamed and (draw(st.integers(0, 2)) > 0 or focus in MERGES)
     n_inputs = draw(st.sampled_from([1, 1, 1, 2, 3])) if dag else 1
-    first = _input_shape(draw, input_rank(focus) if focus else None)
+    # Half the specs around a type start from the input shapes of one of its examples (a HashedCrossing's (1,),
+    # a MelSpectrogram's long signal, a ConvLSTM3D's video), so that many of them are accepted and compared.
+    like = draw(st.sampled_from(REGISTRY[focus].examples)) if focus and draw(st.booleans()) else None
+    if like and dag:
+        n_inputs = max(n_inputs, len(like.inputs))
+    first = list(like.inputs[0]) if like else _input_shape(draw, input_rank(focus) if focus else None)
     n_layers = draw(st.integers(1, max_layers))
     focus_at = draw(st.integers(1 if focus in MERGES else 0, 2)) if focus else -1
     # A type that reads integer ids (an embedding) reads the first input, given an integer dtype.
-    ids = focus is not None and any(e.dtype != "float32" for e in REGISTRY[focus].examples) and draw(st.booleans())
+    ids = focus is not None and reads_ids(focus) and draw(st.integers(0, 3)) > 0
     if ids:
         focus_at = 0
     n_layers = max(n_layers, focus_at + 1)
     inputs = []
     for i in range(n_inputs):
-        shape = first if i == 0 or draw(st.booleans()) else _input_shape(draw)
+        from_like = like is not None and i < len(like.inputs)
+        shape = like.inputs[i] if like and from_like else first if i == 0 or draw(st.booleans()) else _input_shape(draw)
         entry: Args = {"shape": list(shape)}
         if i > 0 or draw(st.booleans()):
             entry["name"] = f"in{i}"
-        if i == 0 and ids:
-            entry["dtype"] = "int32"
+        if ids and (i == 0 or from_like):
+            entry["dtype"] = like.dtype if like and like.dtype != "float32" else "int32"
         elif draw(st.integers(0, 9)) == 0:
             entry["dtype"] = draw(st.sampled_from(_literal_choices(InputSpec.model_fields["dtype"].annotation)[0]))
         inputs.append(entry)
@@ -605,21 +685,82 @@ def specs(draw: Draw, max_layers: int = 8, focus: str | None = None, unnamed: bo
     layers: list[Args] = []
     consumed: set[str] = set()
     for k in range(n_layers):
-        entry, sources = _next_layer(draw, tensors, dag, k, focus if k == focus_at else None)
+        # `len(layers)`, not k, says whether this is the first layer (which must read the first input).
+        entry, sources = _next_layer(draw, tensors, dag, len(layers), focus if k == focus_at else None)
         if named:
             entry = {"name": f"l{k}", **entry}
         if dag:
             refs = [s[0] for s in sources]
             entry["inputs"] = refs[0] if len(refs) == 1 and draw(st.booleans()) else refs
-        consumed.update(s[0] for s in sources)
-        layers.append(entry)
+        if draw(st.integers(0, 2)) == 0:
+            entry = _with_call(draw, entry, tensors if dag else [])
         out = _infer(entry, [s[1] for s in sources])
+        if k < focus_at and (out is None or reads_ids(entry["type"])):
+            continue  # left out (an id reader too: its input is float), so the layer the spec is built around comes
+        consumed.update([s[0] for s in sources] + call_refs(entry))
+        layers.append(entry)
         if out is None:
             break  # a layer both sides should refuse: nothing after it would be checked
         tensors.append((f"l{k}", out))
         if dag:  # the further outputs of a layer with several (an RNN's states), read as `l3[1]`
             tensors += [(f"l{k}[{i}]", shape) for i, shape in enumerate(_outputs(entry, [s[1] for s in sources])) if i]
     return _finish(draw, inputs, layers, consumed, named)
+
+
+def call_model(type_name: str) -> type[CallArgs] | None:
+    """The model of the type's `call:` arguments, or None if it takes none."""
+    for arg in typing.get_args(REGISTRY[type_name].model_fields["call"].annotation):
+        if isinstance(arg, type) and issubclass(arg, CallArgs) and arg is not CallArgs:
+            return arg
+    return None
+
+
+def call_refs(entry: Args) -> list[str]:
+    """The layer references among the entry's `call:` arguments (`initial_state`)."""
+    model = call_model(entry["type"])
+    refs: list[str] = []
+    for key in model.tensor_fields if model else ():
+        value = entry.get("call", {}).get(key)
+        refs += [value] if isinstance(value, str) else list(value or [])
+    return refs
+
+
+def _states(draw: Draw, entry: Args, tensors: list[tuple[str, Shape]]) -> list[str] | None:
+    """Tensors to start a plain recurrent layer from: as many vectors as it has states, all of one size (its
+    `units` set to that size); now and then any tensor, which both sides refuse. None when there is none."""
+    vectors = [t for t in tensors if len(t[1]) == 1 and t[1][0] is not None]
+    if not tensors or (entry["type"] not in _RNNS and draw(st.integers(0, 4))):
+        return None
+    count = 2 if entry["type"] == "LSTM" else 1
+    if entry["type"] not in _RNNS or not vectors or draw(st.integers(0, 19)) == 0:
+        if vectors and draw(st.integers(0, 4)):
+            return None
+        return [draw(st.sampled_from(tensors))[0] for _ in range(count)]
+    size = draw(st.sampled_from(vectors))[1]
+    alike = [t[0] for t in vectors if t[1] == size]
+    entry["units"] = size[0]
+    return [draw(st.sampled_from(alike)) for _ in range(count)]
+
+
+def _with_call(draw: Draw, entry: Args, tensors: list[tuple[str, Shape]]) -> Args:
+    """`call:` arguments for a type that takes them: its Literal and bool ones drawn, layer references
+    (`initial_state`) to earlier tensors of the right shape where the spec has names."""
+    model = call_model(entry["type"])
+    if model is None:
+        return entry
+    call: Args = {}
+    for name, info in model.model_fields.items():
+        if name in model.tensor_fields:
+            refs = _states(draw, entry, tensors) if name == "initial_state" else None
+            if refs:
+                call[name] = refs[0] if len(refs) == 1 and draw(st.booleans()) else refs
+            continue
+        values, optional = _literal_choices(info.annotation)
+        if info.annotation is bool or "bool" in str(info.annotation):
+            values = [True, False]
+        if values:
+            call[name] = draw(st.sampled_from(values + ([None] if optional else [])))
+    return {**entry, "call": call} if call else entry
 
 
 def _next_layer(
@@ -635,6 +776,9 @@ def _next_layer(
             sources[0] = tensors[0]
         return {"type": type_name, **layer_args(draw, type_name, sources[0][1])}, sources
     source = draw(st.sampled_from(tensors)) if dag and k > 0 and draw(st.integers(0, 2)) == 0 else latest
+    further = [t for t in tensors if "[" in t[0]]  # a layer's further outputs (`l3[1]`): read them often
+    if further and draw(st.booleans()):
+        source = draw(st.sampled_from(further))
     if forced and _image_only(forced) and input_rank(forced) != len(source[1]):
         forced = None  # augmentations need images (a deliberate difference, see _pick_type)
     type_name = forced or _pick_type(draw, source[1])
