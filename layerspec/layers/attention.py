@@ -134,6 +134,17 @@ class _Projected(AttentionBase):
     bias_constraint: Constraint = Field(default=None, description="Constraint on the projection biases.")
     seed: Seed = Field(default=None, description="Seed of the attention dropout.")
 
+    def output_shapes(self, inputs: list[Shape]) -> list[Shape]:
+        # Keras's causal mask is (1, query steps, key steps); it cannot be spread over scores with more than one
+        # attention axis, and the call fails (`axis -5 is out of bounds`).
+        if self.call is not None and self.call.use_causal_mask and len(inputs[0]) != 2:
+            raise ShapeError(
+                f"{self.type} with `use_causal_mask` needs a query of shape (steps, features); received "
+                f"{format_shape(inputs[0])} ({FAILS_WHEN_RUN})",
+                "call",
+            )
+        return super().output_shapes(inputs)
+
     def keras_call(self, layer: Any, inputs: list[Any], **kwargs: Any) -> Any:
         # Keras's call(query, value, key=None): separate tensors, not a list.
         return layer(*inputs, **kwargs)

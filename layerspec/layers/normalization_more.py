@@ -92,7 +92,9 @@ class GroupNormalization(_Normalization):
 class RMSNormalization(_PerElement):
     """Divides by the root mean square over the axes and multiplies by a learned scale."""
 
-    casts_input: ClassVar[bool] = True
+    # Not a casting layer, though Keras's symbolic output says float32: run on integers it returns integers (and a
+    # normalisation reading it then fails), so integer inputs go through a Rescaling first.
+    casts_input: ClassVar[bool] = False
     examples = (example(IMAGE), example((6, 5), axis=[-2, -1]), example((6, 5), axis=2, epsilon=1e-3))
     type: Literal["RMSNormalization"] = Field(description="The Keras layer class.")
     axis: Axes = Field(default=-1, description="Axis (or axes) normalised; counts the batch axis as 0.")
