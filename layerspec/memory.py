@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from layerspec.layers import LayerSpec
 from layerspec.layers.base import split_ref
-from layerspec.memory_rules import VIEWS, Needs, elements, in_place, needs
+from layerspec.memory_rules import CELL_STATES, VIEWS, Needs, elements, in_place, loop_gradient_bytes, needs
 from layerspec.memory_trace import Node, peak
 from layerspec.shapes import LayerRecord, ModelSummary
 from layerspec.spec.train import TrainSpec
@@ -57,6 +57,10 @@ class MemoryEstimate:
     activations_per_example: int | None
     peak_per_example: int | None
     peak_at: str | None
+    # The largest recurrent loop's per-step weight gradients (layerspec/memory_rules.py), which do not grow with
+    # the batch. Loops' gradients run one layer after another, so only the largest counts; it is added to the
+    # peak as if it fell there (an upper bound: it falls in that layer's gradient).
+    loop_gradient_bytes: int = 0
 
     @property
     def activation_bytes(self) -> int | None:
@@ -68,7 +72,7 @@ class MemoryEstimate:
         if self.activation_bytes is None:
             return None
         weights = self.parameter_bytes + self.gradient_bytes + self.optimizer_bytes + self.ema_bytes + self.cast_bytes
-        return weights + self.activation_bytes
+        return weights + self.activation_bytes + self.loop_gradient_bytes
 
     def to_json(self) -> dict[str, object]:
         """`check --json`'s `memory` object."""
@@ -85,6 +89,7 @@ class MemoryEstimate:
             "peak_per_example_bytes": self.peak_per_example,
             "peak_at": self.peak_at,
             "activation_bytes": self.activation_bytes,
+            "loop_gradient_bytes": self.loop_gradient_bytes,
             "total_bytes": self.total_bytes,
             "layers": [
                 {"name": m.name, "activation_bytes": m.activation_bytes, "kept_bytes": m.kept_bytes}
@@ -199,7 +204,23 @@ def estimate(
         activations_per_example=None if found is None else sum(found.kept.values()),
         peak_per_example=None if found is None else found.per_example,
         peak_at=None if found is None else found.at,
+        loop_gradient_bytes=_loop_gradients(summary, layers, shapes),
     )
+
+
+def _loop_gradients(summary: ModelSummary, layers: Mapping[str, LayerSpec], shapes: Mapping[str, LayerRecord]) -> int:
+    """The largest recurrent layer's per-step weight gradients held at once (0 without a recurrent layer)."""
+    found = 0
+    for record in summary.layers:
+        layer = layers.get(record.name)
+        if (
+            layer is not None
+            and record.trainable_params
+            and (layer.type in CELL_STATES or layer.type == "Bidirectional")
+        ):
+            inputs = [shapes[split_ref(name)[0]].output_shape for name in record.inputs]
+            found = max(found, loop_gradient_bytes(record, layer, inputs))
+    return found
 
 
 def format_bytes(size: int | None) -> str:

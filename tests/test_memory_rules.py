@@ -97,3 +97,32 @@ def test_recurrent_layers_keep_every_step(tmp_path: Path) -> None:
     assert keeps(both) == 2 * steps * (features + 6 * units) * 4 + 2 * output
     summed = {**both, "merge_mode": "sum"}
     assert keeps(summed) == 2 * steps * (features + 6 * units) * 4 + output
+
+
+@pytest.mark.parametrize(
+    ("steps", "layer", "at_once"),
+    [
+        # Up to 32 steps' weight gradients alive at once in the loop's gradient, whatever the batch.
+        (40, {"type": "LSTM", "units": 4}, 32),
+        (10, {"type": "GRU", "units": 4}, 10),
+        (40, {"type": "LSTM", "units": 4, "unroll": True}, 40),  # unrolled: every step's, for one sum
+        (40, {"type": "Bidirectional", "layer": {"type": "LSTM", "units": 4}}, 32),
+    ],
+)
+def test_loop_gradients_do_not_grow_with_the_batch(
+    tmp_path: Path, steps: int, layer: dict[str, Any], at_once: int
+) -> None:
+    path = tmp_path / "spec.yaml"
+    body = {"name": "loop", "input": {"shape": [steps, 3]}, "layers": [{**layer, "name": "rnn"}]}
+    path.write_text(yaml.safe_dump(body, sort_keys=False), "utf-8")
+    checked = check_file(path)
+    weights = checked.summary.record("rnn").trainable_params * 4
+    small, large = memory_of(checked, 1), memory_of(checked, 64)
+    assert small.loop_gradient_bytes == large.loop_gradient_bytes == at_once * weights
+    assert small.total_bytes is not None and large.total_bytes is not None
+    assert small.to_json()["loop_gradient_bytes"] == at_once * weights
+
+
+def test_no_loop_gradients_without_a_loop(tmp_path: Path) -> None:
+    estimate = memory(tmp_path, [CONV, {"type": "Dense", "units": 2}])
+    assert estimate.loop_gradient_bytes == 0
