@@ -158,13 +158,17 @@ def _resolve_inputs(
     for i, layer in enumerate(loaded.spec.layers):
         origin = loaded.origins[i]
         refs = layer.input_names()
-        if refs is None:
-            refs = [names[i - 1] if i > 0 else input_names[0]]
-        refs = [resolve_previous(r, names, input_names[0]) if r.startswith(PREVIOUS_PREFIX) else r for r in refs]
         before = len(errors.items)
+        if refs is None:
+            # The previous entry (or the input) by its own name, which is known: most layers of a large spec.
+            refs = [names[i - 1] if i > 0 else input_names[0]]
+            to_check = refs if refs[0].endswith("]") else []
+        else:
+            refs = [resolve_previous(r, names, input_names[0]) if r.startswith(PREVIOUS_PREFIX) else r for r in refs]
+            to_check = refs
         # Each check is made in line and its message only written when it fails: a large spec has tens of
         # thousands of entries, nearly all of them right.
-        for ref in refs:
+        for ref in to_check:
             if split_ref(ref)[0] not in known:
                 _unknown_ref(ref, known, origin, (*origin.path, "inputs"), errors, names[i])
         call_refs: tuple[str, ...] = ()

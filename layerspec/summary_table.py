@@ -30,32 +30,37 @@ def render_summary(summary: ModelSummary, *, shares: bool = False) -> str:
     if shares:
         headers += ["% params", "% MACs"]
     headers.append("Field /stride")
-    rows = []
     # Most layers of a large model share a few shapes and fields: each cell text is made once.
     shapes: dict[tuple[int | None, ...], str] = {}
     cells: dict[ReceptiveField, str] = {}
-    for r in summary.layers:
-        shape = shapes.get(r.output_shape) or shapes.setdefault(r.output_shape, format_shape((None, *r.output_shape)))
-        row = [f"{r.name} ({r.type})", shape, f"{r.params:,}", f"{r.macs:,}"]
-        if shares:
-            row += [_share(r.params, summary.params), _share(r.macs, summary.macs)]
-        cell = cells.get(r.field)
-        row.append(cell if cell is not None else cells.setdefault(r.field, field_cell(r.field)))
-        rows.append(row)
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(headers)
+    layers = summary.layers
+    columns: list[list[str]] = [
+        [f"{r.name} ({r.type})" for r in layers],
+        [shapes.get(s) or shapes.setdefault(s, format_shape((None, *s))) for s in (r.output_shape for r in layers)],
+        [f"{r.params:,}" for r in layers],
+        [f"{r.macs:,}" for r in layers],
+    ]
+    if shares:
+        columns.append([_share(r.params, summary.params) for r in layers])
+        columns.append([_share(r.macs, summary.macs) for r in layers])
+    columns.append([cells.get(f) or cells.setdefault(f, field_cell(f)) for f in (r.field for r in layers)])
     widths = [max(len(h), *map(len, column)) for h, column in zip(headers, columns, strict=True)]
     total_width = sum(widths) + 3 * (len(widths) - 1)
 
     # One format for every row (the first two columns left-aligned, the figures right-aligned): a large spec's
-    # table has tens of thousands of rows.
+    # table has tens of thousands of rows, each formatted by one call and written column by column.
     aligns = ["<", "<", *(">" * (len(widths) - 2))]
     template = "   ".join(f"{{:{a}{w}}}" for a, w in zip(aligns, widths, strict=True))
 
-    def line(cells: list[str]) -> str:
-        return template.format(*cells).rstrip()
+    def line(row: list[str]) -> str:
+        return template.format(*row).rstrip()
 
     out = [f'Model: "{summary.name}"', "━" * total_width, line(headers), "━" * total_width]
-    out += [line(row) for row in rows]
+    # The last column is right-aligned, so a row ends in spaces only where its last cell is empty or ends in one.
+    if all(cell and not cell[-1].isspace() for cell in cells.values()):
+        out += map(template.format, *columns)
+    else:
+        out += [line(list(row)) for row in zip(*columns, strict=True)]
     out += [
         "━" * total_width,
         f" Total params: {summary.params:,} ({_bytes(summary.params)})",

@@ -15,13 +15,18 @@ finally:
 
 def main() -> None:
     from layerspec import interrupts, tooldirs
-    from layerspec.cli.app import run_as_process
+    from layerspec.cli.app import finish_process, run_as_process
 
     run_as_process()
     interrupts.install()  # SIGTERM as SIGINT: exit 130, temporary files removed on the way out
     tooldirs.point_tools_at_cache()  # before Keras or Matplotlib is imported
-    with tooldirs.private_tempdir():
-        app()
+    try:
+        with tooldirs.private_tempdir():
+            app()
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            finish_process(exc.code or 0)
+        raise
 
 
 __all__ = ["app", "main"]

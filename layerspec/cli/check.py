@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from layerspec.check import check_file, memory_of
-from layerspec.cli.app import command, emit_json, ends_process, handle_errors, print_warnings
+from layerspec.cli.app import command, emit_json, ends_process, handle_errors, keep_until_exit, print_warnings
 from layerspec.cli.setopt import SetOpt, overrides
 from layerspec.errors import UsageError
 from layerspec.memory import MemoryEstimate, format_bytes
@@ -51,6 +51,8 @@ def check(spec: SpecArg, json_output: JsonOpt = False, batch_size: BatchOpt = No
         else:
             typer.echo(render_summary(checked.summary), nl=False)
             typer.echo(memory_line(memory))
+        if ends_process():
+            keep_until_exit(checked, memory)
 
 
 def memory_line(memory: MemoryEstimate) -> str:
