@@ -67,7 +67,7 @@ def test_a_text_model_with_a_mask_and_a_bidirectional_lstm(keras: Any, tmp_path:
     tokens = keras.Input((20,), dtype="int32", name="tokens")
     x = keras.layers.Embedding(100, 8, mask_zero=True, name="embed")(tokens)
     x = keras.layers.Dropout(0.2, name="drop")(x)
-    x = keras.layers.Bidirectional(keras.layers.LSTM(6, return_sequences=True), name="bi")(x)
+    x = keras.layers.Bidirectional(keras.layers.LSTM(6, return_sequences=True, name="lstm"), name="bi")(x)
     x = keras.layers.Bidirectional(keras.layers.GRU(4), merge_mode="sum", name="bi2")(x)
     out = keras.layers.Dense(3, activation="softmax", name="head")(x)
     spec, problems = round_trip(keras.Model(tokens, out, name="text"), tmp_path)
