@@ -5,17 +5,26 @@ train -> report. Only the compile and train stages import TensorFlow.
 """
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-# The collector paused while the package is imported: building the layer registry's validators makes many
-# long-lived objects, and the collections they set off free nothing (about a tenth of the import's time). It is
-# resumed at once, as it was.
-_collecting = gc.isenabled()
-gc.disable()
-try:
+
+@contextmanager
+def collection_paused_while_importing() -> Iterator[None]:
+    """The collector paused while modules are imported, then resumed if it was on: building the layer registry's
+    validators makes many long-lived objects, and the collections they set off free nothing (about a tenth of the
+    import's time)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+with collection_paused_while_importing():
     from layerspec.hardware import use_onednn_by_default
-finally:
-    if _collecting:
-        gc.enable()
 
 __version__ = "0.1.0"
 

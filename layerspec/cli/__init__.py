@@ -1,16 +1,10 @@
 """Command line: one thin module per verb, all registered on one typer app."""
 
-import gc
+from layerspec import collection_paused_while_importing
 
-# The collector paused while the commands and the layer registry are imported, as in layerspec/__init__.py.
-_collecting = gc.isenabled()
-gc.disable()
-try:
+with collection_paused_while_importing():  # the commands import the layer registry
     from layerspec.cli import build, check, diff, export, import_model, report, sweep, train  # noqa: F401  (each registers its commands)
     from layerspec.cli.app import app
-finally:
-    if _collecting:
-        gc.enable()
 
 
 def main() -> None:

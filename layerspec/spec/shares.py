@@ -83,6 +83,15 @@ def expand_shares(layers: list[Any], origins: list[Origin], source: SourceMap) -
             continue
         calls[target] = calls.get(target, 1) + 1
         name = entry.get("name") or f"{target}_call{calls[target]}"
+        if not isinstance(name, str):
+            errors.append(
+                source.diagnostic(
+                    (*origin.path, "name"),
+                    f"{label}: a share's `name` is the name of this call's output, a string; received "
+                    f"{type(name).__name__} {name!r}",
+                )
+            )
+            continue
         copy = {k: v for k, v in shared.items() if k not in ("name", "inputs", "call")}
         copy |= {k: entry[k] for k in ("inputs", "call") if entry.get(k) is not None} | {"name": name}
         shares[name] = target
