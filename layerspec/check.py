@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layerspec.errors import Diagnostic, SpecError, in_file_order
-from layerspec.graph import Graph, assemble_graph, integer_inputs, too_deep, unreachable
+from layerspec.graph import Graph, assemble_graph
+from layerspec.graph_checks import integer_inputs, too_deep, unreachable
 from layerspec.masks import mask_errors
 from layerspec.memory import MemoryEstimate, estimate
 from layerspec.rules import Context, run_rules

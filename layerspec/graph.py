@@ -16,6 +16,12 @@ from layerspec.spec.models import InputSpec
 from layerspec.spec.partial import Unchecked
 from layerspec.spec.yaml_source import SourcePath
 
+# Keras walks a functional model recursively, one Python frame per layer along the longest path, when it builds,
+# saves and loads it; `compile.keras_module` raises Python's recursion limit to match. Beyond this depth the
+# model is refused by `check`, so `build` never meets a RecursionError (a chain of 5,000 layers takes minutes
+# to build, and far longer to train, on a CPU).
+MAX_MODEL_DEPTH = 5_000
+
 
 # Not frozen (treat it as read-only): one is made per layer, and a frozen dataclass's __init__ costs several
 # times more (a 60,000-layer spec spends a tenth of a second more in them).
@@ -84,7 +90,9 @@ class Graph:
         return [n for n in self.nodes if n.layer is None]
 
 
-class _Errors:
+class GraphErrors:
+    """The diagnostics a graph stage collects, each pointing at its YAML line."""
+
     def __init__(self, loaded: LoadedSpec) -> None:
         self.loaded = loaded
         self.items: list[Diagnostic] = []
@@ -111,7 +119,7 @@ def assemble_graph(loaded: LoadedSpec) -> tuple[Graph | None, list[Diagnostic]]:
     shapes of the rest can still be checked and their errors reported in the same run. Duplicate names make
     every reference ambiguous: then there is no graph at all.
     """
-    errors = _Errors(loaded)
+    errors = GraphErrors(loaded)
     input_names = _input_names(loaded.spec.input_specs())
     names = _layer_names(loaded, set(input_names), errors)
     if errors.items:
@@ -130,7 +138,7 @@ def _input_names(specs: list[InputSpec]) -> list[str]:
     return [s.name or ("input" if i == 0 else f"input_{i}") for i, s in enumerate(specs)]
 
 
-def _layer_names(loaded: LoadedSpec, taken: set[str], errors: _Errors) -> list[str]:
+def _layer_names(loaded: LoadedSpec, taken: set[str], errors: GraphErrors) -> list[str]:
     """Explicit names, checked for duplicates; the rest generated as Keras does (conv2d, conv2d_1, ...)."""
     layers, origins = loaded.spec.layers, loaded.origins
     first: dict[str, int] = {}
@@ -150,7 +158,7 @@ def _layer_names(loaded: LoadedSpec, taken: set[str], errors: _Errors) -> list[s
 
 
 def _resolve_inputs(
-    loaded: LoadedSpec, names: list[str], input_names: list[str], errors: _Errors
+    loaded: LoadedSpec, names: list[str], input_names: list[str], errors: GraphErrors
 ) -> tuple[list[Node], set[str]]:
     """Every layer as a node reading named inputs, and the names of the nodes whose inputs are wrong."""
     known = set(names) | set(input_names)
@@ -190,7 +198,7 @@ def _resolve_inputs(
     return nodes, broken
 
 
-def _unknown_ref(ref: str, known: set[str], origin: Origin, path: SourcePath, errors: _Errors, reader: str) -> None:
+def _unknown_ref(ref: str, known: set[str], origin: Origin, path: SourcePath, errors: GraphErrors, reader: str) -> None:
     """`ref` names no layer of `known`; the suggestion never names the `reader` itself (a cycle)."""
     name, _ = split_ref(ref)
     hint = did_you_mean(name, sorted(known - {reader}))
@@ -199,7 +207,7 @@ def _unknown_ref(ref: str, known: set[str], origin: Origin, path: SourcePath, er
     errors.add(path, f"layers[{origin.use[1]}] ({reader}): unknown {what} {ref!r}{where}{hint}")
 
 
-def _check_output_indices(nodes: list[Node], inputs: list[str], errors: _Errors, broken: set[str]) -> None:
+def _check_output_indices(nodes: list[Node], inputs: list[str], errors: GraphErrors, broken: set[str]) -> None:
     """`NAME[i]` needs a layer with more than i outputs (an RNN with `return_state`, for instance); a model input
     has one. References to unknown names (already reported) and to refused entries are not judged."""
     indexed = [n for n in nodes if not n.plain]
@@ -233,7 +241,7 @@ def _output_count(node: Node | None) -> int:
     return node.layer.output_count()
 
 
-def _check_arity(layer: LayerSpec, refs: list[str], label: str, origin: Origin, errors: _Errors) -> None:
+def _check_arity(layer: LayerSpec, refs: list[str], label: str, origin: Origin, errors: GraphErrors) -> None:
     low, high = layer.min_inputs, layer.max_inputs
     if len(refs) < low or (high is not None and len(refs) > high):
         wanted = f"exactly {low}" if low == high else f"at least {low}"
@@ -244,7 +252,7 @@ def _check_arity(layer: LayerSpec, refs: list[str], label: str, origin: Origin, 
         )
 
 
-def _outputs(loaded: LoadedSpec, names: list[str], layers: list[Node], errors: _Errors) -> list[str]:
+def _outputs(loaded: LoadedSpec, names: list[str], layers: list[Node], errors: GraphErrors) -> list[str]:
     """The output references (`NAME` or `NAME[i]`, a layer's i-th output); each must name a layer that has it."""
     written = loaded.spec.output_names()
     outputs = written or [names[-1]]
@@ -265,7 +273,7 @@ def _outputs(loaded: LoadedSpec, names: list[str], layers: list[Node], errors: _
     return outputs
 
 
-def _order(nodes: list[Node], errors: _Errors) -> list[Node]:
+def _order(nodes: list[Node], errors: GraphErrors) -> list[Node]:
     """A topological order that keeps the spec's order wherever the graph allows it."""
     if _in_order(nodes):  # the usual case, and then the order below is the spec's own
         return nodes
@@ -301,7 +309,7 @@ def _in_order(nodes: list[Node]) -> bool:
     return True
 
 
-def _report_cycle(nodes: list[Node], errors: _Errors) -> None:
+def _report_cycle(nodes: list[Node], errors: GraphErrors) -> None:
     sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter({n.name: n.sources for n in nodes})
     try:
         sorter.prepare()
@@ -315,108 +323,3 @@ def _report_cycle(nodes: list[Node], errors: _Errors) -> None:
                 "`inputs` of one of them"
             ),
         )
-
-
-def integer_inputs(graph: Graph) -> list[Diagnostic]:
-    """Layers whose input has the wrong kind of dtype: an integer or boolean model input (or a layer's integer
-    output, LayerSpec.output_dtype) read by a layer that computes on floats (unless it casts, LayerSpec.casts_input,
-    and the dtype is not one it refuses), or floats read by an embedding (integer ids)."""
-    if _floats_only(graph):
-        return []
-    errors = _Errors(graph.loaded)
-    dtypes: dict[str, str] = {n.name: n.input_spec.dtype for n in graph.input_nodes if n.input_spec is not None}
-    dtypes.update(
-        (n.name, dtype) for n in graph.nodes if n.layer is not None and (dtype := n.layer.output_dtype()) is not None
-    )
-    for node in graph.nodes:
-        if node.layer is None:
-            continue
-        kind, inputs = node.layer.input_kind(), node.inputs
-        for ref in inputs if node.plain else dict.fromkeys(split_ref(r)[0] for r in inputs):
-            dtype = dtypes.get(ref, "float32")  # every layer outputs its float compute dtype
-            is_float = dtype.startswith(("float", "bfloat"))
-            if (kind == "float" and not is_float) or dtype in node.layer.refused_dtypes:
-                errors.add(
-                    node.path,
-                    f"{node.label()} reads input '{ref}' of dtype {dtype}, which Keras's {node.layer.type} cannot "
-                    "compute on: read it with a Rescaling layer first (it converts to float)",
-                )
-            elif kind == "integer" and (is_float or dtype == "bool"):
-                source = f"input '{ref}' of dtype {dtype}" if ref in dtypes else f"'{ref}', whose output is float32"
-                errors.add(
-                    node.path,
-                    f"{node.label()}: {node.layer.type} looks up integer ids, but reads {source}: feed it a model "
-                    "input of integer dtype, e.g. `input: {shape: [120], dtype: int32}`",
-                )
-    return errors.items
-
-
-def _floats_only(graph: Graph) -> bool:
-    """Whether every tensor is float and every layer computes on floats: every model input is float, and no layer
-    type has its own `input_kind` or `output_dtype` or refuses a dtype, so `integer_inputs` has nothing to find."""
-    inputs = [n.input_spec.dtype for n in graph.input_nodes if n.input_spec is not None]
-    if not all(dtype.startswith(("float", "bfloat")) for dtype in inputs):
-        return False
-    types = {type(n.layer) for n in graph.nodes if n.layer is not None}
-    return all(
-        cls.input_kind is LayerSpec.input_kind and cls.output_dtype is LayerSpec.output_dtype and not cls.refused_dtypes
-        for cls in types
-    )
-
-
-def unreachable(graph: Graph) -> list[Diagnostic]:
-    """Layers and inputs that no output depends on (Keras would silently drop them)."""
-    errors = _Errors(graph.loaded)
-    nodes, outputs = graph.nodes, graph.outputs
-    by_name = graph.by_name
-    needed: set[str] = set()
-    stack = [split_ref(o)[0] for o in outputs]
-    while stack:
-        name = stack.pop()
-        if name not in needed:
-            needed.add(name)
-            stack.extend(by_name[name].sources)
-    for node in nodes:
-        if node.name in needed:
-            continue
-        if node.layer is None:
-            errors.add(("inputs",), f"model input '{node.name}' is not used by any output")
-        else:
-            errors.add(
-                node.path,
-                f"{node.label()} does not lead to any output: remove it, or list it under `outputs`",
-            )
-    return errors.items
-
-
-# Keras walks a functional model recursively, one Python frame per layer along the longest path, when it builds,
-# saves and loads it; `compile.keras_module` raises Python's recursion limit to match. Beyond this depth the
-# model is refused by `check`, so `build` never meets a RecursionError (a chain of 5,000 layers takes minutes
-# to build, and far longer to train, on a CPU).
-MAX_MODEL_DEPTH = 5_000
-
-
-def too_deep(graph: Graph) -> list[Diagnostic]:
-    """An error at the first layer on a path longer than MAX_MODEL_DEPTH layers, naming the model's depth."""
-    depth: dict[str, int] = {}
-    first: Node | None = None
-    for node in graph.nodes:  # in evaluation order, so every input's depth is known
-        sources = node.sources
-        if node.layer is None:
-            depth[node.name] = 0
-        elif len(sources) == 1:  # most layers (spared the generator)
-            depth[node.name] = 1 + depth.get(sources[0], 0)
-        else:
-            depth[node.name] = 1 + max((depth.get(r, 0) for r in sources), default=0)
-        if first is None and depth[node.name] > MAX_MODEL_DEPTH:
-            first = node
-    if first is None:
-        return []
-    errors = _Errors(graph.loaded)
-    errors.add(
-        first.path,
-        f"{first.label()} is layer {MAX_MODEL_DEPTH + 1:,} on a path from an input: the model is "
-        f"{max(depth.values()):,} layers deep, and at most {MAX_MODEL_DEPTH:,} layers in a row are supported "
-        "(Keras builds, saves and loads a model recursively, layer by layer): make the model shallower",
-    )
-    return errors.items

@@ -236,7 +236,7 @@ def reads_integers(ctx: Context) -> list[Diagnostic]:
 @rule
 def integer_output_read(ctx: Context) -> list[Diagnostic]:
     """A layer's integer output (HashedCrossing's bin indices) read by a layer that does not cast its input: the
-    same rule as for integer model inputs (layerspec.graph.integer_inputs)."""
+    same rule as for integer model inputs (layerspec.graph_checks.integer_inputs)."""
     if ctx.graph is None:
         return []
     if not _any_declares(ctx, "integer_output"):
