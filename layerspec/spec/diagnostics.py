@@ -12,9 +12,9 @@ from pydantic_core import ErrorDetails
 from layerspec.errors import Diagnostic, in_file_order
 from layerspec.layers import REGISTRY
 from layerspec.layers.base import ALIASES, layer_names
-from layerspec.layers.objects import BY_TYPE
 from layerspec.layers.refused import REFUSED_TYPES
 from layerspec.spec.blocks import Origin
+from layerspec.spec.error_locations import container_model, existing_path, field_key, field_name, layer_model
 from layerspec.spec.keras2 import class_name_hint, tuple_text_hint, unknown_key_hint
 from layerspec.spec.object_errors import object_diagnostic
 from layerspec.spec.yaml_source import SourceMap, SourcePath
@@ -176,16 +176,16 @@ class _Translator:
             tag = entry.get("type", "block") if isinstance(entry, dict) else None
             if rest and rest[0] == tag:
                 rest = rest[1:]
-            rest = _existing(entry, rest)
+            rest = existing_path(entry, rest)
             base = self.origins[index].path if index < len(self.origins) else ("layers", index)
-            model = _container_model(entry, rest)
+            model = container_model(entry, rest)
             name = self.names[index] if index < len(self.names) else None
             return (*base, *rest), layer_label(index, name, self.origins), model
-        return _existing(self.raw, loc), "", None
+        return existing_path(self.raw, loc), "", None
 
     def translate(self, error: ErrorDetails) -> Diagnostic:
         path, label, model = self.source_path(tuple(error["loc"]))
-        field = _field_name(path)
+        field = field_name(path)
         prefix = f"{label}: " if label else ""
         kind, value = error["type"], error.get("input")
         special = object_diagnostic(error, path, model)  # inside an initializer or regularizer mapping
@@ -275,7 +275,7 @@ def translate_validation_error(
     translator = _Translator(raw, source, origins)
     best: dict[tuple[Any, ...], ErrorDetails] = {}
     for error in exc.errors(include_url=False):
-        key = _field_key(tuple(error["loc"]))
+        key = field_key(tuple(error["loc"]))
         kept = best.get(key)
         if kept is None or len(error["loc"]) > len(kept["loc"]):
             best[key] = error
@@ -308,7 +308,7 @@ def _misspelling(error: ErrorDetails) -> tuple[Any, ...] | None:
         return None
     *parent, key = error["loc"]
     nested = REGISTRY.get(parent[-1]) if parent and isinstance(parent[-1], str) else None
-    model = _layer_model(tuple(parent)) or nested
+    model = layer_model(tuple(parent)) or nested
     if model is None:
         return None
     match = closest(str(key), [f.alias or n for n, f in model.model_fields.items()])
@@ -325,96 +325,3 @@ def _unknown_call_argument(key: str, model: type[BaseModel]) -> str:
     if not allowed:
         return f"unknown call argument '{key}': this layer type takes no arguments under `call:`; remove it"
     return f"unknown call argument '{key}'{did_you_mean(key, allowed)} (allowed: {', '.join(allowed)})"
-
-
-# Keys of a layer entry that hold a mapping of their own: a wrapper's nested layers, and the call arguments.
-_NESTED_KEYS = ("layer", "backward_layer", "call")
-
-
-def _container_model(entry: Any, rest: SourcePath) -> type[BaseModel] | None:
-    """The model whose field `rest[-1]` is, inside the layer entry `entry`: the entry's layer class, a nested
-    layer's (under `layer:`), or the call arguments' model of either (under `call:`)."""
-    kind = entry.get("type") if isinstance(entry, dict) else None
-    model: type[BaseModel] | None = REGISTRY.get(kind) if isinstance(kind, str) else None
-    value = entry
-    for part in rest[:-1]:
-        in_list = isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value)
-        if not (in_list or (isinstance(value, dict) and part in value)):
-            break
-        value = value[part]
-        if part == "call" and model is not None:
-            model = _call_model(model)
-        elif isinstance(value, dict) and isinstance(value.get("type"), str) and value["type"] in REGISTRY:
-            model = REGISTRY[value["type"]]
-    return model
-
-
-def _call_model(model: type[BaseModel]) -> type[BaseModel] | None:
-    """The call-arguments model of a layer class (its `call` field is `SomeCall | None`)."""
-    info = model.model_fields.get("call")
-    members = getattr(info.annotation, "__args__", ()) if info is not None else ()
-    return next((m for m in members if isinstance(m, type) and issubclass(m, BaseModel)), None)
-
-
-def _layer_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The layer class a location such as ("layers", 3, "Conv2D") is inside, if any."""
-    if len(loc) == 3 and loc[0] == "layers" and isinstance(loc[2], str):
-        return REGISTRY.get(loc[2])
-    return None
-
-
-def _existing(value: Any, loc: tuple[Any, ...]) -> SourcePath:
-    """The part of a pydantic location that exists in the YAML: union-branch labels (`int`,
-    `list[constrained-int]`, the `type` tag) are dropped; a missing key is kept as the last part."""
-    path: list[str | int] = []
-    tagged: Any = None
-    for part in loc:
-        # The tag of a nested layer's (or an initializer's) union branch, skipped once: `{type: l2, l2: 0.1}` has a
-        # key named like its tag.
-        tag = isinstance(value, dict) and part == value.get("type") and (part in REGISTRY or part in BY_TYPE)
-        if tag and value is not tagged:
-            tagged = value
-            continue
-        in_list = isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value)
-        if (isinstance(value, dict) and part in value) or in_list:
-            value = value[part]
-        elif isinstance(value, dict) and isinstance(part, str) and "[" not in part and part not in _BRANCHES:
-            path.append(part)
-            value = None
-            continue
-        else:
-            continue
-        path.append(part)
-    return tuple(path)
-
-
-_BRANCHES = {"int", "str", "float", "bool", "list", "dict", "none", "constrained-int", "constrained-float"}
-
-
-def _field_name(path: SourcePath) -> str:
-    """`kernel_size[1]` for ("layers", 3, "kernel_size", 1): the argument and any index into it (the label
-    names the layer); `input.shape[0]` outside the layers, where nothing else says where it is."""
-    if not path:
-        return "spec"
-    in_layer = (len(path) > 1 and path[0] == "layers" and isinstance(path[1], int)) or (
-        len(path) > 3 and path[0] == "blocks" and isinstance(path[3], int)
-    )
-    # From the argument on (`kernel_size[1]`, `layer.units` for a wrapper's nested layer).
-    offset = 2 if path[0] == "layers" else 4
-    start = next((i for i in range(offset, len(path)) if isinstance(path[i], str)), 0) if in_layer else 0
-    text = str(path[start])
-    for part in path[start + 1 :]:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return text
-
-
-def _field_key(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The location up to the argument name: union branches of one argument share it. Inside a wrapper's nested
-    layer or the call arguments, the argument is the one under them (`layer.units`, `call.initial_state`)."""
-    if len(loc) >= 4 and loc[0] == "layers":
-        parts = [p for p in loc if not (isinstance(p, str) and (p in REGISTRY or "[" in p or p in _BRANCHES))]
-        end = 2
-        while end + 1 < len(parts) and parts[end] in _NESTED_KEYS:
-            end += 1
-        return tuple(parts[: end + 1])
-    return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("int", "str", "float"))))
