@@ -97,6 +97,14 @@ class _Valued(_Image, _Range, _Format, _Seed):
     pass
 
 
+class _PerPixelColour(_Valued):
+    """A colour change of each pixel (the identity at inference) that keeps an integer image integer when the
+    model runs, so the next layer fails on it (found by tests/fuzz): integer images go through Rescaling first."""
+
+    casts_input: ClassVar[bool] = False
+    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE
+
+
 @register(AUGMENTATION)
 class AutoContrast(_Image, _Range):
     """Stretches each image's values to the whole value range."""
@@ -211,13 +219,8 @@ class RandomBrightness(_Image, _Range, _Seed):
 
 
 @register(AUGMENTATION)
-class RandomColorDegeneration(_Valued):
+class RandomColorDegeneration(_PerPixelColour):
     """Blends each image with its grayscale version by a random factor."""
-
-    # Keeps an integer image integer when the model runs, so the next layer fails on it (found by tests/fuzz).
-    casts_input: ClassVar[bool] = False
-
-    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
     examples = (example(COLOUR, factor=0.2), example(COLOUR, factor=[0.1, 0.5], seed=1))
     channels: ClassVar[tuple[int, ...] | None] = (3,)
@@ -226,13 +229,8 @@ class RandomColorDegeneration(_Valued):
 
 
 @register(AUGMENTATION)
-class RandomColorJitter(_Valued):
+class RandomColorJitter(_PerPixelColour):
     """Changes brightness, contrast, saturation and hue at random."""
-
-    # Keeps an integer image integer when the model runs, so the next layer fails on it (found by tests/fuzz).
-    casts_input: ClassVar[bool] = False
-
-    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
     examples = (
         example(COLOUR, brightness_factor=0.2),
@@ -292,13 +290,8 @@ class RandomGrayscale(_Seeded):
 
 
 @register(AUGMENTATION)
-class RandomHue(_Valued):
+class RandomHue(_PerPixelColour):
     """Shifts the hue of images at random."""
-
-    # Keeps an integer image integer when the model runs, so the next layer fails on it (found by tests/fuzz).
-    casts_input: ClassVar[bool] = False
-
-    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
     examples = (example(COLOUR, factor=0.2), example(COLOUR, factor=[0.1, 0.9], seed=1))
     channels: ClassVar[tuple[int, ...] | None] = (3,)
@@ -307,13 +300,8 @@ class RandomHue(_Valued):
 
 
 @register(AUGMENTATION)
-class RandomInvert(_Valued):
+class RandomInvert(_PerPixelColour):
     """Inverts images (value_range max - value) with probability factor."""
-
-    # Keeps an integer image integer when the model runs, so the next layer fails on it (found by tests/fuzz).
-    casts_input: ClassVar[bool] = False
-
-    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
     examples = (example(COLOUR), example(IMAGE, factor=0.5, seed=2))
     type: Literal["RandomInvert"] = Field(description="The Keras layer class.")
@@ -321,13 +309,8 @@ class RandomInvert(_Valued):
 
 
 @register(AUGMENTATION)
-class RandomPosterization(_Valued):
+class RandomPosterization(_PerPixelColour):
     """Reduces each colour channel to a random number of bits."""
-
-    # Keeps an integer image integer when the model runs, so the next layer fails on it (found by tests/fuzz).
-    casts_input: ClassVar[bool] = False
-
-    receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # the identity at inference
 
     examples = (example(COLOUR, factor=[1, 8]), example(COLOUR, factor=4, seed=1))
     type: Literal["RandomPosterization"] = Field(description="The Keras layer class.")
