@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from layerspec.errors import Diagnostic
 from layerspec.graph import Graph, Node
-from layerspec.layers.base import LayerSpec, split_ref
+from layerspec.layers.base import FAILS_WHEN_RUN, LayerSpec, split_ref
 
 # Where each output's mask was made (the producing layer's name), or None for an output without a mask.
 _Masks = list[str | None]
@@ -17,14 +17,33 @@ _Masks = list[str | None]
 
 def mask_errors(graph: Graph) -> list[Diagnostic]:
     """An error at every layer that a mask reaches although it cannot take one."""
+    return _follow(graph)[1]
+
+
+def carried_masks(graph: Graph) -> dict[str, bool]:
+    """Whether each output (`NAME` for the first, `NAME[i]`) carries a mask, as Keras builds the model."""
+    carried: dict[str, bool] = {}
+    for name, outputs in _follow(graph)[0].items():
+        for i, producer in enumerate(outputs):
+            carried[name if i == 0 else f"{name}[{i}]"] = producer is not None
+    if carried:
+        carried.update({f"{name}[0]": carried[name] for name in list(carried) if "[" not in name})
+    return carried
+
+
+def _follow(graph: Graph) -> tuple[dict[str, _Masks], list[Diagnostic]]:
+    """Each node's outputs' masks (by producer), and an error at every layer that one reaches although it cannot
+    take it."""
     if not _may_make_masks(graph):
-        return []
+        return {}, []
     masks: dict[str, _Masks] = {}
+    late: dict[str, _Masks] = {}  # the masks only the running model attaches (LayerSpec.masks_when_run)
     errors: list[Diagnostic] = []
     for node in graph.nodes:
         if node.layer is None:
-            masks[node.name] = [None]
+            masks[node.name] = late[node.name] = [None]
             continue
+        errors += _follow_late(graph, node, late, [_carries(ref, masks) for ref in node.inputs])
         arriving = _arriving(node, masks)
         if arriving and node.layer.masking in ("refuse", "fails"):
             errors.append(_refused(graph, node, *arriving[0]))
@@ -33,7 +52,38 @@ def mask_errors(graph: Graph) -> list[Diagnostic]:
         made = node.layer.output_masks(masked)
         origin = arriving[0][1] if arriving else node.name
         masks[node.name] = [origin if m else None for m in made]
+    return masks, errors
+
+
+def _follow_late(graph: Graph, node: Node, late: dict[str, _Masks], carried: list[bool]) -> list[Diagnostic]:
+    """Record which of `node`'s outputs carry a mask that only the running model attaches, given which inputs carry a
+    declared one (`carried`); an error if the node's Keras call reads such a mask: a layer that passes masks on
+    passes it on, any other drops it (harmlessly: the scores it masks are already zero where it is off)."""
+    assert node.layer is not None
+    arriving = _arriving(node, late)
+    errors = []
+    if arriving and node.layer.reads_masks:
+        errors.append(_read_when_run(graph, node, *arriving[0]))
+        arriving = []
+    passed = node.layer.output_masks(True) if arriving and node.layer.masking == "pass" else []
+    made = node.layer.masks_when_run(carried)
+    late[node.name] = [
+        node.name if m else (arriving[0][1] if i < len(passed) and passed[i] else None) for i, m in enumerate(made)
+    ]
     return errors
+
+
+def _read_when_run(graph: Graph, node: Node, ref: str, producer: str) -> Diagnostic:
+    assert node.layer is not None
+    maker = graph.by_name[producer]
+    via = f"'{ref}'" if split_ref(ref)[0] == producer else f"'{ref}' (from '{producer}')"
+    message = (
+        f"{node.label()}: {via} carries, when the model runs, the mask {maker.label()} applies to its attention "
+        f"scores (Keras attaches it to the scores, though the model it builds declares no mask), and Keras's "
+        f"{node.layer.type} reads it ({FAILS_WHEN_RUN}): return the scores without `use_causal_mask` or masked "
+        "inputs, or pass them through a layer that drops masks (such as Reshape) first"
+    )
+    return graph.loaded.source.diagnostic(node.path, message)
 
 
 def _may_make_masks(graph: Graph) -> bool:
@@ -41,7 +91,10 @@ def _may_make_masks(graph: Graph) -> bool:
     a mask that arrives, and none arrives from a model input): without one no mask exists, so there is nothing to
     follow through a large model."""
     types = {type(node.layer) for node in graph.nodes if node.layer is not None}
-    return any(cls.output_masks is not LayerSpec.output_masks for cls in types)
+    return any(
+        cls.output_masks is not LayerSpec.output_masks or cls.masks_when_run is not LayerSpec.masks_when_run
+        for cls in types
+    )
 
 
 def _carries(ref: str, masks: dict[str, _Masks]) -> bool:

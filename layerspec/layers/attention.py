@@ -1,4 +1,4 @@
-"""Multi-head attention layers: MultiHeadAttention and GroupQueryAttention.
+"""Multi-head attention layers: MultiHeadAttention here, GroupQueryAttention in grouped_attention.py.
 
 Both take their inputs as separate positional tensors, in the order of Keras's `call(query, value, key=None)`:
 `inputs: [query, value]` or `[query, value, key]` (the key defaults to the value). Both project the inputs with
@@ -99,6 +99,7 @@ class AttentionBase(LayerSpec):
     receptive: ClassVar[FieldRule | None] = FieldRule.GLOBAL  # each query position reads every value position
     # Keras's attention layers take masks and give the output the query's mask.
     masking: ClassVar[Masking] = "pass"
+    reads_masks: ClassVar[bool] = True
 
     def combined_mask(self, masks: list[bool]) -> bool:
         return bool(masks) and masks[0]
@@ -107,7 +108,7 @@ class AttentionBase(LayerSpec):
     max_inputs: ClassVar[int | None] = 3
 
 
-class _Projected(AttentionBase):
+class ProjectedAttention(AttentionBase):
     """What MultiHeadAttention and GroupQueryAttention share: 2 or 3 separate inputs, projection sub-layers."""
 
     dropout: Rate = Field(default=0.0, description="Dropout rate on the attention probabilities while training.")
@@ -144,6 +145,12 @@ class _Projected(AttentionBase):
                 "call",
             )
         return super().output_shapes(inputs)
+
+    def masks_when_run(self, masks: list[bool]) -> list[bool]:
+        # A causal mask or masked inputs go through Keras's Softmax layer, whose output, the scores, keeps the mask
+        # (1 or batch, 1, T, S) when the model runs (found by tests/fuzz).
+        applied = (self.call is not None and self.call.use_causal_mask) or any(masks)
+        return [False, applied] if self.scores_returned() else [False]
 
     def keras_call(self, layer: Any, inputs: list[Any], **kwargs: Any) -> Any:
         # Keras's call(query, value, key=None): separate tensors, not a list.
@@ -185,7 +192,7 @@ def same_positions(value: Shape, key: Shape, layer: str) -> None:
 
 
 @register(ATTENTION)
-class MultiHeadAttention(_Projected):
+class MultiHeadAttention(ProjectedAttention):
     """Multi-head scaled dot-product attention (Vaswani et al.): `inputs: [query, value]` or `[query, value, key]`;
     self-attention reads the same layer twice. Output: the query's shape, with `output_shape` for its last axis.
 
@@ -292,8 +299,16 @@ class MultiHeadAttention(_Projected):
 
     def attention_scores_shape(self, inputs: list[Shape]) -> Shape:
         """The second output with `return_attention_scores`. Keras's symbolic shape is
-        (num_heads, T, T) with T the query's axis 1, even when the key's length differs: what `build` compares."""
+        (num_heads, T, T) with T the query's axis 1, even when the key's length differs: what `build` compares.
+        layerspec.rules.attention refuses a layer that reads scores whose shape differs when run."""
         return (self.num_heads, inputs[0][0], inputs[0][0])
+
+    def scores_when_run(self, inputs: list[Shape]) -> Shape:
+        """The scores' shape when the model runs: (other axes..., heads, the query's attention axes..., the key's)."""
+        query, _, key = query_value_key(inputs)
+        axes = self.axes(query)
+        others = (query[i] for i in range(len(query) - 1) if i not in axes)
+        return (*others, self.num_heads, *(query[i] for i in axes), *(key[i] for i in axes))
 
     def weights(self, inputs: list[Shape]) -> list[Weight]:
         query, value, key = query_value_key(inputs)
@@ -317,75 +332,3 @@ class MultiHeadAttention(_Projected):
             projections += t * prod_known(query[-1:]) * heads * vd
         attention = t * s_attended * heads * (kd + vd)
         return projections + attention + t * heads * vd * prod_known(self.out_dims(query))
-
-
-@register(ATTENTION)
-class GroupQueryAttention(_Projected):
-    """Grouped-query attention (Ainslie et al.): `num_query_heads` query heads share `num_key_value_heads` key and
-    value heads. `inputs: [query, value]` or `[query, value, key]`, each of shape (positions, features); the
-    output has the query's shape.
-
-    MACs, with T query positions, S key positions, E the query's features, h head_dim, Hq and Hkv the head counts:
-    T*E*Hq*h (query projection) + S*key_features*Hkv*h + S*value_features*Hkv*h + 2*T*S*Hq*h (scores and weighted
-    sum, after the key/value heads are repeated) + T*Hq*h*E (output projection), plus T*E*Hq*h with the gate.
-    """
-
-    examples = (
-        example((6, 8), (6, 8), head_dim=4, num_query_heads=4, num_key_value_heads=2),
-        example((5, 8), (7, 8), (7, 3), head_dim=2, num_query_heads=3, num_key_value_heads=1, use_bias=False),
-        example((None, 6), (None, 6), head_dim=3, num_query_heads=2, num_key_value_heads=2, dropout=0.2),
-        example((5, 8), (7, 8), head_dim=2, num_query_heads=4, num_key_value_heads=4, use_gate=True),
-    )
-    rank: ClassVar[int | None] = 1  # (positions, features): Keras's projections are written for rank 3 with the batch
-    type: Literal["GroupQueryAttention"] = Field(description="The Keras layer class.")
-    head_dim: PositiveInt = Field(description="Size of each attention head.")
-    num_query_heads: PositiveInt = Field(description="Number of query heads.")
-    num_key_value_heads: PositiveInt = Field(description="Number of key and value heads; must divide num_query_heads.")
-
-    def output_shape(self, inputs: list[Shape]) -> Shape:
-        if self.num_query_heads % self.num_key_value_heads:
-            raise ShapeError(
-                f"`num_key_value_heads` {self.num_key_value_heads} must divide `num_query_heads` "
-                f"{self.num_query_heads}",
-                "num_key_value_heads",
-            )
-        query, value, key = query_value_key(inputs)
-        for shape in inputs:
-            if len(shape) != 2:
-                raise ShapeError(
-                    f"{self.type} needs inputs of shape (positions, features), but received {format_shape(shape)} "
-                    f"({FAILS_WHEN_RUN})",
-                    "inputs",
-                )
-        if query[-1] != value[-1]:
-            raise ShapeError(
-                f"{self.type} needs query and value with the same feature size (last dimension)",
-                "inputs",
-                clash=(0, 1),
-            )
-        same_positions(value, key, self.type)
-        return query
-
-    def attention_scores_shape(self, inputs: list[Shape]) -> Shape:
-        """The second output with `return_attention_scores`: (num_query_heads, T, S)."""
-        return (self.num_query_heads, inputs[0][0], query_value_key(inputs)[2][0])
-
-    def weights(self, inputs: list[Shape]) -> list[Weight]:
-        query, value, key = query_value_key(inputs)
-        hq, hkv, dim = self.num_query_heads, self.num_key_value_heads, self.head_dim
-        e = features(query, "query", self.type)
-        weights = self._projection("query", e, hq, dim)
-        weights += self._projection("key", features(key, "key", self.type), hkv, dim)
-        if self.use_gate:
-            weights += self._projection("gate", e, hq, dim)
-        weights += self._projection("value", features(value, "value", self.type), hkv, dim)
-        return weights + self._output(hq, dim, (e,))
-
-    def macs(self, inputs: list[Shape], output: Shape) -> int:
-        query, value, key = query_value_key(inputs)
-        hq, hkv, dim = self.num_query_heads, self.num_key_value_heads, self.head_dim
-        t, s, e = prod_known(query[:-1]), prod_known(key[:-1]), prod_known(query[-1:])
-        total = t * e * hq * dim + s * prod_known(key[-1:]) * hkv * dim + s * prod_known(value[-1:]) * hkv * dim
-        if self.use_gate:
-            total += t * e * hq * dim
-        return total + 2 * t * s * hq * dim + t * hq * dim * e

@@ -14,6 +14,7 @@ from pydantic import Field
 from layerspec.layers.augmentation import FAILS_WHEN_RUN
 from layerspec.layers.base import (
     PREPROCESSING,
+    SHAPE_WHEN_RUN,
     AxisWindow,
     LayerSpec,
     Shape,
@@ -82,8 +83,25 @@ class MelSpectrogram(LayerSpec):
                 f"({FAILS_WHEN_RUN})",
                 "fft_length",
             )
-        # Frames are centred on every sequence_stride-th sample of the padded signal.
-        return None if samples is None else 1 + samples // self.sequence_stride
+        return None if samples is None else self._frames_when_run(samples)
+
+    def _frames_when_run(self, samples: int) -> int:
+        """The frames of a signal of `samples`: fft_length-long frames every sequence_stride samples of the signal
+        padded by fft_length // 2 at both ends (a shorter sequence_length is zero-padded to fft_length). Keras
+        declares (samples + 1) // stride + 1 frames instead, which differs for an odd fft_length or when
+        samples + 1 is a multiple of the stride (found by tests/fuzz); the layers after it would be built for the
+        declared size, so a difference is refused."""
+        stride = self.sequence_stride
+        frames = 1 + (samples - self.fft_length % 2) // stride
+        declared = 1 + (samples + 1) // stride
+        if frames != declared:
+            raise ShapeError(
+                f"MelSpectrogram makes {frames} frames of {samples} samples, but declares {declared} "
+                f"({SHAPE_WHEN_RUN}), so the layers after it would be built for the wrong size: use an even "
+                "`fft_length`, and a number of samples that is not one less than a multiple of `sequence_stride`",
+                "sequence_stride",
+            )
+        return frames
 
     def field_rule(self, inputs: list[Shape], output: Shape) -> tuple[AxisWindow, ...]:
         # Frame t reads `fft_length` samples from t * sequence_stride on.

@@ -107,6 +107,9 @@ from layerspec.layers.shape_math import spatial as spatial
 # layers check their inputs' shapes or dtypes in `call` alone): the user learns why `build` is not enough, and the
 # differential fuzz tests count these refusals as deliberate.
 FAILS_WHEN_RUN = "Keras builds this but fails when the model runs"
+# Likewise, of a refusal where Keras declares one output shape (which the layers after it are built for) and returns
+# another when the model runs.
+SHAPE_WHEN_RUN = "Keras 3.15 declares one shape and returns another when the model runs"
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,9 @@ class LayerSpec(BaseModel):
     casts_input: ClassVar[bool] = False
     # How a mask on the input is treated (see `Masking`); layers that make masks override `output_masks`.
     masking: ClassVar[Masking] = "refuse"
+    # Whether Keras's call reads the mask an input tensor carries when the model runs, not only passes it on: what
+    # a mask that only the running model attaches (`masks_when_run`) breaks.
+    reads_masks: ClassVar[bool] = False
     # Dtypes a layer that casts still cannot read (Hashing fails on booleans).
     refused_dtypes: ClassVar[tuple[str, ...]] = ()
     # Configurations that tests/test_contract_layers.py checks and builds with Keras, and from which tests/fuzz
@@ -228,6 +234,11 @@ class LayerSpec(BaseModel):
     def output_masks(self, masked: bool) -> list[bool]:
         """Which outputs carry a mask, given whether a mask reaches the input (refused ones never get here)."""
         return [masked and self.masking == "pass"] * self.output_count()
+
+    def masks_when_run(self, masks: list[bool]) -> list[bool]:
+        """Which outputs carry a mask that Keras attaches only when the model runs (the model it builds declares
+        none), given which inputs carry a mask: the scores of a masked multi-head attention."""
+        return [False] * self.output_count()
 
     def input_kind(self) -> Literal["float", "integer", "any"]:
         """What the layer computes on: floats, integer ids (an embedding), or anything (it casts its input)."""

@@ -82,6 +82,7 @@ class Subtract(_ElementWise):
 class Multiply(_ElementWise):
     """Element-wise product (gating, squeeze-and-excitation)."""
 
+    reads_masks = True  # Keras keeps each input's masked values out of the result
     examples = (example((8, 8, 16), (1, 1, 16)), example((6,), (6,), (6,)), example((5, 1), (1, 7)))
     type: Literal["Multiply"] = Field(description="The Keras layer class.")
 
@@ -98,6 +99,7 @@ class Average(_ElementWise):
 class Maximum(_ElementWise):
     """Element-wise maximum of its inputs."""
 
+    reads_masks = True  # Keras keeps each input's masked values out of the result
     examples = (example((6,), (6,)), example((4, 4, 3), (3,)))
     type: Literal["Maximum"] = Field(description="The Keras layer class.")
 
@@ -106,6 +108,7 @@ class Maximum(_ElementWise):
 class Minimum(_ElementWise):
     """Element-wise minimum of its inputs."""
 
+    reads_masks = True  # Keras keeps each input's masked values out of the result
     examples = (example((6,), (6,)), example((2, 3), (2, 1)))
     type: Literal["Minimum"] = Field(description="The Keras layer class.")
 

@@ -15,6 +15,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from layerspec.layers.base import (
+    FAILS_WHEN_RUN,
     IMAGE,
     PREPROCESSING,
     AxisWindow,
@@ -123,7 +124,9 @@ class Discretization(_Encoding):
         values_only(inputs[0], self.type)
         bounds = self.bin_boundaries
         if any(low > high for low, high in itertools.pairwise(bounds)):
-            raise ShapeError(f"`bin_boundaries` must be in increasing order; received {bounds}", "bin_boundaries")
+            raise ShapeError(
+                f"`bin_boundaries` must be in increasing order; received {bounds} ({FAILS_WHEN_RUN})", "bin_boundaries"
+            )
         if self.output_mode == "int":
             return inputs[0]
         return encoded_shape(inputs[0], self.output_mode, len(bounds) + 1)

@@ -86,6 +86,7 @@ class RecurrentBase(LayerSpec):
     )  # step t reads every step before it: a field that grows along the sequence
 
     masking = "consume"  # the recurrence skips masked steps; the sequence output keeps the mask
+    reads_masks = True
     # Gate blocks in the kernels (4 for LSTM, 3 for GRU) and the number of states the layer carries.
     gates: ClassVar[int] = 1
     states: ClassVar[int] = 1

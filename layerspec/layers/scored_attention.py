@@ -28,6 +28,7 @@ from layerspec.layers.base import (
     prod_known,
     register,
 )
+from layerspec.layers.convolution import CPU_KERNEL
 from layerspec.layers.fields import Rate, Seed
 
 
@@ -46,6 +47,14 @@ class _Scored(AttentionBase):
     def output_shape(self, inputs: list[Shape]) -> Shape:
         query, value, key = query_value_key(inputs)
         no_positions(query, self.type)
+        if len(query) + 1 > 5:
+            # Keras takes the scores' softmax with tf.nn.softmax, which oneDNN runs only up to rank 5 (found by
+            # tests/fuzz: "Input dims must be <= 5"); the scores have the inputs' rank.
+            raise ShapeError(
+                f"{self.type} over inputs of rank {len(query) + 1} (batch included) makes scores of that rank, whose "
+                f"softmax {CPU_KERNEL} runs only up to rank 5: reshape the inputs to fewer axes first",
+                "inputs",
+            )
         for i, shape in enumerate(inputs[1:], start=1):
             if len(shape) != len(query) or not all(map(compatible, query[:-2], shape[:-2])):
                 raise ShapeError(

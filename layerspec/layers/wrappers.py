@@ -85,6 +85,7 @@ class Bidirectional(_Wrapper):
     receptive: ClassVar[FieldRule | None] = FieldRule.NONE  # recurrent: the field grows along the sequence
 
     masking = "consume"  # the recurrences skip masked steps; sequence outputs keep the mask
+    reads_masks = True
     examples = (
         example((20, 6), layer={**_LSTM, "return_sequences": True}),
         example((20, 6), layer=_GRU, merge_mode="sum"),
@@ -193,6 +194,7 @@ class TimeDistributed(_Wrapper):
     """Applies its layer to every step of a sequence: (steps, ...) in, (steps, layer's output) out."""
 
     masking = "pass"  # passes a mask on (Keras's supports_masking)
+    reads_masks = True  # and gives it to its layer's call
     examples = (
         example((5, 7), layer={"type": "Dense", "units": 3}),
         example((4, 9, 11, 3), layer={"type": "Conv2D", "filters": 2, "kernel_size": 3}),

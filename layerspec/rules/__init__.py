@@ -8,7 +8,7 @@ size or the command line live in `layerspec.rules.runtime`, applied before anyth
 from __future__ import annotations
 
 from layerspec.errors import Diagnostic
-from layerspec.rules import kernels, losses, model, settings, statistics  # noqa: F401  (imported for their @rule side effect)
+from layerspec.rules import attention, kernels, losses, model, settings, statistics  # noqa: F401  (imported for their @rule side effect)
 from layerspec.rules.base import RULES, Context, Rule, rule
 
 __all__ = ["RULES", "Context", "Rule", "rule", "run_rules"]

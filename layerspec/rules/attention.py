@@ -1,0 +1,80 @@
+"""Rules on what attention layers hand the layers after them: scores whose shape Keras declares wrongly, and value
+masks that Keras spreads over the wrong axes."""
+
+from __future__ import annotations
+
+from layerspec.errors import Diagnostic
+from layerspec.graph import Node
+from layerspec.layers import Shape, format_shape
+from layerspec.layers.attention import MultiHeadAttention
+from layerspec.layers.base import FAILS_WHEN_RUN, SHAPE_WHEN_RUN
+from layerspec.layers.scored_attention import AdditiveAttention, Attention
+from layerspec.masks import carried_masks
+from layerspec.rules.base import Context, rule
+
+
+@rule
+def attention_scores_as_declared(ctx: Context) -> list[Diagnostic]:
+    """MultiHeadAttention's scores are declared (heads, T, T) whatever the key's length and the inputs' rank; a
+    layer that reads them is built for that shape and fails, or computes on other axes, when the model runs. A
+    model output of them only has a wrong declared shape: a warning."""
+    if ctx.graph is None or ctx.summary is None:
+        return []
+    wrong: dict[str, tuple[Node, Shape, Shape]] = {}
+    for node in ctx.graph.nodes:
+        layer = node.layer
+        if isinstance(layer, MultiHeadAttention) and layer.scores_returned():
+            declared = ctx.summary.record(node.name).output_shapes[1]
+            run = layer.scores_when_run([ctx.summary.output_shape_of(ref) for ref in node.inputs])
+            if run != declared:
+                wrong[f"{node.name}[1]"] = (node, declared, run)
+    if not wrong:
+        return []
+    problems = []
+    for node in ctx.graph.nodes:
+        for ref in (*node.inputs, *node.call_refs):
+            if ref in wrong:
+                problems.append(ctx.error(node.path, f"{node.label()}: {_scores(ref, *wrong[ref])}"))
+    for position, ref in enumerate(ctx.graph.outputs):
+        if ref in wrong:
+            path = ("outputs",) if isinstance(ctx.loaded.spec.outputs, str) else ("outputs", position)
+            problems.append(ctx.warning(path, f"the model output {_scores(ref, *wrong[ref])}"))
+    return problems
+
+
+def _scores(ref: str, producer: Node, declared: Shape, run: Shape) -> str:
+    return (
+        f"'{ref}', the attention scores of {producer.label()}, has shape {format_shape(run)} when the model runs "
+        f"but is declared {format_shape(declared)} ({SHAPE_WHEN_RUN}); Keras declares (heads, T, T) with T the "
+        "query's length: return scores only of inputs of shape (positions, features), with as many key positions "
+        "as query positions"
+    )
+
+
+@rule
+def value_masks_fit_scores(ctx: Context) -> list[Diagnostic]:
+    """Attention and AdditiveAttention subtract the value's mask from the scores as it is, which lines it up with
+    the scores' axes only for inputs of rank 3 (batch, positions, features) or with `use_causal_mask` (found by
+    tests/fuzz: a rank-5 input's mask broadcast the output to another shape)."""
+    if ctx.graph is None or ctx.summary is None:
+        return []
+    scored = [n for n in ctx.graph.nodes if isinstance(n.layer, Attention | AdditiveAttention)]
+    if not scored:
+        return []
+    masks = carried_masks(ctx.graph)
+    problems = []
+    for node in scored:
+        assert isinstance(node.layer, Attention | AdditiveAttention)
+        causal = node.layer.call is not None and node.layer.call.use_causal_mask
+        value = node.inputs[1]
+        rank = len(ctx.summary.output_shape_of(value)) + 1
+        if not causal and rank > 3 and masks.get(value):
+            problems.append(
+                ctx.error(
+                    node.path,
+                    f"{node.label()}: the value '{value}' carries a mask, which Keras's {node.layer.type} applies to "
+                    f"scores of rank {rank} along the wrong axes ({FAILS_WHEN_RUN}, or gives "
+                    "another shape): reshape the inputs to (positions, features), or drop the mask first",
+                )
+            )
+    return problems
