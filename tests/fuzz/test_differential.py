@@ -140,7 +140,8 @@ def compare(spec: dict[str, Any]) -> str:
 # this test sees fail only when every size is known), and an EinsumDense `output_shape` null where the input gives
 # the size (LOSES_KNOWN_SIZE); floats read by an embedding (Keras casts them to ids); a mask reaching a layer
 # that cannot take one (Keras drops it with a warning); what Keras declares with another shape than it returns
-# when the model runs (SHAPE_DIFFERS, SHAPE_WHEN_RUN); what Keras builds but cannot run on specs with unknown
+# when the model runs (SHAPE_DIFFERS, SHAPE_WHEN_RUN); an axis list naming an axis twice (Keras builds it where
+# the axis has size 1); what Keras builds but cannot run on specs with unknown
 # sizes; an RNN unrolling an unknown number of steps; an image without colour under an augmentation that fails
 # on it only when it draws an operation that needs colour (layerspec.layers.augmentation).
 DELIBERATE = (
@@ -159,6 +160,7 @@ DELIBERATE = (
     NEEDS_ADAPT,
     SHAPE_DIFFERS,
     SHAPE_WHEN_RUN,
+    "names the same axis twice",
 )
 # Keras's errors that depend on the values of the random batch, not on the spec: no static check can foresee them
 # (CategoryEncoding counts categories, and a layer before it may output negative numbers).
