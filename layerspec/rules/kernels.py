@@ -47,9 +47,13 @@ def cudnn_forced(ctx: Context) -> list[Diagnostic]:
         return []
     problems = []
     for node in ctx.graph.nodes:
-        if node.layer is None or node.origin is None:
+        layer = node.layer
+        if layer is None or node.origin is None:
             continue
-        for path, type_name in _cudnn_forced(node.layer, node.path):
+        # Most layers neither have the field nor hold layers: they are not walked (a large spec has 60,000).
+        if "use_cudnn" not in layer.__dict__ and type(layer).nested is LayerSpec.nested:
+            continue
+        for path, type_name in _cudnn_forced(layer, node.path):
             problems.append(
                 ctx.warning(
                     (*path, "use_cudnn"),
