@@ -65,13 +65,15 @@ def peak(nodes: Sequence[Node], outputs: Sequence[str]) -> Peak:
     kept: dict[str, int] = {}
     for i, node in enumerate(nodes):
         back = last - i
-        extra = node.needs.extra if runs[i] else 0
-        if extra:
-            timeline[i] += extra
-            timeline[back + 1] -= extra
-        if runs[i] and node.needs.scratch:
-            timeline[back] += node.needs.scratch
-            timeline[back + 1] -= node.needs.scratch
+        extra = 0
+        if runs[i]:
+            extra, scratch = node.needs.extra, node.needs.scratch
+            if extra:
+                timeline[i] += extra
+                timeline[back + 1] -= extra
+            if scratch:
+                timeline[back] += scratch
+                timeline[back + 1] -= scratch
         if node.view:
             kept[node.name] = 0
             continue

@@ -189,6 +189,7 @@ def _infer_node(
     weights = tuple(layer.weights(inputs))
     macs = layer.macs(inputs, outputs[0])
     field = layer_field(layer, inputs, outputs[0], fields)
+    origin = node.origin  # `node.block` written out: a property call per layer
     return LayerRecord(
         node.name,
         layer.type,
@@ -197,7 +198,7 @@ def _infer_node(
         weights,
         macs,
         layer.family,
-        node.block,
+        origin.block if origin is not None else None,
         field,
         output_shapes=outputs,
         call_inputs=node.call_refs,
