@@ -16,7 +16,7 @@ def _spec(*layers: Any) -> dict[str, Any]:
     return {"name": "m", "input": {"shape": [8, 8, 3]}, "layers": list(layers)}
 
 
-def _errors(model: type[Spec], raw: dict[str, Any]) -> list[dict[str, Any]] | None:
+def _errors(model: type[Spec], raw: dict[str, Any]) -> list[Any] | None:
     try:
         model.model_validate(raw)
     except ValidationError as exc:
@@ -30,6 +30,9 @@ BAD = [
     _spec({"type": "Bidirectional", "layer": {"type": "LSTM", "units": -1}}),
     _spec({"type": "Bidirectional", "layer": {"type": "Nope"}}),
     _spec(),
+    # Block and share uses are expanded before validation; left in, they meet their own members as in Spec.
+    _spec({"block": "b", "bogus": 1}, {"type": "ReLU"}),
+    _spec({"share": "x", "repeat": 2}),
 ]
 
 
