@@ -175,6 +175,10 @@ def spec_model_for(layers: Any) -> type[Spec]:
 
 @functools.cache
 def _narrow_spec(types: frozenset[str]) -> type[Spec]:
+    for name in types:
+        # Each type's validator built on its own first, so that every narrow Spec reuses it (pydantic would
+        # otherwise build a deferred member again inside each one: a wrapper's holds every type, 0.13 s).
+        REGISTRY[name].model_rebuild()
     members = (*_FIXED_MEMBERS, *(Annotated[cls, Tag(name)] for name, cls in REGISTRY.items() if name in types))
     entry: Any = Annotated[Union[members], Discriminator(_entry_tag)]  # noqa: UP007  # a runtime-built union
     layers: Any = Annotated[list[entry], Field(min_length=1, max_length=MAX_LAYERS)]
