@@ -24,6 +24,10 @@ def field_cell(field: ReceptiveField) -> str:
     return f"{field.label()} /{stride}" if stride else field.label()
 
 
+def _cell(cells: dict[ReceptiveField, str], field: ReceptiveField) -> str:
+    return cells.get(field) or cells.setdefault(field, field_cell(field))
+
+
 def render_summary(summary: ModelSummary, *, shares: bool = False) -> str:
     """A fixed-width table of every layer and the totals."""
     headers = ["Layer (type)", "Output Shape", "Param #", "MACs"]
@@ -33,17 +37,21 @@ def render_summary(summary: ModelSummary, *, shares: bool = False) -> str:
     # Most layers of a large model share a few shapes and fields: each cell text is made once.
     shapes: dict[tuple[int | None, ...], str] = {}
     cells: dict[ReceptiveField, str] = {}
+    numbers: dict[int, str] = {}
     layers = summary.layers
     columns: list[list[str]] = [
         [f"{r.name} ({r.type})" for r in layers],
         [shapes.get(s) or shapes.setdefault(s, format_shape((None, *s))) for s in (r.output_shape for r in layers)],
-        [f"{r.params:,}" for r in layers],
-        [f"{r.macs:,}" for r in layers],
+        [numbers.get(n) or numbers.setdefault(n, f"{n:,}") for n in (r.params for r in layers)],
+        [numbers.get(n) or numbers.setdefault(n, f"{n:,}") for n in (r.macs for r in layers)],
     ]
     if shares:
         columns.append([_share(r.params, summary.params) for r in layers])
         columns.append([_share(r.macs, summary.macs) for r in layers])
-    columns.append([cells.get(f) or cells.setdefault(f, field_cell(f)) for f in (r.field for r in layers)])
+    # Keyed by identity first: most records share one field object (NONE, or the field a chain passes on), and a
+    # frozen dataclass's hash is a Python call per row; equal fields that are distinct objects share a cell text.
+    by_id: dict[int, str] = {}
+    columns.append([by_id.get(id(f)) or by_id.setdefault(id(f), _cell(cells, f)) for f in (r.field for r in layers)])
     widths = [max(len(h), *map(len, column)) for h, column in zip(headers, columns, strict=True)]
     total_width = sum(widths) + 3 * (len(widths) - 1)
 

@@ -46,10 +46,15 @@ def cudnn_forced(ctx: Context) -> list[Diagnostic]:
     if ctx.graph is None:
         return []
     problems = []
+    holds_none = LayerSpec.nested
     for node in ctx.graph.nodes:
-        if node.layer is None or node.origin is None:
+        layer = node.layer
+        # Most layers neither have the field nor hold layers: they are not walked (a large spec has 60,000).
+        if layer is None or ("use_cudnn" not in layer.__dict__ and type(layer).nested is holds_none):
             continue
-        for path, type_name in _cudnn_forced(node.layer, node.path):
+        if node.origin is None:
+            continue
+        for path, type_name in _cudnn_forced(layer, node.path):
             problems.append(
                 ctx.warning(
                     (*path, "use_cudnn"),

@@ -38,8 +38,9 @@ PREVIOUS_PREFIX = "\x00entry:"
 
 
 # Not frozen (treat it as read-only): one is made per layer, and a frozen dataclass's __init__ costs several
-# times more (a 60,000-layer spec spends a tenth of a second more in them).
-@dataclass
+# times more (a 60,000-layer spec spends a tenth of a second more in them). Slots: no dict per instance,
+# so less memory to fill and a faster __init__.
+@dataclass(slots=True)
 class Origin:
     """Where an expanded layer entry came from."""
 

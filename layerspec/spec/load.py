@@ -14,7 +14,7 @@ from layerspec.errors import Diagnostic, SpecError, in_file_order
 from layerspec.spec.aliases import canonical_entries
 from layerspec.spec.blocks import Origin, expand_blocks
 from layerspec.spec.diagnostics import translate_validation_error
-from layerspec.spec.models import Spec
+from layerspec.spec.models import Spec, spec_model_for
 from layerspec.spec.overrides import apply_overrides
 from layerspec.spec.partial import partial_spec
 from layerspec.spec.shares import expand_shares
@@ -67,7 +67,7 @@ def parse_spec(text: str, path: Path, overrides: Sequence[str] = ()) -> LoadedSp
     # A missing `layers:` stays missing, so the schema says "missing required key" rather than "received null".
     expanded: dict[str, Any] = {**raw, "layers": layers} if "layers" in raw else raw
     try:
-        spec = Spec.model_validate(expanded)
+        spec = spec_model_for(expanded.get("layers")).model_validate(expanded)
     except ValidationError as exc:
         errors = merge_diagnostics(parsed.errors, translate_validation_error(exc, expanded, source, origins))
         partial = partial_spec(expanded, exc)

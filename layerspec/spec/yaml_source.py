@@ -36,6 +36,7 @@ MAX_INT_DIGITS = 30
 SourcePath = tuple[str | int, ...]
 
 _STR = f"{TAG}str"
+_MAP = f"{TAG}map"
 _ALLOWED_TAGS = {f"{TAG}{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")}
 
 _C_LOADER = c_loader()
@@ -159,13 +160,32 @@ class _Converter:
 
     def collection(self, node: Node, path: SourcePath) -> Any:
         if isinstance(node, SequenceNode):
-            return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+            if self.aliases:
+                return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+            return self.sequence(node, path)
         assert isinstance(node, MappingNode)
         return self.mapping(node, path)
 
+    def sequence(self, node: SequenceNode, path: SourcePath) -> list[Any]:
+        """A list without aliases: what `convert` does for a mapping item (a layer entry, in a large spec) written
+        out, the limits included, so that such an item costs one call rather than three."""
+        result: list[Any] = []
+        values = self.source.values
+        deep = len(path) + 1 > MAX_DEPTH  # each item's path is one longer
+        for i, item in enumerate(node.value):
+            child = (*path, i)
+            if type(item) is not MappingNode or item.tag != _MAP or deep or self.count >= MAX_NODES:
+                result.append(self.convert(item, child))
+                continue
+            self.count += 1
+            if child not in values:
+                start = item.start_mark
+                values[child] = tuple.__new__(Mark, (start.line + 1, start.column + 1))
+            result.append(self.mapping(item, child))
+        return result
+
     def mapping(self, node: MappingNode, path: SourcePath) -> dict[str, Any]:
         result: dict[str, Any] = {}
-        first_seen: dict[str, Node] = {}
         keys, values = self.source.keys, self.source.values
         shallow = len(path) < MAX_DEPTH  # a child's path is one longer
         for key_node, value_node in node.value:
@@ -175,8 +195,8 @@ class _Converter:
                 self.pruned = True
                 continue
             key = str(key_node.value)
-            if key in first_seen:
-                first = _mark(first_seen[key]).line
+            if key in result:  # every key kept is in `result`, and its key's mark in `keys`
+                first = keys[(*path, key)].line
                 self.error(
                     key_node,
                     f"duplicate key '{key}' (first written on line {first}); "
@@ -184,7 +204,6 @@ class _Converter:
                 )
                 self.pruned = True
                 continue
-            first_seen[key] = key_node
             child = (*path, key)
             # _mark written out here and below: a large spec has several keys and values per layer.
             start = key_node.start_mark
