@@ -60,6 +60,8 @@ TEXTS = [
     "a: &a [1, 2]\nb: *a\n",
     "a: @x\n",
     "a: `x\n",
+    "a: {momentum: 0? .999, b: 1}\n",
+    "a: [x?y, z]\n",
     "",
     "# only a comment\n",
 ]
