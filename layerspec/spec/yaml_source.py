@@ -16,12 +16,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from layerspec.errors import Diagnostic, SpecError
+from layerspec.spec.source_map import Mark as Mark  # re-exported, as below
+from layerspec.spec.source_map import SourceMap as SourceMap
+from layerspec.spec.source_map import SourcePath as SourcePath
 from layerspec.spec.spec_file import MAX_FILE_BYTES as MAX_FILE_BYTES  # re-exported
 from layerspec.spec.spec_file import read_text as read_text  # re-exported
 from layerspec.spec.yaml_errors import yaml_error_diagnostics
@@ -33,7 +36,6 @@ MAX_NODES = 200_000
 MAX_DEPTH = 100
 MAX_INT_DIGITS = 30
 
-SourcePath = tuple[str | int, ...]
 
 _STR = f"{TAG}str"
 _MAP = f"{TAG}map"
@@ -64,50 +66,6 @@ def _load_single(loader: Any) -> Node | None:
         return loader.get_single_node()  # type: ignore[no-any-return]
     finally:
         loader.dispose()
-
-
-class Mark(NamedTuple):
-    # A tuple rather than a dataclass: one is made for every key and value, and tuples are made several times
-    # faster (it adds up to a tenth of a second on a 60,000-layer spec).
-    line: int
-    col: int
-
-
-@dataclass
-class SourceMap:
-    """Where each path of the loaded document was written: the key's mark and the value's mark."""
-
-    filename: str
-    keys: dict[SourcePath, Mark] = field(default_factory=dict)
-    values: dict[SourcePath, Mark] = field(default_factory=dict)
-    # Paths whose value a command-line `--set` gave, and how it was written there: a complaint about such a
-    # value (or anything inside it) names the override, not a line of the file.
-    overrides: dict[SourcePath, str] = field(default_factory=dict)
-
-    def locate(self, path: SourcePath, *, key: bool = False) -> Mark:
-        """The mark of `path`, or of its nearest ancestor that was written in the file."""
-        table = self.keys if key else self.values
-        for end in range(len(path), -1, -1):
-            prefix = path[:end]
-            if prefix in table:
-                return table[prefix]
-            if prefix in self.values:
-                return self.values[prefix]
-        return Mark(1, 1)
-
-    def override(self, path: SourcePath) -> str | None:
-        """The `--set KEY=VALUE` that gave `path` (or one of its ancestors), if one did."""
-        for end in range(len(path), 0, -1):
-            if path[:end] in self.overrides:
-                return self.overrides[path[:end]]
-        return None
-
-    def diagnostic(self, path: SourcePath, message: str, *, key: bool = False) -> Diagnostic:
-        given = self.override(path)
-        if given is not None:
-            return Diagnostic(given, 0, 0, message)
-        mark = self.locate(path, key=key)
-        return Diagnostic(self.filename, mark.line, mark.col, message)
 
 
 def _mark(node: Node) -> Mark:
