@@ -62,6 +62,8 @@ TEXTS = [
     "a: `x\n",
     "a: {momentum: 0? .999, b: 1}\n",
     "a: [x?y, z]\n",
+    "|#",
+    "a: >-#\n  text\n",
     "",
     "# only a comment\n",
 ]

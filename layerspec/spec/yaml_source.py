@@ -45,9 +45,10 @@ _C_LOADER = c_loader()
 # Characters the two parsers treat differently, so a text holding one goes to the pure-Python parser (a spec's
 # errors and marks must not depend on the parser): libyaml accepts a tab where YAML 1.2 allows one
 # (`key:<TAB>value`), skips a byte-order mark inside the text without counting its column, and reads a `?` inside
-# a plain value in a flow collection (`{momentum: 0? .9}`) as part of it where PyYAML ends the value there (all
-# found by tests/fuzz/test_yaml_parsers.py). A `?` is rare in a spec, so the slower parser costs little.
-_PURE_ONLY = re.compile("[\t\ufeff?]")
+# a plain value in a flow collection (`{momentum: 0? .9}`) as part of it where PyYAML ends the value there, and
+# takes a comment with no space before it after a block scalar's `|` or `>` (all found by
+# tests/fuzz/test_yaml_parsers.py). These are rare in a spec, so the slower parser costs little.
+_PURE_ONLY = re.compile("[\t\ufeff?]|[|>][-+0-9]*#")
 
 
 def _compose(text: str, fast: bool = True) -> Node | None:
