@@ -90,6 +90,22 @@ def test_a_layer_holds_the_keras_object_written(keras: Any, type_name: str, key:
     assert close({k: built["config"][k] for k in args}, args)
 
 
+@pytest.mark.keras
+def test_normal_is_keras_other_name_for_truncated_normal(keras: Any) -> None:
+    from layerspec.compile import compile_model
+
+    value = {"type": "variance_scaling", "distribution": "normal"}
+    text = yaml.safe_dump(
+        {
+            "name": "objects",
+            "input": {"shape": [6]},
+            "layers": [{"type": "Dense", "name": "probe", "units": 4, "kernel_initializer": value}],
+        }
+    )
+    built = compile_model(check_loaded(parse_spec(text, Path("objects.yaml")))).get_layer("probe").get_config()
+    assert built["kernel_initializer"]["config"]["distribution"] == "truncated_normal"
+
+
 def test_the_schema_shows_the_mappings() -> None:
     result = CliRunner().invoke(app, ["schema"])
     assert result.exit_code == 0, result.output

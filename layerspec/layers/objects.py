@@ -51,8 +51,9 @@ class VarianceScalingSpec(KerasObjectSpec):
     mode: Literal["fan_in", "fan_out", "fan_avg"] = Field(
         default="fan_in", description="Which fan the variance is divided by: inputs, outputs or their mean."
     )
-    distribution: Literal["truncated_normal", "untruncated_normal", "uniform"] = Field(
-        default="truncated_normal", description="The distribution the weights are drawn from."
+    distribution: Literal["truncated_normal", "untruncated_normal", "uniform", "normal"] = Field(
+        default="truncated_normal",
+        description="The distribution the weights are drawn from (`normal`: Keras's other name for truncated_normal).",
     )
 
 
