@@ -213,3 +213,18 @@ def test_check_in_process_resumes_the_garbage_collector(cli: Callable[..., Any],
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_reader_that_closes_the_output_early_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`layerspec check big.yaml | head`: the table is larger than a pipe holds, and the reader leaves after a line."""
+    layers = "\n".join("  - type: ReLU" for _ in range(3000))
+    spec = tmp_path / "big.yaml"
+    spec.write_text(f"name: big\ninput: {{shape: [8]}}\nlayers:\n{layers}\n", encoding="utf-8")
+    command = [sys.executable, "-c", "from layerspec.cli import main; main()", "check", str(spec)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.read(64).startswith(b'Model: "big"')
+        process.stdout.close()
+        errors = process.stderr.read().decode()
+        code = process.wait(timeout=120)
+    assert (code, errors) == (0, "")

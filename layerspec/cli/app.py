@@ -143,6 +143,12 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
                 traceback.print_exc()
             print_error(_TOO_DEEP)
             raise typer.Exit(EXIT_BAD_SPEC) from None
+        except BrokenPipeError:
+            # Whatever read the output closed it (`layerspec check big.yaml | head`): it has what it wanted, so
+            # the command ends quietly, as `head`'s other writers do; stdout goes nowhere from here, so that the
+            # interpreter's last flush cannot fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except OSError as exc:  # the machine refused something (a name too long, a full disk): not a bug
             print_error(os_error_line(exc))
             raise typer.Exit(EXIT_BAD_SPEC) from None
