@@ -25,7 +25,6 @@ from pydantic.fields import FieldInfo
 
 from layerspec.errors import ModelRefused
 from layerspec.layers import REGISTRY, LayerSpec
-from layerspec.layers.calls import CallArgs
 
 ATTENTION_KEY = frozenset({"MultiHeadAttention", "GroupQueryAttention"})  # call(query, value, key=None)
 NESTED = ("layer", "backward_layer")  # a wrapper's layers, written as nested entries
@@ -193,24 +192,15 @@ class CallReader:
             call[key] = value
 
 
-def _call_model(cls: str) -> type[CallArgs] | None:
-    """The `call:` schema of a registry type (its field is `SomeCall | None`), or None for a type without one."""
-    annotation = REGISTRY[cls].model_fields["call"].annotation
-    for model in getattr(annotation, "__args__", (annotation,)):
-        if isinstance(model, type) and issubclass(model, CallArgs) and model is not CallArgs:
-            return model
-    return None
-
-
 def call_fields(cls: str) -> dict[str, bool]:
     """The `call:` arguments of a registry type, each with whether it names tensors."""
-    model = _call_model(cls)
-    return {} if model is None else {name: name in model.tensor_fields for name in model.model_fields}
+    model = REGISTRY[cls].call_schema()
+    return {name: name in model.tensor_fields for name in model.model_fields}
 
 
 def _call_default(cls: str, key: str) -> Any:
-    model = _call_model(cls)
-    return None if model is None else model.model_fields[key].default
+    fields = REGISTRY[cls].call_schema().model_fields
+    return fields[key].default if key in fields else None
 
 
 def training_default(cls: str) -> Any:

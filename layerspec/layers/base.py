@@ -13,6 +13,7 @@ family's module lists layer types by name: adding a type is adding one class.
 
 from __future__ import annotations
 
+import builtins
 import math
 import sys
 from collections.abc import Callable, Mapping
@@ -235,6 +236,13 @@ class LayerSpec(BaseModel):
     def output_masks(self, masked: bool) -> list[bool]:
         """Which outputs carry a mask, given whether a mask reaches the input (refused ones never get here)."""
         return [masked and self.masking == "pass"] * self.output_count()
+
+    @classmethod
+    def call_schema(cls) -> builtins.type[CallArgs]:  # `type` here is the field
+        """The model of the type's `call:` arguments (its field is `SomeCall | None`): CallArgs itself, which
+        takes none, for a type without any."""
+        members = get_args(cls.model_fields["call"].annotation)
+        return next((m for m in members if isinstance(m, type) and issubclass(m, CallArgs)), CallArgs)
 
     def masks_when_run(self, masks: list[bool]) -> list[bool]:
         """Which outputs carry a mask that Keras attaches only when the model runs (the model it builds declares

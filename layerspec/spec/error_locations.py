@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from layerspec.layers import REGISTRY
+from layerspec.layers import REGISTRY, LayerSpec
 from layerspec.layers.objects import BY_TYPE
 from layerspec.spec.yaml_source import SourcePath
 
@@ -26,18 +26,11 @@ def container_model(entry: Any, rest: SourcePath) -> type[BaseModel] | None:
         if not (in_list or (isinstance(value, dict) and part in value)):
             break
         value = value[part]
-        if part == "call" and model is not None:
-            model = call_model(model)
+        if part == "call" and model is not None and issubclass(model, LayerSpec):
+            model = model.call_schema()
         elif isinstance(value, dict) and isinstance(value.get("type"), str) and value["type"] in REGISTRY:
             model = REGISTRY[value["type"]]
     return model
-
-
-def call_model(model: type[BaseModel]) -> type[BaseModel] | None:
-    """The call-arguments model of a layer class (its `call` field is `SomeCall | None`)."""
-    info = model.model_fields.get("call")
-    members = getattr(info.annotation, "__args__", ()) if info is not None else ()
-    return next((m for m in members if isinstance(m, type) and issubclass(m, BaseModel)), None)
 
 
 def layer_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from layerspec.layers import REGISTRY, ShapeError
-from layerspec.layers.base import AUGMENTATION, PREPROCESSING, CallArgs
+from layerspec.layers.base import AUGMENTATION, PREPROCESSING
 from layerspec.spec.models import InputSpec
 
 Shape = tuple[int | None, ...]
@@ -707,19 +707,11 @@ def specs(draw: Draw, max_layers: int = 8, focus: str | None = None, unnamed: bo
     return _finish(draw, inputs, layers, consumed, named)
 
 
-def call_model(type_name: str) -> type[CallArgs] | None:
-    """The model of the type's `call:` arguments, or None if it takes none."""
-    for arg in typing.get_args(REGISTRY[type_name].model_fields["call"].annotation):
-        if isinstance(arg, type) and issubclass(arg, CallArgs) and arg is not CallArgs:
-            return arg
-    return None
-
-
 def call_refs(entry: Args) -> list[str]:
     """The layer references among the entry's `call:` arguments (`initial_state`)."""
-    model = call_model(entry["type"])
+    model = REGISTRY[entry["type"]].call_schema()
     refs: list[str] = []
-    for key in model.tensor_fields if model else ():
+    for key in model.tensor_fields:
         value = entry.get("call", {}).get(key)
         refs += [value] if isinstance(value, str) else list(value or [])
     return refs
@@ -745,8 +737,8 @@ def _states(draw: Draw, entry: Args, tensors: list[tuple[str, Shape]]) -> list[s
 def _with_call(draw: Draw, entry: Args, tensors: list[tuple[str, Shape]]) -> Args:
     """`call:` arguments for a type that takes them: its Literal and bool ones drawn, layer references
     (`initial_state`) to earlier tensors of the right shape where the spec has names."""
-    model = call_model(entry["type"])
-    if model is None:
+    model = REGISTRY[entry["type"]].call_schema()
+    if not model.model_fields:
         return entry
     call: Args = {}
     for name, info in model.model_fields.items():
