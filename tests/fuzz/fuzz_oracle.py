@@ -141,12 +141,25 @@ def _call_kwargs(tensors: dict[str, Any], entry: dict[str, Any]) -> dict[str, An
 
 
 def _layer(keras: Any, entry: dict[str, Any]) -> Any:
-    """`keras.layers.<type>(**arguments)`; a wrapper's nested `layer` (and `backward_layer`) built first."""
+    """`keras.layers.<type>(**arguments)`; a wrapper's nested `layer` (and `backward_layer`) built first, and an
+    initializer or regularizer written as a mapping built as its Keras object."""
     args = {key: _tuples(v) for key, v in entry.items() if key not in ("type", "inputs", "call")}
     for key in ("layer", "backward_layer"):
         if isinstance(entry.get(key), dict):
             args[key] = _layer(keras, entry[key])
+    for key, value in entry.items():
+        if key.endswith(("_initializer", "_regularizer")) and isinstance(value, dict):
+            args[key] = _keras_object(keras, "initializers" if key.endswith("_initializer") else "regularizers", value)
     return getattr(keras.layers, entry["type"])(**args)
+
+
+def _keras_object(keras: Any, module_name: str, mapping: dict[str, Any]) -> Any:
+    """The class of keras.<module> whose name is the mapping's `type` without underscores (`variance_scaling`:
+    VarianceScaling, `l1l2`: L1L2), called with the other keys."""
+    module = getattr(keras, module_name)
+    wanted = mapping["type"].replace("_", "").lower()
+    (cls,) = {getattr(module, n) for n in dir(module) if n.lower() == wanted and isinstance(getattr(module, n), type)}
+    return cls(**{k: v for k, v in mapping.items() if k != "type"})
 
 
 def keras_names(spec: dict[str, Any]) -> list[str] | None:

@@ -15,6 +15,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+from fuzz_objects import draw_object, object_choices
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -480,6 +481,9 @@ def literal_args(draw: Draw, type_name: str) -> Args:
         values, optional = _literal_choices(info.annotation)
         if values and (info.is_required() or draw(st.integers(0, 3)) == 0):
             args[field] = draw(st.sampled_from(values + ([None] if optional else [])))
+        objects = object_choices(info.annotation)
+        if objects is not None and draw(st.integers(0, 7)) == 0:  # rarer: a layer has up to five of them
+            args[field] = draw_object(draw, objects)
     return args
 
 
@@ -492,7 +496,8 @@ def field_info(type_name: str, key: str) -> Any:
 def drawn_generically(type_name: str, key: str) -> bool:
     """Whether literal_args draws `key` (a Literal or bool argument the hand-written generators leave alone)."""
     info = field_info(type_name, key)
-    return key not in _SHAPE_ARGS and (info.annotation is bool or bool(_literal_choices(info.annotation)[0]))
+    drawn = info.annotation is bool or bool(_literal_choices(info.annotation)[0])
+    return key not in _SHAPE_ARGS and (drawn or object_choices(info.annotation) is not None)
 
 
 def _vary(draw: Draw, value: Any) -> Any:

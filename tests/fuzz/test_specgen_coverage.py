@@ -60,6 +60,9 @@ def kinds(spec: Spec) -> set[str]:
             found.add("a further output read (NAME[i])")
         if entry.get("mask_zero") is True or entry["type"] == "Masking":
             found.add("mask")
+        objects = [v for k, v in entry.items() if k.endswith(("_initializer", "_regularizer"))]
+        if any(isinstance(v, dict) for v in objects):
+            found.add("initializer or regularizer with arguments")
     return found
 
 
@@ -128,6 +131,7 @@ def test_every_registered_type_is_in_an_accepted_spec(drawn: Drawn) -> None:
         "call argument naming a layer",
         "a further output read (NAME[i])",
         "mask",
+        "initializer or regularizer with arguments",
     ],
 )
 def test_every_kind_of_spec_is_generated(drawn: Drawn, kind: str) -> None:
