@@ -180,6 +180,9 @@ class LayerSpec(BaseModel):
     casts_input: ClassVar[bool] = False
     # How a mask on the input is treated (see `Masking`); layers that make masks override `output_masks`.
     masking: ClassVar[Masking] = "refuse"
+    # The weight Keras's layer holds as its `kernel` or `embeddings` attribute, which SpectralNormalization
+    # normalises; None where it has neither (an RNN's kernel is its cell's, a separable convolution has two).
+    keras_kernel: ClassVar[str | None] = None
     # Whether Keras's call reads the mask an input tensor carries when the model runs, not only passes it on: what
     # a mask that only the running model attaches (`masks_when_run`) breaks.
     reads_masks: ClassVar[bool] = False

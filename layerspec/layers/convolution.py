@@ -127,6 +127,7 @@ class _Conv(LayerSpec):
 
 
 class _FilterConv(_Conv):
+    keras_kernel: ClassVar[str | None] = "kernel"
     filters: PositiveInt = Field(description="Number of output channels.")
     groups: PositiveInt = Field(default=1, description="Number of groups the channels are split into.")
     kernel_initializer: KernelInitializer = Field(
@@ -202,6 +203,8 @@ class Conv2D(_FilterConv):
 class _ConvTranspose(_Conv):
     """A transposed convolution of any rank: the output length per axis follows Keras's
     `compute_conv_transpose_output_shape`."""
+
+    keras_kernel: ClassVar[str | None] = "kernel"
 
     dilation_runs: ClassVar[bool] = False
     padding: ConvPadding = Field(default="valid", description="'valid' (no padding) or 'same'.")
@@ -310,6 +313,8 @@ class _DepthwiseBase(_Conv):
 
 class _Depthwise(_DepthwiseBase):
     """A depthwise convolution of any rank."""
+
+    keras_kernel: ClassVar[str | None] = "depthwise_kernel"  # Keras names it `kernel`
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         out, channels = self.spatial_out(inputs[0])

@@ -22,6 +22,8 @@ from layerspec.layers.fields import (
 class Dense(LayerSpec):
     """Fully connected layer applied to the last axis of its input."""
 
+    keras_kernel: ClassVar[str | None] = "kernel"
+
     # It mixes only the last (channel) axis: on (H, W, C) a 1x1 convolution; on a vector there are no positions.
     receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE
 

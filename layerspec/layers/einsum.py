@@ -211,6 +211,8 @@ def _elided(eq: Equation, full: Shape, elided: int) -> Shape:
 class EinsumDense(LayerSpec):
     """A dense layer along any axes: `equation` multiplies the input by a kernel (and adds a bias on `bias_axes`)."""
 
+    keras_kernel: ClassVar[str | None] = "kernel"
+
     receptive: ClassVar[FieldRule | None] = FieldRule.UNKNOWN  # it may move or mix positions across axes
 
     examples = (

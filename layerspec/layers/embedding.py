@@ -27,6 +27,8 @@ from layerspec.layers.fields import Constraint, EmbeddingInitializer, Finite, Po
 class _Embedding(LayerSpec):
     """What both embeddings share: a table of `input_dim` vectors of `output_dim` numbers, looked up by id."""
 
+    keras_kernel: ClassVar[str | None] = "embeddings"
+
     receptive: ClassVar[FieldRule | None] = FieldRule.POINTWISE  # each position of the sequence alone
 
     input_dim: PositiveInt = Field(description="Size of the vocabulary: ids run from 0 to input_dim - 1.")

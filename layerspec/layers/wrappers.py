@@ -264,11 +264,13 @@ class SpectralNormalization(_Wrapper):
 
     def weights(self, inputs: list[Shape]) -> list[Weight]:
         held = inside("layer", self.layer, lambda: self.layer.weights(inputs))
-        kernel = next((w for w in held if w.name in ("kernel", "embeddings")), None)
+        kernel = next((w for w in held if w.name == self.layer.keras_kernel), None)
         if kernel is None:
+            # Keras reads the layer's `kernel` or `embeddings` attribute: an RNN's kernel is its cell's, and a
+            # separable convolution has two (found by tests/fuzz).
             raise ShapeError(
-                f"SpectralNormalization normalises a kernel, and {self.layer.type} has none: wrap a Dense, a "
-                "convolution or an Embedding",
+                f"SpectralNormalization normalises a kernel, and Keras's {self.layer.type} has no `kernel` or "
+                "`embeddings`: wrap a Dense, a convolution (not a separable one) or an Embedding",
                 "layer",
             )
         # The estimate of the leading singular vector is state, not a trained weight.
