@@ -214,10 +214,14 @@ class TimeDistributed(_Wrapper):
             raise ShapeError(
                 f"TimeDistributed wraps a layer of one input and one output; received {self.layer.type}", "layer"
             )
-        rank = self.layer.rank
+        # A wrapper (Bidirectional) takes the rank of the layer it wraps (found by tests/fuzz).
+        held = self.layer
+        while held.rank is None and "layer" in held.nested():
+            held = held.nested()["layer"]
+        rank = held.rank
         if rank is not None and len(shape) - 1 != rank + 1:
             raise ShapeError(
-                f"each step has shape {format_shape(shape[1:])}, but {self.layer.type} needs {rank} spatial axes and "
+                f"each step has shape {format_shape(shape[1:])}, but {held.type} needs {rank} spatial axes and "
                 f"channels ({UNCHECKED_RANK} under TimeDistributed, and computes on the wrong axes)",
                 "layer",
             )

@@ -52,6 +52,33 @@ def _scores(ref: str, producer: Node, declared: Shape, run: Shape) -> str:
 
 
 @rule
+def projected_masks_fit_scores(ctx: Context) -> list[Diagnostic]:
+    """MultiHeadAttention spreads its inputs' masks over the scores as if the inputs had one position axis: with
+    more, the mask cannot be broadcast to the scores and the softmax fails when the model runs (found by
+    tests/fuzz: scores (2, 2, 9, 11, 9, 11), mask (1, 1, 2, 9, 1, 11))."""
+    if ctx.graph is None or ctx.summary is None:
+        return []
+    attending = [n for n in ctx.graph.nodes if isinstance(n.layer, MultiHeadAttention)]
+    if not attending:
+        return []
+    masks = carried_masks(ctx.graph)
+    problems = []
+    for node in attending:
+        rank = len(ctx.summary.output_shape_of(node.inputs[0])) + 1
+        masked = [ref for ref in node.inputs if masks.get(ref)]
+        if rank > 3 and masked:
+            problems.append(
+                ctx.error(
+                    node.path,
+                    f"{node.label()}: '{masked[0]}' carries a mask, which Keras's MultiHeadAttention cannot spread "
+                    f"over the scores of inputs of rank {rank} ({FAILS_WHEN_RUN}): reshape the inputs to "
+                    "(positions, features), or drop the mask first",
+                )
+            )
+    return problems
+
+
+@rule
 def value_masks_fit_scores(ctx: Context) -> list[Diagnostic]:
     """Attention and AdditiveAttention subtract the value's mask from the scores as it is, which lines it up with
     the scores' axes only for inputs of rank 3 (batch, positions, features) or with `use_causal_mask` (found by
