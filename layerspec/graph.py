@@ -263,9 +263,7 @@ def _outputs(loaded: LoadedSpec, names: list[str], layers: list[Node], errors: G
         n.name: n.layer.output_count() for n in layers if n.layer is not None and not isinstance(n.layer, Unchecked)
     }
     for position, out in enumerate(outputs):
-        path: SourcePath = (
-            ("outputs",) if isinstance(loaded.spec.outputs, str) or not written else ("outputs", position)
-        )
+        path = output_path(loaded, position)
         name, index = split_ref(out)
         if name not in names:
             errors.add(path, f"unknown output layer {out!r}{did_you_mean(name, names)}")
@@ -274,6 +272,13 @@ def _outputs(loaded: LoadedSpec, names: list[str], layers: list[Node], errors: G
             has = f"{count} outputs ({name}[0] to {name}[{count - 1}])" if count > 1 else f"one output: write '{name}'"
             errors.add(path, f"output {out!r} names output {index} of '{name}', which has {has}")
     return outputs
+
+
+def output_path(loaded: LoadedSpec, position: int) -> SourcePath:
+    """Where the model's `position`-th output was written: `outputs:` itself when it is one name or absent (the
+    last layer), else its item."""
+    outputs = loaded.spec.outputs
+    return ("outputs",) if isinstance(outputs, str) or not loaded.spec.output_names() else ("outputs", position)
 
 
 def _order(nodes: list[Node], errors: GraphErrors) -> list[Node]:

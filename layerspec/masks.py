@@ -7,6 +7,8 @@ of the last kind with only a warning, so the padded steps silently count as data
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from layerspec.errors import Diagnostic
 from layerspec.graph import Graph, Node
 from layerspec.layers.base import FAILS_WHEN_RUN, LayerSpec, split_ref
@@ -20,15 +22,10 @@ def mask_errors(graph: Graph) -> list[Diagnostic]:
     return _follow(graph)[1]
 
 
-def carried_masks(graph: Graph) -> dict[str, bool]:
-    """Whether each output (`NAME` for the first, `NAME[i]`) carries a mask, as Keras builds the model."""
-    carried: dict[str, bool] = {}
-    for name, outputs in _follow(graph)[0].items():
-        for i, producer in enumerate(outputs):
-            carried[name if i == 0 else f"{name}[{i}]"] = producer is not None
-    if carried:
-        carried.update({f"{name}[0]": carried[name] for name in list(carried) if "[" not in name})
-    return carried
+def carried_masks(graph: Graph) -> Callable[[str], bool]:
+    """Whether the output a reference names (`NAME` or `NAME[i]`) carries a mask, as Keras builds the model."""
+    masks = _follow(graph)[0]
+    return lambda ref: _carries(ref, masks)
 
 
 def _follow(graph: Graph) -> tuple[dict[str, _Masks], list[Diagnostic]]:

@@ -4,7 +4,7 @@ masks that Keras spreads over the wrong axes."""
 from __future__ import annotations
 
 from layerspec.errors import Diagnostic
-from layerspec.graph import Node
+from layerspec.graph import Node, output_path
 from layerspec.layers import Shape, format_shape
 from layerspec.layers.attention import MultiHeadAttention
 from layerspec.layers.base import FAILS_WHEN_RUN, SHAPE_WHEN_RUN
@@ -37,8 +37,8 @@ def attention_scores_as_declared(ctx: Context) -> list[Diagnostic]:
                 problems.append(ctx.error(node.path, f"{node.label()}: {_scores(ref, *wrong[ref])}"))
     for position, ref in enumerate(ctx.graph.outputs):
         if ref in wrong:
-            path = ("outputs",) if isinstance(ctx.loaded.spec.outputs, str) else ("outputs", position)
-            problems.append(ctx.warning(path, f"the model output {_scores(ref, *wrong[ref])}"))
+            message = f"the model output {_scores(ref, *wrong[ref])}"
+            problems.append(ctx.warning(output_path(ctx.loaded, position), message))
     return problems
 
 
@@ -61,16 +61,16 @@ def projected_masks_fit_scores(ctx: Context) -> list[Diagnostic]:
     attending = [n for n in ctx.graph.nodes if isinstance(n.layer, MultiHeadAttention)]
     if not attending:
         return []
-    masks = carried_masks(ctx.graph)
+    masked = carried_masks(ctx.graph)
     problems = []
     for node in attending:
         rank = len(ctx.summary.output_shape_of(node.inputs[0])) + 1
-        masked = [ref for ref in node.inputs if masks.get(ref)]
-        if rank > 3 and masked:
+        with_mask = [ref for ref in node.inputs if masked(ref)]
+        if rank > 3 and with_mask:
             problems.append(
                 ctx.error(
                     node.path,
-                    f"{node.label()}: '{masked[0]}' carries a mask, which Keras's MultiHeadAttention cannot spread "
+                    f"{node.label()}: '{with_mask[0]}' carries a mask, which Keras's MultiHeadAttention cannot spread "
                     f"over the scores of inputs of rank {rank} ({FAILS_WHEN_RUN}): reshape the inputs to "
                     "(positions, features), or drop the mask first",
                 )
@@ -88,14 +88,14 @@ def value_masks_fit_scores(ctx: Context) -> list[Diagnostic]:
     scored = [n for n in ctx.graph.nodes if isinstance(n.layer, Attention | AdditiveAttention)]
     if not scored:
         return []
-    masks = carried_masks(ctx.graph)
+    masked = carried_masks(ctx.graph)
     problems = []
     for node in scored:
         assert isinstance(node.layer, Attention | AdditiveAttention)
         causal = node.layer.call is not None and node.layer.call.use_causal_mask
         value = node.inputs[1]
         rank = len(ctx.summary.output_shape_of(value)) + 1
-        if not causal and rank > 3 and masks.get(value):
+        if not causal and rank > 3 and masked(value):
             problems.append(
                 ctx.error(
                     node.path,
